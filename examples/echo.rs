@@ -1,0 +1,53 @@
+//! The echo server: every Text and Binary message goes back verbatim.
+//!
+//! `cargo run --release --example echo [ADDR]` listens on `127.0.0.1:8080` unless the first
+//! argument or `WSREACTOR_ADDR` says otherwise. Logs (level from `RUST_LOG`, default info)
+//! one line per connect and disconnect, and at debug one per message.
+
+use log::{debug, info};
+use wsreactor::{Config, Ctx, Disconnect, Handler, Message, Request, Server};
+
+struct Echo;
+
+impl Handler for Echo {
+    fn on_open(&mut self, ctx: &mut Ctx<'_>, req: &Request) {
+        info!(
+            "{} connected from {} to {}",
+            ctx.id(),
+            ctx.peer_addr(),
+            req.path()
+        );
+    }
+
+    fn on_message(&mut self, ctx: &mut Ctx<'_>, msg: Message) {
+        debug!("{} received {} bytes: {:?}", ctx.id(), msg.len(), msg);
+        ctx.send(msg);
+    }
+
+    fn on_close(&mut self, ctx: &mut Ctx<'_>, why: &Disconnect) {
+        info!("{} disconnected: {why}", ctx.id());
+    }
+}
+
+fn main() -> std::io::Result<()> {
+    let level = std::env::var("RUST_LOG")
+        .ok()
+        .and_then(|l| l.parse().ok())
+        .unwrap_or(log::LevelFilter::Info);
+    simple_logger::SimpleLogger::new()
+        .with_level(level)
+        .init()
+        .map_err(std::io::Error::other)?;
+
+    let addr = std::env::args()
+        .nth(1)
+        .or_else(|| std::env::var("WSREACTOR_ADDR").ok())
+        .unwrap_or_else(|| "127.0.0.1:8080".to_owned());
+    // Room for the Autobahn suite's 16 MiB messages (cases 9.x); the library default is 1 MiB.
+    let config = Config::default()
+        .max_message_size(16 << 20)
+        .max_frame_size(16 << 20);
+    let server = Server::bind_with(&addr, config)?;
+    info!("echo server listening on ws://{}", server.local_addr()?);
+    server.run(Echo)
+}

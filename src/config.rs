@@ -1,0 +1,170 @@
+//! Limits and tunables, each with a default and a documented cost.
+
+use std::io;
+use std::time::Duration;
+
+use tungstenite::protocol::WebSocketConfig;
+
+/// Server configuration: every limit the server enforces, with a default.
+///
+/// Built by value with setters; [`Server::bind_with`](crate::Server::bind_with) rejects
+/// combinations that make no sense (for example a soft backpressure limit above the hard one)
+/// with `io::ErrorKind::InvalidInput`, so a running server never holds an invalid config.
+///
+/// ```
+/// use std::time::Duration;
+/// let config = wsreactor::Config::default()
+///     .max_message_size(1 << 20)
+///     .idle_timeout(Some(Duration::from_secs(60)));
+/// assert_eq!(config.get_max_message_size(), 1 << 20);
+/// ```
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct Config {
+    pub(crate) max_connections: usize,
+    pub(crate) max_message_size: usize,
+    pub(crate) max_frame_size: usize,
+    pub(crate) read_buffer_size: usize,
+    pub(crate) max_handshake_bytes: usize,
+    pub(crate) handshake_timeout: Duration,
+    pub(crate) idle_timeout: Option<Duration>,
+    pub(crate) pong_timeout: Duration,
+    pub(crate) close_timeout: Duration,
+    pub(crate) backpressure_soft_limit: usize,
+    pub(crate) max_backpressure: usize,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            max_connections: 10_000,
+            max_message_size: 1 << 20,
+            max_frame_size: 1 << 20,
+            read_buffer_size: 1024,
+            max_handshake_bytes: 8 * 1024,
+            handshake_timeout: Duration::from_secs(10),
+            idle_timeout: Some(Duration::from_secs(120)),
+            pong_timeout: Duration::from_secs(30),
+            close_timeout: Duration::from_secs(5),
+            backpressure_soft_limit: 64 * 1024,
+            max_backpressure: 1 << 20,
+        }
+    }
+}
+
+macro_rules! setters {
+    ($( $(#[$doc:meta])* $name:ident / $getter:ident : $ty:ty ),* $(,)?) => {$(
+        $(#[$doc])*
+        pub fn $name(mut self, value: $ty) -> Self {
+            self.$name = value;
+            self
+        }
+
+        #[doc = concat!("The current value of [`", stringify!($name), "`](Self::", stringify!($name), ").")]
+        pub fn $getter(&self) -> $ty {
+            self.$name
+        }
+    )*};
+}
+
+impl Config {
+    setters! {
+        /// Open connections (including ones still in the handshake) held at once. Default
+        /// 10,000. Past it a new socket gets `503 Service Unavailable` and is closed. Cost:
+        /// one file descriptor and a few KiB per connection.
+        max_connections / get_max_connections: usize,
+        /// Largest message accepted, after reassembling fragments. Default 1 MiB. Over it the
+        /// connection is closed with 1009 (Message Too Big). Cost: a peer may make the server
+        /// hold this much per connection while a message arrives.
+        max_message_size / get_max_message_size: usize,
+        /// Largest single frame payload accepted. Default 1 MiB. Over it → close 1009.
+        max_frame_size / get_max_frame_size: usize,
+        /// Per-connection read buffer of the frame decoder. Default 1 KiB. Bytes come off
+        /// the socket into one 64 KiB buffer shared by the whole reactor and are copied into
+        /// this one, so a small value costs memcpy calls, not syscalls; it is allocated for
+        /// every connection, so it dominates the memory of idle connections.
+        read_buffer_size / get_read_buffer_size: usize,
+        /// Bytes of request line plus headers accepted in the upgrade request. Default 8 KiB.
+        /// Over it → `431 Request Header Fields Too Large`.
+        max_handshake_bytes / get_max_handshake_bytes: usize,
+        /// Time allowed from accept to a complete upgrade request. Default 10 s. Past it the
+        /// socket is closed (defends against slowloris clients).
+        handshake_timeout / get_handshake_timeout: Duration,
+        /// After this long without any inbound traffic the server sends a Ping. `None`
+        /// disables keepalive. Default 120 s.
+        idle_timeout / get_idle_timeout: Option<Duration>,
+        /// How long a peer has to send anything after a keepalive Ping before the server
+        /// closes it with 1001 (Going Away) and drops the socket. Default 30 s.
+        pong_timeout / get_pong_timeout: Duration,
+        /// How long the server waits for the peer's half of a close handshake (or for an HTTP
+        /// response to drain) before dropping the socket. Default 5 s.
+        close_timeout / get_close_timeout: Duration,
+        /// Outbound bytes queued for a peer above which the server stops reading from it
+        /// until they drain. Default 64 KiB.
+        backpressure_soft_limit / get_backpressure_soft_limit: usize,
+        /// Outbound bytes queued for a peer above which the connection is closed with 1008
+        /// (Policy Violation). Default 1 MiB. This bounds the memory a peer that never reads
+        /// can make the server hold: at most this, or one message when a single message is
+        /// larger (it is queued only on an empty queue).
+        max_backpressure / get_max_backpressure: usize,
+    }
+
+    /// Checks that the values fit together.
+    pub(crate) fn validate(&self) -> io::Result<()> {
+        let invalid =
+            |what: &str| Err(io::Error::new(io::ErrorKind::InvalidInput, what.to_owned()));
+        if self.max_connections == 0 {
+            return invalid("max_connections must be at least 1");
+        }
+        if self.max_frame_size == 0 || self.max_message_size == 0 {
+            return invalid("max_message_size and max_frame_size must be at least 1");
+        }
+        if self.read_buffer_size < 16 {
+            return invalid("read_buffer_size must be at least 16 bytes");
+        }
+        if self.max_handshake_bytes < 256 {
+            return invalid("max_handshake_bytes must be at least 256");
+        }
+        if self.backpressure_soft_limit > self.max_backpressure {
+            return invalid("backpressure_soft_limit must not exceed max_backpressure");
+        }
+        Ok(())
+    }
+
+    /// The decoder settings for one connection. Writes never go through tungstenite's buffer
+    /// (the connection encodes data frames itself), so only the read side matters here.
+    pub(crate) fn ws_config(&self) -> WebSocketConfig {
+        WebSocketConfig::default()
+            .read_buffer_size(self.read_buffer_size)
+            .write_buffer_size(0)
+            .max_write_buffer_size(usize::MAX)
+            .max_message_size(Some(self.max_message_size))
+            .max_frame_size(Some(self.max_frame_size))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_valid() {
+        assert!(Config::default().validate().is_ok());
+    }
+
+    #[test]
+    fn soft_limit_above_hard_limit_is_rejected() {
+        let config = Config::default().backpressure_soft_limit(2 << 20);
+        assert_eq!(
+            config.validate().unwrap_err().kind(),
+            io::ErrorKind::InvalidInput
+        );
+    }
+
+    #[test]
+    fn ws_config_is_never_the_panicking_kind() {
+        let ws = Config::default().ws_config();
+        assert!(ws.max_write_buffer_size > ws.write_buffer_size);
+        assert_eq!(ws.read_buffer_size, 1024);
+    }
+}

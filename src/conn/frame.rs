@@ -1,0 +1,88 @@
+//! Encoding server frames straight into a connection's outbound buffer.
+//!
+//! tungstenite decodes; we encode. A server frame is unmasked (RFC 6455 §5.1), so encoding is
+//! a 2–10 byte header followed by the payload, written once into the buffer that goes to the
+//! socket: one copy of the payload, no intermediate frame object, no second buffer.
+
+/// Frame opcodes the server sends (RFC 6455 §5.2).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum OpCode {
+    Text = 0x1,
+    Binary = 0x2,
+    Ping = 0x9,
+    Pong = 0xA,
+}
+
+/// Bytes a frame with this payload length occupies on the wire.
+pub(crate) fn encoded_len(payload_len: usize) -> usize {
+    header_len(payload_len) + payload_len
+}
+
+fn header_len(payload_len: usize) -> usize {
+    match payload_len {
+        0..=125 => 2,
+        126..=0xFFFF => 4,
+        _ => 10,
+    }
+}
+
+/// Appends one final, unmasked frame to `out`.
+pub(crate) fn encode(out: &mut Vec<u8>, opcode: OpCode, payload: &[u8]) {
+    out.reserve(encoded_len(payload.len()));
+    out.push(0x80 | opcode as u8);
+    let len = payload.len();
+    if len <= 125 {
+        out.push(len as u8);
+    } else if len <= 0xFFFF {
+        out.push(126);
+        out.extend_from_slice(&(len as u16).to_be_bytes());
+    } else {
+        out.push(127);
+        out.extend_from_slice(&(len as u64).to_be_bytes());
+    }
+    out.extend_from_slice(payload);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Cursor;
+    use tungstenite::protocol::{Role, WebSocketContext};
+    use tungstenite::Message;
+
+    /// A stream that yields `input` and swallows writes.
+    struct Pipe(Cursor<Vec<u8>>);
+    impl std::io::Read for Pipe {
+        fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+            self.0.read(buf)
+        }
+    }
+    impl std::io::Write for Pipe {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn tungstenite_client_decodes_every_length_class() {
+        for len in [0, 1, 125, 126, 127, 0xFFFF, 0x10000, 70_000] {
+            let payload: Vec<u8> = (0..len).map(|i| i as u8).collect();
+            let mut wire = Vec::new();
+            encode(&mut wire, OpCode::Binary, &payload);
+            assert_eq!(wire.len(), encoded_len(len));
+            let mut client = WebSocketContext::new(Role::Client, None);
+            let msg = client.read(&mut Pipe(Cursor::new(wire))).unwrap();
+            assert_eq!(msg, Message::Binary(payload.into()), "len {len}");
+        }
+    }
+
+    #[test]
+    fn text_header_is_fin_and_opcode_1() {
+        let mut wire = Vec::new();
+        encode(&mut wire, OpCode::Text, b"hi");
+        assert_eq!(wire, b"\x81\x02hi");
+    }
+}

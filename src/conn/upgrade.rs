@@ -1,0 +1,300 @@
+//! The HTTP/1.1 upgrade, sans I/O: bytes in, a verdict out (RFC 6455 §4.2).
+//!
+//! The request may arrive a byte at a time; [`Handshake::push`] keeps what it was given and
+//! only runs `httparse` once the blank line that ends the headers has arrived (or the size
+//! limit is reached), so a slow request costs linear, not quadratic, work. Bytes after the
+//! blank line are returned untouched: they are the first WebSocket frames.
+
+use tungstenite::handshake::derive_accept_key;
+
+use crate::http::{Request, Response};
+
+/// Headers accepted in one request; more → 431. Browsers send about 15.
+const MAX_HEADERS: usize = 64;
+
+/// The verdict on the bytes received so far.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Parsed {
+    /// The headers are not complete yet.
+    Partial,
+    /// A valid WebSocket upgrade request. `tail` holds the bytes after the headers.
+    Upgrade {
+        request: Request,
+        key: String,
+        tail: Vec<u8>,
+    },
+    /// A complete request that does not ask for an upgrade: for the HTTP hook.
+    Http { request: Request },
+    /// An invalid request, answered with this response and then closed.
+    Reject(Response),
+}
+
+/// The buffer of one connection's upgrade request.
+#[derive(Debug, Default)]
+pub(crate) struct Handshake {
+    buf: Vec<u8>,
+}
+
+impl Handshake {
+    /// Adds received bytes and tells whether the request is complete. `max_bytes` caps the
+    /// request line plus headers.
+    pub(crate) fn push(&mut self, bytes: &[u8], max_bytes: usize) -> Parsed {
+        let search_from = self.buf.len().saturating_sub(3);
+        self.buf.extend_from_slice(bytes);
+        let has_end = self.buf[search_from..].windows(4).any(|w| w == b"\r\n\r\n");
+        if !has_end && self.buf.len() < max_bytes {
+            return Parsed::Partial;
+        }
+        parse(&self.buf, max_bytes)
+    }
+}
+
+/// Parses a buffer that holds a whole request head (or has reached `max_bytes`).
+pub(crate) fn parse(buf: &[u8], max_bytes: usize) -> Parsed {
+    let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
+    let mut req = httparse::Request::new(&mut headers);
+    let head_len = match req.parse(buf) {
+        Ok(httparse::Status::Complete(n)) if n <= max_bytes => n,
+        Ok(httparse::Status::Complete(_)) | Err(httparse::Error::TooManyHeaders) => {
+            return reject(431)
+        }
+        Ok(httparse::Status::Partial) if buf.len() >= max_bytes => return reject(431),
+        Ok(httparse::Status::Partial) => return Parsed::Partial,
+        Err(_) => return reject(400),
+    };
+    let (Some(method), Some(target), Some(version)) = (req.method, req.path, req.version) else {
+        return reject(400);
+    };
+    let request = Request {
+        method: method.to_owned(),
+        target: target.to_owned(),
+        headers: req
+            .headers
+            .iter()
+            .map(|h| {
+                (
+                    h.name.to_owned(),
+                    String::from_utf8_lossy(h.value).into_owned(),
+                )
+            })
+            .collect(),
+    };
+
+    // An upgrade is asked for by `Upgrade: websocket` plus a `Connection` header whose
+    // comma-separated list holds `upgrade`, both case-insensitive (RFC 6455 §4.2.1 items 3, 4).
+    let has_token = |name: &str, token: &str| {
+        request
+            .headers
+            .iter()
+            .filter(|(n, _)| n.eq_ignore_ascii_case(name))
+            .flat_map(|(_, v)| v.split(','))
+            .any(|t| t.trim().eq_ignore_ascii_case(token))
+    };
+    if !(has_token("upgrade", "websocket") && has_token("connection", "upgrade")) {
+        return Parsed::Http { request };
+    }
+    // "An HTTP/1.1 or higher GET request" (§4.2.1 item 1) with a Host header (item 2).
+    if method != "GET" || version != 1 || request.header("host").is_none() {
+        return reject(400);
+    }
+    // "A |Sec-WebSocket-Key| header field with a base64-encoded value that, when decoded,
+    // is 16 bytes in length" (§4.2.1 item 5).
+    let key = match request.header("sec-websocket-key") {
+        Some(key) if is_base64_of_16_bytes(key.trim()) => key.trim().to_owned(),
+        _ => return reject(400),
+    };
+    // "A |Sec-WebSocket-Version| header field, with a value of 13" (§4.2.1 item 6); otherwise
+    // answer with the versions we speak (§4.4).
+    if request.header("sec-websocket-version").map(str::trim) != Some("13") {
+        return Parsed::Reject(Response::status_text(426).header("Sec-WebSocket-Version", "13"));
+    }
+    Parsed::Upgrade {
+        request,
+        key,
+        tail: buf[head_len..].to_vec(),
+    }
+}
+
+fn reject(status: u16) -> Parsed {
+    Parsed::Reject(Response::status_text(status))
+}
+
+/// 16 bytes encode to 22 base64 characters plus `==`.
+fn is_base64_of_16_bytes(key: &str) -> bool {
+    let bytes = key.as_bytes();
+    bytes.len() == 24
+        && bytes[22..] == *b"=="
+        && bytes[..22]
+            .iter()
+            .all(|&b| b.is_ascii_alphanumeric() || b == b'+' || b == b'/')
+}
+
+/// The `101 Switching Protocols` response for a request with this key.
+pub(crate) fn write_accept(key: &str, protocol: Option<&str>, out: &mut Vec<u8>) {
+    out.extend_from_slice(
+        b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+          Sec-WebSocket-Accept: ",
+    );
+    out.extend_from_slice(derive_accept_key(key.as_bytes()).as_bytes());
+    if let Some(protocol) = protocol.filter(|p| !p.contains(['\r', '\n'])) {
+        out.extend_from_slice(b"\r\nSec-WebSocket-Protocol: ");
+        out.extend_from_slice(protocol.as_bytes());
+    }
+    out.extend_from_slice(b"\r\n\r\n");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const KEY: &str = "dGhlIHNhbXBsZSBub25jZQ==";
+
+    fn request(lines: &[&str]) -> Vec<u8> {
+        let mut s = lines.join("\r\n");
+        s.push_str("\r\n\r\n");
+        s.into_bytes()
+    }
+
+    fn valid(extra: &[&str]) -> Vec<String> {
+        let mut v: Vec<String> = [
+            "GET /chat HTTP/1.1",
+            "Host: example.com",
+            "Upgrade: websocket",
+            "Connection: Upgrade",
+            "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==",
+            "Sec-WebSocket-Version: 13",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        for e in extra {
+            let name = e.split(':').next().unwrap();
+            v.retain(|l| !l.starts_with(name));
+            if !e.ends_with(':') {
+                v.push(e.to_string());
+            }
+        }
+        v
+    }
+
+    fn status_of(parsed: &Parsed) -> u16 {
+        match parsed {
+            Parsed::Reject(r) => r.status(),
+            Parsed::Upgrade { .. } => 101,
+            Parsed::Http { .. } => 426,
+            Parsed::Partial => 0,
+        }
+    }
+
+    /// `verdict!(status, [replaced or removed ("Name:") header lines...])`
+    macro_rules! verdict {
+        ($($name:ident: $status:expr, [$($line:expr),*];)*) => {$(
+            #[test]
+            fn $name() {
+                let lines = valid(&[$($line),*]);
+                let lines: Vec<&str> = lines.iter().map(String::as_str).collect();
+                assert_eq!(status_of(&parse(&request(&lines), 8192)), $status);
+            }
+        )*};
+    }
+
+    verdict! {
+        accepts_valid_request: 101, [];
+        tokens_are_case_insensitive_and_listed: 101,
+            ["Upgrade: WebSocket", "Connection: keep-alive, UPGRADE"];
+        post_is_bad_request: 400, ["GET /chat HTTP/1.1:", "POST /chat HTTP/1.1"];
+        http_1_0_is_bad_request: 400, ["GET /chat HTTP/1.1:", "GET /chat HTTP/1.0"];
+        missing_host_is_bad_request: 400, ["Host:"];
+        missing_key_is_bad_request: 400, ["Sec-WebSocket-Key:"];
+        short_key_is_bad_request: 400, ["Sec-WebSocket-Key: dGhlIHNhbXBsZQ=="];
+        non_base64_key_is_bad_request: 400, ["Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZ!=="];
+        version_8_is_upgrade_required: 426, ["Sec-WebSocket-Version: 8"];
+        missing_version_is_upgrade_required: 426, ["Sec-WebSocket-Version:"];
+        no_upgrade_header_is_plain_http: 426, ["Upgrade:"];
+        connection_without_upgrade_is_plain_http: 426, ["Connection: keep-alive"];
+    }
+
+    #[test]
+    fn version_426_names_the_supported_version() {
+        let lines = valid(&["Sec-WebSocket-Version: 8"]);
+        let lines: Vec<&str> = lines.iter().map(String::as_str).collect();
+        let Parsed::Reject(resp) = parse(&request(&lines), 8192) else {
+            panic!()
+        };
+        let mut out = Vec::new();
+        resp.write_to(&mut out);
+        assert!(String::from_utf8(out)
+            .unwrap()
+            .contains("Sec-WebSocket-Version: 13\r\n"));
+    }
+
+    #[test]
+    fn garbage_is_bad_request() {
+        assert_eq!(
+            status_of(&parse(b"\x16\x03\x01\x02\x00\r\n\r\n", 8192)),
+            400
+        );
+    }
+
+    #[test]
+    fn oversized_headers_are_431() {
+        let big = format!("X-Big: {}", "a".repeat(9000));
+        let lines = valid(&[&big]);
+        let lines: Vec<&str> = lines.iter().map(String::as_str).collect();
+        assert_eq!(status_of(&parse(&request(&lines), 8192)), 431);
+        // and incrementally, before the end of the headers arrives
+        let mut hs = Handshake::default();
+        let bytes = request(&lines);
+        assert_eq!(status_of(&hs.push(&bytes[..8500], 8192)), 431);
+    }
+
+    #[test]
+    fn too_many_headers_are_431() {
+        let many: Vec<String> = (0..100).map(|i| format!("X-{i}: 1")).collect();
+        let many: Vec<&str> = many.iter().map(String::as_str).collect();
+        let lines = valid(&many);
+        let lines: Vec<&str> = lines.iter().map(String::as_str).collect();
+        assert_eq!(status_of(&parse(&request(&lines), 1 << 20)), 431);
+    }
+
+    #[test]
+    fn byte_at_a_time_keeps_the_tail() {
+        let lines = valid(&[]);
+        let lines: Vec<&str> = lines.iter().map(String::as_str).collect();
+        let mut bytes = request(&lines);
+        bytes.extend_from_slice(b"\x81\x80tail");
+        let mut hs = Handshake::default();
+        let mut verdict = Parsed::Partial;
+        for b in &bytes {
+            assert_eq!(verdict, Parsed::Partial);
+            verdict = hs.push(std::slice::from_ref(b), 8192);
+            if verdict != Parsed::Partial {
+                // the rest arrives later; a real connection hands it to the decoder
+                break;
+            }
+        }
+        let Parsed::Upgrade { request, key, tail } = verdict else {
+            panic!("{verdict:?}")
+        };
+        assert_eq!(request.path(), "/chat");
+        assert_eq!(key, KEY);
+        assert!(tail.is_empty(), "the blank line completes the request");
+
+        let Parsed::Upgrade { tail, .. } = Handshake::default().push(&bytes, 8192) else {
+            panic!()
+        };
+        assert_eq!(tail, b"\x81\x80tail");
+    }
+
+    #[test]
+    fn accept_key_matches_rfc_6455_example() {
+        // RFC 6455 §1.3: the key "dGhlIHNhbXBsZSBub25jZQ==" gives this accept value.
+        let mut out = Vec::new();
+        write_accept(KEY, Some("chat"), &mut out);
+        let text = String::from_utf8(out).unwrap();
+        assert!(text.starts_with("HTTP/1.1 101 Switching Protocols\r\n"));
+        assert!(text.contains("Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n"));
+        assert!(text.contains("Sec-WebSocket-Protocol: chat\r\n"));
+        assert!(text.ends_with("\r\n\r\n"));
+    }
+}

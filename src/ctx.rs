@@ -1,0 +1,94 @@
+//! [`Ctx`]: what a callback can do while it runs.
+
+use std::net::SocketAddr;
+
+use tungstenite::protocol::frame::CloseFrame;
+
+use crate::error::Cause;
+use crate::reactor::core::Core;
+use crate::reactor::token::ConnId;
+use crate::{CloseCode, Message};
+
+/// A callback's view of the server: the connection it serves and the others by id.
+///
+/// Sends are buffered and written once per reactor pass, after the callbacks of that pass
+/// have run; closes start the close handshake at once but the connection is torn down
+/// later. Nothing here blocks.
+#[derive(Debug)]
+pub struct Ctx<'a> {
+    pub(crate) core: &'a mut Core,
+    pub(crate) id: ConnId,
+    pub(crate) peer: SocketAddr,
+}
+
+impl Ctx<'_> {
+    /// This connection's id, unique for the life of the server.
+    pub fn id(&self) -> ConnId {
+        self.id
+    }
+
+    /// The peer's address.
+    pub fn peer_addr(&self) -> SocketAddr {
+        self.peer
+    }
+
+    /// Connections currently held, including ones still in the handshake.
+    pub fn connections(&self) -> usize {
+        self.core.conns.len()
+    }
+
+    /// Queues a message to this connection. Does nothing once it is closing. If the
+    /// connection's outbound queue would pass
+    /// [`Config::max_backpressure`](crate::Config::max_backpressure), the message is dropped
+    /// and the connection is closed with 1008; `on_close` reports it.
+    pub fn send(&mut self, msg: impl Into<Message>) {
+        self.core.send(self.id, msg.into());
+    }
+
+    /// Queues a message to another connection; `false` if that connection is gone,
+    /// closing, or was just closed for backpressure. An id that outlived its connection
+    /// never reaches a newer one.
+    pub fn send_to(&mut self, to: ConnId, msg: impl Into<Message>) -> bool {
+        self.core.send(to, msg.into())
+    }
+
+    /// Starts the close handshake on this connection with a code and reason (the reason is
+    /// cut to the 123 bytes a close frame can carry). Messages that arrive afterwards are
+    /// not delivered.
+    pub fn close(&mut self, code: CloseCode, reason: &str) {
+        self.close_conn(self.id, code, reason);
+    }
+
+    /// Starts the close handshake on another connection; `false` if it is gone or closing.
+    pub fn close_conn(&mut self, id: ConnId, code: CloseCode, reason: &str) -> bool {
+        let frame = CloseFrame {
+            code,
+            reason: truncate_reason(reason).into(),
+        };
+        self.core.close(id, frame, Cause::ServerClosed)
+    }
+}
+
+/// Cuts a close reason to 123 bytes on a character boundary (RFC 6455 §5.5: control frame
+/// payloads are at most 125 bytes, two of which carry the code).
+pub(crate) fn truncate_reason(reason: &str) -> &str {
+    let mut end = reason.len().min(123);
+    while !reason.is_char_boundary(end) {
+        end -= 1;
+    }
+    &reason[..end]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::truncate_reason;
+
+    #[test]
+    fn reasons_are_cut_on_char_boundaries() {
+        assert_eq!(truncate_reason("bye"), "bye");
+        let long = "é".repeat(100); // 200 bytes
+        let cut = truncate_reason(&long);
+        assert!(cut.len() <= 123 && cut.len() >= 122);
+        assert!(long.starts_with(cut));
+    }
+}

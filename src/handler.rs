@@ -1,0 +1,94 @@
+//! The callbacks a program supplies: the [`Handler`] trait, closures, and [`Echo`].
+
+use crate::ctx::Ctx;
+use crate::error::Disconnect;
+use crate::http::{Request, Response};
+use crate::Message;
+
+/// What a server does with its connections. Every method has a default, so a handler
+/// implements only what it needs; the default `on_message` echoes.
+///
+/// All callbacks run on the reactor thread, one at a time: a slow callback delays every
+/// connection, so hand long work to another thread.
+///
+/// ```no_run
+/// use wsreactor::{Ctx, Disconnect, Handler, Message, Request, Server};
+///
+/// struct Shout;
+///
+/// impl Handler for Shout {
+///     fn on_open(&mut self, ctx: &mut Ctx<'_>, req: &Request) {
+///         ctx.send(format!("welcome to {}", req.path()));
+///     }
+///     fn on_message(&mut self, ctx: &mut Ctx<'_>, msg: Message) {
+///         if let Ok(text) = msg.to_text() {
+///             ctx.send(text.to_uppercase());
+///         }
+///     }
+///     fn on_close(&mut self, ctx: &mut Ctx<'_>, why: &Disconnect) {
+///         log::info!("{} left: {why}", ctx.id());
+///     }
+/// }
+///
+/// Server::bind("127.0.0.1:8080")?.run(Shout)
+/// # ; Ok::<(), std::io::Error>(())
+/// ```
+pub trait Handler {
+    /// Sees an upgrade request before it is accepted. Return `Err(response)` to refuse it
+    /// (401, 403 for a bad `Origin`, 404 for an unknown path), or accept, optionally
+    /// choosing a subprotocol. Default: accept.
+    fn on_upgrade(&mut self, _req: &Request) -> Result<Accept, Response> {
+        Ok(Accept::default())
+    }
+
+    /// Answers a request on the same port that is not a WebSocket upgrade. Default:
+    /// `426 Upgrade Required`.
+    fn on_http(&mut self, _req: &Request) -> Response {
+        Response::status_text(426).header("Upgrade", "websocket")
+    }
+
+    /// A connection completed its upgrade.
+    fn on_open(&mut self, _ctx: &mut Ctx<'_>, _req: &Request) {}
+
+    /// A complete Text or Binary message arrived. Default: send it back.
+    fn on_message(&mut self, ctx: &mut Ctx<'_>, msg: Message) {
+        ctx.send(msg);
+    }
+
+    /// A connection that was opened has ended; called exactly once for each.
+    fn on_close(&mut self, _ctx: &mut Ctx<'_>, _why: &Disconnect) {}
+}
+
+/// Accepting an upgrade, optionally with a subprotocol (`Sec-WebSocket-Protocol`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Accept {
+    pub(crate) protocol: Option<String>,
+}
+
+impl Accept {
+    /// Accepts with this subprotocol, which should be one the client offered.
+    pub fn protocol(name: impl Into<String>) -> Self {
+        Accept {
+            protocol: Some(name.into()),
+        }
+    }
+}
+
+/// The echo handler: every Text and Binary message goes back verbatim.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Echo;
+
+impl Handler for Echo {}
+
+/// A closure is a handler: it is called for each message and its `Some` return is the
+/// reply. `|msg| Some(msg)` is an echo server.
+impl<F> Handler for F
+where
+    F: FnMut(Message) -> Option<Message>,
+{
+    fn on_message(&mut self, ctx: &mut Ctx<'_>, msg: Message) {
+        if let Some(reply) = self(msg) {
+            ctx.send(reply);
+        }
+    }
+}

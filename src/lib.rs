@@ -1,0 +1,66 @@
+//! An embeddable WebSocket server on a single-threaded `mio` reactor.
+//!
+//! wsreactor holds thousands of WebSocket connections on one thread, with no async runtime.
+//! It accepts sockets, does the HTTP upgrade itself (with `httparse`), decodes frames with
+//! `tungstenite`, and calls your code for each message. Echo is the default.
+//!
+//! # Quick start
+//!
+//! ```no_run
+//! // Every Text and Binary message comes back verbatim.
+//! wsreactor::Server::bind("127.0.0.1:8080")?.run(|msg| Some(msg))
+//! # ; Ok::<(), std::io::Error>(())
+//! ```
+//!
+//! With callbacks for the whole life of a connection, implement [`Handler`]; with limits,
+//! pass a [`Config`] to [`Server::bind_with`].
+//!
+//! # Data flow
+//!
+//! ```text
+//! accept ──► HTTP upgrade (httparse; 101 or 4xx) ──► frames (tungstenite decode)
+//!        ──► Handler::on_message ──► Ctx::send queues ──► one write per connection per pass
+//! ```
+//!
+//! Reads go through one 64 KiB buffer shared by the reactor; each connection gets one
+//! socket read per pass, so a flooding peer cannot starve the others. Replies are encoded
+//! straight into the connection's outbound buffer and written once per pass.
+//!
+//! # Limits
+//!
+//! Every limit is a [`Config`] field with a default: message and frame size (1 MiB,
+//! close 1009 above), handshake size (8 KiB, 431) and time (10 s), keepalive (ping after
+//! 120 s idle, close 1001 after 30 s more), outbound queue (stop reading above 64 KiB,
+//! close 1008 above 1 MiB), connections (10,000, then 503).
+//!
+//! # Threading
+//!
+//! [`Server::run`] blocks its thread; every callback runs there, one at a time. A
+//! [`Server`] is `Send`, so it can be moved to a thread of its own; [`Server::poll`] runs
+//! a single bounded pass for programs with a loop of their own.
+//!
+//! `Message`, `CloseCode` and `Bytes` are re-exported from `tungstenite`, so its major
+//! version is part of this crate's API.
+
+#![forbid(unsafe_code)]
+#![deny(missing_docs, missing_debug_implementations, rust_2018_idioms)]
+#![doc(test(attr(deny(warnings))))]
+
+mod config;
+mod conn;
+mod ctx;
+mod error;
+mod handler;
+mod http;
+mod reactor;
+mod server;
+
+pub use config::Config;
+pub use ctx::Ctx;
+pub use error::{Cause, Disconnect};
+pub use handler::{Accept, Echo, Handler};
+pub use http::{Request, Response};
+pub use reactor::token::ConnId;
+pub use server::Server;
+pub use tungstenite::protocol::frame::coding::CloseCode;
+pub use tungstenite::{Bytes, Message, Utf8Bytes};

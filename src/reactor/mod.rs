@@ -1,0 +1,455 @@
+//! The event loop: one `mio::Poll`, one thread, every connection.
+//!
+//! One pass ([`Reactor::tick`]):
+//! 1. `poll` for readiness, no longer than the earliest timer (zero if work is left over);
+//! 2. accept until `WouldBlock`; read each readable connection once (its fairness budget),
+//!    handing every complete message to the handler, whose sends only queue bytes;
+//! 3. read again the connections whose budget ran out last pass;
+//! 4. fire due timers (handshake, keepalive, close timeouts);
+//! 5. write each connection with queued bytes once: replies are batched per pass, not
+//!    written per message;
+//! 6. run the `on_close` callbacks owed.
+
+pub(crate) mod core;
+pub(crate) mod timers;
+pub(crate) mod token;
+
+use std::io::{self, Write};
+use std::net::SocketAddr;
+use std::panic::{self, AssertUnwindSafe};
+use std::time::{Duration, Instant};
+
+use log::{debug, warn};
+use mio::net::TcpListener;
+use mio::{Events, Interest, Poll};
+use tungstenite::error::Error as WsError;
+use tungstenite::protocol::{Role, WebSocketContext};
+
+use self::core::{arm, Core};
+use self::token::{ConnId, LISTENER};
+use crate::config::Config;
+use crate::conn::io::{Io, ReadBuf};
+use crate::conn::upgrade::{self, Parsed};
+use crate::conn::{Conn, Phase};
+use crate::ctx::Ctx;
+use crate::error::{Cause, Disconnect};
+use crate::handler::Handler;
+use crate::http::Response;
+use crate::{CloseCode, Message};
+
+/// How long accepting pauses after an error such as `EMFILE`, so a full fd table costs a
+/// retry every 100 ms instead of a busy loop.
+const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
+
+/// Sent to sockets accepted past `max_connections`, before closing them.
+const OVER_CAPACITY: &[u8] =
+    b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
+
+/// The reactor: poll, listener, connections.
+#[derive(Debug)]
+pub(crate) struct Reactor {
+    poll: Poll,
+    events: Events,
+    listener: TcpListener,
+    accept_paused_until: Option<Instant>,
+    rbuf: ReadBuf,
+    core: Core,
+}
+
+impl Reactor {
+    pub(crate) fn bind(addr: SocketAddr, config: Config) -> io::Result<Self> {
+        config.validate()?;
+        let poll = Poll::new()?;
+        let mut listener = TcpListener::bind(addr)?;
+        poll.registry()
+            .register(&mut listener, LISTENER, Interest::READABLE)?;
+        Ok(Reactor {
+            poll,
+            events: Events::with_capacity(1024),
+            listener,
+            accept_paused_until: None,
+            rbuf: ReadBuf::new(),
+            core: Core::new(config),
+        })
+    }
+
+    pub(crate) fn local_addr(&self) -> io::Result<SocketAddr> {
+        self.listener.local_addr()
+    }
+
+    /// How long the next `poll` may sleep.
+    fn poll_timeout(&self, cap: Option<Duration>) -> Option<Duration> {
+        let core = &self.core;
+        if !core.ready.is_empty() || !core.dirty.is_empty() || !core.closed.is_empty() {
+            return Some(Duration::ZERO);
+        }
+        let now = Instant::now();
+        let timer = core.timers.next_timeout(now);
+        let accept = self
+            .accept_paused_until
+            .map(|t| t.saturating_duration_since(now));
+        [cap, timer, accept].into_iter().flatten().min()
+    }
+
+    /// One pass of the loop; sleeps at most `cap` (forever if `None` and nothing is due).
+    pub(crate) fn tick<H: Handler>(
+        &mut self,
+        handler: &mut H,
+        cap: Option<Duration>,
+    ) -> io::Result<()> {
+        let timeout = self.poll_timeout(cap);
+        if let Err(e) = self.poll.poll(&mut self.events, timeout) {
+            if e.kind() != io::ErrorKind::Interrupted {
+                return Err(e);
+            }
+        }
+        let Reactor {
+            poll,
+            events,
+            listener,
+            accept_paused_until,
+            rbuf,
+            core,
+        } = self;
+        core.now = Instant::now();
+
+        let again = std::mem::take(&mut core.ready);
+        if accept_paused_until.is_some_and(|t| t <= core.now) {
+            *accept_paused_until = None;
+            accept(listener, poll, core, accept_paused_until);
+        }
+        for event in events.iter() {
+            if event.token() == LISTENER {
+                accept(listener, poll, core, accept_paused_until);
+                continue;
+            }
+            let Some(id) = core.conns.id_at(event.token()) else {
+                continue;
+            };
+            if event.is_readable() || event.is_read_closed() || event.is_error() {
+                service(core, rbuf, handler, id);
+            }
+            if event.is_writable() {
+                if let Some(conn) = core.conns.get_mut(id) {
+                    if conn.out.pending() > 0 || conn.paused {
+                        core.mark_dirty(id);
+                    }
+                }
+            }
+        }
+        for id in again {
+            service(core, rbuf, handler, id);
+        }
+        while let Some((at, id)) = core.timers.pop_expired(core.now) {
+            on_timer(core, handler, id, at);
+        }
+        flush_all(core);
+        run_on_close(core, handler);
+        Ok(())
+    }
+}
+
+/// Accepts until `WouldBlock`. Errors never stop the server.
+fn accept(
+    listener: &mut TcpListener,
+    poll: &Poll,
+    core: &mut Core,
+    paused_until: &mut Option<Instant>,
+) {
+    if paused_until.is_some() {
+        return;
+    }
+    loop {
+        let (mut sock, peer) = match listener.accept() {
+            Ok(accepted) => accepted,
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::Interrupted
+                        | io::ErrorKind::ConnectionAborted
+                        | io::ErrorKind::ConnectionReset
+                ) =>
+            {
+                continue
+            }
+            Err(e) => {
+                // EMFILE, ENFILE, ENOBUFS...: the pending connection stays in the backlog,
+                // and the listener would report it again at once. Back off instead of spinning.
+                warn!("accept failed: {e}; retrying in {ACCEPT_BACKOFF:?}");
+                *paused_until = Some(core.now + ACCEPT_BACKOFF);
+                return;
+            }
+        };
+        if core.conns.len() >= core.config.max_connections {
+            debug!("refusing {peer}: at max_connections");
+            let _ = sock.write(OVER_CAPACITY);
+            continue;
+        }
+        let _ = sock.set_nodelay(true);
+        let id = core.conns.next_id();
+        if let Err(e) = poll.registry().register(
+            &mut sock,
+            id.token(),
+            Interest::READABLE | Interest::WRITABLE,
+        ) {
+            warn!("register {peer}: {e}");
+            continue;
+        }
+        let id = core.conns.insert(Conn::new(sock, peer));
+        debug!("{id} accepted from {peer}");
+        core.set_deadline(id, core.now + core.config.handshake_timeout);
+    }
+}
+
+/// Reads from one connection, within its budget, and acts on what arrived.
+fn service<H: Handler>(core: &mut Core, rbuf: &mut ReadBuf, handler: &mut H, id: ConnId) {
+    let Some(conn) = core.conns.get_mut(id) else {
+        return;
+    };
+    if conn.paused {
+        return;
+    }
+    rbuf.begin();
+    match conn.phase {
+        Phase::Handshake(_) => read_handshake(core, rbuf, handler, id),
+        Phase::Open(_) => read_frames(core, rbuf, handler, id),
+        Phase::Linger { .. } => read_linger(core, rbuf, id),
+    }
+    if let Some(conn) = core.conns.get_mut(id) {
+        if rbuf.more_pending() && !conn.paused {
+            core.ready.push(id);
+        }
+        if conn.out.pending() > 0 {
+            core.mark_dirty(id);
+        }
+    }
+    run_on_close(core, handler);
+}
+
+fn read_handshake<H: Handler>(core: &mut Core, rbuf: &mut ReadBuf, handler: &mut H, id: ConnId) {
+    let max = core.config.max_handshake_bytes;
+    let Some(conn) = core.conns.get_mut(id) else {
+        return;
+    };
+    let Phase::Handshake(hs) = &mut conn.phase else {
+        return;
+    };
+    let parsed = match rbuf.fill(&mut conn.sock) {
+        Ok([]) => return core.remove(id, reset()),
+        Ok(bytes) => hs.push(bytes, max),
+        Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+        Err(_) => return core.remove(id, reset()),
+    };
+    match parsed {
+        Parsed::Partial => {}
+        Parsed::Reject(response) => respond_and_close(core, id, &response),
+        Parsed::Http { request } => {
+            let response =
+                guard(|| handler.on_http(&request)).unwrap_or_else(|| Response::status_text(500));
+            respond_and_close(core, id, &response);
+        }
+        Parsed::Upgrade { request, key, tail } => {
+            let accept = match guard(|| handler.on_upgrade(&request)) {
+                Some(Ok(accept)) => accept,
+                Some(Err(response)) => return respond_and_close(core, id, &response),
+                None => return respond_and_close(core, id, &Response::status_text(500)),
+            };
+            let ws_config = core.ws_config;
+            let idle = core.config.idle_timeout;
+            let Some(conn) = core.conns.get_mut(id) else {
+                return;
+            };
+            upgrade::write_accept(&key, accept.protocol.as_deref(), &mut conn.out.buf);
+            let ws = WebSocketContext::from_partially_read(tail, Role::Server, Some(ws_config));
+            conn.phase = Phase::Open(Box::new(ws));
+            conn.opened = true;
+            conn.deadline = None;
+            let peer = conn.peer;
+            if let Some(idle) = idle {
+                core.set_deadline(id, core.now + idle);
+            }
+            core.mark_dirty(id);
+            if guard(|| handler.on_open(&mut Ctx { core, id, peer }, &request)).is_none() {
+                core.fail(id, panicked());
+            }
+            run_on_close(core, handler);
+            // The tail may already hold frames.
+            read_frames(core, rbuf, handler, id);
+        }
+    }
+}
+
+fn respond_and_close(core: &mut Core, id: ConnId, response: &Response) {
+    if let Some(conn) = core.conns.get_mut(id) {
+        response.write_to(&mut conn.out.buf);
+        core.finish(id, reset());
+    }
+}
+
+/// Reads frames until the socket has nothing more this pass, delivering each message.
+fn read_frames<H: Handler>(core: &mut Core, rbuf: &mut ReadBuf, handler: &mut H, id: ConnId) {
+    loop {
+        let Some(conn) = core.conns.get_mut(id) else {
+            return;
+        };
+        let Phase::Open(ws) = &mut conn.phase else {
+            return;
+        };
+        let mut io = Io {
+            sock: &mut conn.sock,
+            rbuf,
+            out: &mut conn.out.buf,
+        };
+        match ws.read(&mut io) {
+            Ok(msg @ (Message::Text(_) | Message::Binary(_))) => {
+                // After a close has started, data is drained but not delivered.
+                if conn.closing.is_some() {
+                    continue;
+                }
+                let peer = conn.peer;
+                if guard(|| handler.on_message(&mut Ctx { core, id, peer }, msg)).is_none() {
+                    core.fail(id, panicked());
+                }
+                run_on_close(core, handler);
+            }
+            Ok(Message::Close(frame)) => {
+                if conn.closing.is_none() {
+                    let (code, reason) = match frame {
+                        Some(f) => (f.code, f.reason.to_string()),
+                        None => (CloseCode::Status, String::new()),
+                    };
+                    conn.closing = Some(Disconnect::new(code, reason, Cause::PeerClosed));
+                }
+            }
+            // Pings are answered by tungstenite (the pong is already in `out`).
+            Ok(_) => {}
+            Err(WsError::Io(e)) if e.kind() == io::ErrorKind::WouldBlock => break,
+            Err(WsError::ConnectionClosed | WsError::AlreadyClosed) => {
+                let why = conn.closing.take().unwrap_or_else(reset);
+                core.finish(id, why);
+                return;
+            }
+            Err(err) => {
+                match Disconnect::for_ws_error(&err) {
+                    Some(why) => {
+                        debug!("{id} failed: {err}");
+                        core.fail(id, why);
+                    }
+                    None => core.finish(id, reset()),
+                }
+                return;
+            }
+        }
+    }
+    // Any inbound traffic counts as life for keepalive.
+    let idle = core.config.idle_timeout;
+    if let Some(conn) = core.conns.get_mut(id) {
+        if rbuf.got_bytes() && conn.closing.is_none() {
+            conn.awaiting_pong = false;
+            if let Some(idle) = idle {
+                conn.deadline = Some(core.now + idle);
+            }
+        }
+    }
+}
+
+/// After our half is shut: discard what the peer still sends, drop it at EOF.
+fn read_linger(core: &mut Core, rbuf: &mut ReadBuf, id: ConnId) {
+    let Some(conn) = core.conns.get_mut(id) else {
+        return;
+    };
+    match rbuf.fill(&mut conn.sock) {
+        Ok([]) => core.remove(id, reset()),
+        Ok(_) => {}
+        Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+        Err(_) => core.remove(id, reset()),
+    }
+}
+
+/// A connection's deadline may be due.
+fn on_timer<H: Handler>(core: &mut Core, handler: &mut H, id: ConnId, at: Instant) {
+    let now = core.now;
+    let config = &core.config;
+    let (pong_timeout, idle) = (config.pong_timeout, config.idle_timeout);
+    let Some(conn) = core.conns.get_mut(id) else {
+        return;
+    };
+    if conn.armed == Some(at) {
+        conn.armed = None;
+    }
+    match conn.deadline {
+        Some(deadline) if deadline <= now => {}
+        Some(deadline) => return arm(&mut core.timers, conn, id, deadline),
+        None => return,
+    }
+    conn.deadline = None;
+    match &conn.phase {
+        Phase::Handshake(_) => {
+            debug!("{id} handshake timed out");
+            core.remove(id, reset());
+        }
+        Phase::Linger { .. } => core.remove(id, reset()),
+        Phase::Open(_) if conn.closing.is_some() => {
+            let mut why = conn.closing.take().unwrap_or_else(reset);
+            why.cause = Cause::CloseTimeout;
+            core.remove(id, why);
+        }
+        Phase::Open(_) if idle.is_some() && !conn.awaiting_pong => {
+            conn.awaiting_pong = true;
+            core.send(id, Message::Ping(Default::default()));
+            core.set_deadline(id, now + pong_timeout);
+        }
+        Phase::Open(_) => {
+            let why = Disconnect::new(CloseCode::Away, "idle timeout", Cause::IdleTimeout);
+            core.fail(id, why);
+        }
+    }
+    run_on_close(core, handler);
+}
+
+/// Writes every connection with queued bytes, once; applies backpressure.
+fn flush_all(core: &mut Core) {
+    let soft = core.config.backpressure_soft_limit;
+    for id in std::mem::take(&mut core.dirty) {
+        let Some(conn) = core.conns.get_mut(id) else {
+            continue;
+        };
+        conn.dirty = false;
+        if conn.flush().is_err() {
+            core.remove(id, reset());
+            continue;
+        }
+        let pending = conn.out.pending();
+        if conn.paused && pending <= soft {
+            conn.paused = false;
+            core.ready.push(id);
+        } else if !conn.paused && pending > soft && matches!(conn.phase, Phase::Open(_)) {
+            conn.paused = true;
+        }
+    }
+}
+
+/// Runs the `on_close` callbacks owed, including any that they cause.
+fn run_on_close<H: Handler>(core: &mut Core, handler: &mut H) {
+    while let Some((id, peer, why)) = core.closed.pop() {
+        debug!("{id} closed: {why}");
+        if guard(|| handler.on_close(&mut Ctx { core, id, peer }, &why)).is_none() {
+            warn!("on_close panicked for {id}");
+        }
+    }
+}
+
+/// Runs a callback; a panic is caught (and logged by the panic hook) so it costs one
+/// connection, not the server. `None` if it panicked.
+fn guard<T>(f: impl FnOnce() -> T) -> Option<T> {
+    panic::catch_unwind(AssertUnwindSafe(f)).ok()
+}
+
+fn reset() -> Disconnect {
+    Disconnect::new(CloseCode::Abnormal, "", Cause::Reset)
+}
+
+fn panicked() -> Disconnect {
+    Disconnect::new(CloseCode::Error, "internal error", Cause::HandlerPanic)
+}

@@ -1,0 +1,78 @@
+//! Deadlines for every connection in one min-heap, driving the poll timeout.
+//!
+//! Each connection keeps its own next deadline; the heap holds at most a few entries per
+//! connection and is checked lazily. Postponing a deadline (traffic on an idle connection,
+//! the common case) touches only the connection, never the heap: when the old entry pops,
+//! the reactor sees the later deadline and re-arms. So the per-message cost is zero and
+//! there is no per-tick scan. Time is passed in, so this is tested without sleeping.
+
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
+use std::time::{Duration, Instant};
+
+use super::token::ConnId;
+
+/// Pending wake-ups, earliest first.
+#[derive(Debug, Default)]
+pub(crate) struct Timers {
+    heap: BinaryHeap<Reverse<(Instant, ConnId)>>,
+}
+
+impl Timers {
+    /// Wake `id` at `at`. An entry for a connection that is gone, or whose deadline moved
+    /// later, is harmless: the caller checks when it pops.
+    pub(crate) fn schedule(&mut self, at: Instant, id: ConnId) {
+        self.heap.push(Reverse((at, id)));
+    }
+
+    /// The next entry due at or before `now`, removed.
+    pub(crate) fn pop_expired(&mut self, now: Instant) -> Option<(Instant, ConnId)> {
+        match self.heap.peek() {
+            Some(Reverse((at, _))) if *at <= now => self.heap.pop().map(|Reverse(e)| e),
+            _ => None,
+        }
+    }
+
+    /// How long the reactor may sleep: until the earliest entry, or forever.
+    pub(crate) fn next_timeout(&self, now: Instant) -> Option<Duration> {
+        self.heap
+            .peek()
+            .map(|Reverse((at, _))| at.saturating_duration_since(now))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn id(slot: u32) -> ConnId {
+        ConnId { slot, gen: 0 }
+    }
+
+    #[test]
+    fn pops_in_deadline_order_only_when_due() {
+        let t0 = Instant::now();
+        let mut timers = Timers::default();
+        timers.schedule(t0 + Duration::from_secs(3), id(3));
+        timers.schedule(t0 + Duration::from_secs(1), id(1));
+        timers.schedule(t0 + Duration::from_secs(2), id(2));
+
+        assert_eq!(timers.next_timeout(t0), Some(Duration::from_secs(1)));
+        assert_eq!(timers.pop_expired(t0), None);
+
+        let later = t0 + Duration::from_millis(2500);
+        assert_eq!(timers.pop_expired(later).map(|e| e.1), Some(id(1)));
+        assert_eq!(timers.pop_expired(later).map(|e| e.1), Some(id(2)));
+        assert_eq!(timers.pop_expired(later), None);
+        assert_eq!(timers.next_timeout(later), Some(Duration::from_millis(500)));
+        assert_eq!(
+            timers.next_timeout(t0 + Duration::from_secs(9)),
+            Some(Duration::ZERO)
+        );
+    }
+
+    #[test]
+    fn empty_means_sleep_forever() {
+        assert_eq!(Timers::default().next_timeout(Instant::now()), None);
+    }
+}

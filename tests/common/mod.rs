@@ -1,0 +1,104 @@
+//! Shared helpers: a server on a free port in a background thread, and blocking clients.
+#![allow(dead_code)]
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::thread;
+use std::time::Duration;
+
+use tungstenite::protocol::WebSocket;
+use wsreactor::{Config, Handler, Server};
+
+/// How long a client waits for any reply before the test fails (not a timing assertion:
+/// only a hung server hits it).
+pub const PATIENCE: Duration = Duration::from_secs(20);
+
+pub type Client = WebSocket<TcpStream>;
+
+/// Starts a server with this config and handler on 127.0.0.1:0; it runs until the test
+/// process exits.
+pub fn spawn_server<H: Handler + Send + 'static>(config: Config, handler: H) -> SocketAddr {
+    let server = Server::bind_with("127.0.0.1:0", config).expect("bind");
+    let addr = server.local_addr().expect("local_addr");
+    thread::spawn(move || server.run(handler));
+    addr
+}
+
+/// An echo server with the default config, except room for 16 MiB messages.
+pub fn echo_server() -> SocketAddr {
+    let config = Config::default()
+        .max_message_size(16 << 20)
+        .max_frame_size(16 << 20);
+    spawn_server(config, wsreactor::Echo)
+}
+
+/// A connected, upgraded tungstenite client.
+pub fn client(addr: SocketAddr) -> Client {
+    client_at(addr, "/")
+}
+
+pub fn client_at(addr: SocketAddr, path: &str) -> Client {
+    let stream = tcp(addr);
+    let (ws, _) = tungstenite::client(format!("ws://{addr}{path}"), stream).expect("upgrade");
+    ws
+}
+
+/// A plain TCP connection with read/write timeouts.
+pub fn tcp(addr: SocketAddr) -> TcpStream {
+    let stream = TcpStream::connect(addr).expect("connect");
+    stream.set_read_timeout(Some(PATIENCE)).unwrap();
+    stream.set_write_timeout(Some(PATIENCE)).unwrap();
+    stream.set_nodelay(true).unwrap();
+    stream
+}
+
+/// Sends raw bytes and reads the HTTP response head (up to the blank line).
+pub fn raw_request(addr: SocketAddr, request: &[u8]) -> String {
+    let mut stream = tcp(addr);
+    stream.write_all(request).unwrap();
+    read_head(&mut stream)
+}
+
+/// Reads until `\r\n\r\n` or EOF.
+pub fn read_head(stream: &mut TcpStream) -> String {
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") {
+        match stream.read(&mut byte) {
+            Ok(0) => break,
+            Ok(_) => head.push(byte[0]),
+            Err(e) => panic!(
+                "reading response head: {e}; got {:?}",
+                String::from_utf8_lossy(&head)
+            ),
+        }
+    }
+    String::from_utf8_lossy(&head).into_owned()
+}
+
+/// A valid upgrade request for `path`.
+pub fn upgrade_request(addr: SocketAddr, path: &str) -> String {
+    format!(
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+         Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+    )
+}
+
+/// A masked client frame (RFC 6455 §5.3), mask fixed: tests need no randomness.
+pub fn client_frame(fin: bool, opcode: u8, payload: &[u8]) -> Vec<u8> {
+    let mask = [0x12, 0x34, 0x56, 0x78];
+    let mut f = vec![(if fin { 0x80 } else { 0 }) | opcode];
+    let len = payload.len();
+    if len < 126 {
+        f.push(0x80 | len as u8);
+    } else if len <= 0xFFFF {
+        f.push(0x80 | 126);
+        f.extend_from_slice(&(len as u16).to_be_bytes());
+    } else {
+        f.push(0x80 | 127);
+        f.extend_from_slice(&(len as u64).to_be_bytes());
+    }
+    f.extend_from_slice(&mask);
+    f.extend(payload.iter().enumerate().map(|(i, b)| b ^ mask[i % 4]));
+    f
+}
