@@ -30,8 +30,9 @@ use crate::Message;
 ///     }
 /// }
 ///
+/// # fn main() -> std::io::Result<()> {
 /// Server::bind("127.0.0.1:8080")?.run(Shout)
-/// # ; Ok::<(), std::io::Error>(())
+/// # }
 /// ```
 pub trait Handler {
     /// Sees an upgrade request before it is accepted. Return `Err(response)` to refuse it

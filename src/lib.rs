@@ -8,8 +8,9 @@
 //!
 //! ```no_run
 //! // Every Text and Binary message comes back verbatim.
+//! # fn main() -> std::io::Result<()> {
 //! wsreactor::Server::bind("127.0.0.1:8080")?.run(|msg| Some(msg))
-//! # ; Ok::<(), std::io::Error>(())
+//! # }
 //! ```
 //!
 //! With callbacks for the whole life of a connection, implement [`Handler`]; with limits,

@@ -12,8 +12,9 @@ use crate::reactor::Reactor;
 ///
 /// ```no_run
 /// // An echo server: the closure's `Some` return is the reply.
+/// # fn main() -> std::io::Result<()> {
 /// wsreactor::Server::bind("127.0.0.1:8080")?.run(|msg| Some(msg))
-/// # ; Ok::<(), std::io::Error>(())
+/// # }
 /// ```
 #[derive(Debug)]
 pub struct Server {
