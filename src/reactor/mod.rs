@@ -2,8 +2,9 @@
 //!
 //! One pass ([`Reactor::tick`]):
 //! 1. `poll` for readiness, no longer than the earliest timer (zero if work is left over);
-//! 2. accept until `WouldBlock`; read each readable connection once (its fairness budget),
-//!    handing every complete message to the handler, whose sends only queue bytes;
+//! 2. accept (at most [`ACCEPTS_PER_PASS`]); read each readable connection once (its
+//!    fairness budget), handing every complete message to the handler, whose sends only
+//!    queue bytes;
 //! 3. read again the connections whose budget ran out last pass;
 //! 4. fire due timers (handshake, keepalive, close timeouts);
 //! 5. write each connection with queued bytes once: replies are batched per pass, not
@@ -15,12 +16,12 @@ pub(crate) mod timers;
 pub(crate) mod token;
 
 use std::io::{self, Write};
-use std::net::SocketAddr;
+use std::net::{Shutdown, SocketAddr};
 use std::panic::{self, AssertUnwindSafe};
 use std::time::{Duration, Instant};
 
 use log::{debug, warn};
-use mio::net::TcpListener;
+use mio::net::{TcpListener, TcpStream};
 use mio::{Events, Interest, Poll};
 use tungstenite::error::Error as WsError;
 use tungstenite::protocol::{Role, WebSocketContext};
@@ -41,6 +42,12 @@ use crate::{CloseCode, Message};
 /// retry every 100 ms instead of a busy loop.
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
 
+/// Connections accepted per pass at most. A flood of new connections is served in slices
+/// between passes over the open ones instead of holding the loop until the backlog is
+/// empty (DoS warning: each accept costs a few syscalls, so without a bound a fast enough
+/// flood would keep the reactor in its accept loop).
+const ACCEPTS_PER_PASS: usize = 64;
+
 /// Sent to sockets accepted past `max_connections`, before closing them.
 const OVER_CAPACITY: &[u8] =
     b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
@@ -51,7 +58,7 @@ pub(crate) struct Reactor {
     poll: Poll,
     events: Events,
     listener: TcpListener,
-    accept_paused_until: Option<Instant>,
+    backlog: Backlog,
     rbuf: ReadBuf,
     core: Core,
 }
@@ -67,7 +74,7 @@ impl Reactor {
             poll,
             events: Events::with_capacity(1024),
             listener,
-            accept_paused_until: None,
+            backlog: Backlog::Drained,
             rbuf: ReadBuf::new(),
             core: Core::new(config),
         })
@@ -85,9 +92,11 @@ impl Reactor {
         }
         let now = Instant::now();
         let timer = core.timers.next_timeout(now);
-        let accept = self
-            .accept_paused_until
-            .map(|t| t.saturating_duration_since(now));
+        let accept = match self.backlog {
+            Backlog::Drained => None,
+            Backlog::More => Some(Duration::ZERO),
+            Backlog::PausedUntil(t) => Some(t.saturating_duration_since(now)),
+        };
         [cap, timer, accept].into_iter().flatten().min()
     }
 
@@ -107,20 +116,19 @@ impl Reactor {
             poll,
             events,
             listener,
-            accept_paused_until,
+            backlog,
             rbuf,
             core,
         } = self;
         core.now = Instant::now();
 
         let again = std::mem::take(&mut core.ready);
-        if accept_paused_until.is_some_and(|t| t <= core.now) {
-            *accept_paused_until = None;
-            accept(listener, poll, core, accept_paused_until);
+        if backlog.due(core.now) {
+            accept(listener, poll, core, rbuf, backlog);
         }
         for event in events.iter() {
             if event.token() == LISTENER {
-                accept(listener, poll, core, accept_paused_until);
+                accept(listener, poll, core, rbuf, backlog);
                 continue;
             }
             let Some(id) = core.conns.id_at(event.token()) else {
@@ -149,20 +157,48 @@ impl Reactor {
     }
 }
 
-/// Accepts until `WouldBlock`. Errors never stop the server.
+/// What the listener still holds, as far as the reactor knows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Backlog {
+    /// Accepted until `WouldBlock`: the next connection brings a new event.
+    Drained,
+    /// The pass's accept budget ran out; the edge-triggered listener will not report the
+    /// connections still waiting, so the next pass accepts without an event.
+    More,
+    /// Accepting failed for want of resources; retry at this time.
+    PausedUntil(Instant),
+}
+
+impl Backlog {
+    /// Whether this pass must accept without a listener event.
+    fn due(self, now: Instant) -> bool {
+        match self {
+            Backlog::Drained => false,
+            Backlog::More => true,
+            Backlog::PausedUntil(t) => t <= now,
+        }
+    }
+}
+
+/// Accepts until `WouldBlock` or the pass's budget is spent. Errors never stop the server.
 fn accept(
     listener: &mut TcpListener,
     poll: &Poll,
     core: &mut Core,
-    paused_until: &mut Option<Instant>,
+    rbuf: &mut ReadBuf,
+    backlog: &mut Backlog,
 ) {
-    if paused_until.is_some() {
+    if matches!(*backlog, Backlog::PausedUntil(t) if t > core.now) {
         return;
     }
-    loop {
+    *backlog = Backlog::More;
+    for _ in 0..ACCEPTS_PER_PASS {
         let (mut sock, peer) = match listener.accept() {
             Ok(accepted) => accepted,
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                *backlog = Backlog::Drained;
+                return;
+            }
             Err(e)
                 if matches!(
                     e.kind(),
@@ -177,13 +213,13 @@ fn accept(
                 // EMFILE, ENFILE, ENOBUFS...: the pending connection stays in the backlog,
                 // and the listener would report it again at once. Back off instead of spinning.
                 warn!("accept failed: {e}; retrying in {ACCEPT_BACKOFF:?}");
-                *paused_until = Some(core.now + ACCEPT_BACKOFF);
+                *backlog = Backlog::PausedUntil(core.now + ACCEPT_BACKOFF);
                 return;
             }
         };
         if core.conns.len() >= core.config.max_connections {
             debug!("refusing {peer}: at max_connections");
-            let _ = sock.write(OVER_CAPACITY);
+            refuse(sock, rbuf);
             continue;
         }
         let _ = sock.set_nodelay(true);
@@ -200,6 +236,17 @@ fn accept(
         debug!("{id} accepted from {peer}");
         core.set_deadline(id, core.now + core.config.handshake_timeout);
     }
+}
+
+/// Answers a connection past `max_connections` with 503 and closes it, holding nothing.
+fn refuse(mut sock: TcpStream, rbuf: &mut ReadBuf) {
+    // Closing a socket with unread bytes sends a reset instead of a FIN, and some stacks
+    // drop received data on a reset, 503 included. The request has usually arrived by now:
+    // read it (one read, at most 64 KiB), so the 503 ends with a FIN.
+    rbuf.begin();
+    let _ = rbuf.fill(&mut sock);
+    let _ = sock.write(OVER_CAPACITY);
+    let _ = sock.shutdown(Shutdown::Write);
 }
 
 /// Reads from one connection, within its budget, and acts on what arrived.
