@@ -395,7 +395,12 @@ fn read_frames<H: Handler>(core: &mut Core, rbuf: &mut ReadBuf, handler: &mut H,
         if rbuf.got_bytes() && conn.closing.is_none() {
             conn.awaiting_pong = false;
             if let Some(idle) = idle {
-                conn.deadline = Some(core.now + idle);
+                let at = core.now + idle;
+                conn.deadline = Some(at);
+                // Usually later than the armed entry, which re-arms when it pops; but
+                // after a keepalive Ping the armed entry is the pong timeout, which may
+                // be later than the next idle deadline.
+                arm(&mut core.timers, conn, id, at);
             }
         }
     }
