@@ -5,7 +5,9 @@
 //! connection holds no large read buffer of its own; tungstenite copies out of it what it
 //! needs. Each connection gets one socket read per reactor pass (the fairness bound); a read
 //! shorter than the buffer means the socket is drained, and the edge-triggered poll will
-//! report new data, so no extra read is spent to see `WouldBlock`.
+//! report new data, so no extra read is spent to see `WouldBlock`. When a connection's pass
+//! ends before its input does (message budget, backpressure), the rest is carried in a
+//! buffer of its own until its next pass.
 //!
 //! Writes: tungstenite's control replies (pong, close) and our own frames go into the
 //! connection's [`OutBuf`], which the reactor writes to the socket once per pass.
@@ -40,10 +42,12 @@ impl ReadBuf {
         }
     }
 
-    /// Starts a pass over one connection, with its budget of one socket read.
-    pub(crate) fn begin(&mut self) {
+    /// Starts a pass over one connection: first the input it carried over from its last
+    /// pass, then a budget of one socket read.
+    pub(crate) fn begin(&mut self, carry: Vec<u8>) {
+        self.buf[..carry.len()].copy_from_slice(&carry);
         self.start = 0;
-        self.end = 0;
+        self.end = carry.len();
         self.reads_left = 1;
         self.drained = false;
         self.eof = false;
@@ -53,6 +57,13 @@ impl ReadBuf {
     /// connection must get another pass even without a new readiness event.
     pub(crate) fn more_pending(&self) -> bool {
         self.reads_left == 0 && !self.drained && !self.eof
+    }
+
+    /// Takes the input this pass did not consume, for the connection to carry over.
+    pub(crate) fn take_rest(&mut self) -> Vec<u8> {
+        let rest = self.buf[self.start..self.end].to_vec();
+        self.start = self.end;
+        rest
     }
 
     /// Whether this pass read any bytes.
@@ -212,5 +223,43 @@ impl Write for Sink<'_> {
 
     fn flush(&mut self) -> io::Result<()> {
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A connected socket whose peer sends nothing: any socket read is `WouldBlock`.
+    fn quiet_socket() -> (std::net::TcpStream, TcpStream) {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let peer = std::net::TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+        let (sock, _) = listener.accept().unwrap();
+        sock.set_nonblocking(true).unwrap();
+        (peer, TcpStream::from_std(sock))
+    }
+
+    #[test]
+    fn carried_input_comes_first_and_what_is_left_is_carried_again() {
+        let (_peer, mut sock) = quiet_socket();
+        let mut rbuf = ReadBuf::new();
+        rbuf.begin(b"abcdef".to_vec());
+        assert!(rbuf.got_bytes(), "carried bytes are traffic too");
+        let mut two = [0u8; 2];
+        assert_eq!(rbuf.read_into(&mut sock, &mut two).unwrap(), 2);
+        assert_eq!(&two, b"ab");
+        assert_eq!(rbuf.take_rest(), b"cdef");
+        assert_eq!(rbuf.take_rest(), b"");
+    }
+
+    #[test]
+    fn the_socket_is_read_once_the_carry_is_used_up() {
+        let (_peer, mut sock) = quiet_socket();
+        let mut rbuf = ReadBuf::new();
+        rbuf.begin(b"xyz".to_vec());
+        assert_eq!(rbuf.fill(&mut sock).unwrap(), b"xyz");
+        let err = rbuf.fill(&mut sock).unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::WouldBlock);
+        assert!(!rbuf.more_pending(), "a WouldBlock read means drained");
     }
 }

@@ -57,6 +57,10 @@ pub(crate) struct Conn {
     pub(crate) dirty: bool,
     /// Not read until its outbound queue drains below the soft limit.
     pub(crate) paused: bool,
+    /// On the reactor's list of connections to read next pass.
+    pub(crate) scheduled: bool,
+    /// Input read from the socket but left for the next pass (its budget ran out).
+    pub(crate) carry: Vec<u8>,
 }
 
 impl Conn {
@@ -73,6 +77,8 @@ impl Conn {
             awaiting_pong: false,
             dirty: false,
             paused: false,
+            scheduled: false,
+            carry: Vec::new(),
         }
     }
 

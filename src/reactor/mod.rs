@@ -2,10 +2,12 @@
 //!
 //! One pass ([`Reactor::tick`]):
 //! 1. `poll` for readiness, no longer than the earliest timer (zero if work is left over);
-//! 2. accept (at most [`ACCEPTS_PER_PASS`]); read each readable connection once (its
+//! 2. accept (at most [`ACCEPTS_PER_PASS`]);
+//! 3. read each connection that is readable, or had input left over last pass, once: one
+//!    socket read of at most 64 KiB and at most `Config::messages_per_pass` frames (its
 //!    fairness budget), handing every complete message to the handler, whose sends only
-//!    queue bytes;
-//! 3. read again the connections whose budget ran out last pass;
+//!    queue bytes; a connection stops early once its outbound queue passes the soft
+//!    backpressure limit;
 //! 4. fire due timers (handshake, keepalive, close timeouts);
 //! 5. write each connection with queued bytes once: replies are batched per pass, not
 //!    written per message;
@@ -122,7 +124,6 @@ impl Reactor {
         } = self;
         core.now = Instant::now();
 
-        let again = std::mem::take(&mut core.ready);
         if backlog.due(core.now) {
             accept(listener, poll, core, rbuf, backlog);
         }
@@ -135,7 +136,7 @@ impl Reactor {
                 continue;
             };
             if event.is_readable() || event.is_read_closed() || event.is_error() {
-                service(core, rbuf, handler, id);
+                core.schedule(id);
             }
             if event.is_writable() {
                 if let Some(conn) = core.conns.get_mut(id) {
@@ -145,7 +146,12 @@ impl Reactor {
                 }
             }
         }
-        for id in again {
+        // Once per connection per pass, however many events it had; what `service`
+        // schedules now is for the next pass.
+        for id in std::mem::take(&mut core.ready) {
+            if let Some(conn) = core.conns.get_mut(id) {
+                conn.scheduled = false;
+            }
             service(core, rbuf, handler, id);
         }
         while let Some((at, id)) = core.timers.pop_expired(core.now) {
@@ -243,7 +249,7 @@ fn refuse(mut sock: TcpStream, rbuf: &mut ReadBuf) {
     // Closing a socket with unread bytes sends a reset instead of a FIN, and some stacks
     // drop received data on a reset, 503 included. The request has usually arrived by now:
     // read it (one read, at most 64 KiB), so the 503 ends with a FIN.
-    rbuf.begin();
+    rbuf.begin(Vec::new());
     let _ = rbuf.fill(&mut sock);
     let _ = sock.write(OVER_CAPACITY);
     let _ = sock.shutdown(Shutdown::Write);
@@ -257,55 +263,80 @@ fn service<H: Handler>(core: &mut Core, rbuf: &mut ReadBuf, handler: &mut H, id:
     if conn.paused {
         return;
     }
-    rbuf.begin();
-    match conn.phase {
+    rbuf.begin(std::mem::take(&mut conn.carry));
+    let more = match conn.phase {
         Phase::Handshake(_) => read_handshake(core, rbuf, handler, id),
         Phase::Open(_) => read_frames(core, rbuf, handler, id),
-        Phase::Linger { .. } => read_linger(core, rbuf, id),
+        Phase::Linger { .. } => {
+            read_linger(core, rbuf, id);
+            false
+        }
+    };
+    // Edge-triggered: input left behind raises no new event, so ask for another pass.
+    if more || rbuf.more_pending() {
+        core.schedule(id);
     }
-    if let Some(conn) = core.conns.get_mut(id) {
-        if rbuf.more_pending() && !conn.paused {
-            core.ready.push(id);
-        }
-        if conn.out.pending() > 0 {
-            core.mark_dirty(id);
-        }
+    if core.conns.get_mut(id).is_some_and(|c| c.out.pending() > 0) {
+        core.mark_dirty(id);
     }
     run_on_close(core, handler);
 }
 
-fn read_handshake<H: Handler>(core: &mut Core, rbuf: &mut ReadBuf, handler: &mut H, id: ConnId) {
+/// Reads the upgrade request; on success opens the WebSocket and reads the frames that
+/// came with it. `true` if input is left for another pass.
+fn read_handshake<H: Handler>(
+    core: &mut Core,
+    rbuf: &mut ReadBuf,
+    handler: &mut H,
+    id: ConnId,
+) -> bool {
     let max = core.config.max_handshake_bytes;
     let Some(conn) = core.conns.get_mut(id) else {
-        return;
+        return false;
     };
     let Phase::Handshake(hs) = &mut conn.phase else {
-        return;
+        return false;
     };
     let parsed = match rbuf.fill(&mut conn.sock) {
-        Ok([]) => return core.remove(id, reset()),
+        Ok([]) => {
+            core.remove(id, reset());
+            return false;
+        }
         Ok(bytes) => hs.push(bytes, max),
-        Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
-        Err(_) => return core.remove(id, reset()),
+        Err(e) if e.kind() == io::ErrorKind::WouldBlock => return false,
+        Err(_) => {
+            core.remove(id, reset());
+            return false;
+        }
     };
     match parsed {
-        Parsed::Partial => {}
-        Parsed::Reject(response) => respond_and_close(core, id, &response),
+        Parsed::Partial => false,
+        Parsed::Reject(response) => {
+            respond_and_close(core, id, &response);
+            false
+        }
         Parsed::Http { request } => {
             let response =
                 guard(|| handler.on_http(&request)).unwrap_or_else(|| Response::status_text(500));
             respond_and_close(core, id, &response);
+            false
         }
         Parsed::Upgrade { request, key, tail } => {
             let accept = match guard(|| handler.on_upgrade(&request)) {
                 Some(Ok(accept)) => accept,
-                Some(Err(response)) => return respond_and_close(core, id, &response),
-                None => return respond_and_close(core, id, &Response::status_text(500)),
+                Some(Err(response)) => {
+                    respond_and_close(core, id, &response);
+                    return false;
+                }
+                None => {
+                    respond_and_close(core, id, &Response::status_text(500));
+                    return false;
+                }
             };
             let ws_config = core.ws_config;
             let idle = core.config.idle_timeout;
             let Some(conn) = core.conns.get_mut(id) else {
-                return;
+                return false;
             };
             upgrade::write_accept(&key, accept.protocol.as_deref(), &mut conn.out.buf);
             let ws = WebSocketContext::from_partially_read(tail, Role::Server, Some(ws_config));
@@ -322,7 +353,7 @@ fn read_handshake<H: Handler>(core: &mut Core, rbuf: &mut ReadBuf, handler: &mut
             }
             run_on_close(core, handler);
             // The tail may already hold frames.
-            read_frames(core, rbuf, handler, id);
+            read_frames(core, rbuf, handler, id)
         }
     }
 }
@@ -334,15 +365,31 @@ fn respond_and_close(core: &mut Core, id: ConnId, response: &Response) {
     }
 }
 
-/// Reads frames until the socket has nothing more this pass, delivering each message.
-fn read_frames<H: Handler>(core: &mut Core, rbuf: &mut ReadBuf, handler: &mut H, id: ConnId) {
-    loop {
+/// Reads frames until the socket has nothing more this pass or the connection's budget is
+/// spent, delivering each message. `true` if input is left for another pass.
+fn read_frames<H: Handler>(
+    core: &mut Core,
+    rbuf: &mut ReadBuf,
+    handler: &mut H,
+    id: ConnId,
+) -> bool {
+    let budget = core.config.messages_per_pass;
+    let soft = core.config.backpressure_soft_limit;
+    let mut handled = 0;
+    let more = loop {
         let Some(conn) = core.conns.get_mut(id) else {
-            return;
+            return false;
         };
         let Phase::Open(ws) = &mut conn.phase else {
-            return;
+            return false;
         };
+        // Fairness, then backpressure: what was read but not decoded waits in `carry`
+        // (frames tungstenite already holds wait in its own buffer).
+        if handled == budget || conn.out.pending() > soft {
+            conn.carry = rbuf.take_rest();
+            break true;
+        }
+        handled += 1;
         let mut io = Io {
             sock: &mut conn.sock,
             rbuf,
@@ -371,11 +418,11 @@ fn read_frames<H: Handler>(core: &mut Core, rbuf: &mut ReadBuf, handler: &mut H,
             }
             // Pings are answered by tungstenite (the pong is already in `out`).
             Ok(_) => {}
-            Err(WsError::Io(e)) if e.kind() == io::ErrorKind::WouldBlock => break,
+            Err(WsError::Io(e)) if e.kind() == io::ErrorKind::WouldBlock => break false,
             Err(WsError::ConnectionClosed | WsError::AlreadyClosed) => {
                 let why = conn.closing.take().unwrap_or_else(reset);
                 core.finish(id, why);
-                return;
+                return false;
             }
             Err(err) => {
                 match Disconnect::for_ws_error(&err) {
@@ -385,10 +432,10 @@ fn read_frames<H: Handler>(core: &mut Core, rbuf: &mut ReadBuf, handler: &mut H,
                     }
                     None => core.finish(id, reset()),
                 }
-                return;
+                return false;
             }
         }
-    }
+    };
     // Any inbound traffic counts as life for keepalive.
     let idle = core.config.idle_timeout;
     if let Some(conn) = core.conns.get_mut(id) {
@@ -404,6 +451,7 @@ fn read_frames<H: Handler>(core: &mut Core, rbuf: &mut ReadBuf, handler: &mut H,
             }
         }
     }
+    more
 }
 
 /// After our half is shut: discard what the peer still sends, drop it at EOF.
@@ -475,7 +523,7 @@ fn flush_all(core: &mut Core) {
         let pending = conn.out.pending();
         if conn.paused && pending <= soft {
             conn.paused = false;
-            core.ready.push(id);
+            core.schedule(id);
         } else if !conn.paused && pending > soft && matches!(conn.phase, Phase::Open(_)) {
             conn.paused = true;
         }
