@@ -9,27 +9,11 @@ use std::sync::mpsc;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use common::{client, probe_server, read_head, read_to_eof, tcp, upgrade_request, PATIENCE};
+use common::{
+    blocking_echo, client, probe_server, read_head, read_to_eof, tcp, upgrade_request, PATIENCE,
+};
 use tungstenite::Message;
-use wsreactor::{Config, Ctx};
-
-/// A message handler that echoes, except that `"block"` stalls the whole reactor until the
-/// test releases it, and `"count"` answers with the number of connections held. Blocking
-/// the reactor is how these tests line up "what is queued in the kernel when the server
-/// looks next" without timing: `blocked` fires once the reactor is stuck.
-fn blocking_echo(
-    blocked: mpsc::Sender<()>,
-    release: mpsc::Receiver<()>,
-) -> impl FnMut(&mut Ctx<'_>, Message) + Send + 'static {
-    move |ctx, msg| match msg.to_text() {
-        Ok("block") => {
-            blocked.send(()).unwrap();
-            release.recv_timeout(PATIENCE).unwrap();
-        }
-        Ok("count") => ctx.send(ctx.connections().to_string()),
-        _ => ctx.send(msg),
-    }
-}
+use wsreactor::Config;
 
 #[test]
 fn connections_past_max_get_503_and_open_ones_keep_working() {

@@ -5,7 +5,10 @@
 //! connection holds no large read buffer of its own; tungstenite copies out of it what it
 //! needs. Each connection gets one socket read per reactor pass (the fairness bound); a read
 //! shorter than the buffer means the socket is drained, and the edge-triggered poll will
-//! report new data, so no extra read is spent to see `WouldBlock`. When a connection's pass
+//! report new data, so no extra read is spent to see `WouldBlock`. The exception is the
+//! peer's FIN: when it arrived with the data, the one event that reported both is spent,
+//! and the EOF still has to be read, so once the poller has reported it reading goes on
+//! until the read that returns 0. When a connection's pass
 //! ends before its input does (message budget, backpressure), the rest is carried in a
 //! buffer of its own until its next pass.
 //!
@@ -28,6 +31,8 @@ pub(crate) struct ReadBuf {
     reads_left: u8,
     drained: bool,
     eof: bool,
+    /// The poller reported the peer's FIN: a short read does not mean drained.
+    to_eof: bool,
 }
 
 impl ReadBuf {
@@ -39,18 +44,21 @@ impl ReadBuf {
             reads_left: 0,
             drained: false,
             eof: false,
+            to_eof: false,
         }
     }
 
     /// Starts a pass over one connection: first the input it carried over from its last
-    /// pass, then a budget of one socket read.
-    pub(crate) fn begin(&mut self, carry: Vec<u8>) {
+    /// pass, then a budget of one socket read. `peer_closed`: the poller has reported the
+    /// peer's FIN, so the EOF is still to be read even after a short read.
+    pub(crate) fn begin(&mut self, carry: Vec<u8>, peer_closed: bool) {
         self.buf[..carry.len()].copy_from_slice(&carry);
         self.start = 0;
         self.end = carry.len();
         self.reads_left = 1;
         self.drained = false;
         self.eof = false;
+        self.to_eof = peer_closed;
     }
 
     /// Whether the pass ended on its budget with data possibly still in the socket: the
@@ -110,7 +118,7 @@ impl ReadBuf {
                     return Ok(());
                 }
                 Ok(n) => {
-                    self.drained = n < self.buf.len();
+                    self.drained = n < self.buf.len() && !self.to_eof;
                     self.start = 0;
                     self.end = n;
                     return Ok(());
@@ -243,7 +251,7 @@ mod tests {
     fn carried_input_comes_first_and_what_is_left_is_carried_again() {
         let (_peer, mut sock) = quiet_socket();
         let mut rbuf = ReadBuf::new();
-        rbuf.begin(b"abcdef".to_vec());
+        rbuf.begin(b"abcdef".to_vec(), false);
         assert!(rbuf.got_bytes(), "carried bytes are traffic too");
         let mut two = [0u8; 2];
         assert_eq!(rbuf.read_into(&mut sock, &mut two).unwrap(), 2);
@@ -256,7 +264,7 @@ mod tests {
     fn the_socket_is_read_once_the_carry_is_used_up() {
         let (_peer, mut sock) = quiet_socket();
         let mut rbuf = ReadBuf::new();
-        rbuf.begin(b"xyz".to_vec());
+        rbuf.begin(b"xyz".to_vec(), false);
         assert_eq!(rbuf.fill(&mut sock).unwrap(), b"xyz");
         let err = rbuf.fill(&mut sock).unwrap_err();
         assert_eq!(err.kind(), io::ErrorKind::WouldBlock);

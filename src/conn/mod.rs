@@ -59,6 +59,8 @@ pub(crate) struct Conn {
     pub(crate) paused: bool,
     /// On the reactor's list of connections to read next pass.
     pub(crate) scheduled: bool,
+    /// The poller reported the peer's FIN; reading goes on until the EOF is read.
+    pub(crate) peer_closed: bool,
     /// Input read from the socket but left for the next pass (its budget ran out).
     pub(crate) carry: Vec<u8>,
 }
@@ -78,6 +80,7 @@ impl Conn {
             dirty: false,
             paused: false,
             scheduled: false,
+            peer_closed: false,
             carry: Vec::new(),
         }
     }

@@ -135,6 +135,11 @@ impl Reactor {
             let Some(id) = core.conns.id_at(event.token()) else {
                 continue;
             };
+            if event.is_read_closed() {
+                if let Some(conn) = core.conns.get_mut(id) {
+                    conn.peer_closed = true;
+                }
+            }
             if event.is_readable() || event.is_read_closed() || event.is_error() {
                 core.schedule(id);
             }
@@ -249,7 +254,7 @@ fn refuse(mut sock: TcpStream, rbuf: &mut ReadBuf) {
     // Closing a socket with unread bytes sends a reset instead of a FIN, and some stacks
     // drop received data on a reset, 503 included. The request has usually arrived by now:
     // read it (one read, at most 64 KiB), so the 503 ends with a FIN.
-    rbuf.begin(Vec::new());
+    rbuf.begin(Vec::new(), false);
     let _ = rbuf.fill(&mut sock);
     let _ = sock.write(OVER_CAPACITY);
     let _ = sock.shutdown(Shutdown::Write);
@@ -263,7 +268,7 @@ fn service<H: Handler>(core: &mut Core, rbuf: &mut ReadBuf, handler: &mut H, id:
     if conn.paused {
         return;
     }
-    rbuf.begin(std::mem::take(&mut conn.carry));
+    rbuf.begin(std::mem::take(&mut conn.carry), conn.peer_closed);
     let more = match conn.phase {
         Phase::Handshake(_) => read_handshake(core, rbuf, handler, id),
         Phase::Open(_) => read_frames(core, rbuf, handler, id),

@@ -187,3 +187,21 @@ pub fn read_to_eof(stream: &mut TcpStream) -> io::Result<Vec<u8>> {
     let mut all = Vec::new();
     stream.read_to_end(&mut all).map(|_| all)
 }
+
+/// A message handler that echoes, except that `"block"` stalls the whole reactor until the
+/// test releases it, and `"count"` answers with the number of connections held. Blocking
+/// the reactor is how these tests line up "what is queued in the kernel when the server
+/// looks next" without timing: `blocked` fires once the reactor is stuck.
+pub fn blocking_echo(
+    blocked: mpsc::Sender<()>,
+    release: mpsc::Receiver<()>,
+) -> impl FnMut(&mut Ctx<'_>, Message) + Send + 'static {
+    move |ctx, msg| match msg.to_text() {
+        Ok("block") => {
+            blocked.send(()).unwrap();
+            release.recv_timeout(PATIENCE).unwrap();
+        }
+        Ok("count") => ctx.send(ctx.connections().to_string()),
+        _ => ctx.send(msg),
+    }
+}
