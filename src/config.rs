@@ -32,6 +32,7 @@ pub struct Config {
     pub(crate) close_timeout: Duration,
     pub(crate) backpressure_soft_limit: usize,
     pub(crate) max_backpressure: usize,
+    pub(crate) command_queue_capacity: usize,
 }
 
 impl Default for Config {
@@ -48,6 +49,7 @@ impl Default for Config {
             close_timeout: Duration::from_secs(5),
             backpressure_soft_limit: 64 * 1024,
             max_backpressure: 1 << 20,
+            command_queue_capacity: 1024,
         }
     }
 }
@@ -107,6 +109,10 @@ impl Config {
         /// can make the server hold: at most this, or one message when a single message is
         /// larger (it is queued only on an empty queue).
         max_backpressure / get_max_backpressure: usize,
+        /// Commands from [`Handle`](crate::Handle)s queued for the reactor at once. Default
+        /// 1,024; past it `Handle` methods answer `SendError::Full` instead of blocking. The
+        /// queue's slots are allocated up front.
+        command_queue_capacity / get_command_queue_capacity: usize,
     }
 
     /// Checks that the values fit together.
@@ -124,6 +130,9 @@ impl Config {
         }
         if self.max_handshake_bytes < 256 {
             return invalid("max_handshake_bytes must be at least 256");
+        }
+        if self.command_queue_capacity == 0 {
+            return invalid("command_queue_capacity must be at least 1");
         }
         if self.backpressure_soft_limit > self.max_backpressure {
             return invalid("backpressure_soft_limit must not exceed max_backpressure");

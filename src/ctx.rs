@@ -5,6 +5,7 @@ use std::net::SocketAddr;
 use tungstenite::protocol::frame::CloseFrame;
 
 use crate::error::Cause;
+use crate::handle::Handle;
 use crate::reactor::core::Core;
 use crate::reactor::token::ConnId;
 use crate::{CloseCode, Message};
@@ -57,6 +58,50 @@ impl Ctx<'_> {
     /// not delivered.
     pub fn close(&mut self, code: CloseCode, reason: &str) {
         self.close_conn(self.id, code, reason);
+    }
+
+    /// Joins a room; `false` if already a member. Connections leave all their rooms when
+    /// they close (after `on_close`, which still sees them).
+    pub fn join(&mut self, room: &str) -> bool {
+        self.core.rooms.join(self.id, room)
+    }
+
+    /// Leaves a room; `false` if not a member.
+    pub fn leave(&mut self, room: &str) -> bool {
+        self.core.rooms.leave(self.id, room)
+    }
+
+    /// The rooms this connection is in, in the order it joined them.
+    pub fn rooms(&self) -> impl Iterator<Item = &str> + '_ {
+        self.core.rooms.rooms_of(self.id)
+    }
+
+    /// Members of a room.
+    pub fn room_size(&self, room: &str) -> usize {
+        self.core.rooms.len(room)
+    }
+
+    /// Sends a message to every member of a room, this connection included if it is one
+    /// (Socket.IO's `io.to(room)`). The frame is encoded once and its bytes shared by all
+    /// recipients. Returns how many it was queued for.
+    pub fn publish(&mut self, room: &str, msg: impl Into<Message>) -> usize {
+        self.core.publish(room, &msg.into(), None)
+    }
+
+    /// Sends a message to every member of a room except this connection (Socket.IO's
+    /// `socket.to(room)`).
+    pub fn publish_to_others(&mut self, room: &str, msg: impl Into<Message>) -> usize {
+        self.core.publish(room, &msg.into(), Some(self.id))
+    }
+
+    /// Sends a message to every open connection, this one included.
+    pub fn broadcast(&mut self, msg: impl Into<Message>) -> usize {
+        self.core.broadcast(&msg.into(), None)
+    }
+
+    /// A [`Handle`] to the server, for other threads.
+    pub fn handle(&self) -> Handle {
+        self.core.handle.clone()
     }
 
     /// Starts the close handshake on another connection; `false` if it is gone or closing.

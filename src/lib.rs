@@ -51,14 +51,17 @@ mod config;
 mod conn;
 mod ctx;
 mod error;
+mod handle;
 mod handler;
 mod http;
 mod reactor;
+mod rooms;
 mod server;
 
 pub use config::Config;
 pub use ctx::Ctx;
 pub use error::{Cause, Disconnect};
+pub use handle::{Handle, SendError};
 pub use handler::{Accept, Echo, Handler};
 pub use http::{Request, Response};
 pub use reactor::token::ConnId;

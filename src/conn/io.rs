@@ -10,9 +10,11 @@
 //! Writes: tungstenite's control replies (pong, close) and our own frames go into the
 //! connection's [`OutBuf`], which the reactor writes to the socket once per pass.
 
-use std::io::{self, Read, Write};
+use std::collections::VecDeque;
+use std::io::{self, IoSlice, Read, Write};
 
 use mio::net::TcpStream;
+use tungstenite::Bytes;
 
 /// Bytes one socket read may bring in; also the most one connection reads per pass.
 pub(crate) const READ_CHUNK: usize = 64 * 1024;
@@ -114,10 +116,16 @@ impl ReadBuf {
     }
 }
 
-/// A connection's outbound bytes: written from `head`, compacted when drained.
+/// A connection's outbound bytes: frames shared with other connections (a message published
+/// to a room is encoded once and its bytes shared), then bytes owned by this connection.
+/// Everything in `shared` goes out before `buf`.
 #[derive(Debug, Default)]
 pub(crate) struct OutBuf {
+    shared: VecDeque<Bytes>,
+    shared_len: usize,
+    /// Owned bytes, appended to directly by encoders.
     pub(crate) buf: Vec<u8>,
+    /// Bytes already written of the front segment: `shared[0]`, or `buf` when none is shared.
     head: usize,
 }
 
@@ -125,20 +133,46 @@ pub(crate) struct OutBuf {
 /// does not pin memory on an idle connection.
 const KEEP_CAPACITY: usize = 16 * 1024;
 
+/// Segments passed to one `writev`.
+const MAX_IOVECS: usize = 64;
+
 impl OutBuf {
     /// Bytes waiting to be written.
     pub(crate) fn pending(&self) -> usize {
-        self.buf.len() - self.head
+        self.shared_len + self.buf.len() - self.head
     }
 
-    /// One write of the pending bytes. `Ok(true)` when everything went out.
+    /// Queues bytes shared with other connections, after everything queued so far.
+    pub(crate) fn push_shared(&mut self, bytes: Bytes) {
+        if !self.buf.is_empty() {
+            // Keeps the order: what was owned so far becomes a segment (no copy).
+            let owned = Bytes::from(std::mem::take(&mut self.buf));
+            self.shared_len += owned.len();
+            self.shared.push_back(owned);
+        }
+        self.shared_len += bytes.len();
+        self.shared.push_back(bytes);
+    }
+
+    /// Writes pending bytes until done or the socket is full. `Ok(true)` when all went out.
     pub(crate) fn write_to(&mut self, sock: &mut TcpStream) -> io::Result<bool> {
         while self.pending() > 0 {
-            match sock.write(&self.buf[self.head..]) {
+            let (written, offered) = if self.shared.is_empty() {
+                (sock.write(&self.buf[self.head..]), self.pending())
+            } else {
+                let mut slices = Vec::with_capacity(MAX_IOVECS);
+                slices.push(IoSlice::new(&self.shared[0][self.head..]));
+                let middle = self.shared.iter().skip(1).take(MAX_IOVECS - 2);
+                slices.extend(middle.map(|b| IoSlice::new(b)));
+                slices.push(IoSlice::new(&self.buf));
+                let offered = slices.iter().map(|s| s.len()).sum();
+                (sock.write_vectored(&slices), offered)
+            };
+            match written {
                 Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
                 Ok(n) => {
-                    self.head += n;
-                    if self.pending() > 0 {
+                    self.consume(n);
+                    if n < offered {
                         // A short write means the socket buffer is full: wait for writable.
                         self.compact();
                         return Ok(false);
@@ -160,10 +194,29 @@ impl OutBuf {
         Ok(true)
     }
 
-    /// Drops written bytes once they are the larger part of the buffer, so appends stay
-    /// amortised O(1) without a memmove per partial write.
+    /// Marks `n` bytes written, front first.
+    fn consume(&mut self, mut n: usize) {
+        while n > 0 {
+            let Some(front) = self.shared.front() else {
+                self.head += n;
+                return;
+            };
+            let left = front.len() - self.head;
+            if n < left {
+                self.head += n;
+                return;
+            }
+            n -= left;
+            self.shared_len -= front.len();
+            self.shared.pop_front();
+            self.head = 0;
+        }
+    }
+
+    /// Drops written owned bytes once they are the larger part of the buffer, so appends
+    /// stay amortised O(1) without a memmove per partial write.
     fn compact(&mut self) {
-        if self.head > self.buf.len() / 2 {
+        if self.shared.is_empty() && self.head > self.buf.len() / 2 {
             self.buf.drain(..self.head);
             self.head = 0;
         }
@@ -212,5 +265,49 @@ impl Write for Sink<'_> {
 
     fn flush(&mut self) -> io::Result<()> {
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pair() -> (TcpStream, std::net::TcpStream) {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let client = std::net::TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+        let (server, _) = listener.accept().unwrap();
+        server.set_nonblocking(true).unwrap();
+        (TcpStream::from_std(server), client)
+    }
+
+    #[test]
+    fn shared_and_owned_bytes_keep_their_order() {
+        let (mut sock, mut peer) = pair();
+        let mut out = OutBuf::default();
+        out.buf.extend_from_slice(b"a");
+        out.push_shared(Bytes::from_static(b"bb"));
+        out.buf.extend_from_slice(b"c");
+        out.push_shared(Bytes::from_static(b"dd"));
+        out.push_shared(Bytes::from_static(b"e"));
+        assert_eq!(out.pending(), 7);
+        assert!(out.write_to(&mut sock).unwrap());
+        assert_eq!(out.pending(), 0);
+        let mut got = [0u8; 7];
+        peer.read_exact(&mut got).unwrap();
+        assert_eq!(&got, b"abbcdde");
+    }
+
+    #[test]
+    fn partial_progress_is_kept_across_segments() {
+        let mut out = OutBuf::default();
+        out.buf.extend_from_slice(b"xy");
+        out.push_shared(Bytes::from_static(b"123"));
+        out.buf.extend_from_slice(b"z");
+        out.consume(3); // "xy" and "1"
+        assert_eq!(out.pending(), 3);
+        assert_eq!(&out.shared[0][out.head..], b"23");
+        out.consume(2);
+        assert!(out.shared.is_empty());
+        assert_eq!(&out.buf[out.head..], b"z");
     }
 }

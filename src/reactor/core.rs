@@ -8,6 +8,7 @@ use std::time::Instant;
 
 use tungstenite::protocol::frame::CloseFrame;
 use tungstenite::protocol::WebSocketConfig;
+use tungstenite::Bytes;
 
 use super::timers::Timers;
 use super::token::{ConnId, Slab};
@@ -15,6 +16,8 @@ use crate::config::Config;
 use crate::conn::frame::{self, OpCode};
 use crate::conn::{Conn, Phase};
 use crate::error::{Cause, Disconnect};
+use crate::handle::Handle;
+use crate::rooms::Rooms;
 use crate::{CloseCode, Message};
 
 /// Connections plus the work queued for the end of the pass.
@@ -32,11 +35,48 @@ pub(crate) struct Core {
     pub(crate) ready: Vec<ConnId>,
     /// Ended connections whose `on_close` is owed.
     pub(crate) closed: Vec<(ConnId, SocketAddr, Disconnect)>,
+    pub(crate) rooms: Rooms,
+    /// Handed out by `Ctx::handle`.
+    pub(crate) handle: Handle,
+    /// Reused list of recipients, so publishing does not allocate.
+    scratch: Vec<ConnId>,
+}
+
+/// What a message becomes on the wire.
+enum Outgoing<'m> {
+    Frame(OpCode, &'m [u8]),
+    Close(CloseFrame),
+    Nothing,
+}
+
+fn outgoing(msg: &Message) -> Outgoing<'_> {
+    let (opcode, payload): (OpCode, &[u8]) = match msg {
+        Message::Text(text) => (OpCode::Text, text.as_bytes()),
+        Message::Binary(data) => (OpCode::Binary, data),
+        Message::Ping(data) => (OpCode::Ping, data),
+        Message::Pong(data) => (OpCode::Pong, data),
+        Message::Close(frame) => {
+            let normal = CloseFrame {
+                code: CloseCode::Normal,
+                reason: "".into(),
+            };
+            return Outgoing::Close(frame.clone().unwrap_or(normal));
+        }
+        Message::Frame(_) => return Outgoing::Nothing,
+    };
+    // "All control frames MUST have a payload length of 125 bytes or less" (RFC 6455 §5.5)
+    if matches!(opcode, OpCode::Ping | OpCode::Pong) && payload.len() > 125 {
+        return Outgoing::Nothing;
+    }
+    Outgoing::Frame(opcode, payload)
 }
 
 impl Core {
-    pub(crate) fn new(config: Config) -> Self {
+    pub(crate) fn new(config: Config, handle: Handle) -> Self {
         Core {
+            rooms: Rooms::default(),
+            handle,
+            scratch: Vec::new(),
             conns: Slab::default(),
             ws_config: config.ws_config(),
             config,
@@ -50,24 +90,68 @@ impl Core {
 
     /// Encodes a message into a connection's outbound buffer. `false` if it was not queued.
     pub(crate) fn send(&mut self, id: ConnId, msg: Message) -> bool {
-        let (opcode, payload): (OpCode, &[u8]) = match &msg {
-            Message::Text(text) => (OpCode::Text, text.as_bytes()),
-            Message::Binary(data) => (OpCode::Binary, data),
-            Message::Ping(data) => (OpCode::Ping, data),
-            Message::Pong(data) => (OpCode::Pong, data),
-            Message::Close(frame) => {
-                let frame = frame.clone().unwrap_or(CloseFrame {
-                    code: CloseCode::Normal,
-                    reason: "".into(),
-                });
-                return self.close(id, frame, Cause::ServerClosed);
+        match outgoing(&msg) {
+            Outgoing::Frame(opcode, payload) => {
+                if !self.admit(id, frame::encoded_len(payload.len())) {
+                    return false;
+                }
+                if let Some(conn) = self.conns.get_mut(id) {
+                    frame::encode(&mut conn.out.buf, opcode, payload);
+                }
+                self.mark_dirty(id);
+                true
             }
-            Message::Frame(_) => return false,
-        };
-        // "All control frames MUST have a payload length of 125 bytes or less" (RFC 6455 §5.5)
-        if matches!(opcode, OpCode::Ping | OpCode::Pong) && payload.len() > 125 {
-            return false;
+            Outgoing::Close(frame) => self.close(id, frame, Cause::ServerClosed),
+            Outgoing::Nothing => false,
         }
+    }
+
+    /// Sends a message to every member of `room` but `except`; the frame is encoded once
+    /// and its bytes shared by every recipient. Returns how many it was queued for.
+    pub(crate) fn publish(&mut self, room: &str, msg: &Message, except: Option<ConnId>) -> usize {
+        let mut ids = std::mem::take(&mut self.scratch);
+        ids.extend(self.rooms.members(room).filter(|&id| Some(id) != except));
+        let sent = self.send_shared(&ids, msg);
+        ids.clear();
+        self.scratch = ids;
+        sent
+    }
+
+    /// Sends a message to every open connection but `except`, encoded once.
+    pub(crate) fn broadcast(&mut self, msg: &Message, except: Option<ConnId>) -> usize {
+        let mut ids = std::mem::take(&mut self.scratch);
+        ids.extend(self.conns.ids().filter(|&id| Some(id) != except));
+        let sent = self.send_shared(&ids, msg);
+        ids.clear();
+        self.scratch = ids;
+        sent
+    }
+
+    fn send_shared(&mut self, ids: &[ConnId], msg: &Message) -> usize {
+        let Outgoing::Frame(opcode, payload) = outgoing(msg) else {
+            return 0;
+        };
+        let mut wire = Vec::new();
+        frame::encode(&mut wire, opcode, payload);
+        let wire = Bytes::from(wire);
+        let mut sent = 0;
+        for &id in ids {
+            if self.admit(id, wire.len()) {
+                if let Some(conn) = self.conns.get_mut(id) {
+                    conn.out.push_shared(wire.clone());
+                }
+                self.mark_dirty(id);
+                sent += 1;
+            }
+        }
+        sent
+    }
+
+    /// Whether `len` more bytes may be queued to `id`: it is open and not closing, and its
+    /// queue stays within `max_backpressure`. Over the limit, the connection is failed
+    /// with 1008. A single frame larger than the limit still goes out on an empty queue,
+    /// so the bound is max(limit, one message).
+    fn admit(&mut self, id: ConnId, len: usize) -> bool {
         let limit = self.config.max_backpressure;
         let Some(conn) = self.conns.get_mut(id) else {
             return false;
@@ -75,16 +159,12 @@ impl Core {
         if conn.writable_ws().is_none() {
             return false;
         }
-        // A single message larger than the limit still goes out on an empty queue, so the
-        // bound is max(limit, one message).
         let pending = conn.out.pending();
-        if pending > 0 && pending + frame::encoded_len(payload.len()) > limit {
+        if pending > 0 && pending + len > limit {
             let why = Disconnect::new(CloseCode::Policy, "backpressure", Cause::Backpressure);
             self.fail(id, why);
             return false;
         }
-        frame::encode(&mut conn.out.buf, opcode, payload);
-        self.mark_dirty(id);
         true
     }
 

@@ -8,7 +8,11 @@
 //! 4. fire due timers (handshake, keepalive, close timeouts);
 //! 5. write each connection with queued bytes once: replies are batched per pass, not
 //!    written per message;
-//! 6. run the `on_close` callbacks owed.
+//! 6. run the `on_close` callbacks owed;
+//! 7. run commands from [`Handle`](crate::Handle)s (bounded per pass).
+//!
+//! Shutdown: stop accepting, close every connection with 1001, keep passing until they are
+//! gone or the close timeout passes, then stop.
 
 pub(crate) mod core;
 pub(crate) mod timers;
@@ -23,16 +27,18 @@ use log::{debug, warn};
 use mio::net::TcpListener;
 use mio::{Events, Interest, Poll};
 use tungstenite::error::Error as WsError;
+use tungstenite::protocol::frame::CloseFrame;
 use tungstenite::protocol::{Role, WebSocketContext};
 
 use self::core::{arm, Core};
-use self::token::{ConnId, LISTENER};
+use self::token::{ConnId, LISTENER, WAKER};
 use crate::config::Config;
 use crate::conn::io::{Io, ReadBuf};
 use crate::conn::upgrade::{self, Parsed};
 use crate::conn::{Conn, Phase};
-use crate::ctx::Ctx;
+use crate::ctx::{truncate_reason, Ctx};
 use crate::error::{Cause, Disconnect};
+use crate::handle::{Command, Handle, Inbox};
 use crate::handler::Handler;
 use crate::http::Response;
 use crate::{CloseCode, Message};
@@ -45,15 +51,33 @@ const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
 const OVER_CAPACITY: &[u8] =
     b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
 
+/// Handle commands run per pass, so a flood of them cannot starve the sockets.
+const COMMANDS_PER_PASS: usize = 1024;
+
+/// Where the server is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum State {
+    Running,
+    /// Closing every connection; stop by the deadline at the latest.
+    ShuttingDown(Instant),
+    Stopped,
+}
+
 /// The reactor: poll, listener, connections.
 #[derive(Debug)]
 pub(crate) struct Reactor {
     poll: Poll,
     events: Events,
-    listener: TcpListener,
+    /// `None` once shutdown has started: the port is released at once.
+    listener: Option<TcpListener>,
     accept_paused_until: Option<Instant>,
     rbuf: ReadBuf,
     core: Core,
+    /// Dropped when the server stops, so handles answer `Stopped`.
+    inbox: Option<Inbox>,
+    /// The last drain hit `COMMANDS_PER_PASS`; drain again without waiting for a wake.
+    more_commands: bool,
+    state: State,
 }
 
 impl Reactor {
@@ -63,24 +87,43 @@ impl Reactor {
         let mut listener = TcpListener::bind(addr)?;
         poll.registry()
             .register(&mut listener, LISTENER, Interest::READABLE)?;
+        let waker = mio::Waker::new(poll.registry(), WAKER)?;
+        let (handle, inbox) = Handle::new(waker, config.command_queue_capacity);
         Ok(Reactor {
             poll,
             events: Events::with_capacity(1024),
-            listener,
+            listener: Some(listener),
             accept_paused_until: None,
             rbuf: ReadBuf::new(),
-            core: Core::new(config),
+            core: Core::new(config, handle),
+            inbox: Some(inbox),
+            more_commands: false,
+            state: State::Running,
         })
     }
 
     pub(crate) fn local_addr(&self) -> io::Result<SocketAddr> {
-        self.listener.local_addr()
+        match &self.listener {
+            Some(listener) => listener.local_addr(),
+            None => Err(io::Error::new(
+                io::ErrorKind::NotConnected,
+                "the server has shut down",
+            )),
+        }
+    }
+
+    pub(crate) fn handle(&self) -> Handle {
+        self.core.handle.clone()
+    }
+
+    pub(crate) fn is_running(&self) -> bool {
+        self.state != State::Stopped
     }
 
     /// How long the next `poll` may sleep.
     fn poll_timeout(&self, cap: Option<Duration>) -> Option<Duration> {
         let core = &self.core;
-        if !core.ready.is_empty() || !core.dirty.is_empty() || !core.closed.is_empty() {
+        if !core.ready.is_empty() || !core.dirty.is_empty() || self.more_commands {
             return Some(Duration::ZERO);
         }
         let now = Instant::now();
@@ -88,7 +131,11 @@ impl Reactor {
         let accept = self
             .accept_paused_until
             .map(|t| t.saturating_duration_since(now));
-        [cap, timer, accept].into_iter().flatten().min()
+        let shutdown = match self.state {
+            State::ShuttingDown(deadline) => Some(deadline.saturating_duration_since(now)),
+            _ => None,
+        };
+        [cap, timer, accept, shutdown].into_iter().flatten().min()
     }
 
     /// One pass of the loop; sleeps at most `cap` (forever if `None` and nothing is due).
@@ -97,12 +144,17 @@ impl Reactor {
         handler: &mut H,
         cap: Option<Duration>,
     ) -> io::Result<()> {
+        if self.state == State::Stopped {
+            return Ok(());
+        }
         let timeout = self.poll_timeout(cap);
         if let Err(e) = self.poll.poll(&mut self.events, timeout) {
             if e.kind() != io::ErrorKind::Interrupted {
                 return Err(e);
             }
         }
+        self.core.now = Instant::now();
+        let mut woken = std::mem::take(&mut self.more_commands);
         let Reactor {
             poll,
             events,
@@ -110,18 +162,29 @@ impl Reactor {
             accept_paused_until,
             rbuf,
             core,
+            ..
         } = self;
-        core.now = Instant::now();
 
         let again = std::mem::take(&mut core.ready);
         if accept_paused_until.is_some_and(|t| t <= core.now) {
             *accept_paused_until = None;
-            accept(listener, poll, core, accept_paused_until);
+            if let Some(listener) = listener {
+                accept(listener, poll, core, accept_paused_until);
+            }
         }
         for event in events.iter() {
-            if event.token() == LISTENER {
-                accept(listener, poll, core, accept_paused_until);
-                continue;
+            match event.token() {
+                LISTENER => {
+                    if let Some(listener) = listener {
+                        accept(listener, poll, core, accept_paused_until);
+                    }
+                    continue;
+                }
+                WAKER => {
+                    woken = true;
+                    continue;
+                }
+                _ => {}
             }
             let Some(id) = core.conns.id_at(event.token()) else {
                 continue;
@@ -143,9 +206,93 @@ impl Reactor {
         while let Some((at, id)) = core.timers.pop_expired(core.now) {
             on_timer(core, handler, id, at);
         }
-        flush_all(core);
-        run_on_close(core, handler);
+        if woken {
+            self.run_commands(handler);
+        }
+        flush_all(&mut self.core);
+        run_on_close(&mut self.core, handler);
+        if let State::ShuttingDown(deadline) = self.state {
+            // Done when every close handshake has finished and its last bytes are out;
+            // waiting for the peers' EOF too would only delay the exit.
+            let done =
+                (self.core.conns.values()).all(|c| matches!(c.phase, Phase::Linger { shut: true }));
+            if done || self.core.now >= deadline {
+                self.stop(handler);
+            }
+        }
         Ok(())
+    }
+
+    /// Runs up to `COMMANDS_PER_PASS` commands from handles.
+    fn run_commands<H: Handler>(&mut self, handler: &mut H) {
+        let (mut ran, mut shutdown) = (0, false);
+        let Some(inbox) = &self.inbox else { return };
+        for command in inbox.drain(COMMANDS_PER_PASS) {
+            ran += 1;
+            let core = &mut self.core;
+            match command {
+                Command::Send(id, msg) => {
+                    core.send(id, msg);
+                }
+                Command::Publish(room, msg) => {
+                    core.publish(&room, &msg, None);
+                }
+                Command::Broadcast(msg) => {
+                    core.broadcast(&msg, None);
+                }
+                Command::Close(id, code, reason) => {
+                    let frame = CloseFrame {
+                        code,
+                        reason: truncate_reason(&reason).into(),
+                    };
+                    core.close(id, frame, Cause::ServerClosed);
+                }
+                Command::Shutdown => shutdown = true,
+            }
+        }
+        self.more_commands = ran == COMMANDS_PER_PASS;
+        run_on_close(&mut self.core, handler);
+        if shutdown {
+            self.begin_shutdown();
+        }
+    }
+
+    /// Stops accepting and starts closing every connection with 1001.
+    fn begin_shutdown(&mut self) {
+        if self.state != State::Running {
+            return;
+        }
+        if let Some(mut listener) = self.listener.take() {
+            let _ = self.poll.registry().deregister(&mut listener);
+        }
+        let core = &mut self.core;
+        let ids: Vec<ConnId> = core.conns.ids().collect();
+        for id in ids {
+            let frame = CloseFrame {
+                code: CloseCode::Away,
+                reason: "server shutting down".into(),
+            };
+            let handshaking = core.conns.get_mut(id).is_some_and(|c| !c.opened);
+            if handshaking {
+                core.remove(id, reset());
+            } else {
+                // `false` for connections already closing or lingering: their timers end them.
+                core.close(id, frame, Cause::Shutdown);
+            }
+        }
+        self.state = State::ShuttingDown(core.now + core.config.close_timeout);
+    }
+
+    /// Drops whatever is left and marks the server stopped.
+    fn stop<H: Handler>(&mut self, handler: &mut H) {
+        let ids: Vec<ConnId> = self.core.conns.ids().collect();
+        for id in ids {
+            let why = Disconnect::new(CloseCode::Away, "server shutting down", Cause::Shutdown);
+            self.core.remove(id, why);
+        }
+        run_on_close(&mut self.core, handler);
+        self.inbox = None;
+        self.state = State::Stopped;
     }
 }
 
@@ -437,6 +584,8 @@ fn run_on_close<H: Handler>(core: &mut Core, handler: &mut H) {
         if guard(|| handler.on_close(&mut Ctx { core, id, peer }, &why)).is_none() {
             warn!("on_close panicked for {id}");
         }
+        // After `on_close`, so it can still see the rooms it is leaving.
+        core.rooms.leave_all(id);
     }
 }
 
