@@ -50,7 +50,6 @@ impl std::error::Error for SendError {}
 /// Stale connection ids are harmless: a command for a connection that is gone does nothing.
 ///
 /// ```
-/// use std::time::Duration;
 /// let server = wsreactor::Server::bind("127.0.0.1:0")?;
 /// let (handle, thread) = server.spawn(wsreactor::Echo);
 /// handle.publish("news", "hello subscribers").unwrap(); // nobody in the room yet: no-op
