@@ -26,6 +26,7 @@ pub struct Config {
     pub(crate) max_frame_size: usize,
     pub(crate) read_buffer_size: usize,
     pub(crate) max_handshake_bytes: usize,
+    pub(crate) max_http_body: usize,
     pub(crate) handshake_timeout: Duration,
     pub(crate) idle_timeout: Option<Duration>,
     pub(crate) pong_timeout: Duration,
@@ -43,6 +44,7 @@ impl Default for Config {
             max_frame_size: 1 << 20,
             read_buffer_size: 1024,
             max_handshake_bytes: 8 * 1024,
+            max_http_body: 1 << 20,
             handshake_timeout: Duration::from_secs(10),
             idle_timeout: Some(Duration::from_secs(120)),
             pong_timeout: Duration::from_secs(30),
@@ -89,8 +91,13 @@ impl Config {
         /// Bytes of request line plus headers accepted in the upgrade request. Default 8 KiB.
         /// Over it → `431 Request Header Fields Too Large`.
         max_handshake_bytes / get_max_handshake_bytes: usize,
-        /// Time allowed from accept to a complete upgrade request. Default 10 s. Past it the
-        /// socket is closed (defends against slowloris clients).
+        /// Largest body accepted on a plain HTTP request (by `Content-Length`). Default 1 MiB.
+        /// Over it → `413 Content Too Large`.
+        max_http_body / get_max_http_body: usize,
+        /// Time allowed from accept (or from the last response on a kept-alive HTTP
+        /// connection) to a complete request. Default 10 s. Past it the socket is closed
+        /// (defends against slowloris clients). A plain HTTP request the handler holds may
+        /// wait up to `idle_timeout` for its answer.
         handshake_timeout / get_handshake_timeout: Duration,
         /// After this long without any inbound traffic the server sends a Ping. `None`
         /// disables keepalive. Default 120 s.

@@ -1,11 +1,13 @@
 //! [`Ctx`]: what a callback can do while it runs.
 
 use std::net::SocketAddr;
+use std::time::Duration;
 
 use tungstenite::protocol::frame::CloseFrame;
 
 use crate::error::Cause;
 use crate::handle::Handle;
+use crate::http::Response;
 use crate::reactor::core::Core;
 use crate::reactor::token::ConnId;
 use crate::{CloseCode, Message};
@@ -97,6 +99,25 @@ impl Ctx<'_> {
     /// Sends a message to every open connection, this one included.
     pub fn broadcast(&mut self, msg: impl Into<Message>) -> usize {
         self.core.broadcast(&msg.into(), None)
+    }
+
+    /// Answers an HTTP request that [`Handler::on_http`](crate::Handler::on_http) held
+    /// (returned `None` for). `false` if that connection is gone or has no request waiting.
+    pub fn respond(&mut self, id: ConnId, response: Response) -> bool {
+        self.core.respond(id, &response)
+    }
+
+    /// Whether connection `id` has an HTTP request waiting for [`respond`](Self::respond).
+    pub fn is_held(&mut self, id: ConnId) -> bool {
+        let conn = self.core.conns.get_mut(id);
+        conn.is_some_and(|c| matches!(c.phase, crate::conn::Phase::HttpHeld { .. }))
+    }
+
+    /// Calls [`Handler::on_timer`](crate::Handler::on_timer) with `key` after `delay`
+    /// (on the first pass after it; never earlier).
+    pub fn set_timer(&mut self, delay: Duration, key: u64) {
+        let at = self.core.now + delay;
+        self.core.user_timers.schedule(at, key);
     }
 
     /// A [`Handle`] to the server, for other threads.

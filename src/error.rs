@@ -52,6 +52,11 @@ impl Disconnect {
         }
     }
 
+    /// The connection dropped without a close frame (1006).
+    pub(crate) fn reset() -> Self {
+        Disconnect::new(CloseCode::Abnormal, "", Cause::Reset)
+    }
+
     /// The disconnect that failing the connection for `err` causes, with the code the
     /// server sends (RFC 6455 §7.4.1). `None` for errors that are not the peer's fault at
     /// the protocol level (I/O errors, a closed connection).

@@ -223,13 +223,13 @@ impl Handler for Gate {
         }
     }
 
-    fn on_http(&mut self, req: &Request) -> Response {
-        match req.path() {
+    fn on_http(&mut self, _ctx: &mut Ctx<'_>, req: &Request) -> Option<Response> {
+        Some(match req.path() {
             "/" => Response::new(200)
                 .header("Content-Type", "text/html; charset=utf-8")
                 .body("<h1>hi</h1>"),
             _ => Response::status_text(404),
-        }
+        })
     }
 }
 
@@ -262,7 +262,8 @@ fn upgrade_hook_rejects_with_status_or_accepts_with_subprotocol() {
 fn plain_http_goes_to_the_hook_and_defaults_to_426() {
     let addr = common::spawn_server(Config::default(), Gate);
     let mut stream = tcp(addr);
-    std::io::Write::write_all(&mut stream, b"GET / HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+    let request = b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
+    std::io::Write::write_all(&mut stream, request).unwrap();
     let mut response = String::new();
     stream.read_to_string(&mut response).unwrap(); // Connection: close → EOF
     assert!(response.starts_with("HTTP/1.1 200 OK\r\n"), "{response}");

@@ -2,8 +2,10 @@
 //!
 //! ```text
 //!   accept ──► Handshake ──101──► Open ──close handshake / failure──► Linger ──EOF/timeout──► gone
-//!                 │                 (closing: our Close sent,                ▲
-//!                 └── 4xx / HTTP ───  waiting for the peer's) ───────────────┘
+//!               │  ▲  │             (closing: our Close sent,                ▲
+//!               │  │  └── 4xx ─────  waiting for the peer's) ───────────────┤
+//!               │  └─ keep-alive ─┐                                         │
+//!               └─► HttpBody ──► HttpHeld ──response (Connection: close)────┘
 //! ```
 //!
 //! `Linger` writes what is still queued (a close frame, an HTTP response), then shuts down
@@ -22,14 +24,23 @@ use tungstenite::protocol::frame::CloseFrame;
 use tungstenite::protocol::WebSocketContext;
 
 use crate::error::Disconnect;
+use crate::http::Request;
 use io::{OutBuf, Sink};
 use upgrade::Handshake;
 
 /// Where a connection is in its life.
 #[derive(Debug)]
 pub(crate) enum Phase {
-    /// Reading the HTTP upgrade request.
+    /// Reading a request head: an upgrade, or a plain HTTP request.
     Handshake(Handshake),
+    /// Reading the body of a plain HTTP request (into `request.body`).
+    HttpBody {
+        request: Box<Request>,
+        need: usize,
+        keep_alive: bool,
+    },
+    /// A plain HTTP request is with the handler, which answers now or later.
+    HttpHeld { keep_alive: bool },
     /// Exchanging frames. `Conn::closing` is set once a close handshake has started.
     Open(Box<WebSocketContext>),
     /// Done: flushing what is queued, then waiting for the peer's EOF.

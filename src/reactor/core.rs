@@ -14,9 +14,11 @@ use super::timers::Timers;
 use super::token::{ConnId, Slab};
 use crate::config::Config;
 use crate::conn::frame::{self, OpCode};
+use crate::conn::upgrade::Handshake;
 use crate::conn::{Conn, Phase};
 use crate::error::{Cause, Disconnect};
 use crate::handle::Handle;
+use crate::http::Response;
 use crate::rooms::Rooms;
 use crate::{CloseCode, Message};
 
@@ -29,6 +31,8 @@ pub(crate) struct Core {
     /// The time of this pass, read once after `poll` returns.
     pub(crate) now: Instant,
     pub(crate) timers: Timers,
+    /// Timers set by the handler (`Ctx::set_timer`), by key.
+    pub(crate) user_timers: Timers<u64>,
     /// Connections with bytes to write this pass.
     pub(crate) dirty: Vec<ConnId>,
     /// Connections to read again next pass without waiting for an event.
@@ -82,6 +86,7 @@ impl Core {
             config,
             now: Instant::now(),
             timers: Timers::default(),
+            user_timers: Timers::default(),
             dirty: Vec::new(),
             ready: Vec::new(),
             closed: Vec::new(),
@@ -165,6 +170,29 @@ impl Core {
             self.fail(id, why);
             return false;
         }
+        true
+    }
+
+    /// Answers a plain HTTP request the handler holds. A kept-alive connection goes back to
+    /// reading the next request; otherwise it closes after the response. `false` if the
+    /// connection is gone or has no request waiting.
+    pub(crate) fn respond(&mut self, id: ConnId, response: &Response) -> bool {
+        let at = self.now + self.config.handshake_timeout;
+        let Some(conn) = self.conns.get_mut(id) else {
+            return false;
+        };
+        let Phase::HttpHeld { keep_alive } = conn.phase else {
+            return false;
+        };
+        response.write_to(&mut conn.out.buf, keep_alive);
+        if keep_alive {
+            conn.phase = Phase::Handshake(Handshake::default());
+            conn.deadline = Some(at);
+            arm(&mut self.timers, conn, id, at);
+        } else {
+            self.finish(id, Disconnect::reset());
+        }
+        self.mark_dirty(id);
         true
     }
 

@@ -40,7 +40,7 @@ use crate::ctx::{truncate_reason, Ctx};
 use crate::error::{Cause, Disconnect};
 use crate::handle::{Command, Handle, Inbox};
 use crate::handler::Handler;
-use crate::http::Response;
+use crate::http::{Request, Response};
 use crate::{CloseCode, Message};
 
 /// How long accepting pauses after an error such as `EMFILE`, so a full fd table costs a
@@ -128,6 +128,7 @@ impl Reactor {
         }
         let now = Instant::now();
         let timer = core.timers.next_timeout(now);
+        let user_timer = core.user_timers.next_timeout(now);
         let accept = self
             .accept_paused_until
             .map(|t| t.saturating_duration_since(now));
@@ -135,7 +136,10 @@ impl Reactor {
             State::ShuttingDown(deadline) => Some(deadline.saturating_duration_since(now)),
             _ => None,
         };
-        [cap, timer, accept, shutdown].into_iter().flatten().min()
+        [cap, timer, user_timer, accept, shutdown]
+            .into_iter()
+            .flatten()
+            .min()
     }
 
     /// One pass of the loop; sleeps at most `cap` (forever if `None` and nothing is due).
@@ -206,6 +210,13 @@ impl Reactor {
         while let Some((at, id)) = core.timers.pop_expired(core.now) {
             on_timer(core, handler, id, at);
         }
+        while let Some((_, key)) = core.user_timers.pop_expired(core.now) {
+            let (id, peer) = (ConnId::NONE, SocketAddr::from(([0, 0, 0, 0], 0)));
+            if guard(|| handler.on_timer(&mut Ctx { core, id, peer }, key)).is_none() {
+                warn!("on_timer panicked");
+            }
+            run_on_close(core, handler);
+        }
         if woken {
             self.run_commands(handler);
         }
@@ -274,7 +285,7 @@ impl Reactor {
             };
             let handshaking = core.conns.get_mut(id).is_some_and(|c| !c.opened);
             if handshaking {
-                core.remove(id, reset());
+                core.remove(id, Disconnect::reset());
             } else {
                 // `false` for connections already closing or lingering: their timers end them.
                 core.close(id, frame, Cause::Shutdown);
@@ -360,8 +371,9 @@ fn service<H: Handler>(core: &mut Core, rbuf: &mut ReadBuf, handler: &mut H, id:
     rbuf.begin();
     match conn.phase {
         Phase::Handshake(_) => read_handshake(core, rbuf, handler, id),
+        Phase::HttpBody { .. } => read_http_body(core, rbuf, handler, id),
         Phase::Open(_) => read_frames(core, rbuf, handler, id),
-        Phase::Linger { .. } => read_linger(core, rbuf, id),
+        Phase::HttpHeld { .. } | Phase::Linger { .. } => read_discard(core, rbuf, id),
     }
     if let Some(conn) = core.conns.get_mut(id) {
         if rbuf.more_pending() && !conn.paused {
@@ -383,18 +395,37 @@ fn read_handshake<H: Handler>(core: &mut Core, rbuf: &mut ReadBuf, handler: &mut
         return;
     };
     let parsed = match rbuf.fill(&mut conn.sock) {
-        Ok([]) => return core.remove(id, reset()),
+        Ok([]) => return core.remove(id, Disconnect::reset()),
         Ok(bytes) => hs.push(bytes, max),
         Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
-        Err(_) => return core.remove(id, reset()),
+        Err(_) => return core.remove(id, Disconnect::reset()),
     };
     match parsed {
         Parsed::Partial => {}
         Parsed::Reject(response) => respond_and_close(core, id, &response),
-        Parsed::Http { request } => {
-            let response =
-                guard(|| handler.on_http(&request)).unwrap_or_else(|| Response::status_text(500));
-            respond_and_close(core, id, &response);
+        Parsed::Http {
+            mut request,
+            body_len,
+            tail,
+            keep_alive,
+        } => {
+            if body_len > core.config.max_http_body {
+                return respond_and_close(core, id, &Response::status_text(413));
+            }
+            request.body = tail;
+            if request.body.len() < body_len {
+                let request = Box::new(request);
+                conn.phase = Phase::HttpBody {
+                    request,
+                    need: body_len,
+                    keep_alive,
+                };
+                return;
+            }
+            // Pipelined requests are not served: answer this one, then close.
+            let keep_alive = keep_alive && request.body.len() == body_len;
+            request.body.truncate(body_len);
+            dispatch_http(core, handler, id, request, keep_alive);
         }
         Parsed::Upgrade { request, key, tail } => {
             let accept = match guard(|| handler.on_upgrade(&request)) {
@@ -429,9 +460,66 @@ fn read_handshake<H: Handler>(core: &mut Core, rbuf: &mut ReadBuf, handler: &mut
 
 fn respond_and_close(core: &mut Core, id: ConnId, response: &Response) {
     if let Some(conn) = core.conns.get_mut(id) {
-        response.write_to(&mut conn.out.buf);
-        core.finish(id, reset());
+        response.write_to(&mut conn.out.buf, false);
+        core.finish(id, Disconnect::reset());
     }
+}
+
+/// Reads more of a plain HTTP request's body.
+fn read_http_body<H: Handler>(core: &mut Core, rbuf: &mut ReadBuf, handler: &mut H, id: ConnId) {
+    let Some(conn) = core.conns.get_mut(id) else {
+        return;
+    };
+    let Phase::HttpBody {
+        request,
+        need,
+        keep_alive,
+    } = &mut conn.phase
+    else {
+        return;
+    };
+    match rbuf.fill(&mut conn.sock) {
+        Ok([]) => return core.remove(id, Disconnect::reset()),
+        Ok(bytes) => request.body.extend_from_slice(bytes),
+        Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+        Err(_) => return core.remove(id, Disconnect::reset()),
+    }
+    if request.body.len() < *need {
+        return;
+    }
+    let keep_alive = *keep_alive && request.body.len() == *need;
+    request.body.truncate(*need);
+    let request = std::mem::take(&mut **request);
+    dispatch_http(core, handler, id, request, keep_alive);
+}
+
+/// Hands a complete plain HTTP request to the handler, which answers now or holds it.
+fn dispatch_http<H: Handler>(
+    core: &mut Core,
+    handler: &mut H,
+    id: ConnId,
+    request: Request,
+    keep_alive: bool,
+) {
+    let Some(conn) = core.conns.get_mut(id) else {
+        return;
+    };
+    conn.phase = Phase::HttpHeld { keep_alive };
+    let peer = conn.peer;
+    match guard(|| handler.on_http(&mut Ctx { core, id, peer }, &request)) {
+        Some(Some(response)) => {
+            core.respond(id, &response);
+        }
+        Some(None) => {
+            if let Some(idle) = core.config.idle_timeout {
+                core.set_deadline(id, core.now + idle);
+            }
+        }
+        None => {
+            core.respond(id, &Response::status_text(500));
+        }
+    }
+    run_on_close(core, handler);
 }
 
 /// Reads frames until the socket has nothing more this pass, delivering each message.
@@ -473,7 +561,7 @@ fn read_frames<H: Handler>(core: &mut Core, rbuf: &mut ReadBuf, handler: &mut H,
             Ok(_) => {}
             Err(WsError::Io(e)) if e.kind() == io::ErrorKind::WouldBlock => break,
             Err(WsError::ConnectionClosed | WsError::AlreadyClosed) => {
-                let why = conn.closing.take().unwrap_or_else(reset);
+                let why = conn.closing.take().unwrap_or_else(Disconnect::reset);
                 core.finish(id, why);
                 return;
             }
@@ -483,7 +571,7 @@ fn read_frames<H: Handler>(core: &mut Core, rbuf: &mut ReadBuf, handler: &mut H,
                         debug!("{id} failed: {err}");
                         core.fail(id, why);
                     }
-                    None => core.finish(id, reset()),
+                    None => core.finish(id, Disconnect::reset()),
                 }
                 return;
             }
@@ -501,16 +589,17 @@ fn read_frames<H: Handler>(core: &mut Core, rbuf: &mut ReadBuf, handler: &mut H,
     }
 }
 
-/// After our half is shut: discard what the peer still sends, drop it at EOF.
-fn read_linger(core: &mut Core, rbuf: &mut ReadBuf, id: ConnId) {
+/// While a request is held, or after our half is shut: discard what the peer sends, drop
+/// it at EOF.
+fn read_discard(core: &mut Core, rbuf: &mut ReadBuf, id: ConnId) {
     let Some(conn) = core.conns.get_mut(id) else {
         return;
     };
     match rbuf.fill(&mut conn.sock) {
-        Ok([]) => core.remove(id, reset()),
+        Ok([]) => core.remove(id, Disconnect::reset()),
         Ok(_) => {}
         Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
-        Err(_) => core.remove(id, reset()),
+        Err(_) => core.remove(id, Disconnect::reset()),
     }
 }
 
@@ -532,13 +621,13 @@ fn on_timer<H: Handler>(core: &mut Core, handler: &mut H, id: ConnId, at: Instan
     }
     conn.deadline = None;
     match &conn.phase {
-        Phase::Handshake(_) => {
-            debug!("{id} handshake timed out");
-            core.remove(id, reset());
+        Phase::Handshake(_) | Phase::HttpBody { .. } | Phase::HttpHeld { .. } => {
+            debug!("{id} request timed out");
+            core.remove(id, Disconnect::reset());
         }
-        Phase::Linger { .. } => core.remove(id, reset()),
+        Phase::Linger { .. } => core.remove(id, Disconnect::reset()),
         Phase::Open(_) if conn.closing.is_some() => {
-            let mut why = conn.closing.take().unwrap_or_else(reset);
+            let mut why = conn.closing.take().unwrap_or_else(Disconnect::reset);
             why.cause = Cause::CloseTimeout;
             core.remove(id, why);
         }
@@ -564,7 +653,7 @@ fn flush_all(core: &mut Core) {
         };
         conn.dirty = false;
         if conn.flush().is_err() {
-            core.remove(id, reset());
+            core.remove(id, Disconnect::reset());
             continue;
         }
         let pending = conn.out.pending();
@@ -593,10 +682,6 @@ fn run_on_close<H: Handler>(core: &mut Core, handler: &mut H) {
 /// connection, not the server. `None` if it panicked.
 fn guard<T>(f: impl FnOnce() -> T) -> Option<T> {
     panic::catch_unwind(AssertUnwindSafe(f)).ok()
-}
-
-fn reset() -> Disconnect {
-    Disconnect::new(CloseCode::Abnormal, "", Cause::Reset)
 }
 
 fn panicked() -> Disconnect {

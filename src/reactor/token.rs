@@ -129,6 +129,12 @@ impl<T> Slab<T> {
 }
 
 impl ConnId {
+    /// The id of no connection: what `Ctx::id` says in callbacks that serve none.
+    pub(crate) const NONE: ConnId = ConnId {
+        slot: u32::MAX,
+        gen: u32::MAX,
+    };
+
     pub(crate) fn token(self) -> Token {
         Token(self.slot as usize)
     }
