@@ -58,6 +58,11 @@ mod reactor;
 mod rooms;
 mod server;
 
+// The README's examples compile as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;
+
 pub use config::Config;
 pub use ctx::Ctx;
 pub use error::{Cause, Disconnect};
