@@ -180,3 +180,36 @@ fn lifecycle_send_to_close_and_panic() {
     };
     assert_eq!(d.read().unwrap(), Message::text(d_id.to_string()));
 }
+
+#[test]
+fn a_program_can_drive_the_reactor_from_its_own_loop() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    let mut server = wsreactor::Server::bind("127.0.0.1:0").unwrap();
+    let addr = server.local_addr().unwrap();
+    let stop = Arc::new(AtomicBool::new(false));
+    let passes = {
+        let stop = Arc::clone(&stop);
+        std::thread::spawn(move || {
+            let mut echo = wsreactor::Echo;
+            let mut passes = 0u64;
+            while !stop.load(Ordering::Relaxed) {
+                server
+                    .poll(&mut echo, Some(Duration::from_millis(5)))
+                    .unwrap();
+                passes += 1; // the program's own work would go here
+            }
+            passes
+        })
+    };
+    let mut ws = client(addr);
+    ws.send(Message::text("stepped")).unwrap();
+    assert_eq!(ws.read().unwrap(), Message::text("stepped"));
+    stop.store(true, Ordering::Relaxed);
+    assert!(
+        passes.join().unwrap() >= 2,
+        "poll returns after each bounded pass"
+    );
+}

@@ -142,6 +142,12 @@ impl OutBuf {
         self.shared_len + self.buf.len() - self.head
     }
 
+    /// The oldest shared segment still queued.
+    #[cfg(test)]
+    pub(crate) fn shared_front(&self) -> Option<&Bytes> {
+        self.shared.front()
+    }
+
     /// Queues bytes shared with other connections, after everything queued so far.
     pub(crate) fn push_shared(&mut self, bytes: Bytes) {
         if !self.buf.is_empty() {

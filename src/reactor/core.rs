@@ -283,3 +283,80 @@ pub(crate) fn arm(timers: &mut Timers, conn: &mut Conn, id: ConnId, at: Instant)
         conn.armed = Some(at);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::net::{TcpListener, TcpStream};
+    use tungstenite::protocol::{Role, WebSocketContext};
+
+    /// A core holding `n` open connections (the other ends are returned to keep them up).
+    fn core_with_open(n: usize) -> (Core, Vec<ConnId>, Vec<TcpStream>) {
+        let poll = mio::Poll::new().unwrap();
+        let waker = mio::Waker::new(poll.registry(), mio::Token(0)).unwrap();
+        let (handle, _inbox) = Handle::new(waker, 1);
+        let mut core = Core::new(Config::default(), handle);
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let (mut ids, mut peers) = (Vec::new(), Vec::new());
+        for _ in 0..n {
+            peers.push(TcpStream::connect(listener.local_addr().unwrap()).unwrap());
+            let (sock, peer) = listener.accept().unwrap();
+            sock.set_nonblocking(true).unwrap();
+            let mut conn = Conn::new(mio::net::TcpStream::from_std(sock), peer);
+            conn.phase = Phase::Open(Box::new(WebSocketContext::new(Role::Server, None)));
+            conn.opened = true;
+            ids.push(core.conns.insert(conn));
+        }
+        (core, ids, peers)
+    }
+
+    #[test]
+    fn publish_encodes_once_and_shares_the_bytes() {
+        let (mut core, ids, _peers) = core_with_open(3);
+        for &id in &ids {
+            core.rooms.join(id, "room");
+        }
+        let payload = "x".repeat(1000);
+        assert_eq!(
+            core.publish("room", &Message::text(payload), Some(ids[0])),
+            2
+        );
+        let fronts: Vec<_> = ids[1..]
+            .iter()
+            .map(|&id| {
+                core.conns
+                    .get_mut(id)
+                    .unwrap()
+                    .out
+                    .shared_front()
+                    .unwrap()
+                    .as_ptr()
+            })
+            .collect();
+        assert_eq!(fronts[0], fronts[1], "both queues hold the same allocation");
+        assert_eq!(
+            core.conns.get_mut(ids[0]).unwrap().out.pending(),
+            0,
+            "not the sender"
+        );
+        assert_eq!(core.dirty.len(), 2);
+    }
+
+    #[test]
+    fn over_the_hard_limit_a_send_fails_the_connection_with_1008() {
+        let (mut core, ids, _peers) = core_with_open(1);
+        core.config.max_backpressure = 10_000;
+        let chunk = Message::binary(vec![0u8; 4_000]);
+        assert!(core.send(ids[0], chunk.clone()));
+        assert!(core.send(ids[0], chunk.clone()));
+        assert!(
+            !core.send(ids[0], chunk),
+            "the third would pass 10,000 bytes"
+        );
+        let (_, _, why) = core.closed.pop().expect("on_close owed");
+        assert_eq!(
+            (why.code, why.cause),
+            (CloseCode::Policy, Cause::Backpressure)
+        );
+    }
+}
