@@ -62,10 +62,13 @@ impl Ctx<'_> {
         self.close_conn(self.id, code, reason);
     }
 
-    /// Joins a room; `false` if already a member. Connections leave all their rooms when
-    /// they close (after `on_close`, which still sees them).
+    /// Joins a room; `false` if already a member, or if this is not an open WebSocket
+    /// connection. Connections leave all their rooms when they close (after `on_close`,
+    /// which still sees them).
     pub fn join(&mut self, room: &str) -> bool {
-        self.core.rooms.join(self.id, room)
+        // Only open WebSocket connections are members: their `on_close` is what leaves.
+        let open = self.core.conns.get_mut(self.id).is_some_and(|c| c.opened);
+        open && self.core.rooms.join(self.id, room)
     }
 
     /// Leaves a room; `false` if not a member.
