@@ -54,12 +54,18 @@ fi
 # --- 2. the server -----------------------------------------------------------------------
 cargo build --release --quiet --example echo
 
+# Everything long-running is a background job the script `wait`s for: bash runs a trap only
+# once its foreground command ends, while `wait` returns at once on a signal.
 server_pid=
+wstest_pid=
 cleanup() {
-    if [ -n "$server_pid" ] && kill -0 "$server_pid" 2>/dev/null; then
-        kill "$server_pid" 2>/dev/null || true
-        wait "$server_pid" 2>/dev/null || true
-    fi
+    local pid
+    for pid in $wstest_pid $server_pid; do
+        if kill -0 "$pid" 2>/dev/null; then
+            kill "$pid" 2>/dev/null || true
+            wait "$pid" 2>/dev/null || true
+        fi
+    done
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
@@ -95,13 +101,18 @@ rm -f "$OUT"/*_case_*.json "$OUT"/*_case_*.html "$OUT/index.json"
 
 echo "autobahn: running the fuzzingclient against ws://$addr (log: $OUT/wstest.log)"
 # site.addsitedir (not PYTHONPATH) so the .pth files of namespace packages (zope) are run.
-if ! timeout 1800 "$PY2" -c '
+timeout 1800 "$PY2" -c '
 import site, sys
 site.addsitedir(sys.argv[1])
 from autobahntestsuite.wstest import run
 sys.argv = ["wstest", "-m", "fuzzingclient", "-s", sys.argv[2]]
 sys.exit(run())
-' "$SITE" "$OUT/spec.json" >"$OUT/wstest.log" 2>&1; then
+' "$SITE" "$OUT/spec.json" >"$OUT/wstest.log" 2>&1 &
+wstest_pid=$!
+wstest_ok=1
+wait "$wstest_pid" || wstest_ok=0
+wstest_pid=
+if [ "$wstest_ok" = 0 ]; then
     tail -n 30 "$OUT/wstest.log" >&2
     echo "autobahn: wstest failed" >&2
     exit 1
