@@ -5,7 +5,8 @@
 //! connection holds no large read buffer of its own; tungstenite copies out of it what it
 //! needs. Each connection gets one socket read per reactor pass (the fairness bound); a read
 //! shorter than the buffer means the socket is drained, and the edge-triggered poll will
-//! report new data, so no extra read is spent to see `WouldBlock`.
+//! report new data, so no extra read is spent to see `WouldBlock`. Each chunk read for an
+//! open WebSocket passes the connection's [`Utf8Guard`] before tungstenite sees it.
 //!
 //! Writes: tungstenite's control replies (pong, close) and our own frames go into the
 //! connection's [`OutBuf`], which the reactor writes to the socket once per pass.
@@ -15,6 +16,8 @@ use std::io::{self, IoSlice, Read, Write};
 
 use mio::net::TcpStream;
 use tungstenite::Bytes;
+
+use super::utf8::{InvalidUtf8, Utf8Guard};
 
 /// Bytes one socket read may bring in; also the most one connection reads per pass.
 pub(crate) const READ_CHUNK: usize = 64 * 1024;
@@ -66,7 +69,7 @@ impl ReadBuf {
     /// there are none; empty at EOF. `WouldBlock` when the budget is spent or the socket
     /// is drained.
     pub(crate) fn fill(&mut self, sock: &mut TcpStream) -> io::Result<&[u8]> {
-        if self.start == self.end {
+        if self.is_empty() {
             self.refill(sock)?;
         }
         let chunk = &self.buf[self.start..self.end];
@@ -74,21 +77,32 @@ impl ReadBuf {
         Ok(chunk)
     }
 
-    /// Copies buffered bytes into `dst`, reading from the socket when empty.
-    fn read_into(&mut self, sock: &mut TcpStream, dst: &mut [u8]) -> io::Result<usize> {
-        if self.start == self.end {
-            self.refill(sock)?;
-        }
+    fn is_empty(&self) -> bool {
+        self.start == self.end
+    }
+
+    /// The bytes read but not yet taken.
+    fn unread(&self) -> &[u8] {
+        &self.buf[self.start..self.end]
+    }
+
+    /// Drops all but the first `keep` unread bytes.
+    fn truncate(&mut self, keep: usize) {
+        self.end = self.end.min(self.start + keep);
+    }
+
+    /// Moves unread bytes into `dst`.
+    fn take_into(&mut self, dst: &mut [u8]) -> usize {
         let n = dst.len().min(self.end - self.start);
         dst[..n].copy_from_slice(&self.buf[self.start..self.start + n]);
         self.start += n;
-        Ok(n)
+        n
     }
 
-    /// One socket read into the empty buffer; leaves it empty at EOF.
-    fn refill(&mut self, sock: &mut TcpStream) -> io::Result<()> {
+    /// One socket read into the empty buffer: the bytes read, 0 at EOF.
+    fn refill(&mut self, sock: &mut TcpStream) -> io::Result<usize> {
         if self.eof {
-            return Ok(());
+            return Ok(0);
         }
         if self.drained || self.reads_left == 0 {
             return Err(io::ErrorKind::WouldBlock.into());
@@ -98,13 +112,13 @@ impl ReadBuf {
             match sock.read(&mut self.buf) {
                 Ok(0) => {
                     self.eof = true;
-                    return Ok(());
+                    return Ok(0);
                 }
                 Ok(n) => {
                     self.drained = n < self.buf.len();
                     self.start = 0;
                     self.end = n;
-                    return Ok(());
+                    return Ok(n);
                 }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(e) => {
@@ -229,17 +243,32 @@ impl OutBuf {
     }
 }
 
-/// The stream tungstenite sees: reads come from the shared buffer, writes land in the
-/// connection's outbound buffer and never block.
+/// The stream tungstenite sees: reads come from the shared buffer, past the connection's
+/// UTF-8 guard; writes land in the connection's outbound buffer and never block.
 pub(crate) struct Io<'a> {
     pub(crate) sock: &'a mut TcpStream,
     pub(crate) rbuf: &'a mut ReadBuf,
+    pub(crate) utf8: &'a mut Utf8Guard,
     pub(crate) out: &'a mut Vec<u8>,
 }
 
 impl Read for Io<'_> {
+    /// Every byte read from the socket passes the guard first. When it finds invalid text,
+    /// tungstenite still gets the bytes before it (earlier frames are delivered in order);
+    /// the rest are dropped, and the next read fails with [`InvalidUtf8`].
     fn read(&mut self, dst: &mut [u8]) -> io::Result<usize> {
-        self.rbuf.read_into(self.sock, dst)
+        while self.rbuf.is_empty() {
+            if self.utf8.found_invalid() {
+                return Err(InvalidUtf8::io_error());
+            }
+            if self.rbuf.refill(self.sock)? == 0 {
+                return Ok(0);
+            }
+            if let Err(valid) = self.utf8.scan(self.rbuf.unread()) {
+                self.rbuf.truncate(valid);
+            }
+        }
+        Ok(self.rbuf.take_into(dst))
     }
 }
 

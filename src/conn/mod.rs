@@ -15,6 +15,7 @@
 pub(crate) mod frame;
 pub(crate) mod io;
 pub(crate) mod upgrade;
+pub(crate) mod utf8;
 
 use std::net::{Shutdown, SocketAddr};
 use std::time::Instant;
@@ -27,6 +28,7 @@ use crate::error::Disconnect;
 use crate::http::Request;
 use io::{OutBuf, Sink};
 use upgrade::Handshake;
+use utf8::Utf8Guard;
 
 /// Where a connection is in its life.
 #[derive(Debug)]
@@ -54,6 +56,8 @@ pub(crate) struct Conn {
     pub(crate) peer: SocketAddr,
     pub(crate) phase: Phase,
     pub(crate) out: OutBuf,
+    /// Fails text with invalid UTF-8 before the rest of its frame arrives.
+    pub(crate) utf8: Utf8Guard,
     /// When the connection's timer should act next (meaning depends on the phase).
     pub(crate) deadline: Option<Instant>,
     /// The earliest deadline that has an entry in the timer heap.
@@ -77,6 +81,7 @@ impl Conn {
             peer,
             phase: Phase::Handshake(Handshake::default()),
             out: OutBuf::default(),
+            utf8: Utf8Guard::default(),
             deadline: None,
             armed: None,
             closing: None,

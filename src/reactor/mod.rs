@@ -439,6 +439,9 @@ fn read_handshake<H: Handler>(core: &mut Core, rbuf: &mut ReadBuf, handler: &mut
                 return;
             };
             upgrade::write_accept(&key, accept.protocol.as_deref(), &mut conn.out.buf);
+            // The tail goes to tungstenite directly, so the guard sees it here; a verdict on
+            // it is kept and reported by the first read.
+            let _ = conn.utf8.scan(&tail);
             let ws = WebSocketContext::from_partially_read(tail, Role::Server, Some(ws_config));
             conn.phase = Phase::Open(Box::new(ws));
             conn.opened = true;
@@ -534,6 +537,7 @@ fn read_frames<H: Handler>(core: &mut Core, rbuf: &mut ReadBuf, handler: &mut H,
         let mut io = Io {
             sock: &mut conn.sock,
             rbuf,
+            utf8: &mut conn.utf8,
             out: &mut conn.out.buf,
         };
         match ws.read(&mut io) {
