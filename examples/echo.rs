@@ -2,7 +2,10 @@
 //!
 //! `cargo run --release --example echo [ADDR]` listens on `127.0.0.1:8080` unless the first
 //! argument or `WSREACTOR_ADDR` says otherwise. Logs (level from `RUST_LOG`, default info)
-//! one line per connect and disconnect, and at debug one per message.
+//! one line per connect and disconnect, and at debug one per message. Ctrl-C or SIGTERM
+//! shuts it down gracefully.
+
+mod common;
 
 use log::{debug, info};
 use wsreactor::{Config, Ctx, Disconnect, Handler, Message, Request, Server};
@@ -20,7 +23,10 @@ impl Handler for Echo {
     }
 
     fn on_message(&mut self, ctx: &mut Ctx<'_>, msg: Message) {
-        debug!("{} received {} bytes: {:?}", ctx.id(), msg.len(), msg);
+        match &msg {
+            Message::Text(text) => debug!("{} received: {}", ctx.id(), text.as_str()),
+            other => debug!("{} received {} bytes", ctx.id(), other.len()),
+        }
         ctx.send(msg);
     }
 
@@ -30,24 +36,13 @@ impl Handler for Echo {
 }
 
 fn main() -> std::io::Result<()> {
-    let level = std::env::var("RUST_LOG")
-        .ok()
-        .and_then(|l| l.parse().ok())
-        .unwrap_or(log::LevelFilter::Info);
-    simple_logger::SimpleLogger::new()
-        .with_level(level)
-        .init()
-        .map_err(std::io::Error::other)?;
-
-    let addr = std::env::args()
-        .nth(1)
-        .or_else(|| std::env::var("WSREACTOR_ADDR").ok())
-        .unwrap_or_else(|| "127.0.0.1:8080".to_owned());
+    common::init_logging()?;
     // Room for the Autobahn suite's 16 MiB messages (cases 9.x); the library default is 1 MiB.
     let config = Config::default()
         .max_message_size(16 << 20)
         .max_frame_size(16 << 20);
-    let server = Server::bind_with(&addr, config)?;
+    let server = Server::bind_with(common::listen_addr("127.0.0.1:8080"), config)?;
     info!("echo server listening on ws://{}", server.local_addr()?);
+    common::shutdown_on_signal(server.handle())?;
     server.run(Echo)
 }

@@ -26,6 +26,7 @@ pub struct Config {
     pub(crate) max_frame_size: usize,
     pub(crate) read_buffer_size: usize,
     pub(crate) max_handshake_bytes: usize,
+    pub(crate) max_http_body: usize,
     pub(crate) handshake_timeout: Duration,
     pub(crate) idle_timeout: Option<Duration>,
     pub(crate) pong_timeout: Duration,
@@ -33,6 +34,7 @@ pub struct Config {
     pub(crate) backpressure_soft_limit: usize,
     pub(crate) max_backpressure: usize,
     pub(crate) messages_per_pass: usize,
+    pub(crate) command_queue_capacity: usize,
 }
 
 impl Default for Config {
@@ -43,6 +45,7 @@ impl Default for Config {
             max_frame_size: 1 << 20,
             read_buffer_size: 1024,
             max_handshake_bytes: 8 * 1024,
+            max_http_body: 1 << 20,
             handshake_timeout: Duration::from_secs(10),
             idle_timeout: Some(Duration::from_secs(120)),
             pong_timeout: Duration::from_secs(30),
@@ -50,6 +53,7 @@ impl Default for Config {
             backpressure_soft_limit: 64 * 1024,
             max_backpressure: 1 << 20,
             messages_per_pass: 64,
+            command_queue_capacity: 1024,
         }
     }
 }
@@ -89,8 +93,13 @@ impl Config {
         /// Bytes of request line plus headers accepted in the upgrade request. Default 8 KiB.
         /// Over it → `431 Request Header Fields Too Large`.
         max_handshake_bytes / get_max_handshake_bytes: usize,
-        /// Time allowed from accept to a complete upgrade request. Default 10 s. Past it the
-        /// socket is closed (defends against slowloris clients).
+        /// Largest body accepted on a plain HTTP request (by `Content-Length`). Default 1 MiB.
+        /// Over it → `413 Content Too Large`.
+        max_http_body / get_max_http_body: usize,
+        /// Time allowed from accept (or from the last response on a kept-alive HTTP
+        /// connection) to a complete request. Default 10 s. Past it the socket is closed
+        /// (defends against slowloris clients). A plain HTTP request the handler holds may
+        /// wait up to `idle_timeout` for its answer.
         handshake_timeout / get_handshake_timeout: Duration,
         /// After this long without any inbound traffic the server sends a Ping. `None`
         /// disables keepalive. Default 120 s.
@@ -117,6 +126,10 @@ impl Config {
         /// the others wait. DoS warning: raising it lets a flooding peer delay every other
         /// connection by that many callbacks per pass.
         messages_per_pass / get_messages_per_pass: usize,
+        /// Commands from [`Handle`](crate::Handle)s queued for the reactor at once. Default
+        /// 1,024; past it `Handle` methods answer `SendError::Full` instead of blocking. The
+        /// queue's slots are allocated up front.
+        command_queue_capacity / get_command_queue_capacity: usize,
     }
 
     /// Checks that the values fit together.
@@ -137,6 +150,9 @@ impl Config {
         }
         if self.messages_per_pass == 0 {
             return invalid("messages_per_pass must be at least 1");
+        }
+        if self.command_queue_capacity == 0 {
+            return invalid("command_queue_capacity must be at least 1");
         }
         if self.backpressure_soft_limit > self.max_backpressure {
             return invalid("backpressure_soft_limit must not exceed max_backpressure");

@@ -1,10 +1,13 @@
 //! [`Ctx`]: what a callback can do while it runs.
 
 use std::net::SocketAddr;
+use std::time::Duration;
 
 use tungstenite::protocol::frame::CloseFrame;
 
 use crate::error::Cause;
+use crate::handle::Handle;
+use crate::http::Response;
 use crate::reactor::core::Core;
 use crate::reactor::token::ConnId;
 use crate::{CloseCode, Message};
@@ -57,6 +60,72 @@ impl Ctx<'_> {
     /// not delivered.
     pub fn close(&mut self, code: CloseCode, reason: &str) {
         self.close_conn(self.id, code, reason);
+    }
+
+    /// Joins a room; `false` if already a member, or if this is not an open WebSocket
+    /// connection. Connections leave all their rooms when they close (after `on_close`,
+    /// which still sees them).
+    pub fn join(&mut self, room: &str) -> bool {
+        // Only open WebSocket connections are members: their `on_close` is what leaves.
+        let open = self.core.conns.get_mut(self.id).is_some_and(|c| c.opened);
+        open && self.core.rooms.join(self.id, room)
+    }
+
+    /// Leaves a room; `false` if not a member.
+    pub fn leave(&mut self, room: &str) -> bool {
+        self.core.rooms.leave(self.id, room)
+    }
+
+    /// The rooms this connection is in, in the order it joined them.
+    pub fn rooms(&self) -> impl Iterator<Item = &str> + '_ {
+        self.core.rooms.rooms_of(self.id)
+    }
+
+    /// Members of a room.
+    pub fn room_size(&self, room: &str) -> usize {
+        self.core.rooms.len(room)
+    }
+
+    /// Sends a message to every member of a room, this connection included if it is one
+    /// (Socket.IO's `io.to(room)`). The frame is encoded once and its bytes shared by all
+    /// recipients. Returns how many it was queued for.
+    pub fn publish(&mut self, room: &str, msg: impl Into<Message>) -> usize {
+        self.core.publish(room, &msg.into(), None)
+    }
+
+    /// Sends a message to every member of a room except this connection (Socket.IO's
+    /// `socket.to(room)`).
+    pub fn publish_to_others(&mut self, room: &str, msg: impl Into<Message>) -> usize {
+        self.core.publish(room, &msg.into(), Some(self.id))
+    }
+
+    /// Sends a message to every open connection, this one included.
+    pub fn broadcast(&mut self, msg: impl Into<Message>) -> usize {
+        self.core.broadcast(&msg.into(), None)
+    }
+
+    /// Answers an HTTP request that [`Handler::on_http`](crate::Handler::on_http) held
+    /// (returned `None` for). `false` if that connection is gone or has no request waiting.
+    pub fn respond(&mut self, id: ConnId, response: Response) -> bool {
+        self.core.respond(id, &response)
+    }
+
+    /// Whether connection `id` has an HTTP request waiting for [`respond`](Self::respond).
+    pub fn is_held(&mut self, id: ConnId) -> bool {
+        let conn = self.core.conns.get_mut(id);
+        conn.is_some_and(|c| matches!(c.phase, crate::conn::Phase::HttpHeld { .. }))
+    }
+
+    /// Calls [`Handler::on_timer`](crate::Handler::on_timer) with `key` after `delay`
+    /// (on the first pass after it; never earlier).
+    pub fn set_timer(&mut self, delay: Duration, key: u64) {
+        let at = self.core.now + delay;
+        self.core.user_timers.schedule(at, key);
+    }
+
+    /// A [`Handle`] to the server, for other threads.
+    pub fn handle(&self) -> Handle {
+        self.core.handle.clone()
     }
 
     /// Starts the close handshake on another connection; `false` if it is gone or closing.

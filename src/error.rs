@@ -5,6 +5,8 @@ use std::fmt;
 use tungstenite::error::{CapacityError, Error as WsError, ProtocolError};
 use tungstenite::protocol::frame::coding::CloseCode;
 
+use crate::conn::utf8::InvalidUtf8;
+
 /// Why a connection ended, as passed to [`Handler::on_close`](crate::Handler::on_close).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Disconnect {
@@ -52,6 +54,11 @@ impl Disconnect {
         }
     }
 
+    /// The connection dropped without a close frame (1006).
+    pub(crate) fn reset() -> Self {
+        Disconnect::new(CloseCode::Abnormal, "", Cause::Reset)
+    }
+
     /// The disconnect that failing the connection for `err` causes, with the code the
     /// server sends (RFC 6455 §7.4.1). `None` for errors that are not the peer's fault at
     /// the protocol level (I/O errors, a closed connection).
@@ -62,6 +69,8 @@ impl Disconnect {
             }
             WsError::Capacity(_) => (CloseCode::Size, "capacity exceeded"),
             WsError::Utf8(_) => (CloseCode::Invalid, "invalid UTF-8"),
+            // Found by the connection's UTF-8 guard before the frame was complete.
+            WsError::Io(e) if InvalidUtf8::is(e) => (CloseCode::Invalid, "invalid UTF-8"),
             // EOF without a close frame is the peer leaving, not a frame we can answer.
             WsError::Protocol(ProtocolError::ResetWithoutClosingHandshake) => return None,
             WsError::Protocol(ProtocolError::InvalidCloseSequence) => {
@@ -94,6 +103,7 @@ mod tests {
         let cases = [
             (WsError::Protocol(ProtocolError::NonZeroReservedBits), 1002),
             (WsError::Utf8("bad".into()), 1007),
+            (WsError::Io(InvalidUtf8::io_error()), 1007),
             (
                 WsError::Capacity(CapacityError::MessageTooLong {
                     size: 2,

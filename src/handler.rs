@@ -42,10 +42,12 @@ pub trait Handler {
         Ok(Accept::default())
     }
 
-    /// Answers a request on the same port that is not a WebSocket upgrade. Default:
-    /// `426 Upgrade Required`.
-    fn on_http(&mut self, _req: &Request) -> Response {
-        Response::status_text(426).header("Upgrade", "websocket")
+    /// Answers a request on the same port that is not a WebSocket upgrade (its body, by
+    /// `Content-Length`, is in `req`). Return `None` to hold the request and answer later
+    /// with [`Ctx::respond`] (long-polling); a held request waits at most the idle timeout.
+    /// Default: `426 Upgrade Required`.
+    fn on_http(&mut self, _ctx: &mut Ctx<'_>, _req: &Request) -> Option<Response> {
+        Some(Response::status_text(426).header("Upgrade", "websocket"))
     }
 
     /// A connection completed its upgrade.
@@ -58,6 +60,10 @@ pub trait Handler {
 
     /// A connection that was opened has ended; called exactly once for each.
     fn on_close(&mut self, _ctx: &mut Ctx<'_>, _why: &Disconnect) {}
+
+    /// A timer set with [`Ctx::set_timer`] is due. The context belongs to no connection:
+    /// `send`, `close`, `join` do nothing; `send_to`, `publish`, `respond` work.
+    fn on_timer(&mut self, _ctx: &mut Ctx<'_>, _key: u64) {}
 }
 
 /// Accepting an upgrade, optionally with a subprotocol (`Sec-WebSocket-Protocol`).

@@ -8,11 +8,12 @@ use std::fmt::Write as _;
 
 /// An HTTP request as received: an upgrade request, or a plain request for
 /// [`Handler::on_http`](crate::Handler::on_http).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Request {
     pub(crate) method: String,
     pub(crate) target: String,
     pub(crate) headers: Vec<(String, String)>,
+    pub(crate) body: Vec<u8>,
 }
 
 impl Request {
@@ -52,6 +53,11 @@ impl Request {
             .map(|(_, v)| v.as_str())
     }
 
+    /// The body (plain HTTP requests with `Content-Length`; empty otherwise).
+    pub fn body(&self) -> &[u8] {
+        &self.body
+    }
+
     /// All headers in the order received.
     pub fn headers(&self) -> impl Iterator<Item = (&str, &str)> {
         self.headers.iter().map(|(n, v)| (n.as_str(), v.as_str()))
@@ -70,12 +76,14 @@ impl Request {
                 .into_iter()
                 .map(|(n, v)| (n.to_owned(), v.to_owned()))
                 .collect(),
+            body: Vec::new(),
         }
     }
 }
 
 /// An HTTP response: a status, headers and a body. The server adds `Content-Length` and
-/// `Connection: close`, and closes the connection once it is written.
+/// `Connection`; it keeps an HTTP/1.1 connection open for the next request unless the
+/// request said `Connection: close`.
 ///
 /// ```
 /// let page = wsreactor::Response::new(200)
@@ -124,8 +132,8 @@ impl Response {
         self.status
     }
 
-    /// Serializes the response into `out`, ending the connection after it.
-    pub(crate) fn write_to(&self, out: &mut Vec<u8>) {
+    /// Serializes the response into `out`; `keep_alive` says whether the connection stays.
+    pub(crate) fn write_to(&self, out: &mut Vec<u8>, keep_alive: bool) {
         let mut head = format!(
             "HTTP/1.1 {} {}\r\n",
             self.status,
@@ -137,10 +145,11 @@ impl Response {
                 let _ = write!(head, "{name}: {value}\r\n");
             }
         }
+        let connection = if keep_alive { "keep-alive" } else { "close" };
+        let length = self.body.len();
         let _ = write!(
             head,
-            "Content-Length: {}\r\nConnection: close\r\n\r\n",
-            self.body.len()
+            "Content-Length: {length}\r\nConnection: {connection}\r\n\r\n"
         );
         out.extend_from_slice(head.as_bytes());
         out.extend_from_slice(&self.body);
@@ -191,7 +200,7 @@ mod tests {
         Response::new(404)
             .header("X-A", "1")
             .body("nope")
-            .write_to(&mut out);
+            .write_to(&mut out, false);
         assert_eq!(
             String::from_utf8(out).unwrap(),
             "HTTP/1.1 404 Not Found\r\nX-A: 1\r\nContent-Length: 4\r\nConnection: close\r\n\r\nnope"
@@ -203,7 +212,7 @@ mod tests {
         let mut out = Vec::new();
         Response::new(200)
             .header("X-A", "1\r\nSet-Cookie: x")
-            .write_to(&mut out);
+            .write_to(&mut out, true);
         assert!(!String::from_utf8(out).unwrap().contains("Set-Cookie"));
     }
 }

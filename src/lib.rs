@@ -51,14 +51,22 @@ mod config;
 mod conn;
 mod ctx;
 mod error;
+mod handle;
 mod handler;
 mod http;
 mod reactor;
+mod rooms;
 mod server;
+
+// The README's examples compile as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;
 
 pub use config::Config;
 pub use ctx::Ctx;
 pub use error::{Cause, Disconnect};
+pub use handle::{Handle, SendError};
 pub use handler::{Accept, Echo, Handler};
 pub use http::{Request, Response};
 pub use reactor::token::ConnId;

@@ -2,9 +2,11 @@
 
 use std::io;
 use std::net::{SocketAddr, ToSocketAddrs};
+use std::thread::{self, JoinHandle};
 use std::time::Duration;
 
 use crate::config::Config;
+use crate::handle::Handle;
 use crate::handler::Handler;
 use crate::reactor::Reactor;
 
@@ -53,12 +55,45 @@ impl Server {
         self.reactor.local_addr()
     }
 
-    /// Runs the reactor on this thread, calling `handler` for every event. Returns only on
-    /// an error of the poller itself.
+    /// A handle for other threads: send, publish, close, shut down. Can be taken before
+    /// the server runs.
+    pub fn handle(&self) -> Handle {
+        self.reactor.handle()
+    }
+
+    /// Runs the reactor on this thread, calling `handler` for every event, until a
+    /// [`Handle::shutdown`] has closed every connection (or an error of the poller).
     pub fn run(mut self, mut handler: impl Handler) -> io::Result<()> {
-        loop {
+        while self.reactor.is_running() {
             self.reactor.tick(&mut handler, None)?;
         }
+        Ok(())
+    }
+
+    /// Runs the server on a thread of its own; returns a handle to it and the thread.
+    ///
+    /// ```
+    /// let server = wsreactor::Server::bind("127.0.0.1:0")?;
+    /// let (handle, thread) = server.spawn(|msg| Some(msg));
+    /// handle.shutdown().unwrap();
+    /// thread.join().unwrap()?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn spawn<H: Handler + Send + 'static>(
+        self,
+        handler: H,
+    ) -> (Handle, JoinHandle<io::Result<()>>) {
+        let handle = self.handle();
+        let thread = thread::Builder::new()
+            .name("wsreactor".into())
+            .spawn(move || self.run(handler))
+            .expect("spawning a thread");
+        (handle, thread)
+    }
+
+    /// Whether the server still runs: `false` once a shutdown has completed.
+    pub fn is_running(&self) -> bool {
+        self.reactor.is_running()
     }
 
     /// Runs one pass of the reactor, sleeping at most `timeout` for events (`None`: until

@@ -171,7 +171,7 @@ fn lingering_socket_is_dropped_after_the_close_timeout() {
 
     let mut lingerer = tcp(addr);
     lingerer
-        .write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+        .write_all(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
         .unwrap();
     assert!(read_head(&mut lingerer).starts_with("HTTP/1.1 426 "));
     // The response ends with the server's FIN; the lingerer keeps its side open.

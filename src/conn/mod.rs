@@ -2,8 +2,10 @@
 //!
 //! ```text
 //!   accept ──► Handshake ──101──► Open ──close handshake / failure──► Linger ──EOF/timeout──► gone
-//!                 │                 (closing: our Close sent,                ▲
-//!                 └── 4xx / HTTP ───  waiting for the peer's) ───────────────┘
+//!               │  ▲  │             (closing: our Close sent,                ▲
+//!               │  │  └── 4xx ─────  waiting for the peer's) ───────────────┤
+//!               │  └─ keep-alive ─┐                                         │
+//!               └─► HttpBody ──► HttpHeld ──response (Connection: close)────┘
 //! ```
 //!
 //! `Linger` writes what is still queued (a close frame, an HTTP response), then shuts down
@@ -13,6 +15,7 @@
 pub(crate) mod frame;
 pub(crate) mod io;
 pub(crate) mod upgrade;
+pub(crate) mod utf8;
 
 use std::net::{Shutdown, SocketAddr};
 use std::time::Instant;
@@ -22,14 +25,24 @@ use tungstenite::protocol::frame::CloseFrame;
 use tungstenite::protocol::WebSocketContext;
 
 use crate::error::Disconnect;
+use crate::http::Request;
 use io::{OutBuf, Sink};
 use upgrade::Handshake;
+use utf8::Utf8Guard;
 
 /// Where a connection is in its life.
 #[derive(Debug)]
 pub(crate) enum Phase {
-    /// Reading the HTTP upgrade request.
+    /// Reading a request head: an upgrade, or a plain HTTP request.
     Handshake(Handshake),
+    /// Reading the body of a plain HTTP request (into `request.body`).
+    HttpBody {
+        request: Box<Request>,
+        need: usize,
+        keep_alive: bool,
+    },
+    /// A plain HTTP request is with the handler, which answers now or later.
+    HttpHeld { keep_alive: bool },
     /// Exchanging frames. `Conn::closing` is set once a close handshake has started.
     Open(Box<WebSocketContext>),
     /// Done: flushing what is queued, then waiting for the peer's EOF.
@@ -43,6 +56,8 @@ pub(crate) struct Conn {
     pub(crate) peer: SocketAddr,
     pub(crate) phase: Phase,
     pub(crate) out: OutBuf,
+    /// Fails text with invalid UTF-8 before the rest of its frame arrives.
+    pub(crate) utf8: Utf8Guard,
     /// When the connection's timer should act next (meaning depends on the phase).
     pub(crate) deadline: Option<Instant>,
     /// The earliest deadline that has an entry in the timer heap.
@@ -72,6 +87,7 @@ impl Conn {
             peer,
             phase: Phase::Handshake(Handshake::default()),
             out: OutBuf::default(),
+            utf8: Utf8Guard::default(),
             deadline: None,
             armed: None,
             closing: None,

@@ -23,8 +23,14 @@ pub(crate) enum Parsed {
         key: String,
         tail: Vec<u8>,
     },
-    /// A complete request that does not ask for an upgrade: for the HTTP hook.
-    Http { request: Request },
+    /// A complete request head that does not ask for an upgrade: for the HTTP hook. A body
+    /// of `body_len` bytes follows; `tail` holds what of it (or beyond) has arrived.
+    Http {
+        request: Request,
+        body_len: usize,
+        tail: Vec<u8>,
+        keep_alive: bool,
+    },
     /// An invalid request, answered with this response and then closed.
     Reject(Response),
 }
@@ -78,6 +84,7 @@ pub(crate) fn parse(buf: &[u8], max_bytes: usize) -> Parsed {
                 )
             })
             .collect(),
+        body: Vec::new(),
     };
 
     // An upgrade is asked for by `Upgrade: websocket` plus a `Connection` header whose
@@ -91,7 +98,24 @@ pub(crate) fn parse(buf: &[u8], max_bytes: usize) -> Parsed {
             .any(|t| t.trim().eq_ignore_ascii_case(token))
     };
     if !(has_token("upgrade", "websocket") && has_token("connection", "upgrade")) {
-        return Parsed::Http { request };
+        // Bodies are delimited by Content-Length only (RFC 9112 §6.3).
+        if request.header("transfer-encoding").is_some() {
+            return reject(501);
+        }
+        let body_len = match request.header("content-length").map(|v| v.trim().parse()) {
+            None => 0,
+            Some(Ok(len)) => len,
+            Some(Err(_)) => return reject(400),
+        };
+        // HTTP/1.1 keeps the connection unless told otherwise (RFC 9112 §9.3).
+        let keep_alive = version == 1 && !has_token("connection", "close");
+        let tail = buf[head_len..].to_vec();
+        return Parsed::Http {
+            request,
+            body_len,
+            tail,
+            keep_alive,
+        };
     }
     // "An HTTP/1.1 or higher GET request" (§4.2.1 item 1) with a Host header (item 2).
     if method != "GET" || version != 1 || request.header("host").is_none() {
@@ -222,10 +246,49 @@ mod tests {
             panic!()
         };
         let mut out = Vec::new();
-        resp.write_to(&mut out);
+        resp.write_to(&mut out, false);
         assert!(String::from_utf8(out)
             .unwrap()
             .contains("Sec-WebSocket-Version: 13\r\n"));
+    }
+
+    #[test]
+    fn plain_http_reports_body_length_and_keep_alive() {
+        let req = b"POST /x HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\n\r\nab";
+        let Parsed::Http {
+            request,
+            body_len,
+            tail,
+            keep_alive,
+        } = parse(req, 8192)
+        else {
+            panic!()
+        };
+        assert_eq!(
+            (request.method(), body_len, &tail[..], keep_alive),
+            ("POST", 5, &b"ab"[..], true)
+        );
+        let req = b"GET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n";
+        assert!(matches!(
+            parse(req, 8192),
+            Parsed::Http {
+                keep_alive: false,
+                body_len: 0,
+                ..
+            }
+        ));
+        let req = b"GET / HTTP/1.0\r\n\r\n";
+        assert!(matches!(
+            parse(req, 8192),
+            Parsed::Http {
+                keep_alive: false,
+                ..
+            }
+        ));
+        let req = b"POST / HTTP/1.1\r\nContent-Length: x\r\n\r\n";
+        assert_eq!(status_of(&parse(req, 8192)), 400);
+        let req = b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n";
+        assert_eq!(status_of(&parse(req, 8192)), 501);
     }
 
     #[test]

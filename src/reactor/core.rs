@@ -8,13 +8,18 @@ use std::time::Instant;
 
 use tungstenite::protocol::frame::CloseFrame;
 use tungstenite::protocol::WebSocketConfig;
+use tungstenite::Bytes;
 
 use super::timers::Timers;
 use super::token::{ConnId, Slab};
 use crate::config::Config;
 use crate::conn::frame::{self, OpCode};
+use crate::conn::upgrade::Handshake;
 use crate::conn::{Conn, Phase};
 use crate::error::{Cause, Disconnect};
+use crate::handle::Handle;
+use crate::http::Response;
+use crate::rooms::Rooms;
 use crate::{CloseCode, Message};
 
 /// Connections plus the work queued for the end of the pass.
@@ -26,6 +31,8 @@ pub(crate) struct Core {
     /// The time of this pass, read once after `poll` returns.
     pub(crate) now: Instant,
     pub(crate) timers: Timers,
+    /// Timers set by the handler (`Ctx::set_timer`), by key.
+    pub(crate) user_timers: Timers<u64>,
     /// Connections with bytes to write this pass.
     pub(crate) dirty: Vec<ConnId>,
     /// Connections to read this pass (readable events) or next pass (input left over),
@@ -33,16 +40,54 @@ pub(crate) struct Core {
     pub(crate) ready: Vec<ConnId>,
     /// Ended connections whose `on_close` is owed.
     pub(crate) closed: Vec<(ConnId, SocketAddr, Disconnect)>,
+    pub(crate) rooms: Rooms,
+    /// Handed out by `Ctx::handle`.
+    pub(crate) handle: Handle,
+    /// Reused list of recipients, so publishing does not allocate.
+    scratch: Vec<ConnId>,
+}
+
+/// What a message becomes on the wire.
+enum Outgoing<'m> {
+    Frame(OpCode, &'m [u8]),
+    Close(CloseFrame),
+    Nothing,
+}
+
+fn outgoing(msg: &Message) -> Outgoing<'_> {
+    let (opcode, payload): (OpCode, &[u8]) = match msg {
+        Message::Text(text) => (OpCode::Text, text.as_bytes()),
+        Message::Binary(data) => (OpCode::Binary, data),
+        Message::Ping(data) => (OpCode::Ping, data),
+        Message::Pong(data) => (OpCode::Pong, data),
+        Message::Close(frame) => {
+            let normal = CloseFrame {
+                code: CloseCode::Normal,
+                reason: "".into(),
+            };
+            return Outgoing::Close(frame.clone().unwrap_or(normal));
+        }
+        Message::Frame(_) => return Outgoing::Nothing,
+    };
+    // "All control frames MUST have a payload length of 125 bytes or less" (RFC 6455 §5.5)
+    if matches!(opcode, OpCode::Ping | OpCode::Pong) && payload.len() > 125 {
+        return Outgoing::Nothing;
+    }
+    Outgoing::Frame(opcode, payload)
 }
 
 impl Core {
-    pub(crate) fn new(config: Config) -> Self {
+    pub(crate) fn new(config: Config, handle: Handle) -> Self {
         Core {
+            rooms: Rooms::default(),
+            handle,
+            scratch: Vec::new(),
             conns: Slab::default(),
             ws_config: config.ws_config(),
             config,
             now: Instant::now(),
             timers: Timers::default(),
+            user_timers: Timers::default(),
             dirty: Vec::new(),
             ready: Vec::new(),
             closed: Vec::new(),
@@ -51,24 +96,68 @@ impl Core {
 
     /// Encodes a message into a connection's outbound buffer. `false` if it was not queued.
     pub(crate) fn send(&mut self, id: ConnId, msg: Message) -> bool {
-        let (opcode, payload): (OpCode, &[u8]) = match &msg {
-            Message::Text(text) => (OpCode::Text, text.as_bytes()),
-            Message::Binary(data) => (OpCode::Binary, data),
-            Message::Ping(data) => (OpCode::Ping, data),
-            Message::Pong(data) => (OpCode::Pong, data),
-            Message::Close(frame) => {
-                let frame = frame.clone().unwrap_or(CloseFrame {
-                    code: CloseCode::Normal,
-                    reason: "".into(),
-                });
-                return self.close(id, frame, Cause::ServerClosed);
+        match outgoing(&msg) {
+            Outgoing::Frame(opcode, payload) => {
+                if !self.admit(id, frame::encoded_len(payload.len())) {
+                    return false;
+                }
+                if let Some(conn) = self.conns.get_mut(id) {
+                    frame::encode(&mut conn.out.buf, opcode, payload);
+                }
+                self.mark_dirty(id);
+                true
             }
-            Message::Frame(_) => return false,
-        };
-        // "All control frames MUST have a payload length of 125 bytes or less" (RFC 6455 §5.5)
-        if matches!(opcode, OpCode::Ping | OpCode::Pong) && payload.len() > 125 {
-            return false;
+            Outgoing::Close(frame) => self.close(id, frame, Cause::ServerClosed),
+            Outgoing::Nothing => false,
         }
+    }
+
+    /// Sends a message to every member of `room` but `except`; the frame is encoded once
+    /// and its bytes shared by every recipient. Returns how many it was queued for.
+    pub(crate) fn publish(&mut self, room: &str, msg: &Message, except: Option<ConnId>) -> usize {
+        let mut ids = std::mem::take(&mut self.scratch);
+        ids.extend(self.rooms.members(room).filter(|&id| Some(id) != except));
+        let sent = self.send_shared(&ids, msg);
+        ids.clear();
+        self.scratch = ids;
+        sent
+    }
+
+    /// Sends a message to every open connection but `except`, encoded once.
+    pub(crate) fn broadcast(&mut self, msg: &Message, except: Option<ConnId>) -> usize {
+        let mut ids = std::mem::take(&mut self.scratch);
+        ids.extend(self.conns.ids().filter(|&id| Some(id) != except));
+        let sent = self.send_shared(&ids, msg);
+        ids.clear();
+        self.scratch = ids;
+        sent
+    }
+
+    fn send_shared(&mut self, ids: &[ConnId], msg: &Message) -> usize {
+        let Outgoing::Frame(opcode, payload) = outgoing(msg) else {
+            return 0;
+        };
+        let mut wire = Vec::new();
+        frame::encode(&mut wire, opcode, payload);
+        let wire = Bytes::from(wire);
+        let mut sent = 0;
+        for &id in ids {
+            if self.admit(id, wire.len()) {
+                if let Some(conn) = self.conns.get_mut(id) {
+                    conn.out.push_shared(wire.clone());
+                }
+                self.mark_dirty(id);
+                sent += 1;
+            }
+        }
+        sent
+    }
+
+    /// Whether `len` more bytes may be queued to `id`: it is open and not closing, and its
+    /// queue stays within `max_backpressure`. Over the limit, the connection is failed
+    /// with 1008. A single frame larger than the limit still goes out on an empty queue,
+    /// so the bound is max(limit, one message).
+    fn admit(&mut self, id: ConnId, len: usize) -> bool {
         let limit = self.config.max_backpressure;
         let Some(conn) = self.conns.get_mut(id) else {
             return false;
@@ -76,15 +165,34 @@ impl Core {
         if conn.writable_ws().is_none() {
             return false;
         }
-        // A single message larger than the limit still goes out on an empty queue, so the
-        // bound is max(limit, one message).
         let pending = conn.out.pending();
-        if pending > 0 && pending + frame::encoded_len(payload.len()) > limit {
+        if pending > 0 && pending + len > limit {
             let why = Disconnect::new(CloseCode::Policy, "backpressure", Cause::Backpressure);
             self.fail(id, why);
             return false;
         }
-        frame::encode(&mut conn.out.buf, opcode, payload);
+        true
+    }
+
+    /// Answers a plain HTTP request the handler holds. A kept-alive connection goes back to
+    /// reading the next request; otherwise it closes after the response. `false` if the
+    /// connection is gone or has no request waiting.
+    pub(crate) fn respond(&mut self, id: ConnId, response: &Response) -> bool {
+        let at = self.now + self.config.handshake_timeout;
+        let Some(conn) = self.conns.get_mut(id) else {
+            return false;
+        };
+        let Phase::HttpHeld { keep_alive } = conn.phase else {
+            return false;
+        };
+        response.write_to(&mut conn.out.buf, keep_alive);
+        if keep_alive {
+            conn.phase = Phase::Handshake(Handshake::default());
+            conn.deadline = Some(at);
+            arm(&mut self.timers, conn, id, at);
+        } else {
+            self.finish(id, Disconnect::reset());
+        }
         self.mark_dirty(id);
         true
     }
@@ -184,5 +292,82 @@ pub(crate) fn arm(timers: &mut Timers, conn: &mut Conn, id: ConnId, at: Instant)
     if conn.armed.is_none_or(|armed| at < armed) {
         timers.schedule(at, id);
         conn.armed = Some(at);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::net::{TcpListener, TcpStream};
+    use tungstenite::protocol::{Role, WebSocketContext};
+
+    /// A core holding `n` open connections (the other ends are returned to keep them up).
+    fn core_with_open(n: usize) -> (Core, Vec<ConnId>, Vec<TcpStream>) {
+        let poll = mio::Poll::new().unwrap();
+        let waker = mio::Waker::new(poll.registry(), mio::Token(0)).unwrap();
+        let (handle, _inbox) = Handle::new(waker, 1);
+        let mut core = Core::new(Config::default(), handle);
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let (mut ids, mut peers) = (Vec::new(), Vec::new());
+        for _ in 0..n {
+            peers.push(TcpStream::connect(listener.local_addr().unwrap()).unwrap());
+            let (sock, peer) = listener.accept().unwrap();
+            sock.set_nonblocking(true).unwrap();
+            let mut conn = Conn::new(mio::net::TcpStream::from_std(sock), peer);
+            conn.phase = Phase::Open(Box::new(WebSocketContext::new(Role::Server, None)));
+            conn.opened = true;
+            ids.push(core.conns.insert(conn));
+        }
+        (core, ids, peers)
+    }
+
+    #[test]
+    fn publish_encodes_once_and_shares_the_bytes() {
+        let (mut core, ids, _peers) = core_with_open(3);
+        for &id in &ids {
+            core.rooms.join(id, "room");
+        }
+        let payload = "x".repeat(1000);
+        assert_eq!(
+            core.publish("room", &Message::text(payload), Some(ids[0])),
+            2
+        );
+        let fronts: Vec<_> = ids[1..]
+            .iter()
+            .map(|&id| {
+                core.conns
+                    .get_mut(id)
+                    .unwrap()
+                    .out
+                    .shared_front()
+                    .unwrap()
+                    .as_ptr()
+            })
+            .collect();
+        assert_eq!(fronts[0], fronts[1], "both queues hold the same allocation");
+        assert_eq!(
+            core.conns.get_mut(ids[0]).unwrap().out.pending(),
+            0,
+            "not the sender"
+        );
+        assert_eq!(core.dirty.len(), 2);
+    }
+
+    #[test]
+    fn over_the_hard_limit_a_send_fails_the_connection_with_1008() {
+        let (mut core, ids, _peers) = core_with_open(1);
+        core.config.max_backpressure = 10_000;
+        let chunk = Message::binary(vec![0u8; 4_000]);
+        assert!(core.send(ids[0], chunk.clone()));
+        assert!(core.send(ids[0], chunk.clone()));
+        assert!(
+            !core.send(ids[0], chunk),
+            "the third would pass 10,000 bytes"
+        );
+        let (_, _, why) = core.closed.pop().expect("on_close owed");
+        assert_eq!(
+            (why.code, why.cause),
+            (CloseCode::Policy, Cause::Backpressure)
+        );
     }
 }

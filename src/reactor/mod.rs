@@ -11,7 +11,11 @@
 //! 4. fire due timers (handshake, keepalive, close timeouts);
 //! 5. write each connection with queued bytes once: replies are batched per pass, not
 //!    written per message;
-//! 6. run the `on_close` callbacks owed.
+//! 6. run the `on_close` callbacks owed;
+//! 7. run commands from [`Handle`](crate::Handle)s (bounded per pass).
+//!
+//! Shutdown: stop accepting, close every connection with 1001, keep passing until they are
+//! gone or the close timeout passes, then stop.
 
 pub(crate) mod core;
 pub(crate) mod timers;
@@ -26,18 +30,20 @@ use log::{debug, warn};
 use mio::net::{TcpListener, TcpStream};
 use mio::{Events, Interest, Poll};
 use tungstenite::error::Error as WsError;
+use tungstenite::protocol::frame::CloseFrame;
 use tungstenite::protocol::{Role, WebSocketContext};
 
 use self::core::{arm, Core};
-use self::token::{ConnId, LISTENER};
+use self::token::{ConnId, LISTENER, WAKER};
 use crate::config::Config;
 use crate::conn::io::{Io, ReadBuf};
 use crate::conn::upgrade::{self, Parsed};
 use crate::conn::{Conn, Phase};
-use crate::ctx::Ctx;
+use crate::ctx::{truncate_reason, Ctx};
 use crate::error::{Cause, Disconnect};
+use crate::handle::{Command, Handle, Inbox};
 use crate::handler::Handler;
-use crate::http::Response;
+use crate::http::{Request, Response};
 use crate::{CloseCode, Message};
 
 /// How long accepting pauses after an error such as `EMFILE`, so a full fd table costs a
@@ -54,15 +60,33 @@ const ACCEPTS_PER_PASS: usize = 64;
 const OVER_CAPACITY: &[u8] =
     b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
 
+/// Handle commands run per pass, so a flood of them cannot starve the sockets.
+const COMMANDS_PER_PASS: usize = 1024;
+
+/// Where the server is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum State {
+    Running,
+    /// Closing every connection; stop by the deadline at the latest.
+    ShuttingDown(Instant),
+    Stopped,
+}
+
 /// The reactor: poll, listener, connections.
 #[derive(Debug)]
 pub(crate) struct Reactor {
     poll: Poll,
     events: Events,
-    listener: TcpListener,
+    /// `None` once shutdown has started: the port is released at once.
+    listener: Option<TcpListener>,
     backlog: Backlog,
     rbuf: ReadBuf,
     core: Core,
+    /// Dropped when the server stops, so handles answer `Stopped`.
+    inbox: Option<Inbox>,
+    /// The last drain hit `COMMANDS_PER_PASS`; drain again without waiting for a wake.
+    more_commands: bool,
+    state: State,
 }
 
 impl Reactor {
@@ -72,34 +96,61 @@ impl Reactor {
         let mut listener = TcpListener::bind(addr)?;
         poll.registry()
             .register(&mut listener, LISTENER, Interest::READABLE)?;
+        let waker = mio::Waker::new(poll.registry(), WAKER)?;
+        let (handle, inbox) = Handle::new(waker, config.command_queue_capacity);
         Ok(Reactor {
             poll,
             events: Events::with_capacity(1024),
-            listener,
+            listener: Some(listener),
             backlog: Backlog::Drained,
             rbuf: ReadBuf::new(),
-            core: Core::new(config),
+            core: Core::new(config, handle),
+            inbox: Some(inbox),
+            more_commands: false,
+            state: State::Running,
         })
     }
 
     pub(crate) fn local_addr(&self) -> io::Result<SocketAddr> {
-        self.listener.local_addr()
+        match &self.listener {
+            Some(listener) => listener.local_addr(),
+            None => Err(io::Error::new(
+                io::ErrorKind::NotConnected,
+                "the server has shut down",
+            )),
+        }
+    }
+
+    pub(crate) fn handle(&self) -> Handle {
+        self.core.handle.clone()
+    }
+
+    pub(crate) fn is_running(&self) -> bool {
+        self.state != State::Stopped
     }
 
     /// How long the next `poll` may sleep.
     fn poll_timeout(&self, cap: Option<Duration>) -> Option<Duration> {
         let core = &self.core;
-        if !core.ready.is_empty() || !core.dirty.is_empty() || !core.closed.is_empty() {
+        if !core.ready.is_empty() || !core.dirty.is_empty() || self.more_commands {
             return Some(Duration::ZERO);
         }
         let now = Instant::now();
         let timer = core.timers.next_timeout(now);
+        let user_timer = core.user_timers.next_timeout(now);
         let accept = match self.backlog {
             Backlog::Drained => None,
             Backlog::More => Some(Duration::ZERO),
             Backlog::PausedUntil(t) => Some(t.saturating_duration_since(now)),
         };
-        [cap, timer, accept].into_iter().flatten().min()
+        let shutdown = match self.state {
+            State::ShuttingDown(deadline) => Some(deadline.saturating_duration_since(now)),
+            _ => None,
+        };
+        [cap, timer, user_timer, accept, shutdown]
+            .into_iter()
+            .flatten()
+            .min()
     }
 
     /// One pass of the loop; sleeps at most `cap` (forever if `None` and nothing is due).
@@ -108,12 +159,17 @@ impl Reactor {
         handler: &mut H,
         cap: Option<Duration>,
     ) -> io::Result<()> {
+        if self.state == State::Stopped {
+            return Ok(());
+        }
         let timeout = self.poll_timeout(cap);
         if let Err(e) = self.poll.poll(&mut self.events, timeout) {
             if e.kind() != io::ErrorKind::Interrupted {
                 return Err(e);
             }
         }
+        self.core.now = Instant::now();
+        let mut woken = std::mem::take(&mut self.more_commands);
         let Reactor {
             poll,
             events,
@@ -121,16 +177,27 @@ impl Reactor {
             backlog,
             rbuf,
             core,
+            ..
         } = self;
-        core.now = Instant::now();
 
         if backlog.due(core.now) {
-            accept(listener, poll, core, rbuf, backlog);
+            if let Some(listener) = listener {
+                accept(listener, poll, core, rbuf, backlog);
+            }
         }
         for event in events.iter() {
-            if event.token() == LISTENER {
-                accept(listener, poll, core, rbuf, backlog);
-                continue;
+            match event.token() {
+                LISTENER => {
+                    if let Some(listener) = listener {
+                        accept(listener, poll, core, rbuf, backlog);
+                    }
+                    continue;
+                }
+                WAKER => {
+                    woken = true;
+                    continue;
+                }
+                _ => {}
             }
             let Some(id) = core.conns.id_at(event.token()) else {
                 continue;
@@ -162,9 +229,102 @@ impl Reactor {
         while let Some((at, id)) = core.timers.pop_expired(core.now) {
             on_timer(core, handler, id, at);
         }
-        flush_all(core);
-        run_on_close(core, handler);
+        while let Some((_, key)) = core.user_timers.pop_expired(core.now) {
+            let (id, peer) = (ConnId::NONE, SocketAddr::from(([0, 0, 0, 0], 0)));
+            if guard(|| handler.on_timer(&mut Ctx { core, id, peer }, key)).is_none() {
+                warn!("on_timer panicked");
+            }
+            run_on_close(core, handler);
+        }
+        if woken {
+            self.run_commands(handler);
+        }
+        flush_all(&mut self.core);
+        run_on_close(&mut self.core, handler);
+        if let State::ShuttingDown(deadline) = self.state {
+            // Done when every close handshake has finished and its last bytes are out;
+            // waiting for the peers' EOF too would only delay the exit.
+            let done =
+                (self.core.conns.values()).all(|c| matches!(c.phase, Phase::Linger { shut: true }));
+            if done || self.core.now >= deadline {
+                self.stop(handler);
+            }
+        }
         Ok(())
+    }
+
+    /// Runs up to `COMMANDS_PER_PASS` commands from handles.
+    fn run_commands<H: Handler>(&mut self, handler: &mut H) {
+        let (mut ran, mut shutdown) = (0, false);
+        let Some(inbox) = &self.inbox else { return };
+        for command in inbox.drain(COMMANDS_PER_PASS) {
+            ran += 1;
+            let core = &mut self.core;
+            match command {
+                Command::Send(id, msg) => {
+                    core.send(id, msg);
+                }
+                Command::Publish(room, msg) => {
+                    core.publish(&room, &msg, None);
+                }
+                Command::Broadcast(msg) => {
+                    core.broadcast(&msg, None);
+                }
+                Command::Close(id, code, reason) => {
+                    let frame = CloseFrame {
+                        code,
+                        reason: truncate_reason(&reason).into(),
+                    };
+                    core.close(id, frame, Cause::ServerClosed);
+                }
+                Command::Shutdown => shutdown = true,
+            }
+        }
+        self.more_commands = ran == COMMANDS_PER_PASS;
+        run_on_close(&mut self.core, handler);
+        if shutdown {
+            self.begin_shutdown();
+        }
+    }
+
+    /// Stops accepting and starts closing every connection with 1001.
+    fn begin_shutdown(&mut self) {
+        if self.state != State::Running {
+            return;
+        }
+        if let Some(mut listener) = self.listener.take() {
+            let _ = self.poll.registry().deregister(&mut listener);
+        }
+        // Nothing is left to accept; a pending retry would only wake the loop for nothing.
+        self.backlog = Backlog::Drained;
+        let core = &mut self.core;
+        let ids: Vec<ConnId> = core.conns.ids().collect();
+        for id in ids {
+            let frame = CloseFrame {
+                code: CloseCode::Away,
+                reason: "server shutting down".into(),
+            };
+            let handshaking = core.conns.get_mut(id).is_some_and(|c| !c.opened);
+            if handshaking {
+                core.remove(id, Disconnect::reset());
+            } else {
+                // `false` for connections already closing or lingering: their timers end them.
+                core.close(id, frame, Cause::Shutdown);
+            }
+        }
+        self.state = State::ShuttingDown(core.now + core.config.close_timeout);
+    }
+
+    /// Drops whatever is left and marks the server stopped.
+    fn stop<H: Handler>(&mut self, handler: &mut H) {
+        let ids: Vec<ConnId> = self.core.conns.ids().collect();
+        for id in ids {
+            let why = Disconnect::new(CloseCode::Away, "server shutting down", Cause::Shutdown);
+            self.core.remove(id, why);
+        }
+        run_on_close(&mut self.core, handler);
+        self.inbox = None;
+        self.state = State::Stopped;
     }
 }
 
@@ -271,9 +431,13 @@ fn service<H: Handler>(core: &mut Core, rbuf: &mut ReadBuf, handler: &mut H, id:
     rbuf.begin(std::mem::take(&mut conn.carry), conn.peer_closed);
     let more = match conn.phase {
         Phase::Handshake(_) => read_handshake(core, rbuf, handler, id),
+        Phase::HttpBody { .. } => {
+            read_http_body(core, rbuf, handler, id);
+            false
+        }
         Phase::Open(_) => read_frames(core, rbuf, handler, id),
-        Phase::Linger { .. } => {
-            read_linger(core, rbuf, id);
+        Phase::HttpHeld { .. } | Phase::Linger { .. } => {
+            read_discard(core, rbuf, id);
             false
         }
     };
@@ -304,13 +468,13 @@ fn read_handshake<H: Handler>(
     };
     let parsed = match rbuf.fill(&mut conn.sock) {
         Ok([]) => {
-            core.remove(id, reset());
+            core.remove(id, Disconnect::reset());
             return false;
         }
         Ok(bytes) => hs.push(bytes, max),
         Err(e) if e.kind() == io::ErrorKind::WouldBlock => return false,
         Err(_) => {
-            core.remove(id, reset());
+            core.remove(id, Disconnect::reset());
             return false;
         }
     };
@@ -320,10 +484,30 @@ fn read_handshake<H: Handler>(
             respond_and_close(core, id, &response);
             false
         }
-        Parsed::Http { request } => {
-            let response =
-                guard(|| handler.on_http(&request)).unwrap_or_else(|| Response::status_text(500));
-            respond_and_close(core, id, &response);
+        Parsed::Http {
+            mut request,
+            body_len,
+            tail,
+            keep_alive,
+        } => {
+            if body_len > core.config.max_http_body {
+                respond_and_close(core, id, &Response::status_text(413));
+                return false;
+            }
+            request.body = tail;
+            if request.body.len() < body_len {
+                let request = Box::new(request);
+                conn.phase = Phase::HttpBody {
+                    request,
+                    need: body_len,
+                    keep_alive,
+                };
+                return false;
+            }
+            // Pipelined requests are not served: answer this one, then close.
+            let keep_alive = keep_alive && request.body.len() == body_len;
+            request.body.truncate(body_len);
+            dispatch_http(core, handler, id, request, keep_alive);
             false
         }
         Parsed::Upgrade { request, key, tail } => {
@@ -344,6 +528,9 @@ fn read_handshake<H: Handler>(
                 return false;
             };
             upgrade::write_accept(&key, accept.protocol.as_deref(), &mut conn.out.buf);
+            // The tail goes to tungstenite directly, so the guard sees it here; a verdict on
+            // it is kept and reported by the first read.
+            let _ = conn.utf8.scan(&tail);
             let ws = WebSocketContext::from_partially_read(tail, Role::Server, Some(ws_config));
             conn.phase = Phase::Open(Box::new(ws));
             conn.opened = true;
@@ -365,9 +552,66 @@ fn read_handshake<H: Handler>(
 
 fn respond_and_close(core: &mut Core, id: ConnId, response: &Response) {
     if let Some(conn) = core.conns.get_mut(id) {
-        response.write_to(&mut conn.out.buf);
-        core.finish(id, reset());
+        response.write_to(&mut conn.out.buf, false);
+        core.finish(id, Disconnect::reset());
     }
+}
+
+/// Reads more of a plain HTTP request's body.
+fn read_http_body<H: Handler>(core: &mut Core, rbuf: &mut ReadBuf, handler: &mut H, id: ConnId) {
+    let Some(conn) = core.conns.get_mut(id) else {
+        return;
+    };
+    let Phase::HttpBody {
+        request,
+        need,
+        keep_alive,
+    } = &mut conn.phase
+    else {
+        return;
+    };
+    match rbuf.fill(&mut conn.sock) {
+        Ok([]) => return core.remove(id, Disconnect::reset()),
+        Ok(bytes) => request.body.extend_from_slice(bytes),
+        Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+        Err(_) => return core.remove(id, Disconnect::reset()),
+    }
+    if request.body.len() < *need {
+        return;
+    }
+    let keep_alive = *keep_alive && request.body.len() == *need;
+    request.body.truncate(*need);
+    let request = std::mem::take(&mut **request);
+    dispatch_http(core, handler, id, request, keep_alive);
+}
+
+/// Hands a complete plain HTTP request to the handler, which answers now or holds it.
+fn dispatch_http<H: Handler>(
+    core: &mut Core,
+    handler: &mut H,
+    id: ConnId,
+    request: Request,
+    keep_alive: bool,
+) {
+    let Some(conn) = core.conns.get_mut(id) else {
+        return;
+    };
+    conn.phase = Phase::HttpHeld { keep_alive };
+    let peer = conn.peer;
+    match guard(|| handler.on_http(&mut Ctx { core, id, peer }, &request)) {
+        Some(Some(response)) => {
+            core.respond(id, &response);
+        }
+        Some(None) => {
+            if let Some(idle) = core.config.idle_timeout {
+                core.set_deadline(id, core.now + idle);
+            }
+        }
+        None => {
+            core.respond(id, &Response::status_text(500));
+        }
+    }
+    run_on_close(core, handler);
 }
 
 /// Reads frames until the socket has nothing more this pass or the connection's budget is
@@ -398,6 +642,7 @@ fn read_frames<H: Handler>(
         let mut io = Io {
             sock: &mut conn.sock,
             rbuf,
+            utf8: &mut conn.utf8,
             out: &mut conn.out.buf,
         };
         match ws.read(&mut io) {
@@ -425,7 +670,7 @@ fn read_frames<H: Handler>(
             Ok(_) => {}
             Err(WsError::Io(e)) if e.kind() == io::ErrorKind::WouldBlock => break false,
             Err(WsError::ConnectionClosed | WsError::AlreadyClosed) => {
-                let why = conn.closing.take().unwrap_or_else(reset);
+                let why = conn.closing.take().unwrap_or_else(Disconnect::reset);
                 core.finish(id, why);
                 return false;
             }
@@ -435,7 +680,7 @@ fn read_frames<H: Handler>(
                         debug!("{id} failed: {err}");
                         core.fail(id, why);
                     }
-                    None => core.finish(id, reset()),
+                    None => core.finish(id, Disconnect::reset()),
                 }
                 return false;
             }
@@ -459,16 +704,17 @@ fn read_frames<H: Handler>(
     more
 }
 
-/// After our half is shut: discard what the peer still sends, drop it at EOF.
-fn read_linger(core: &mut Core, rbuf: &mut ReadBuf, id: ConnId) {
+/// While a request is held, or after our half is shut: discard what the peer sends, drop
+/// it at EOF.
+fn read_discard(core: &mut Core, rbuf: &mut ReadBuf, id: ConnId) {
     let Some(conn) = core.conns.get_mut(id) else {
         return;
     };
     match rbuf.fill(&mut conn.sock) {
-        Ok([]) => core.remove(id, reset()),
+        Ok([]) => core.remove(id, Disconnect::reset()),
         Ok(_) => {}
         Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
-        Err(_) => core.remove(id, reset()),
+        Err(_) => core.remove(id, Disconnect::reset()),
     }
 }
 
@@ -490,13 +736,13 @@ fn on_timer<H: Handler>(core: &mut Core, handler: &mut H, id: ConnId, at: Instan
     }
     conn.deadline = None;
     match &conn.phase {
-        Phase::Handshake(_) => {
-            debug!("{id} handshake timed out");
-            core.remove(id, reset());
+        Phase::Handshake(_) | Phase::HttpBody { .. } | Phase::HttpHeld { .. } => {
+            debug!("{id} request timed out");
+            core.remove(id, Disconnect::reset());
         }
-        Phase::Linger { .. } => core.remove(id, reset()),
+        Phase::Linger { .. } => core.remove(id, Disconnect::reset()),
         Phase::Open(_) if conn.closing.is_some() => {
-            let mut why = conn.closing.take().unwrap_or_else(reset);
+            let mut why = conn.closing.take().unwrap_or_else(Disconnect::reset);
             why.cause = Cause::CloseTimeout;
             core.remove(id, why);
         }
@@ -522,7 +768,7 @@ fn flush_all(core: &mut Core) {
         };
         conn.dirty = false;
         if conn.flush().is_err() {
-            core.remove(id, reset());
+            core.remove(id, Disconnect::reset());
             continue;
         }
         let pending = conn.out.pending();
@@ -542,6 +788,8 @@ fn run_on_close<H: Handler>(core: &mut Core, handler: &mut H) {
         if guard(|| handler.on_close(&mut Ctx { core, id, peer }, &why)).is_none() {
             warn!("on_close panicked for {id}");
         }
+        // After `on_close`, so it can still see the rooms it is leaving.
+        core.rooms.leave_all(id);
     }
 }
 
@@ -549,10 +797,6 @@ fn run_on_close<H: Handler>(core: &mut Core, handler: &mut H) {
 /// connection, not the server. `None` if it panicked.
 fn guard<T>(f: impl FnOnce() -> T) -> Option<T> {
     panic::catch_unwind(AssertUnwindSafe(f)).ok()
-}
-
-fn reset() -> Disconnect {
-    Disconnect::new(CloseCode::Abnormal, "", Cause::Reset)
 }
 
 fn panicked() -> Disconnect {

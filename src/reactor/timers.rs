@@ -12,21 +12,29 @@ use std::time::{Duration, Instant};
 
 use super::token::ConnId;
 
-/// Pending wake-ups, earliest first.
-#[derive(Debug, Default)]
-pub(crate) struct Timers {
-    heap: BinaryHeap<Reverse<(Instant, ConnId)>>,
+/// Pending wake-ups, earliest first, for connections or (with `K = u64`) handler timers.
+#[derive(Debug)]
+pub(crate) struct Timers<K = ConnId> {
+    heap: BinaryHeap<Reverse<(Instant, K)>>,
 }
 
-impl Timers {
+impl<K: Ord> Default for Timers<K> {
+    fn default() -> Self {
+        Timers {
+            heap: BinaryHeap::new(),
+        }
+    }
+}
+
+impl<K: Ord + Copy> Timers<K> {
     /// Wake `id` at `at`. An entry for a connection that is gone, or whose deadline moved
     /// later, is harmless: the caller checks when it pops.
-    pub(crate) fn schedule(&mut self, at: Instant, id: ConnId) {
+    pub(crate) fn schedule(&mut self, at: Instant, id: K) {
         self.heap.push(Reverse((at, id)));
     }
 
     /// The next entry due at or before `now`, removed.
-    pub(crate) fn pop_expired(&mut self, now: Instant) -> Option<(Instant, ConnId)> {
+    pub(crate) fn pop_expired(&mut self, now: Instant) -> Option<(Instant, K)> {
         match self.heap.peek() {
             Some(Reverse((at, _))) if *at <= now => self.heap.pop().map(|Reverse(e)| e),
             _ => None,
@@ -52,7 +60,7 @@ mod tests {
     #[test]
     fn pops_in_deadline_order_only_when_due() {
         let t0 = Instant::now();
-        let mut timers = Timers::default();
+        let mut timers: Timers = Timers::default();
         timers.schedule(t0 + Duration::from_secs(3), id(3));
         timers.schedule(t0 + Duration::from_secs(1), id(1));
         timers.schedule(t0 + Duration::from_secs(2), id(2));
@@ -73,6 +81,6 @@ mod tests {
 
     #[test]
     fn empty_means_sleep_forever() {
-        assert_eq!(Timers::default().next_timeout(Instant::now()), None);
+        assert_eq!(Timers::<u64>::default().next_timeout(Instant::now()), None);
     }
 }

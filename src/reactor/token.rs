@@ -6,6 +6,8 @@ use mio::Token;
 
 /// The listening socket's token.
 pub(crate) const LISTENER: Token = Token(usize::MAX);
+/// The token of the waker that `Handle`s use.
+pub(crate) const WAKER: Token = Token(usize::MAX - 1);
 
 /// Identifies one connection for the life of the server.
 ///
@@ -99,6 +101,22 @@ impl<T> Slab<T> {
         slot.value.as_mut()
     }
 
+    /// Ids of every live entry.
+    pub(crate) fn ids(&self) -> impl Iterator<Item = ConnId> + '_ {
+        let live = |(i, s): (usize, &Slot<T>)| {
+            s.value.as_ref().map(|_| ConnId {
+                slot: i as u32,
+                gen: s.gen,
+            })
+        };
+        self.slots.iter().enumerate().filter_map(live)
+    }
+
+    /// Every live entry.
+    pub(crate) fn values(&self) -> impl Iterator<Item = &T> + '_ {
+        self.slots.iter().filter_map(|s| s.value.as_ref())
+    }
+
     /// The live id at a mio token, if any.
     pub(crate) fn id_at(&self, token: Token) -> Option<ConnId> {
         let slot = self.slots.get(token.0)?;
@@ -111,6 +129,12 @@ impl<T> Slab<T> {
 }
 
 impl ConnId {
+    /// The id of no connection: what `Ctx::id` says in callbacks that serve none.
+    pub(crate) const NONE: ConnId = ConnId {
+        slot: u32::MAX,
+        gen: u32::MAX,
+    };
+
     pub(crate) fn token(self) -> Token {
         Token(self.slot as usize)
     }
@@ -145,5 +169,6 @@ mod tests {
             slab.remove(id);
         }
         assert_eq!(slab.len(), 0);
+        assert_eq!(slab.ids().count(), 0);
     }
 }

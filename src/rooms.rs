@@ -1,0 +1,157 @@
+//! Rooms: named groups of connections, as a two-way index.
+//!
+//! `room → members` serves publishing; `connection → rooms` makes leaving every room on
+//! close cost the number of rooms the connection is in, not the number of rooms there are.
+//! Room names are shared (`Arc<str>`) between both sides. Empty rooms are dropped.
+//!
+//! All room state lives behind this type, so a later backend (one reactor per core, or
+//! Redis pub/sub across machines) replaces one module.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+
+use crate::reactor::token::ConnId;
+
+/// Room membership on one reactor.
+#[derive(Debug, Default)]
+pub(crate) struct Rooms {
+    members: HashMap<Arc<str>, HashSet<ConnId>>,
+    joined: HashMap<ConnId, Vec<Arc<str>>>,
+}
+
+impl Rooms {
+    /// Adds `id` to `room`; `false` if it was already a member.
+    pub(crate) fn join(&mut self, id: ConnId, room: &str) -> bool {
+        let name = match self.members.get_key_value(room) {
+            Some((name, _)) => Arc::clone(name),
+            None => Arc::from(room),
+        };
+        if !self
+            .members
+            .entry(Arc::clone(&name))
+            .or_default()
+            .insert(id)
+        {
+            return false;
+        }
+        self.joined.entry(id).or_default().push(name);
+        true
+    }
+
+    /// Removes `id` from `room`; `false` if it was not a member.
+    pub(crate) fn leave(&mut self, id: ConnId, room: &str) -> bool {
+        let Some(members) = self.members.get_mut(room) else {
+            return false;
+        };
+        if !members.remove(&id) {
+            return false;
+        }
+        if members.is_empty() {
+            self.members.remove(room);
+        }
+        if let Some(rooms) = self.joined.get_mut(&id) {
+            rooms.retain(|r| &**r != room);
+            if rooms.is_empty() {
+                self.joined.remove(&id);
+            }
+        }
+        true
+    }
+
+    /// Removes `id` from every room it is in.
+    pub(crate) fn leave_all(&mut self, id: ConnId) {
+        for room in self.joined.remove(&id).unwrap_or_default() {
+            if let Some(members) = self.members.get_mut(&room) {
+                members.remove(&id);
+                if members.is_empty() {
+                    self.members.remove(&room);
+                }
+            }
+        }
+    }
+
+    /// The members of `room` (none if it does not exist).
+    pub(crate) fn members(&self, room: &str) -> impl Iterator<Item = ConnId> + '_ {
+        self.members.get(room).into_iter().flatten().copied()
+    }
+
+    /// The rooms `id` is in, in the order it joined them.
+    pub(crate) fn rooms_of(&self, id: ConnId) -> impl Iterator<Item = &str> + '_ {
+        self.joined.get(&id).into_iter().flatten().map(|r| &**r)
+    }
+
+    /// Members of `room`.
+    pub(crate) fn len(&self, room: &str) -> usize {
+        self.members.get(room).map_or(0, HashSet::len)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn id(slot: u32) -> ConnId {
+        ConnId { slot, gen: 0 }
+    }
+
+    fn sorted(it: impl Iterator<Item = ConnId>) -> Vec<u32> {
+        let mut v: Vec<u32> = it.map(|c| c.slot).collect();
+        v.sort();
+        v
+    }
+
+    #[test]
+    fn join_and_leave_keep_both_indexes_in_step() {
+        let mut rooms = Rooms::default();
+        assert!(rooms.join(id(1), "lobby"));
+        assert!(!rooms.join(id(1), "lobby"), "joining twice is a no-op");
+        assert!(rooms.join(id(2), "lobby"));
+        assert!(rooms.join(id(1), "games"));
+        assert_eq!(sorted(rooms.members("lobby")), [1, 2]);
+        assert_eq!(
+            rooms.rooms_of(id(1)).collect::<Vec<_>>(),
+            ["lobby", "games"]
+        );
+
+        assert!(rooms.leave(id(1), "lobby"));
+        assert!(!rooms.leave(id(1), "lobby"));
+        assert_eq!(sorted(rooms.members("lobby")), [2]);
+        assert_eq!(rooms.rooms_of(id(1)).collect::<Vec<_>>(), ["games"]);
+    }
+
+    #[test]
+    fn leave_all_empties_rooms_and_drops_them() {
+        let mut rooms = Rooms::default();
+        for r in ["a", "b", "c"] {
+            rooms.join(id(7), r);
+        }
+        rooms.join(id(8), "b");
+        rooms.leave_all(id(7));
+        assert_eq!(rooms.rooms_of(id(7)).count(), 0);
+        assert_eq!(rooms.len("a"), 0);
+        assert_eq!(sorted(rooms.members("b")), [8]);
+        assert!(!rooms.members.contains_key("a"), "empty rooms are dropped");
+        assert!(!rooms.members.contains_key("c"));
+        rooms.leave_all(id(8));
+        assert!(rooms.members.is_empty() && rooms.joined.is_empty());
+    }
+
+    #[test]
+    fn unknown_rooms_are_empty() {
+        let mut rooms = Rooms::default();
+        assert_eq!(rooms.members("nowhere").count(), 0);
+        assert!(!rooms.leave(id(1), "nowhere"));
+        rooms.leave_all(id(1));
+    }
+
+    #[test]
+    fn room_names_are_shared_not_copied_per_member() {
+        let mut rooms = Rooms::default();
+        for slot in 0..100 {
+            rooms.join(id(slot), "big");
+        }
+        let (name, _) = rooms.members.get_key_value("big").unwrap();
+        // one in the room map + one per member's list
+        assert_eq!(Arc::strong_count(name), 101);
+    }
+}

@@ -1,0 +1,215 @@
+//! The handler API: the closure form, lifecycle callbacks, sending across connections,
+//! closing with a code, and panics isolated to one connection.
+
+mod common;
+
+use std::sync::mpsc::{channel, Sender};
+
+use common::{client, client_at, spawn_server, PATIENCE};
+use tungstenite::protocol::frame::coding::CloseCode;
+use tungstenite::protocol::frame::CloseFrame;
+use tungstenite::Message;
+use wsreactor::{Cause, Config, ConnId, Ctx, Disconnect, Handler, Request};
+
+#[test]
+fn closure_reply_is_sent_and_none_is_silent() {
+    let addr = spawn_server(Config::default(), |msg: Message| match msg.to_text() {
+        Ok("quiet") => None,
+        _ => Some(msg),
+    });
+    let mut ws = client(addr);
+    ws.send(Message::text("quiet")).unwrap();
+    ws.send(Message::text("loud")).unwrap();
+    assert_eq!(ws.read().unwrap(), Message::text("loud"));
+}
+
+#[derive(Debug)]
+enum Seen {
+    Open(ConnId, String),
+    Close(ConnId, Disconnect),
+}
+
+/// Relays `to:<slot>.<gen>:<text>` to another connection, `close` closes with 4000,
+/// `panic` panics; reports opens and closes to the test.
+struct Relay(Sender<Seen>);
+
+impl Handler for Relay {
+    fn on_open(&mut self, ctx: &mut Ctx<'_>, req: &Request) {
+        self.0
+            .send(Seen::Open(ctx.id(), req.target().to_owned()))
+            .unwrap();
+        ctx.send(ctx.id().to_string());
+    }
+
+    fn on_message(&mut self, ctx: &mut Ctx<'_>, msg: Message) {
+        let text = msg.to_text().unwrap_or_default().to_owned();
+        if text == "close" {
+            ctx.close(CloseCode::Library(4000), "asked to");
+        } else if text == "panic" {
+            panic!("handler bug (expected by the test)");
+        } else if let Some((to, body)) = text.strip_prefix("to:").and_then(|r| r.split_once(':')) {
+            let delivered = ids_seen().iter().any(|id| {
+                id.to_string() == to && ctx.send_to(*id, format!("from {}: {body}", ctx.id()))
+            });
+            ctx.send(if delivered {
+                "delivered"
+            } else {
+                "no such connection"
+            });
+        }
+    }
+
+    fn on_close(&mut self, ctx: &mut Ctx<'_>, why: &Disconnect) {
+        self.0.send(Seen::Close(ctx.id(), why.clone())).unwrap();
+    }
+}
+
+thread_local! {
+    static IDS: std::cell::RefCell<Vec<ConnId>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+fn ids_seen() -> Vec<ConnId> {
+    IDS.with(|ids| ids.borrow().clone())
+}
+
+struct Recording<H>(H);
+
+impl<H: Handler> Handler for Recording<H> {
+    fn on_open(&mut self, ctx: &mut Ctx<'_>, req: &Request) {
+        IDS.with(|ids| ids.borrow_mut().push(ctx.id()));
+        self.0.on_open(ctx, req)
+    }
+    fn on_message(&mut self, ctx: &mut Ctx<'_>, msg: Message) {
+        self.0.on_message(ctx, msg)
+    }
+    fn on_close(&mut self, ctx: &mut Ctx<'_>, why: &Disconnect) {
+        self.0.on_close(ctx, why)
+    }
+}
+
+fn next(rx: &std::sync::mpsc::Receiver<Seen>) -> Seen {
+    rx.recv_timeout(PATIENCE).expect("an event from the server")
+}
+
+#[test]
+fn lifecycle_send_to_close_and_panic() {
+    let (tx, rx) = channel();
+    let addr = spawn_server(Config::default(), Recording(Relay(tx)));
+
+    let mut a = client_at(addr, "/room?x=1");
+    let Seen::Open(a_id, target) = next(&rx) else {
+        panic!()
+    };
+    assert_eq!(target, "/room?x=1");
+    assert_eq!(a.read().unwrap(), Message::text(a_id.to_string()));
+
+    let mut b = client(addr);
+    let Seen::Open(b_id, _) = next(&rx) else {
+        panic!()
+    };
+    assert_ne!(a_id, b_id);
+    assert_eq!(b.read().unwrap(), Message::text(b_id.to_string()));
+
+    // a → b by id
+    a.send(Message::text(format!("to:{b_id}:hello"))).unwrap();
+    assert_eq!(a.read().unwrap(), Message::text("delivered"));
+    assert_eq!(
+        b.read().unwrap(),
+        Message::text(format!("from {a_id}: hello"))
+    );
+
+    // the client closes: both sides see code and reason
+    b.close(Some(CloseFrame {
+        code: CloseCode::Normal,
+        reason: "bye".into(),
+    }))
+    .unwrap();
+    assert!(matches!(b.read(), Ok(Message::Close(Some(f))) if f.reason == "bye"));
+    let Seen::Close(id, why) = next(&rx) else {
+        panic!()
+    };
+    assert_eq!(
+        (id, why.code, why.reason.as_str(), why.cause),
+        (b_id, CloseCode::Normal, "bye", Cause::PeerClosed)
+    );
+
+    // a stale id reaches nobody
+    a.send(Message::text(format!("to:{b_id}:anyone?"))).unwrap();
+    assert_eq!(a.read().unwrap(), Message::text("no such connection"));
+
+    // the server closes with a code and reason
+    a.send(Message::text("close")).unwrap();
+    match a.read() {
+        Ok(Message::Close(Some(f))) => {
+            assert_eq!(
+                (f.code, f.reason.as_str()),
+                (CloseCode::Library(4000), "asked to")
+            )
+        }
+        other => panic!("expected close, got {other:?}"),
+    }
+    // reading on sends the client's half of the close handshake; then the server hangs up
+    assert!(matches!(
+        a.read(),
+        Err(tungstenite::Error::ConnectionClosed)
+    ));
+    let Seen::Close(id, why) = next(&rx) else {
+        panic!()
+    };
+    assert_eq!(
+        (id, why.code, why.cause),
+        (a_id, CloseCode::Library(4000), Cause::ServerClosed)
+    );
+
+    // a panicking callback costs its connection (1011), not the server
+    let mut c = client(addr);
+    let Seen::Open(c_id, _) = next(&rx) else {
+        panic!()
+    };
+    c.read().unwrap();
+    c.send(Message::text("panic")).unwrap();
+    assert!(matches!(c.read(), Ok(Message::Close(Some(f))) if f.code == CloseCode::Error));
+    let Seen::Close(id, why) = next(&rx) else {
+        panic!()
+    };
+    assert_eq!((id, why.cause), (c_id, Cause::HandlerPanic));
+
+    let mut d = client(addr);
+    let Seen::Open(d_id, _) = next(&rx) else {
+        panic!()
+    };
+    assert_eq!(d.read().unwrap(), Message::text(d_id.to_string()));
+}
+
+#[test]
+fn a_program_can_drive_the_reactor_from_its_own_loop() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    let mut server = wsreactor::Server::bind("127.0.0.1:0").unwrap();
+    let addr = server.local_addr().unwrap();
+    let stop = Arc::new(AtomicBool::new(false));
+    let passes = {
+        let stop = Arc::clone(&stop);
+        std::thread::spawn(move || {
+            let mut echo = wsreactor::Echo;
+            let mut passes = 0u64;
+            while !stop.load(Ordering::Relaxed) {
+                server
+                    .poll(&mut echo, Some(Duration::from_millis(5)))
+                    .unwrap();
+                passes += 1; // the program's own work would go here
+            }
+            passes
+        })
+    };
+    let mut ws = client(addr);
+    ws.send(Message::text("stepped")).unwrap();
+    assert_eq!(ws.read().unwrap(), Message::text("stepped"));
+    stop.store(true, Ordering::Relaxed);
+    assert!(
+        passes.join().unwrap() >= 2,
+        "poll returns after each bounded pass"
+    );
+}

@@ -1,0 +1,137 @@
+//! Plain HTTP on the WebSocket port: bodies, keep-alive, held (long-poll) requests, timers.
+
+mod common;
+
+use std::io::{Read, Write};
+use std::time::Duration;
+
+use common::{client, read_head, spawn_server, tcp};
+use tungstenite::Message;
+use wsreactor::{Config, ConnId, Ctx, Handler, Request, Response};
+
+/// `POST /echo` answers with the body; `GET /poll` is held until a WebSocket client sends
+/// `wake`; on open, a 1 ms timer sends the new connection `tick`.
+#[derive(Default)]
+struct Poller {
+    held: Vec<ConnId>,
+    ticking: Vec<ConnId>,
+}
+
+impl Handler for Poller {
+    fn on_http(&mut self, ctx: &mut Ctx<'_>, req: &Request) -> Option<Response> {
+        match req.path() {
+            "/echo" => Some(Response::new(200).body(req.body().to_vec())),
+            "/poll" => {
+                self.held.push(ctx.id());
+                None
+            }
+            _ => Some(Response::status_text(404)),
+        }
+    }
+
+    fn on_open(&mut self, ctx: &mut Ctx<'_>, _req: &Request) {
+        self.ticking.push(ctx.id());
+        ctx.set_timer(Duration::from_millis(1), self.ticking.len() as u64 - 1);
+    }
+
+    fn on_message(&mut self, ctx: &mut Ctx<'_>, msg: Message) {
+        if msg.to_text().is_ok_and(|t| t == "wake") {
+            let woken = self
+                .held
+                .drain(..)
+                .filter(|&id| ctx.respond(id, Response::new(200).body("woken")))
+                .count();
+            ctx.send(format!("woke {woken}"));
+        }
+    }
+
+    fn on_timer(&mut self, ctx: &mut Ctx<'_>, key: u64) {
+        if let Some(&id) = self.ticking.get(key as usize) {
+            ctx.send_to(id, "tick");
+        }
+    }
+}
+
+/// Reads one response: head, then `Content-Length` bytes of body.
+fn read_response(stream: &mut std::net::TcpStream) -> (String, Vec<u8>) {
+    let head = read_head(stream);
+    let len: usize = head
+        .lines()
+        .find_map(|l| l.strip_prefix("Content-Length: "))
+        .and_then(|v| v.trim().parse().ok())
+        .expect("Content-Length");
+    let mut body = vec![0; len];
+    stream.read_exact(&mut body).unwrap();
+    (head, body)
+}
+
+#[test]
+fn bodies_arrive_whole_and_keep_alive_serves_several_requests() {
+    let addr = spawn_server(Config::default(), Poller::default());
+    let mut stream = tcp(addr);
+    stream
+        .write_all(b"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 11\r\n\r\nhello")
+        .unwrap();
+    stream.flush().unwrap();
+    stream.write_all(b" world").unwrap();
+    let (head, body) = read_response(&mut stream);
+    assert!(head.starts_with("HTTP/1.1 200 OK\r\n"), "{head}");
+    assert!(head.contains("Connection: keep-alive\r\n"), "{head}");
+    assert_eq!(body, b"hello world");
+
+    // the same connection serves the next request, and closes when asked to
+    stream
+        .write_all(b"GET /nothing HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .unwrap();
+    let (head, _) = read_response(&mut stream);
+    assert!(head.starts_with("HTTP/1.1 404 "), "{head}");
+    assert!(head.contains("Connection: close\r\n"), "{head}");
+    let mut rest = Vec::new();
+    stream.read_to_end(&mut rest).unwrap();
+    assert!(rest.is_empty());
+}
+
+#[test]
+fn bodies_over_the_limit_get_413() {
+    let addr = spawn_server(Config::default().max_http_body(10), Poller::default());
+    let head = common::raw_request(
+        addr,
+        b"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 11\r\n\r\nhello world",
+    );
+    assert!(head.starts_with("HTTP/1.1 413 "), "{head}");
+}
+
+#[test]
+fn held_request_is_answered_from_another_connections_callback() {
+    let addr = spawn_server(Config::default(), Poller::default());
+    let mut ws = client(addr);
+    assert_eq!(ws.read().unwrap(), Message::text("tick"), "timers fire");
+    let mut polls: Vec<_> = (0..2).map(|_| tcp(addr)).collect();
+    for poll in &mut polls {
+        poll.write_all(b"GET /poll HTTP/1.1\r\nHost: x\r\n\r\n")
+            .unwrap();
+    }
+    // a client that gives up its poll does not break the others
+    let mut gone = tcp(addr);
+    gone.write_all(b"GET /poll HTTP/1.1\r\nHost: x\r\n\r\n")
+        .unwrap();
+    drop(gone);
+    // every poll is in before the wake (the echo proves the server read them all)
+    let mut probe = tcp(addr);
+    probe
+        .write_all(b"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\n\r\n!")
+        .unwrap();
+    read_response(&mut probe);
+
+    ws.send(Message::text("wake")).unwrap();
+    let woke = ws.read().unwrap();
+    assert!(
+        woke == Message::text("woke 2") || woke == Message::text("woke 3"),
+        "{woke:?}"
+    );
+    for poll in &mut polls {
+        let (head, body) = read_response(poll);
+        assert!(head.starts_with("HTTP/1.1 200 "), "{head}");
+        assert_eq!(body, b"woken");
+    }
+}
