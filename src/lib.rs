@@ -25,8 +25,8 @@
 //!
 //! Reads go through one 64 KiB buffer shared by the reactor; each connection gets one
 //! socket read and at most 64 frames per pass, so a flooding peer cannot starve the
-//! others. Replies are encoded
-//! straight into the connection's outbound buffer and written once per pass.
+//! others. Replies are encoded straight into the connection's outbound buffer and written
+//! once per pass.
 //!
 //! # Limits
 //!

@@ -72,7 +72,7 @@ pub(crate) struct Conn {
     pub(crate) dirty: bool,
     /// Not read until its outbound queue drains below the soft limit.
     pub(crate) paused: bool,
-    /// On the reactor's list of connections to read next pass.
+    /// On the reactor's list of connections to read.
     pub(crate) scheduled: bool,
     /// The poller reported the peer's FIN; reading goes on until the EOF is read.
     pub(crate) peer_closed: bool,

@@ -267,7 +267,8 @@ impl Core {
         }
     }
 
-    /// Puts the connection on the list to read next pass, once.
+    /// Puts the connection on the list of connections to read, once: this pass when
+    /// called for a readiness event, the next pass when called while reading.
     pub(crate) fn schedule(&mut self, id: ConnId) {
         if let Some(conn) = self.conns.get_mut(id) {
             if !conn.scheduled {
