@@ -33,6 +33,7 @@ pub struct Config {
     pub(crate) close_timeout: Duration,
     pub(crate) backpressure_soft_limit: usize,
     pub(crate) max_backpressure: usize,
+    pub(crate) messages_per_pass: usize,
     pub(crate) command_queue_capacity: usize,
 }
 
@@ -51,6 +52,7 @@ impl Default for Config {
             close_timeout: Duration::from_secs(5),
             backpressure_soft_limit: 64 * 1024,
             max_backpressure: 1 << 20,
+            messages_per_pass: 64,
             command_queue_capacity: 1024,
         }
     }
@@ -109,13 +111,21 @@ impl Config {
         /// response to drain) before dropping the socket. Default 5 s.
         close_timeout / get_close_timeout: Duration,
         /// Outbound bytes queued for a peer above which the server stops reading from it
-        /// until they drain. Default 64 KiB.
+        /// until they drain. Default 64 KiB. Checked before each frame is decoded, so the
+        /// queue passes it by at most what one message's callback sends.
         backpressure_soft_limit / get_backpressure_soft_limit: usize,
         /// Outbound bytes queued for a peer above which the connection is closed with 1008
         /// (Policy Violation). Default 1 MiB. This bounds the memory a peer that never reads
         /// can make the server hold: at most this, or one message when a single message is
         /// larger (it is queued only on an empty queue).
         max_backpressure / get_max_backpressure: usize,
+        /// Frames (messages and control frames) one connection gets handled per pass of
+        /// the reactor before the others get their turn; the rest of its input waits for
+        /// the next pass. Default 64. With the single socket read of at most 64 KiB per
+        /// connection per pass, this bounds the work one peer can make the server do while
+        /// the others wait. DoS warning: raising it lets a flooding peer delay every other
+        /// connection by that many callbacks per pass.
+        messages_per_pass / get_messages_per_pass: usize,
         /// Commands from [`Handle`](crate::Handle)s queued for the reactor at once. Default
         /// 1,024; past it `Handle` methods answer `SendError::Full` instead of blocking. The
         /// queue's slots are allocated up front.
@@ -137,6 +147,9 @@ impl Config {
         }
         if self.max_handshake_bytes < 256 {
             return invalid("max_handshake_bytes must be at least 256");
+        }
+        if self.messages_per_pass == 0 {
+            return invalid("messages_per_pass must be at least 1");
         }
         if self.command_queue_capacity == 0 {
             return invalid("command_queue_capacity must be at least 1");

@@ -24,15 +24,17 @@
 //! ```
 //!
 //! Reads go through one 64 KiB buffer shared by the reactor; each connection gets one
-//! socket read per pass, so a flooding peer cannot starve the others. Replies are encoded
-//! straight into the connection's outbound buffer and written once per pass.
+//! socket read and at most 64 frames per pass, so a flooding peer cannot starve the
+//! others. Replies are encoded straight into the connection's outbound buffer and written
+//! once per pass.
 //!
 //! # Limits
 //!
 //! Every limit is a [`Config`] field with a default: message and frame size (1 MiB,
 //! close 1009 above), handshake size (8 KiB, 431) and time (10 s), keepalive (ping after
 //! 120 s idle, close 1001 after 30 s more), outbound queue (stop reading above 64 KiB,
-//! close 1008 above 1 MiB), connections (10,000, then 503).
+//! close 1008 above 1 MiB), frames handled per connection per pass (64), connections
+//! (10,000, then 503).
 //!
 //! # Threading
 //!

@@ -5,8 +5,13 @@
 //! connection holds no large read buffer of its own; tungstenite copies out of it what it
 //! needs. Each connection gets one socket read per reactor pass (the fairness bound); a read
 //! shorter than the buffer means the socket is drained, and the edge-triggered poll will
-//! report new data, so no extra read is spent to see `WouldBlock`. Each chunk read for an
-//! open WebSocket passes the connection's [`Utf8Guard`] before tungstenite sees it.
+//! report new data, so no extra read is spent to see `WouldBlock`. The exception is the
+//! peer's FIN: when it arrived with the data, the one event that reported both is spent,
+//! and the EOF still has to be read, so once the poller has reported it reading goes on
+//! until the read that returns 0. When a connection's pass ends before its input does
+//! (message budget, backpressure), the rest is carried in a buffer of its own until its
+//! next pass. Each chunk read for an open WebSocket passes the connection's [`Utf8Guard`]
+//! before tungstenite sees it.
 //!
 //! Writes: tungstenite's control replies (pong, close) and our own frames go into the
 //! connection's [`OutBuf`], which the reactor writes to the socket once per pass.
@@ -31,6 +36,8 @@ pub(crate) struct ReadBuf {
     reads_left: u8,
     drained: bool,
     eof: bool,
+    /// The poller reported the peer's FIN: a short read does not mean drained.
+    to_eof: bool,
 }
 
 impl ReadBuf {
@@ -42,22 +49,34 @@ impl ReadBuf {
             reads_left: 0,
             drained: false,
             eof: false,
+            to_eof: false,
         }
     }
 
-    /// Starts a pass over one connection, with its budget of one socket read.
-    pub(crate) fn begin(&mut self) {
+    /// Starts a pass over one connection: first the input it carried over from its last
+    /// pass, then a budget of one socket read. `peer_closed`: the poller has reported the
+    /// peer's FIN, so the EOF is still to be read even after a short read.
+    pub(crate) fn begin(&mut self, carry: Vec<u8>, peer_closed: bool) {
+        self.buf[..carry.len()].copy_from_slice(&carry);
         self.start = 0;
-        self.end = 0;
+        self.end = carry.len();
         self.reads_left = 1;
         self.drained = false;
         self.eof = false;
+        self.to_eof = peer_closed;
     }
 
     /// Whether the pass ended on its budget with data possibly still in the socket: the
     /// connection must get another pass even without a new readiness event.
     pub(crate) fn more_pending(&self) -> bool {
         self.reads_left == 0 && !self.drained && !self.eof
+    }
+
+    /// Takes the input this pass did not consume, for the connection to carry over.
+    pub(crate) fn take_rest(&mut self) -> Vec<u8> {
+        let rest = self.buf[self.start..self.end].to_vec();
+        self.start = self.end;
+        rest
     }
 
     /// Whether this pass read any bytes.
@@ -115,7 +134,7 @@ impl ReadBuf {
                     return Ok(0);
                 }
                 Ok(n) => {
-                    self.drained = n < self.buf.len();
+                    self.drained = n < self.buf.len() && !self.to_eof;
                     self.start = 0;
                     self.end = n;
                     return Ok(n);
@@ -344,5 +363,29 @@ mod tests {
         out.consume(2);
         assert!(out.shared.is_empty());
         assert_eq!(&out.buf[out.head..], b"z");
+    }
+
+    #[test]
+    fn carried_input_comes_first_and_what_is_left_is_carried_again() {
+        let mut rbuf = ReadBuf::new();
+        rbuf.begin(b"abcdef".to_vec(), false);
+        assert!(rbuf.got_bytes(), "carried bytes are traffic too");
+        let mut two = [0u8; 2];
+        assert_eq!(rbuf.take_into(&mut two), 2);
+        assert_eq!(&two, b"ab");
+        assert_eq!(rbuf.take_rest(), b"cdef");
+        assert_eq!(rbuf.take_rest(), b"");
+    }
+
+    #[test]
+    fn the_socket_is_read_once_the_carry_is_used_up() {
+        // The peer sends nothing: any socket read is `WouldBlock`.
+        let (mut sock, _peer) = pair();
+        let mut rbuf = ReadBuf::new();
+        rbuf.begin(b"xyz".to_vec(), false);
+        assert_eq!(rbuf.fill(&mut sock).unwrap(), b"xyz");
+        let err = rbuf.fill(&mut sock).unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::WouldBlock);
+        assert!(!rbuf.more_pending(), "a WouldBlock read means drained");
     }
 }

@@ -72,6 +72,12 @@ pub(crate) struct Conn {
     pub(crate) dirty: bool,
     /// Not read until its outbound queue drains below the soft limit.
     pub(crate) paused: bool,
+    /// On the reactor's list of connections to read.
+    pub(crate) scheduled: bool,
+    /// The poller reported the peer's FIN; reading goes on until the EOF is read.
+    pub(crate) peer_closed: bool,
+    /// Input read from the socket but left for the next pass (its budget ran out).
+    pub(crate) carry: Vec<u8>,
 }
 
 impl Conn {
@@ -89,6 +95,9 @@ impl Conn {
             awaiting_pong: false,
             dirty: false,
             paused: false,
+            scheduled: false,
+            peer_closed: false,
+            carry: Vec::new(),
         }
     }
 

@@ -361,3 +361,104 @@ mod tests {
         assert!(text.ends_with("\r\n\r\n"));
     }
 }
+
+/// Randomised inputs: arbitrary bytes and mutated valid requests, fed whole and in pieces.
+#[cfg(test)]
+mod props {
+    use proptest::collection::vec;
+    use proptest::prelude::*;
+
+    use super::*;
+
+    /// A small header limit, so the 431 path is reached too.
+    const MAX: usize = 1024;
+
+    fn valid_request() -> Vec<u8> {
+        b"GET /chat?x=1 HTTP/1.1\r\nHost: example.com\r\nUpgrade: websocket\r\n\
+          Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\
+          Sec-WebSocket-Version: 13\r\n\r\n\x81\x80tail"
+            .to_vec()
+    }
+
+    #[derive(Debug, Clone)]
+    enum Edit {
+        Flip(usize, u8),
+        Insert(usize, u8),
+        Remove(usize),
+        Truncate(usize),
+    }
+
+    fn edit() -> impl Strategy<Value = Edit> {
+        prop_oneof![
+            (any::<usize>(), 1..=255u8).prop_map(|(i, b)| Edit::Flip(i, b)),
+            (any::<usize>(), any::<u8>()).prop_map(|(i, b)| Edit::Insert(i, b)),
+            any::<usize>().prop_map(Edit::Remove),
+            any::<usize>().prop_map(Edit::Truncate),
+        ]
+    }
+
+    fn mutate(mut bytes: Vec<u8>, edits: &[Edit]) -> Vec<u8> {
+        for edit in edits {
+            let len = bytes.len();
+            match *edit {
+                Edit::Flip(i, b) if len > 0 => bytes[i % len] ^= b,
+                Edit::Insert(i, b) => bytes.insert(i % (len + 1), b),
+                Edit::Remove(i) if len > 0 => {
+                    bytes.remove(i % len);
+                }
+                Edit::Truncate(i) => bytes.truncate(i % (len + 1)),
+                _ => {}
+            }
+        }
+        bytes
+    }
+
+    /// Arbitrary bytes, or a valid request with a few random edits.
+    fn input() -> impl Strategy<Value = Vec<u8>> {
+        prop_oneof![
+            vec(any::<u8>(), 0..2048),
+            vec(edit(), 0..8).prop_map(|edits| mutate(valid_request(), &edits)),
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(512))]
+
+        /// However the request is cut into reads, the first verdict is the one the bytes
+        /// received so far get in one piece (the end-of-headers search across reads).
+        #[test]
+        fn split_feeding_agrees_with_one_piece(
+            bytes in input(),
+            cuts in vec(1usize..64, 1..32),
+        ) {
+            let mut hs = Handshake::default();
+            let mut fed = 0;
+            let mut verdict = Parsed::Partial;
+            for len in cuts.iter().cycle() {
+                if fed == bytes.len() {
+                    break;
+                }
+                let end = (fed + len).min(bytes.len());
+                verdict = hs.push(&bytes[fed..end], MAX);
+                fed = end;
+                if verdict != Parsed::Partial {
+                    break;
+                }
+            }
+            prop_assert_eq!(verdict, Handshake::default().push(&bytes[..fed], MAX));
+        }
+
+        /// An upgrade is granted only to a request that meets RFC 6455 §4.2.1, and the
+        /// tail handed to the decoder is exactly what followed the headers.
+        #[test]
+        fn upgrades_are_granted_only_to_valid_requests(bytes in input()) {
+            if let Parsed::Upgrade { request, key, tail } = Handshake::default().push(&bytes, MAX) {
+                prop_assert_eq!(request.method.as_str(), "GET");
+                prop_assert!(request.header("host").is_some());
+                prop_assert!(is_base64_of_16_bytes(&key));
+                prop_assert!(bytes.ends_with(&tail));
+                prop_assert!(bytes.len() - tail.len() <= MAX);
+            }
+        }
+    }
+}

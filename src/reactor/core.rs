@@ -35,7 +35,8 @@ pub(crate) struct Core {
     pub(crate) user_timers: Timers<u64>,
     /// Connections with bytes to write this pass.
     pub(crate) dirty: Vec<ConnId>,
-    /// Connections to read again next pass without waiting for an event.
+    /// Connections to read this pass (readable events) or next pass (input left over),
+    /// each at most once.
     pub(crate) ready: Vec<ConnId>,
     /// Ended connections whose `on_close` is owed.
     pub(crate) closed: Vec<(ConnId, SocketAddr, Disconnect)>,
@@ -262,6 +263,17 @@ impl Core {
             if !conn.dirty {
                 conn.dirty = true;
                 self.dirty.push(id);
+            }
+        }
+    }
+
+    /// Puts the connection on the list of connections to read, once: this pass when
+    /// called for a readiness event, the next pass when called while reading.
+    pub(crate) fn schedule(&mut self, id: ConnId) {
+        if let Some(conn) = self.conns.get_mut(id) {
+            if !conn.scheduled {
+                conn.scheduled = true;
+                self.ready.push(id);
             }
         }
     }

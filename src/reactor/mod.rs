@@ -2,9 +2,12 @@
 //!
 //! One pass ([`Reactor::tick`]):
 //! 1. `poll` for readiness, no longer than the earliest timer (zero if work is left over);
-//! 2. accept until `WouldBlock`; read each readable connection once (its fairness budget),
-//!    handing every complete message to the handler, whose sends only queue bytes;
-//! 3. read again the connections whose budget ran out last pass;
+//! 2. accept (at most [`ACCEPTS_PER_PASS`]);
+//! 3. read each connection that is readable, or had input left over last pass, once: one
+//!    socket read of at most 64 KiB and at most `Config::messages_per_pass` frames (its
+//!    fairness budget), handing every complete message to the handler, whose sends only
+//!    queue bytes; a connection stops early once its outbound queue passes the soft
+//!    backpressure limit;
 //! 4. fire due timers (handshake, keepalive, close timeouts);
 //! 5. write each connection with queued bytes once: replies are batched per pass, not
 //!    written per message;
@@ -19,12 +22,12 @@ pub(crate) mod timers;
 pub(crate) mod token;
 
 use std::io::{self, Write};
-use std::net::SocketAddr;
+use std::net::{Shutdown, SocketAddr};
 use std::panic::{self, AssertUnwindSafe};
 use std::time::{Duration, Instant};
 
 use log::{debug, warn};
-use mio::net::TcpListener;
+use mio::net::{TcpListener, TcpStream};
 use mio::{Events, Interest, Poll};
 use tungstenite::error::Error as WsError;
 use tungstenite::protocol::frame::CloseFrame;
@@ -46,6 +49,12 @@ use crate::{CloseCode, Message};
 /// How long accepting pauses after an error such as `EMFILE`, so a full fd table costs a
 /// retry every 100 ms instead of a busy loop.
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
+
+/// Connections accepted per pass at most. A flood of new connections is served in slices
+/// between passes over the open ones instead of holding the loop until the backlog is
+/// empty (DoS warning: each accept costs a few syscalls, so without a bound a fast enough
+/// flood would keep the reactor in its accept loop).
+const ACCEPTS_PER_PASS: usize = 64;
 
 /// Sent to sockets accepted past `max_connections`, before closing them.
 const OVER_CAPACITY: &[u8] =
@@ -70,7 +79,7 @@ pub(crate) struct Reactor {
     events: Events,
     /// `None` once shutdown has started: the port is released at once.
     listener: Option<TcpListener>,
-    accept_paused_until: Option<Instant>,
+    backlog: Backlog,
     rbuf: ReadBuf,
     core: Core,
     /// Dropped when the server stops, so handles answer `Stopped`.
@@ -93,7 +102,7 @@ impl Reactor {
             poll,
             events: Events::with_capacity(1024),
             listener: Some(listener),
-            accept_paused_until: None,
+            backlog: Backlog::Drained,
             rbuf: ReadBuf::new(),
             core: Core::new(config, handle),
             inbox: Some(inbox),
@@ -129,9 +138,11 @@ impl Reactor {
         let now = Instant::now();
         let timer = core.timers.next_timeout(now);
         let user_timer = core.user_timers.next_timeout(now);
-        let accept = self
-            .accept_paused_until
-            .map(|t| t.saturating_duration_since(now));
+        let accept = match self.backlog {
+            Backlog::Drained => None,
+            Backlog::More => Some(Duration::ZERO),
+            Backlog::PausedUntil(t) => Some(t.saturating_duration_since(now)),
+        };
         let shutdown = match self.state {
             State::ShuttingDown(deadline) => Some(deadline.saturating_duration_since(now)),
             _ => None,
@@ -163,24 +174,22 @@ impl Reactor {
             poll,
             events,
             listener,
-            accept_paused_until,
+            backlog,
             rbuf,
             core,
             ..
         } = self;
 
-        let again = std::mem::take(&mut core.ready);
-        if accept_paused_until.is_some_and(|t| t <= core.now) {
-            *accept_paused_until = None;
+        if backlog.due(core.now) {
             if let Some(listener) = listener {
-                accept(listener, poll, core, accept_paused_until);
+                accept(listener, poll, core, rbuf, backlog);
             }
         }
         for event in events.iter() {
             match event.token() {
                 LISTENER => {
                     if let Some(listener) = listener {
-                        accept(listener, poll, core, accept_paused_until);
+                        accept(listener, poll, core, rbuf, backlog);
                     }
                     continue;
                 }
@@ -193,8 +202,13 @@ impl Reactor {
             let Some(id) = core.conns.id_at(event.token()) else {
                 continue;
             };
+            if event.is_read_closed() {
+                if let Some(conn) = core.conns.get_mut(id) {
+                    conn.peer_closed = true;
+                }
+            }
             if event.is_readable() || event.is_read_closed() || event.is_error() {
-                service(core, rbuf, handler, id);
+                core.schedule(id);
             }
             if event.is_writable() {
                 if let Some(conn) = core.conns.get_mut(id) {
@@ -204,7 +218,12 @@ impl Reactor {
                 }
             }
         }
-        for id in again {
+        // Once per connection per pass, however many events it had; what `service`
+        // schedules now is for the next pass.
+        for id in std::mem::take(&mut core.ready) {
+            if let Some(conn) = core.conns.get_mut(id) {
+                conn.scheduled = false;
+            }
             service(core, rbuf, handler, id);
         }
         while let Some((at, id)) = core.timers.pop_expired(core.now) {
@@ -276,6 +295,8 @@ impl Reactor {
         if let Some(mut listener) = self.listener.take() {
             let _ = self.poll.registry().deregister(&mut listener);
         }
+        // Nothing is left to accept; a pending retry would only wake the loop for nothing.
+        self.backlog = Backlog::Drained;
         let core = &mut self.core;
         let ids: Vec<ConnId> = core.conns.ids().collect();
         for id in ids {
@@ -307,20 +328,48 @@ impl Reactor {
     }
 }
 
-/// Accepts until `WouldBlock`. Errors never stop the server.
+/// What the listener still holds, as far as the reactor knows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Backlog {
+    /// Accepted until `WouldBlock`: the next connection brings a new event.
+    Drained,
+    /// The pass's accept budget ran out; the edge-triggered listener will not report the
+    /// connections still waiting, so the next pass accepts without an event.
+    More,
+    /// Accepting failed for want of resources; retry at this time.
+    PausedUntil(Instant),
+}
+
+impl Backlog {
+    /// Whether this pass must accept without a listener event.
+    fn due(self, now: Instant) -> bool {
+        match self {
+            Backlog::Drained => false,
+            Backlog::More => true,
+            Backlog::PausedUntil(t) => t <= now,
+        }
+    }
+}
+
+/// Accepts until `WouldBlock` or the pass's budget is spent. Errors never stop the server.
 fn accept(
     listener: &mut TcpListener,
     poll: &Poll,
     core: &mut Core,
-    paused_until: &mut Option<Instant>,
+    rbuf: &mut ReadBuf,
+    backlog: &mut Backlog,
 ) {
-    if paused_until.is_some() {
+    if matches!(*backlog, Backlog::PausedUntil(t) if t > core.now) {
         return;
     }
-    loop {
+    *backlog = Backlog::More;
+    for _ in 0..ACCEPTS_PER_PASS {
         let (mut sock, peer) = match listener.accept() {
             Ok(accepted) => accepted,
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                *backlog = Backlog::Drained;
+                return;
+            }
             Err(e)
                 if matches!(
                     e.kind(),
@@ -335,13 +384,13 @@ fn accept(
                 // EMFILE, ENFILE, ENOBUFS...: the pending connection stays in the backlog,
                 // and the listener would report it again at once. Back off instead of spinning.
                 warn!("accept failed: {e}; retrying in {ACCEPT_BACKOFF:?}");
-                *paused_until = Some(core.now + ACCEPT_BACKOFF);
+                *backlog = Backlog::PausedUntil(core.now + ACCEPT_BACKOFF);
                 return;
             }
         };
         if core.conns.len() >= core.config.max_connections {
             debug!("refusing {peer}: at max_connections");
-            let _ = sock.write(OVER_CAPACITY);
+            refuse(sock, rbuf);
             continue;
         }
         let _ = sock.set_nodelay(true);
@@ -360,6 +409,17 @@ fn accept(
     }
 }
 
+/// Answers a connection past `max_connections` with 503 and closes it, holding nothing.
+fn refuse(mut sock: TcpStream, rbuf: &mut ReadBuf) {
+    // Closing a socket with unread bytes sends a reset instead of a FIN, and some stacks
+    // drop received data on a reset, 503 included. The request has usually arrived by now:
+    // read it (one read, at most 64 KiB), so the 503 ends with a FIN.
+    rbuf.begin(Vec::new(), false);
+    let _ = rbuf.fill(&mut sock);
+    let _ = sock.write(OVER_CAPACITY);
+    let _ = sock.shutdown(Shutdown::Write);
+}
+
 /// Reads from one connection, within its budget, and acts on what arrived.
 fn service<H: Handler>(core: &mut Core, rbuf: &mut ReadBuf, handler: &mut H, id: ConnId) {
     let Some(conn) = core.conns.get_mut(id) else {
@@ -368,41 +428,62 @@ fn service<H: Handler>(core: &mut Core, rbuf: &mut ReadBuf, handler: &mut H, id:
     if conn.paused {
         return;
     }
-    rbuf.begin();
-    match conn.phase {
+    rbuf.begin(std::mem::take(&mut conn.carry), conn.peer_closed);
+    let more = match conn.phase {
         Phase::Handshake(_) => read_handshake(core, rbuf, handler, id),
-        Phase::HttpBody { .. } => read_http_body(core, rbuf, handler, id),
+        Phase::HttpBody { .. } => {
+            read_http_body(core, rbuf, handler, id);
+            false
+        }
         Phase::Open(_) => read_frames(core, rbuf, handler, id),
-        Phase::HttpHeld { .. } | Phase::Linger { .. } => read_discard(core, rbuf, id),
+        Phase::HttpHeld { .. } | Phase::Linger { .. } => {
+            read_discard(core, rbuf, id);
+            false
+        }
+    };
+    // Edge-triggered: input left behind raises no new event, so ask for another pass.
+    if more || rbuf.more_pending() {
+        core.schedule(id);
     }
-    if let Some(conn) = core.conns.get_mut(id) {
-        if rbuf.more_pending() && !conn.paused {
-            core.ready.push(id);
-        }
-        if conn.out.pending() > 0 {
-            core.mark_dirty(id);
-        }
+    if core.conns.get_mut(id).is_some_and(|c| c.out.pending() > 0) {
+        core.mark_dirty(id);
     }
     run_on_close(core, handler);
 }
 
-fn read_handshake<H: Handler>(core: &mut Core, rbuf: &mut ReadBuf, handler: &mut H, id: ConnId) {
+/// Reads the upgrade request; on success opens the WebSocket and reads the frames that
+/// came with it. `true` if input is left for another pass.
+fn read_handshake<H: Handler>(
+    core: &mut Core,
+    rbuf: &mut ReadBuf,
+    handler: &mut H,
+    id: ConnId,
+) -> bool {
     let max = core.config.max_handshake_bytes;
     let Some(conn) = core.conns.get_mut(id) else {
-        return;
+        return false;
     };
     let Phase::Handshake(hs) = &mut conn.phase else {
-        return;
+        return false;
     };
     let parsed = match rbuf.fill(&mut conn.sock) {
-        Ok([]) => return core.remove(id, Disconnect::reset()),
+        Ok([]) => {
+            core.remove(id, Disconnect::reset());
+            return false;
+        }
         Ok(bytes) => hs.push(bytes, max),
-        Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
-        Err(_) => return core.remove(id, Disconnect::reset()),
+        Err(e) if e.kind() == io::ErrorKind::WouldBlock => return false,
+        Err(_) => {
+            core.remove(id, Disconnect::reset());
+            return false;
+        }
     };
     match parsed {
-        Parsed::Partial => {}
-        Parsed::Reject(response) => respond_and_close(core, id, &response),
+        Parsed::Partial => false,
+        Parsed::Reject(response) => {
+            respond_and_close(core, id, &response);
+            false
+        }
         Parsed::Http {
             mut request,
             body_len,
@@ -410,7 +491,8 @@ fn read_handshake<H: Handler>(core: &mut Core, rbuf: &mut ReadBuf, handler: &mut
             keep_alive,
         } => {
             if body_len > core.config.max_http_body {
-                return respond_and_close(core, id, &Response::status_text(413));
+                respond_and_close(core, id, &Response::status_text(413));
+                return false;
             }
             request.body = tail;
             if request.body.len() < body_len {
@@ -420,23 +502,30 @@ fn read_handshake<H: Handler>(core: &mut Core, rbuf: &mut ReadBuf, handler: &mut
                     need: body_len,
                     keep_alive,
                 };
-                return;
+                return false;
             }
             // Pipelined requests are not served: answer this one, then close.
             let keep_alive = keep_alive && request.body.len() == body_len;
             request.body.truncate(body_len);
             dispatch_http(core, handler, id, request, keep_alive);
+            false
         }
         Parsed::Upgrade { request, key, tail } => {
             let accept = match guard(|| handler.on_upgrade(&request)) {
                 Some(Ok(accept)) => accept,
-                Some(Err(response)) => return respond_and_close(core, id, &response),
-                None => return respond_and_close(core, id, &Response::status_text(500)),
+                Some(Err(response)) => {
+                    respond_and_close(core, id, &response);
+                    return false;
+                }
+                None => {
+                    respond_and_close(core, id, &Response::status_text(500));
+                    return false;
+                }
             };
             let ws_config = core.ws_config;
             let idle = core.config.idle_timeout;
             let Some(conn) = core.conns.get_mut(id) else {
-                return;
+                return false;
             };
             upgrade::write_accept(&key, accept.protocol.as_deref(), &mut conn.out.buf);
             // The tail goes to tungstenite directly, so the guard sees it here; a verdict on
@@ -456,7 +545,7 @@ fn read_handshake<H: Handler>(core: &mut Core, rbuf: &mut ReadBuf, handler: &mut
             }
             run_on_close(core, handler);
             // The tail may already hold frames.
-            read_frames(core, rbuf, handler, id);
+            read_frames(core, rbuf, handler, id)
         }
     }
 }
@@ -525,15 +614,31 @@ fn dispatch_http<H: Handler>(
     run_on_close(core, handler);
 }
 
-/// Reads frames until the socket has nothing more this pass, delivering each message.
-fn read_frames<H: Handler>(core: &mut Core, rbuf: &mut ReadBuf, handler: &mut H, id: ConnId) {
-    loop {
+/// Reads frames until the socket has nothing more this pass or the connection's budget is
+/// spent, delivering each message. `true` if input is left for another pass.
+fn read_frames<H: Handler>(
+    core: &mut Core,
+    rbuf: &mut ReadBuf,
+    handler: &mut H,
+    id: ConnId,
+) -> bool {
+    let budget = core.config.messages_per_pass;
+    let soft = core.config.backpressure_soft_limit;
+    let mut handled = 0;
+    let more = loop {
         let Some(conn) = core.conns.get_mut(id) else {
-            return;
+            return false;
         };
         let Phase::Open(ws) = &mut conn.phase else {
-            return;
+            return false;
         };
+        // Fairness, then backpressure: what was read but not decoded waits in `carry`
+        // (frames tungstenite already holds wait in its own buffer).
+        if handled == budget || conn.out.pending() > soft {
+            conn.carry = rbuf.take_rest();
+            break true;
+        }
+        handled += 1;
         let mut io = Io {
             sock: &mut conn.sock,
             rbuf,
@@ -563,11 +668,11 @@ fn read_frames<H: Handler>(core: &mut Core, rbuf: &mut ReadBuf, handler: &mut H,
             }
             // Pings are answered by tungstenite (the pong is already in `out`).
             Ok(_) => {}
-            Err(WsError::Io(e)) if e.kind() == io::ErrorKind::WouldBlock => break,
+            Err(WsError::Io(e)) if e.kind() == io::ErrorKind::WouldBlock => break false,
             Err(WsError::ConnectionClosed | WsError::AlreadyClosed) => {
                 let why = conn.closing.take().unwrap_or_else(Disconnect::reset);
                 core.finish(id, why);
-                return;
+                return false;
             }
             Err(err) => {
                 match Disconnect::for_ws_error(&err) {
@@ -577,20 +682,26 @@ fn read_frames<H: Handler>(core: &mut Core, rbuf: &mut ReadBuf, handler: &mut H,
                     }
                     None => core.finish(id, Disconnect::reset()),
                 }
-                return;
+                return false;
             }
         }
-    }
+    };
     // Any inbound traffic counts as life for keepalive.
     let idle = core.config.idle_timeout;
     if let Some(conn) = core.conns.get_mut(id) {
         if rbuf.got_bytes() && conn.closing.is_none() {
             conn.awaiting_pong = false;
             if let Some(idle) = idle {
-                conn.deadline = Some(core.now + idle);
+                let at = core.now + idle;
+                conn.deadline = Some(at);
+                // Usually later than the armed entry, which re-arms when it pops; but
+                // after a keepalive Ping the armed entry is the pong timeout, which may
+                // be later than the next idle deadline.
+                arm(&mut core.timers, conn, id, at);
             }
         }
     }
+    more
 }
 
 /// While a request is held, or after our half is shut: discard what the peer sends, drop
@@ -663,7 +774,7 @@ fn flush_all(core: &mut Core) {
         let pending = conn.out.pending();
         if conn.paused && pending <= soft {
             conn.paused = false;
-            core.ready.push(id);
+            core.schedule(id);
         } else if !conn.paused && pending > soft && matches!(conn.phase, Phase::Open(_)) {
             conn.paused = true;
         }

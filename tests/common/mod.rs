@@ -1,13 +1,14 @@
 //! Shared helpers: a server on a free port in a background thread, and blocking clients.
 #![allow(dead_code)]
 
-use std::io::{Read, Write};
+use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpStream};
+use std::sync::mpsc;
 use std::thread;
 use std::time::Duration;
 
 use tungstenite::protocol::WebSocket;
-use wsreactor::{Config, Handler, Server};
+use wsreactor::{Config, Ctx, Disconnect, Handler, Message, Server};
 
 /// How long a client waits for any reply before the test fails (not a timing assertion:
 /// only a hung server hits it).
@@ -101,4 +102,106 @@ pub fn client_frame(fin: bool, opcode: u8, payload: &[u8]) -> Vec<u8> {
     f.extend_from_slice(&mask);
     f.extend(payload.iter().enumerate().map(|(i, b)| b ^ mask[i % 4]));
     f
+}
+
+/// A handler made of a message closure that reports every `on_close` on a channel, so a
+/// test can assert why a connection ended.
+pub struct Probe<F> {
+    on_message: F,
+    closed: mpsc::Sender<Disconnect>,
+}
+
+impl<F: FnMut(&mut Ctx<'_>, Message)> Handler for Probe<F> {
+    fn on_message(&mut self, ctx: &mut Ctx<'_>, msg: Message) {
+        (self.on_message)(ctx, msg);
+    }
+
+    fn on_close(&mut self, _ctx: &mut Ctx<'_>, why: &Disconnect) {
+        let _ = self.closed.send(why.clone());
+    }
+}
+
+/// Starts a [`Probe`] server; the receiver gets one `Disconnect` per ended connection.
+pub fn probe_server<F>(config: Config, on_message: F) -> (SocketAddr, mpsc::Receiver<Disconnect>)
+where
+    F: FnMut(&mut Ctx<'_>, Message) + Send + 'static,
+{
+    let (closed, rx) = mpsc::channel();
+    let addr = spawn_server(config, Probe { on_message, closed });
+    (addr, rx)
+}
+
+/// The next `on_close` report; panics if none comes within [`PATIENCE`].
+pub fn next_close(rx: &mpsc::Receiver<Disconnect>) -> Disconnect {
+    rx.recv_timeout(PATIENCE)
+        .expect("on_close was not called within PATIENCE")
+}
+
+/// A raw TCP connection that has completed the upgrade: frames are read and written by
+/// hand, so the test controls exactly what the peer does (and does not) send.
+pub fn raw_upgraded(addr: SocketAddr) -> TcpStream {
+    let mut stream = tcp(addr);
+    stream
+        .write_all(upgrade_request(addr, "/").as_bytes())
+        .unwrap();
+    let head = read_head(&mut stream);
+    assert!(
+        head.starts_with("HTTP/1.1 101"),
+        "upgrade refused: {head:?}"
+    );
+    stream
+}
+
+/// One server frame (unmasked, RFC 6455 §5.2): `(opcode, payload)`, the FIN bit dropped.
+pub fn read_frame(stream: &mut impl Read) -> io::Result<(u8, Vec<u8>)> {
+    let mut head = [0u8; 2];
+    stream.read_exact(&mut head)?;
+    let len = match head[1] & 0x7f {
+        126 => {
+            let mut ext = [0u8; 2];
+            stream.read_exact(&mut ext)?;
+            u16::from_be_bytes(ext) as usize
+        }
+        127 => {
+            let mut ext = [0u8; 8];
+            stream.read_exact(&mut ext)?;
+            u64::from_be_bytes(ext) as usize
+        }
+        n => n as usize,
+    };
+    let mut payload = vec![0u8; len];
+    stream.read_exact(&mut payload)?;
+    Ok((head[0] & 0x0f, payload))
+}
+
+/// The code of a close frame's payload (1005 when it carries none).
+pub fn close_code(payload: &[u8]) -> u16 {
+    match payload {
+        [hi, lo, ..] => u16::from_be_bytes([*hi, *lo]),
+        _ => 1005,
+    }
+}
+
+/// Reads until EOF; `Ok(bytes)` for a clean end (FIN), `Err` for a reset or a timeout.
+pub fn read_to_eof(stream: &mut TcpStream) -> io::Result<Vec<u8>> {
+    let mut all = Vec::new();
+    stream.read_to_end(&mut all).map(|_| all)
+}
+
+/// A message handler that echoes, except that `"block"` stalls the whole reactor until the
+/// test releases it, and `"count"` answers with the number of connections held. Blocking
+/// the reactor is how these tests line up "what is queued in the kernel when the server
+/// looks next" without timing: `blocked` fires once the reactor is stuck.
+pub fn blocking_echo(
+    blocked: mpsc::Sender<()>,
+    release: mpsc::Receiver<()>,
+) -> impl FnMut(&mut Ctx<'_>, Message) + Send + 'static {
+    move |ctx, msg| match msg.to_text() {
+        Ok("block") => {
+            blocked.send(()).unwrap();
+            release.recv_timeout(PATIENCE).unwrap();
+        }
+        Ok("count") => ctx.send(ctx.connections().to_string()),
+        _ => ctx.send(msg),
+    }
 }
