@@ -68,3 +68,6 @@ pub use reactor::token::ConnId;
 pub use server::Server;
 pub use tungstenite::protocol::frame::coding::CloseCode;
 pub use tungstenite::{Bytes, Message, Utf8Bytes};
+
+#[cfg(feature = "socketio")]
+pub mod socketio;
