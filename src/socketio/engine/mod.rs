@@ -145,6 +145,8 @@ struct Session<C> {
     /// Closed by the server on polling: the queue and a close packet wait for one more GET
     /// until then.
     draining: Option<Instant>,
+    /// On WebSocket: packets wait in `queue` until this time (see [`Engine::pace`]).
+    paced_until: Option<Instant>,
     app_deadline: Option<Instant>,
     /// The earliest deadline a reactor timer is set for.
     armed: Option<Instant>,
@@ -168,6 +170,11 @@ enum Effect {
     Close(ConnId),
     Timer(Duration, u64),
 }
+
+/// How long [`Engine::pace`] holds packets back. A reactor pass is a few microseconds, less
+/// than a client needs to wake up and read what came first; a millisecond (the poll
+/// timeout's resolution) is more, and costs latency only after a namespace CONNECT.
+const PACE: Duration = Duration::from_millis(1);
 
 /// Timer keys of the engine have the top bit set and the engine's tag below it, so a
 /// fallback handler's own timers pass through untouched.
@@ -246,8 +253,10 @@ impl<C: Default> Engine<C> {
             return false;
         }
         match sess.transport {
-            Transport::WebSocket(conn) => self.effects.push(Effect::Send(conn, out.to_ws())),
-            Transport::Polling { .. } => {
+            Transport::WebSocket(conn) if sess.paced_until.is_none() => {
+                self.effects.push(Effect::Send(conn, out.to_ws()));
+            }
+            Transport::WebSocket(_) | Transport::Polling { .. } => {
                 sess.queued_bytes += match &out {
                     Out::Text(t) => t.len(),
                     Out::Binary(b) => b.len(),
@@ -270,6 +279,21 @@ impl<C: Default> Engine<C> {
     /// what is queued still goes to the next GET, with a close packet.
     pub(crate) fn close(&mut self, s: SessKey) {
         self.teardown(s, None);
+    }
+
+    /// Makes what is sent next to a WebSocket session wait for the next reactor pass, so
+    /// what was sent so far leaves in a write of its own. The reference server paces its
+    /// writes this way (a packet sent while a write is in flight waits for it to drain),
+    /// and clients written against it, the protocol test suite among them, read a
+    /// namespace's CONNECT answer and the connection handler's first emit as two events.
+    pub(crate) fn pace(&mut self, s: SessKey) {
+        let Some(sess) = self.sessions.get_mut(s.0) else {
+            return;
+        };
+        if matches!(sess.transport, Transport::WebSocket(_)) && sess.paced_until.is_none() {
+            sess.paced_until = Some(self.now + PACE);
+            self.rearm(s);
+        }
     }
 
     /// Sets (or clears) the one deadline of the app for this session; `App::on_deadline`
@@ -544,6 +568,7 @@ impl<C: Default> Engine<C> {
             heartbeat: Heartbeat::PingAt(self.now + self.settings.ping_interval),
             closed: false,
             draining: None,
+            paced_until: None,
             app_deadline: None,
             armed: None,
             dirty: false,
@@ -762,6 +787,15 @@ impl<C: Default> Engine<C> {
         if sess.closed {
             return;
         }
+        if sess.paced_until.is_some_and(|at| at <= now) {
+            sess.paced_until = None;
+            if let Transport::WebSocket(conn) = sess.transport {
+                for out in sess.queue.drain(..) {
+                    self.effects.push(Effect::Send(conn, out.to_ws()));
+                }
+                sess.queued_bytes = 0;
+            }
+        }
         if let Some(probe) = sess.probe.take_if(|p| p.deadline <= now) {
             debug!("{}: upgrade timed out", sess.sid);
             self.ws.insert(probe.conn, WsRole::Done);
@@ -799,10 +833,16 @@ impl<C: Default> Engine<C> {
             Heartbeat::PingAt(at) | Heartbeat::PongBy(at) => Some(at),
         };
         let probe = sess.probe.as_ref().map(|p| p.deadline);
-        let next = [heartbeat, probe, sess.draining, sess.app_deadline]
-            .into_iter()
-            .flatten()
-            .min();
+        let next = [
+            heartbeat,
+            probe,
+            sess.draining,
+            sess.app_deadline,
+            sess.paced_until,
+        ]
+        .into_iter()
+        .flatten()
+        .min();
         if let Some(next) = next {
             if sess.armed.is_none_or(|armed| next < armed) {
                 sess.armed = Some(next);
@@ -860,6 +900,9 @@ impl<C: Default> Engine<C> {
         match (&mut sess.transport, reply) {
             (Transport::WebSocket(conn), _) => {
                 let conn = *conn;
+                for out in sess.queue.drain(..) {
+                    self.effects.push(Effect::Send(conn, out.to_ws()));
+                }
                 self.ws.insert(conn, WsRole::Done);
                 self.effects.push(Effect::Close(conn));
                 self.remove(s);

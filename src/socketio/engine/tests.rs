@@ -533,3 +533,21 @@ fn app_deadlines_fire_and_timer_keys_are_the_engines_own() {
     h.advance(Duration::from_millis(100));
     assert_eq!(h.app.deadlines, 1, "once");
 }
+
+#[test]
+fn pacing_holds_later_packets_for_a_write_of_their_own() {
+    let mut h = Harness::new();
+    h.ws_open(5, "EIO=4&transport=websocket");
+    h.sent();
+    let s = h.app.opened[0];
+    h.eng.send(s, Out::message("first"));
+    h.eng.pace(s);
+    h.eng.send(s, Out::message("second"));
+    h.eng.flush(&mut h.app, &mut h.wire);
+    assert_eq!(h.sent(), [(5, Message::text("4first"))]);
+    h.advance(PACE);
+    assert_eq!(h.sent(), [(5, Message::text("4second"))]);
+    h.eng.send(s, Out::message("third"));
+    h.eng.flush(&mut h.app, &mut h.wire);
+    assert_eq!(h.sent(), [(5, Message::text("4third"))], "paced once");
+}
