@@ -239,6 +239,11 @@ impl<'a> Socket<'a> {
             .collect()
     }
 
+    /// Sockets in a room of this namespace.
+    pub fn room_len(&self, room: &str) -> usize {
+        self.sio.namespaces[self.info.ns].rooms.len(room)
+    }
+
     /// Everyone in `room` but this socket (`socket.to(room)`).
     pub fn to(&mut self, room: &str) -> Broadcast<'_> {
         self.broadcast().to(room)
