@@ -88,16 +88,22 @@ fn on_connection(chat: &Shared, socket: &mut Socket<'_>) {
     );
 
     let asked = Rc::clone(chat);
-    socket.emit_with_ack("nickname?", (), Duration::from_secs(5), move |socket, answer| {
-        match answer.as_ref().ok().and_then(|p| p.text(0)) {
+    socket.emit_with_ack(
+        "nickname?",
+        (),
+        Duration::from_secs(5),
+        move |socket, answer| match answer.as_ref().ok().and_then(|p| p.text(0)) {
             Some(nick) if !nick.trim().is_empty() => {
                 let nick = nick.trim().to_owned();
                 info!("{} is {nick}", socket.id());
-                asked.borrow_mut().names.insert(socket.id().to_owned(), nick);
+                asked
+                    .borrow_mut()
+                    .names
+                    .insert(socket.id().to_owned(), nick);
             }
             _ => debug!("{} kept its guest name", socket.id()),
-        }
-    });
+        },
+    );
 
     socket.on("message", |socket, msg, _ack| {
         let text = match msg.get(0) {

@@ -102,6 +102,8 @@ use crate::{Accept, Ctx, Handler};
 /// let options = wsreactor::socketio::Options::default()
 ///     .ping_interval(Duration::from_millis(300))
 ///     .cors_origin("*");
+/// let io = wsreactor::socketio::SocketIo::new(options);
+/// assert_eq!(io.connections(), 0);
 /// ```
 #[derive(Debug, Clone)]
 #[non_exhaustive]
