@@ -14,7 +14,8 @@
 //! ```
 //!
 //! With callbacks for the whole life of a connection, implement [`Handler`]; with limits,
-//! pass a [`Config`] to [`Server::bind_with`].
+//! pass a [`Config`] to [`Server::bind_with`]. With the `socketio` feature, `socketio`
+//! serves the official Socket.IO clients (WebSocket and long-polling).
 //!
 //! # Data flow
 //!

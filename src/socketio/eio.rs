@@ -136,7 +136,7 @@ impl EngineIo {
 
 impl<F> EngineIo<F> {
     /// Sends what is not this endpoint's (other paths, their connections and timers) to
-    /// `fallback`.
+    /// `fallback`, whose timer keys must be below 2^63 (as for [`SocketIo::fallback`](super::SocketIo::fallback)).
     pub fn fallback<G>(self, fallback: G) -> EngineIo<G> {
         EngineIo {
             ep: self.ep,

@@ -22,7 +22,7 @@
 //! # }
 //! ```
 //!
-//! A [`SocketIo`] is a [`Handler`](crate::Handler): it owns the path `/socket.io/` (plain
+//! A [`SocketIo`] is a [`Handler`]: it owns the path `/socket.io/` (plain
 //! HTTP for long-polling, upgrades for WebSocket), serves the browser client there if told
 //! where it is ([`SocketIo::serve_client`]), and passes everything else to a fallback
 //! handler ([`SocketIo::fallback`]; by default 404).
@@ -272,7 +272,9 @@ impl<F> SocketIo<F> {
     }
 
     /// Sends what is not this endpoint's (other paths, their connections and timers) to
-    /// `fallback`: a page, a plain WebSocket service, an [`EngineIo`] endpoint.
+    /// `fallback`: a page, a plain WebSocket service, an [`EngineIo`] endpoint. Timer keys
+    /// with the top bit set are reserved for endpoints; the fallback's own timers must
+    /// use keys below 2^63.
     pub fn fallback<G>(self, fallback: G) -> SocketIo<G> {
         SocketIo {
             ep: self.ep,

@@ -25,6 +25,8 @@ pub enum DisconnectReason {
     ClientNamespaceDisconnect,
     /// The server disconnected the socket from the namespace.
     ServerNamespaceDisconnect,
+    /// The server is shutting down ([`Handle::shutdown`](crate::Handle::shutdown)).
+    ServerShuttingDown,
 }
 
 impl DisconnectReason {
@@ -39,6 +41,7 @@ impl DisconnectReason {
             DisconnectReason::ForcedServerClose => "forced server close",
             DisconnectReason::ClientNamespaceDisconnect => "client namespace disconnect",
             DisconnectReason::ServerNamespaceDisconnect => "server namespace disconnect",
+            DisconnectReason::ServerShuttingDown => "server shutting down",
         }
     }
 }

@@ -482,6 +482,7 @@ impl<C: Default> Engine<C> {
                     Cause::Protocol | Cause::Backpressure | Cause::HandlerPanic => {
                         DisconnectReason::TransportError
                     }
+                    Cause::Shutdown => DisconnectReason::ServerShuttingDown,
                     _ => DisconnectReason::TransportClose,
                 };
                 self.end(app, s, reason, Out::CLOSE);
