@@ -26,6 +26,9 @@
 
 pub(crate) mod http;
 pub(crate) mod packet;
+mod polling;
+mod timing;
+mod upgrade;
 
 use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
@@ -34,10 +37,10 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use log::debug;
-use mio::Token;
 
 use self::http::{Cors, ErrorCode, Query};
 use self::packet::{Incoming, Out, Packet};
+use self::timing::KEY_MARK;
 use super::reason::DisconnectReason;
 use super::sid::IdGen;
 use crate::error::{Cause, Disconnect};
@@ -171,15 +174,6 @@ enum Effect {
     Timer(Duration, u64),
 }
 
-/// How long [`Engine::pace`] holds packets back. A reactor pass is a few microseconds, less
-/// than a client needs to wake up and read what came first; a millisecond (the poll
-/// timeout's resolution) is more, and costs latency only after a namespace CONNECT.
-const PACE: Duration = Duration::from_millis(1);
-
-/// Timer keys of the engine have the top bit set and the engine's tag below it, so a
-/// fallback handler's own timers pass through untouched.
-const KEY_MARK: u64 = 1 << 15;
-const KEY_FIELD: u64 = (1 << 24) - 1;
 /// Sessions a timer key can name (24 bits of slot).
 const MAX_SESSIONS: usize = 1 << 24;
 
@@ -279,21 +273,6 @@ impl<C: Default> Engine<C> {
     /// what is queued still goes to the next GET, with a close packet.
     pub(crate) fn close(&mut self, s: SessKey) {
         self.teardown(s, None);
-    }
-
-    /// Makes what is sent next to a WebSocket session wait for the next reactor pass, so
-    /// what was sent so far leaves in a write of its own. The reference server paces its
-    /// writes this way (a packet sent while a write is in flight waits for it to drain),
-    /// and clients written against it, the protocol test suite among them, read a
-    /// namespace's CONNECT answer and the connection handler's first emit as two events.
-    pub(crate) fn pace(&mut self, s: SessKey) {
-        let Some(sess) = self.sessions.get_mut(s.0) else {
-            return;
-        };
-        if matches!(sess.transport, Transport::WebSocket(_)) && sess.paced_until.is_none() {
-            sess.paced_until = Some(self.now + PACE);
-            self.rearm(s);
-        }
     }
 
     /// Sets (or clears) the one deadline of the app for this session; `App::on_deadline`
@@ -581,28 +560,6 @@ impl<C: Default> Engine<C> {
         s
     }
 
-    fn open_polling<A: App<Client = C>>(
-        &mut self,
-        app: &mut A,
-        req: &Request,
-        peer: SocketAddr,
-    ) -> Response {
-        if self.sessions.len() >= MAX_SESSIONS {
-            return Response::status_text(503);
-        }
-        let s = self.open(Transport::Polling { get: None });
-        self.send_open(s, true);
-        app.on_open(self, s, req, peer);
-        // The handshake response carries the open packet (and whatever the app queued).
-        let Some(sess) = self.sessions.get_mut(s.0) else {
-            return Response::status_text(500);
-        };
-        let body = packet::encode_payload(sess.queue.iter());
-        sess.queue.clear();
-        sess.queued_bytes = 0;
-        self.settings.cors.payload(body)
-    }
-
     fn send_open(&mut self, s: SessKey, polling: bool) {
         let Some(sess) = self.sessions.get_mut(s.0) else {
             return;
@@ -617,69 +574,6 @@ impl<C: Default> Engine<C> {
             st.max_payload
         );
         self.send(s, Out::Text(open.into()));
-    }
-
-    /// A GET with a sid: answered at once when there is something to say, else held.
-    fn poll<A: App<Client = C>>(
-        &mut self,
-        app: &mut A,
-        wire: &mut impl Wire,
-        s: SessKey,
-        conn: ConnId,
-    ) -> Option<Response> {
-        let sess = self.sessions.get_mut(s.0)?;
-        let Transport::Polling { get } = &mut sess.transport else {
-            return None;
-        };
-        if let Some(previous) = *get {
-            if previous != conn && wire.is_held(previous) {
-                // "a client MUST NOT have more than one active GET request. Should it
-                // happen, the server MUST return an HTTP 400 error status and close the
-                // session" (engine.io-protocol, Receiving data)
-                self.end(app, s, DisconnectReason::TransportError, Out::CLOSE);
-                return Some(self.settings.cors.error(ErrorCode::BadRequest));
-            }
-        }
-        let draining = sess.draining.is_some();
-        if !sess.queue.is_empty() || draining {
-            let close_packet = Out::CLOSE;
-            let close = draining.then_some(&close_packet);
-            let body = packet::encode_payload(sess.queue.iter().chain(close));
-            sess.queue.clear();
-            sess.queued_bytes = 0;
-            *get = None;
-            if draining {
-                self.remove(s);
-            }
-            return Some(self.settings.cors.payload(body));
-        }
-        if sess.probe.as_ref().is_some_and(|p| p.probed) {
-            // The client is moving to WebSocket: end its polling cycle at once.
-            *get = None;
-            return Some(self.settings.cors.payload(b"6".to_vec()));
-        }
-        *get = Some(conn);
-        None
-    }
-
-    /// A POST with a sid: its packets, in order.
-    fn post<A: App<Client = C>>(&mut self, app: &mut A, s: SessKey, body: &[u8]) -> Response {
-        if body.len() > self.settings.max_payload {
-            return self.settings.cors.too_large();
-        }
-        for packet in packet::decode_payload(body) {
-            if !self.is_open(s) {
-                break;
-            }
-            match packet {
-                Ok(packet) => self.on_packet(app, s, packet),
-                Err(_) => {
-                    self.end(app, s, DisconnectReason::ParseError, Out::CLOSE);
-                    return self.settings.cors.error(ErrorCode::BadRequest);
-                }
-            }
-        }
-        self.settings.cors.ok()
     }
 
     fn is_open(&mut self, s: SessKey) -> bool {
@@ -705,165 +599,6 @@ impl<C: Default> Engine<C> {
             Packet::Ping { .. } => self.end(app, s, DisconnectReason::TransportError, Out::CLOSE),
             Packet::Open | Packet::Upgrade | Packet::Noop => {}
         }
-    }
-
-    /// A frame on a probing WebSocket: `2probe`, then `5`; anything else abandons it.
-    fn on_probe_message(&mut self, s: SessKey, conn: ConnId, msg: Message) {
-        let packet = match &msg {
-            Message::Text(text) => packet::decode_text(text).ok(),
-            _ => None,
-        };
-        let Some(sess) = self.sessions.get_mut(s.0) else {
-            return;
-        };
-        let Some(probe) = sess.probe.as_mut().filter(|p| p.conn == conn) else {
-            return;
-        };
-        match packet {
-            Some(Packet::Ping { probe: true }) => {
-                probe.probed = true;
-                self.effects
-                    .push(Effect::Send(conn, Out::PONG_PROBE.to_ws()));
-                // "send a noop packet to any pending GET request" (engine.io-protocol,
-                // Upgrade), so the client can pause polling.
-                if let Transport::Polling { get } = &mut sess.transport {
-                    if let Some(get) = get.take() {
-                        let noop = self.settings.cors.payload(b"6".to_vec());
-                        self.effects.push(Effect::Respond(get, noop));
-                    }
-                }
-            }
-            Some(Packet::Upgrade) => {
-                debug!("{}: upgraded to websocket", sess.sid);
-                sess.probe = None;
-                let old = std::mem::replace(&mut sess.transport, Transport::WebSocket(conn));
-                if let Transport::Polling { get: Some(get) } = old {
-                    let noop = self.settings.cors.payload(b"6".to_vec());
-                    self.effects.push(Effect::Respond(get, noop));
-                }
-                // What waited for a GET goes on the new transport, in order.
-                for out in sess.queue.drain(..) {
-                    self.effects.push(Effect::Send(conn, out.to_ws()));
-                }
-                sess.queued_bytes = 0;
-                self.ws.insert(conn, WsRole::Transport(s));
-                self.rearm(s);
-            }
-            _ => {
-                debug!(
-                    "{}: unexpected packet on the probe; upgrade abandoned",
-                    sess.sid
-                );
-                sess.probe = None;
-                self.ws.insert(conn, WsRole::Done);
-                self.effects.push(Effect::Close(conn));
-            }
-        }
-    }
-
-    /// Ends the session on a pong that did not come in time, if its deadline passed but its
-    /// timer has not fired yet this pass. `true` if it did.
-    fn overdue<A: App<Client = C>>(&mut self, app: &mut A, s: SessKey) -> bool {
-        let now = self.now;
-        let late = self.sessions.get_mut(s.0).is_some_and(
-            |sess| matches!(sess.heartbeat, Heartbeat::PongBy(t) if t <= now && !sess.closed),
-        );
-        if late {
-            self.end(app, s, DisconnectReason::PingTimeout, Out::CLOSE);
-        }
-        late
-    }
-
-    /// Runs whatever of the session is due.
-    fn run_due<A: App<Client = C>>(&mut self, app: &mut A, s: SessKey) {
-        let (now, timeout) = (self.now, self.settings.ping_timeout);
-        let Some(sess) = self.sessions.get_mut(s.0) else {
-            return;
-        };
-        if sess.draining.is_some_and(|at| at <= now) {
-            debug!("{}: drain timed out", sess.sid);
-            self.remove(s);
-            return;
-        }
-        if sess.closed {
-            return;
-        }
-        if sess.paced_until.is_some_and(|at| at <= now) {
-            sess.paced_until = None;
-            if let Transport::WebSocket(conn) = sess.transport {
-                for out in sess.queue.drain(..) {
-                    self.effects.push(Effect::Send(conn, out.to_ws()));
-                }
-                sess.queued_bytes = 0;
-            }
-        }
-        if let Some(probe) = sess.probe.take_if(|p| p.deadline <= now) {
-            debug!("{}: upgrade timed out", sess.sid);
-            self.ws.insert(probe.conn, WsRole::Done);
-            self.effects.push(Effect::Close(probe.conn));
-        }
-        match sess.heartbeat {
-            Heartbeat::PingAt(at) if at <= now => {
-                // Counted from when the ping was due, not from when the timer ran, so a
-                // late pass never extends the client's time.
-                sess.heartbeat = Heartbeat::PongBy(at + timeout);
-                self.send(s, Out::PING);
-            }
-            Heartbeat::PongBy(at) if at <= now => {
-                self.end(app, s, DisconnectReason::PingTimeout, Out::CLOSE);
-                return;
-            }
-            _ => {}
-        }
-        let Some(sess) = self.sessions.get_mut(s.0) else {
-            return;
-        };
-        if sess.app_deadline.is_some_and(|at| at <= now) {
-            sess.app_deadline = None;
-            app.on_deadline(self, s);
-        }
-    }
-
-    /// Makes sure a reactor timer wakes the session by its earliest deadline.
-    fn rearm(&mut self, s: SessKey) {
-        let Some(sess) = self.sessions.get_mut(s.0) else {
-            return;
-        };
-        let heartbeat = match sess.heartbeat {
-            _ if sess.closed => None,
-            Heartbeat::PingAt(at) | Heartbeat::PongBy(at) => Some(at),
-        };
-        let probe = sess.probe.as_ref().map(|p| p.deadline);
-        let next = [
-            heartbeat,
-            probe,
-            sess.draining,
-            sess.app_deadline,
-            sess.paced_until,
-        ]
-        .into_iter()
-        .flatten()
-        .min();
-        if let Some(next) = next {
-            if sess.armed.is_none_or(|armed| next < armed) {
-                sess.armed = Some(next);
-                let key = self.tag << 48
-                    | (u64::from(s.0.slot) & KEY_FIELD) << 24
-                    | (u64::from(s.0.gen) & KEY_FIELD);
-                let delay = next.saturating_duration_since(self.now);
-                self.effects.push(Effect::Timer(delay, key));
-            }
-        }
-    }
-
-    fn session_of_key(&self, key: u64) -> Option<SessKey> {
-        if !self.owns_key(key) {
-            return None;
-        }
-        let id = self
-            .sessions
-            .id_at(Token(((key >> 24) & KEY_FIELD) as usize))?;
-        (u64::from(id.gen) & KEY_FIELD == key & KEY_FIELD).then_some(SessKey(id))
     }
 
     /// Ends the session for `reason` on the engine's initiative: the app is told, then the

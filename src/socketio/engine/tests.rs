@@ -3,6 +3,7 @@
 use std::collections::HashSet;
 
 use super::http::Cors;
+use super::timing::PACE;
 use super::*;
 use tungstenite::Bytes;
 
