@@ -1,7 +1,7 @@
 //! [`Ctx`]: what a callback can do while it runs.
 
 use std::net::SocketAddr;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use tungstenite::protocol::frame::CloseFrame;
 
@@ -114,6 +114,13 @@ impl Ctx<'_> {
     pub fn is_held(&mut self, id: ConnId) -> bool {
         let conn = self.core.conns.get_mut(id);
         conn.is_some_and(|c| matches!(c.phase, crate::conn::Phase::HttpHeld { .. }))
+    }
+
+    /// The time of this reactor pass, read once after `poll` returned. Timers set with
+    /// [`set_timer`](Self::set_timer) count from it, so deadlines a handler computes from
+    /// it line up with when its timers fire.
+    pub fn now(&self) -> Instant {
+        self.core.now
     }
 
     /// Calls [`Handler::on_timer`](crate::Handler::on_timer) with `key` after `delay`

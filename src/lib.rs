@@ -14,7 +14,8 @@
 //! ```
 //!
 //! With callbacks for the whole life of a connection, implement [`Handler`]; with limits,
-//! pass a [`Config`] to [`Server::bind_with`].
+//! pass a [`Config`] to [`Server::bind_with`]. With the `socketio` feature, `socketio`
+//! serves the official Socket.IO clients (WebSocket and long-polling).
 //!
 //! # Data flow
 //!
@@ -75,3 +76,6 @@ pub use reactor::token::ConnId;
 pub use server::Server;
 pub use tungstenite::protocol::frame::coding::CloseCode;
 pub use tungstenite::{Bytes, Message, Utf8Bytes};
+
+#[cfg(feature = "socketio")]
+pub mod socketio;

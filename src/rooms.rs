@@ -5,23 +5,34 @@
 //! Room names are shared (`Arc<str>`) between both sides. Empty rooms are dropped.
 //!
 //! All room state lives behind this type, so a later backend (one reactor per core, or
-//! Redis pub/sub across machines) replaces one module.
+//! Redis pub/sub across machines) replaces one module. Members are connections by default;
+//! the Socket.IO layer keeps one index per namespace whose members are its sockets.
 
 use std::collections::{HashMap, HashSet};
+use std::hash::Hash;
 use std::sync::Arc;
 
 use crate::reactor::token::ConnId;
 
 /// Room membership on one reactor.
-#[derive(Debug, Default)]
-pub(crate) struct Rooms {
-    members: HashMap<Arc<str>, HashSet<ConnId>>,
-    joined: HashMap<ConnId, Vec<Arc<str>>>,
+#[derive(Debug)]
+pub(crate) struct Rooms<K = ConnId> {
+    members: HashMap<Arc<str>, HashSet<K>>,
+    joined: HashMap<K, Vec<Arc<str>>>,
 }
 
-impl Rooms {
+impl<K> Default for Rooms<K> {
+    fn default() -> Self {
+        Rooms {
+            members: HashMap::new(),
+            joined: HashMap::new(),
+        }
+    }
+}
+
+impl<K: Copy + Eq + Hash> Rooms<K> {
     /// Adds `id` to `room`; `false` if it was already a member.
-    pub(crate) fn join(&mut self, id: ConnId, room: &str) -> bool {
+    pub(crate) fn join(&mut self, id: K, room: &str) -> bool {
         let name = match self.members.get_key_value(room) {
             Some((name, _)) => Arc::clone(name),
             None => Arc::from(room),
@@ -39,7 +50,7 @@ impl Rooms {
     }
 
     /// Removes `id` from `room`; `false` if it was not a member.
-    pub(crate) fn leave(&mut self, id: ConnId, room: &str) -> bool {
+    pub(crate) fn leave(&mut self, id: K, room: &str) -> bool {
         let Some(members) = self.members.get_mut(room) else {
             return false;
         };
@@ -59,7 +70,7 @@ impl Rooms {
     }
 
     /// Removes `id` from every room it is in.
-    pub(crate) fn leave_all(&mut self, id: ConnId) {
+    pub(crate) fn leave_all(&mut self, id: K) {
         for room in self.joined.remove(&id).unwrap_or_default() {
             if let Some(members) = self.members.get_mut(&room) {
                 members.remove(&id);
@@ -71,12 +82,12 @@ impl Rooms {
     }
 
     /// The members of `room` (none if it does not exist).
-    pub(crate) fn members(&self, room: &str) -> impl Iterator<Item = ConnId> + '_ {
+    pub(crate) fn members(&self, room: &str) -> impl Iterator<Item = K> + '_ {
         self.members.get(room).into_iter().flatten().copied()
     }
 
     /// The rooms `id` is in, in the order it joined them.
-    pub(crate) fn rooms_of(&self, id: ConnId) -> impl Iterator<Item = &str> + '_ {
+    pub(crate) fn rooms_of(&self, id: K) -> impl Iterator<Item = &str> + '_ {
         self.joined.get(&id).into_iter().flatten().map(|r| &**r)
     }
 
@@ -153,5 +164,14 @@ mod tests {
         let (name, _) = rooms.members.get_key_value("big").unwrap();
         // one in the room map + one per member's list
         assert_eq!(Arc::strong_count(name), 101);
+    }
+
+    #[test]
+    fn members_can_be_any_copyable_id() {
+        let mut rooms: Rooms<(u32, u32)> = Rooms::default();
+        assert!(rooms.join((1, 7), "r"));
+        assert!(rooms.join((2, 7), "r"));
+        rooms.leave_all((1, 7));
+        assert_eq!(rooms.members("r").collect::<Vec<_>>(), [(2, 7)]);
     }
 }

@@ -135,3 +135,25 @@ fn held_request_is_answered_from_another_connections_callback() {
         assert_eq!(body, b"woken");
     }
 }
+
+/// A timer never fires before its delay has passed, measured in the reactor's own time.
+#[test]
+fn timers_fire_no_earlier_than_their_delay_in_ctx_time() {
+    struct Stopwatch(Option<std::time::Instant>, Option<ConnId>);
+    impl Handler for Stopwatch {
+        fn on_open(&mut self, ctx: &mut Ctx<'_>, _req: &Request) {
+            self.0 = Some(ctx.now());
+            self.1 = Some(ctx.id());
+            ctx.set_timer(Duration::from_millis(20), 0);
+        }
+        fn on_timer(&mut self, ctx: &mut Ctx<'_>, _key: u64) {
+            if let (Some(start), Some(id)) = (self.0, self.1) {
+                let waited = ctx.now().duration_since(start);
+                ctx.send_to(id, format!("{}", waited >= Duration::from_millis(20)));
+            }
+        }
+    }
+    let addr = spawn_server(Config::default(), Stopwatch(None, None));
+    let mut ws = client(addr);
+    assert_eq!(ws.read().unwrap(), Message::text("true"));
+}

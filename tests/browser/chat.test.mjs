@@ -2,51 +2,21 @@
 // one appears in the other. The test builds, starts and stops the server itself.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { spawn, execFileSync } from "node:child_process";
-import { mkdtempSync, mkdirSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { mkdirSync } from "node:fs";
 import { join, dirname } from "node:path";
-import { fileURLToPath } from "node:url";
-import { chromium } from "playwright-core";
+import { root, startExample, launchChromium } from "./helpers.mjs";
 
-const root = join(dirname(fileURLToPath(import.meta.url)), "..", "..");
 const screenshot = join(root, "target", "browser", "chat.png");
 let server;
 let browser; // a persistent BrowserContext
 let base;
 
-/** Starts the chat example on a free port and resolves with its http:// address. */
-function startChat() {
-  execFileSync("cargo", ["build", "--quiet", "--example", "chat"], { cwd: root, stdio: "inherit" });
-  return new Promise((resolve, reject) => {
-    server = spawn(join(root, "target", "debug", "examples", "chat"), ["127.0.0.1:0"], {
-      cwd: root,
-      stdio: ["ignore", "pipe", "pipe"],
-    });
-    let out = "";
-    const onData = (chunk) => {
-      out += chunk;
-      const m = out.match(/chat on (http:\/\/[\d.:]+)\//);
-      if (m) resolve(m[1]);
-    };
-    server.stdout.on("data", onData);
-    server.stderr.on("data", onData);
-    server.on("exit", (code) => reject(new Error(`chat exited early (${code}): ${out}`)));
-  });
-}
-
 before(async () => {
-  base = await startChat();
-  // A persistent context on a fresh directory is Playwright's form of --user-data-dir.
-  const profile = mkdtempSync(join(tmpdir(), "wsreactor-chromium-"));
-  browser = await chromium.launchPersistentContext(profile, {
-    executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
-    headless: true,
-    args: [
-      "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-      "--disable-background-networking", "--disable-component-update", "--disable-sync",
-    ],
-  });
+  ({ proc: server, base } = await startExample({
+    example: "chat",
+    ready: /chat on (http:\/\/[\d.:]+)\//,
+  }));
+  browser = await launchChromium();
 });
 
 after(async () => {

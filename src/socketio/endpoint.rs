@@ -1,0 +1,154 @@
+//! An Engine.IO endpoint on the reactor: the path it owns, the engine, the app on top.
+//!
+//! Each method handles the callback if it is the endpoint's (its path, its WebSocket
+//! connections, its timer keys) and says so; the handler that holds it passes the rest on
+//! to its fallback.
+
+use crate::handler::Accept;
+use crate::http::{Request, Response};
+use crate::reactor::token::ConnId;
+use crate::{Ctx, Disconnect, Message};
+
+use super::engine::{App, Engine, Settings};
+
+#[derive(Debug)]
+pub(crate) struct Endpoint<A: App> {
+    pub(crate) engine: Engine<A::Client>,
+    pub(crate) app: A,
+    pub(crate) path: String,
+}
+
+impl<A: App> Endpoint<A>
+where
+    A::Client: std::fmt::Debug,
+{
+    pub(crate) fn new(path: String, settings: Settings, app: A) -> Self {
+        Endpoint {
+            engine: Engine::new(settings),
+            app,
+            path,
+        }
+    }
+
+    fn is_mine(&self, req: &Request) -> bool {
+        req.path() == self.path
+    }
+
+    pub(crate) fn upgrade(&self, req: &Request) -> Option<Result<Accept, Response>> {
+        self.is_mine(req)
+            .then(|| self.engine.check_upgrade(req).map(|()| Accept::default()))
+    }
+
+    pub(crate) fn http(&mut self, ctx: &mut Ctx<'_>, req: &Request) -> Option<Option<Response>> {
+        if !self.is_mine(req) {
+            return None;
+        }
+        let at = (ctx.id(), ctx.peer_addr(), ctx.now());
+        let response = self.engine.on_http(&mut self.app, ctx, at, req);
+        self.engine.flush(&mut self.app, ctx);
+        Some(response)
+    }
+
+    pub(crate) fn open(&mut self, ctx: &mut Ctx<'_>, req: &Request) -> bool {
+        if !self.is_mine(req) {
+            return false;
+        }
+        let at = (ctx.id(), ctx.peer_addr(), ctx.now());
+        self.engine.on_ws_open(&mut self.app, at, req);
+        self.engine.flush(&mut self.app, ctx);
+        true
+    }
+
+    /// `Some(msg)` back if the connection is not the endpoint's.
+    pub(crate) fn message(&mut self, ctx: &mut Ctx<'_>, msg: Message) -> Option<Message> {
+        if !self.engine.owns_conn(ctx.id()) {
+            return Some(msg);
+        }
+        let (id, now) = (ctx.id(), ctx.now());
+        self.engine.on_ws_message(&mut self.app, id, msg, now);
+        self.engine.flush(&mut self.app, ctx);
+        None
+    }
+
+    pub(crate) fn close(&mut self, ctx: &mut Ctx<'_>, why: &Disconnect) -> bool {
+        let id: ConnId = ctx.id();
+        if !self.engine.owns_conn(id) {
+            return false;
+        }
+        let now = ctx.now();
+        self.engine.on_ws_close(&mut self.app, id, why, now);
+        self.engine.flush(&mut self.app, ctx);
+        true
+    }
+
+    pub(crate) fn timer(&mut self, ctx: &mut Ctx<'_>, key: u64) -> bool {
+        if !self.engine.owns_key(key) {
+            return false;
+        }
+        let now = ctx.now();
+        self.engine.on_timer(&mut self.app, key, now);
+        self.engine.flush(&mut self.app, ctx);
+        true
+    }
+}
+
+/// Implements [`Handler`](crate::Handler) for a type with an `ep: Endpoint` and a
+/// `fallback: F`, trying the endpoint first; `$http` gets a say on plain HTTP requests the
+/// endpoint does not own before the fallback does.
+macro_rules! endpoint_handler {
+    ($ty:ident, |$this:ident, $req:ident| $http:expr) => {
+        impl<F: $crate::Handler> $crate::Handler for $ty<F> {
+            fn on_upgrade(
+                &mut self,
+                req: &$crate::Request,
+            ) -> Result<$crate::Accept, $crate::Response> {
+                match self.ep.upgrade(req) {
+                    Some(verdict) => verdict,
+                    None => self.fallback.on_upgrade(req),
+                }
+            }
+
+            fn on_http(
+                &mut self,
+                ctx: &mut $crate::Ctx<'_>,
+                req: &$crate::Request,
+            ) -> Option<$crate::Response> {
+                if let Some(response) = self.ep.http(ctx, req) {
+                    return response;
+                }
+                let ($this, $req) = (&*self, req);
+                let extra: Option<$crate::Response> = $http;
+                if extra.is_some() {
+                    return extra;
+                }
+                self.fallback.on_http(ctx, req)
+            }
+
+            fn on_open(&mut self, ctx: &mut $crate::Ctx<'_>, req: &$crate::Request) {
+                if !self.ep.open(ctx, req) {
+                    self.fallback.on_open(ctx, req);
+                }
+            }
+
+            fn on_message(&mut self, ctx: &mut $crate::Ctx<'_>, msg: $crate::Message) {
+                if let Some(msg) = self.ep.message(ctx, msg) {
+                    self.fallback.on_message(ctx, msg);
+                }
+            }
+
+            fn on_close(&mut self, ctx: &mut $crate::Ctx<'_>, why: &$crate::Disconnect) {
+                if !self.ep.close(ctx, why) {
+                    self.fallback.on_close(ctx, why);
+                }
+            }
+
+            fn on_timer(&mut self, ctx: &mut $crate::Ctx<'_>, key: u64) {
+                if !self.ep.timer(ctx, key) {
+                    self.fallback.on_timer(ctx, key);
+                }
+            }
+        }
+    };
+}
+
+pub(crate) use endpoint_handler;

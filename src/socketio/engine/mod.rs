@@ -1,0 +1,674 @@
+//! Engine.IO v4 sessions over long-polling and WebSocket, sans I/O.
+//!
+//! A session is what a client holds across transports: its sid, its heartbeat, the packets
+//! waiting for it. It starts on one transport:
+//!
+//! ```text
+//! polling:   GET (no sid) ─► open packet ─► GET held until packets are queued, POST "ok"
+//!                 └─ upgrade: WS ?sid= ─► "2probe"/"3probe" ─► noop ends the held GET ─► "5"
+//! websocket: WS (no sid) ─► open packet ─► one packet per frame
+//! ```
+//!
+//! and ends on a close packet from either side, a ping unanswered for `ping_timeout`, an
+//! undecodable packet, or its transport closing. A probe that never sends `5` is dropped
+//! after `upgrade_timeout`; a polling session the server closes keeps its last packets
+//! until the next GET takes them (or `ping_timeout` passes). Every path removes the session.
+//!
+//! Nothing here does I/O. Entry points take the time and record their effects (frames,
+//! responses to held requests, closes, timers); [`Engine::flush`] hands them to a [`Wire`]
+//! (the reactor's [`Ctx`]) after each callback, so all packets one callback queued for a
+//! polling client leave in one response. Each session keeps one deadline (the earliest of
+//! its heartbeat, upgrade, drain and application deadlines) and arms one reactor timer for
+//! it, lazily: no per-tick scan over sessions.
+//!
+//! What runs on top (Socket.IO, or a bare echo) is an [`App`]: it is told of sessions
+//! opening, messages and closes, and queues packets with [`Engine::send`].
+
+pub(crate) mod http;
+pub(crate) mod packet;
+mod polling;
+mod timing;
+mod upgrade;
+
+use std::collections::{HashMap, VecDeque};
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use log::debug;
+
+use self::http::{Cors, ErrorCode, Query};
+use self::packet::{Incoming, Out, Packet};
+use self::timing::KEY_MARK;
+use super::reason::DisconnectReason;
+use super::sid::IdGen;
+use crate::error::{Cause, Disconnect};
+use crate::http::{Request, Response};
+use crate::reactor::token::{ConnId, Slab};
+use crate::{CloseCode, Ctx, Message};
+
+/// Engine.IO settings, from [`Options`](super::Options).
+#[derive(Debug, Clone)]
+pub(crate) struct Settings {
+    pub(crate) ping_interval: Duration,
+    pub(crate) ping_timeout: Duration,
+    pub(crate) max_payload: usize,
+    pub(crate) max_buffer: usize,
+    pub(crate) upgrade_timeout: Duration,
+    pub(crate) cors: Cors,
+}
+
+/// Where the engine's effects go: the reactor's [`Ctx`], or a recorder in tests.
+pub(crate) trait Wire {
+    fn send(&mut self, conn: ConnId, msg: Message);
+    /// `false` if the request is no longer held (its connection is gone).
+    fn respond(&mut self, conn: ConnId, response: Response) -> bool;
+    fn is_held(&mut self, conn: ConnId) -> bool;
+    fn close(&mut self, conn: ConnId);
+    fn set_timer(&mut self, delay: Duration, key: u64);
+}
+
+impl Wire for Ctx<'_> {
+    fn send(&mut self, conn: ConnId, msg: Message) {
+        self.send_to(conn, msg);
+    }
+    fn respond(&mut self, conn: ConnId, response: Response) -> bool {
+        Ctx::respond(self, conn, response)
+    }
+    fn is_held(&mut self, conn: ConnId) -> bool {
+        Ctx::is_held(self, conn)
+    }
+    fn close(&mut self, conn: ConnId) {
+        self.close_conn(conn, CloseCode::Normal, "");
+    }
+    fn set_timer(&mut self, delay: Duration, key: u64) {
+        Ctx::set_timer(self, delay, key);
+    }
+}
+
+/// What runs on Engine.IO sessions. `Client` is its state per session.
+pub(crate) trait App {
+    type Client: Default;
+    /// A session opened (its open packet is queued).
+    fn on_open(
+        &mut self,
+        eng: &mut Engine<Self::Client>,
+        s: SessKey,
+        req: &Request,
+        peer: SocketAddr,
+    );
+    /// A message packet arrived.
+    fn on_message(&mut self, eng: &mut Engine<Self::Client>, s: SessKey, msg: Incoming<'_>);
+    /// The session ended for `reason`; nothing more can be sent to it.
+    fn on_close(&mut self, eng: &mut Engine<Self::Client>, s: SessKey, reason: DisconnectReason);
+    /// The deadline set with [`Engine::set_app_deadline`] has come.
+    fn on_deadline(&mut self, eng: &mut Engine<Self::Client>, s: SessKey);
+}
+
+/// A session's key: a slot and generation, so a stale key never reaches a newer session.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub(crate) struct SessKey(ConnId);
+
+#[derive(Debug)]
+enum Transport {
+    /// `get`: the GET request held until there is something to send.
+    Polling {
+        get: Option<ConnId>,
+    },
+    WebSocket(ConnId),
+}
+
+/// A WebSocket trying to take over a polling session.
+#[derive(Debug)]
+struct Probe {
+    conn: ConnId,
+    /// `2probe` was answered: the held GET was released, new ones get a noop at once.
+    probed: bool,
+    deadline: Instant,
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Heartbeat {
+    PingAt(Instant),
+    PongBy(Instant),
+}
+
+#[derive(Debug)]
+struct Session<C> {
+    sid: Arc<str>,
+    transport: Transport,
+    probe: Option<Probe>,
+    /// Packets for a polling client, until a GET takes them.
+    queue: VecDeque<Out>,
+    queued_bytes: usize,
+    heartbeat: Heartbeat,
+    /// The app was told it ended; nothing more is sent but the drain.
+    closed: bool,
+    /// Closed by the server on polling: the queue and a close packet wait for one more GET
+    /// until then.
+    draining: Option<Instant>,
+    /// On WebSocket: packets wait in `queue` until this time (see [`Engine::pace`]).
+    paced_until: Option<Instant>,
+    app_deadline: Option<Instant>,
+    /// The earliest deadline a reactor timer is set for.
+    armed: Option<Instant>,
+    dirty: bool,
+    client: C,
+}
+
+/// What a WebSocket connection on the endpoint is to the engine.
+#[derive(Debug, Clone, Copy)]
+enum WsRole {
+    Transport(SessKey),
+    Probe(SessKey),
+    /// Closed by the engine; forgotten at its `on_close`.
+    Done,
+}
+
+#[derive(Debug)]
+enum Effect {
+    Send(ConnId, Message),
+    Respond(ConnId, Response),
+    Close(ConnId),
+    Timer(Duration, u64),
+}
+
+/// Sessions a timer key can name (24 bits of slot).
+const MAX_SESSIONS: usize = 1 << 24;
+
+static NEXT_TAG: AtomicU64 = AtomicU64::new(0);
+
+/// All Engine.IO sessions of one endpoint.
+#[derive(Debug)]
+pub(crate) struct Engine<C> {
+    pub(crate) settings: Settings,
+    sessions: Slab<Session<C>>,
+    by_sid: HashMap<Arc<str>, SessKey>,
+    ws: HashMap<ConnId, WsRole>,
+    ids: IdGen,
+    dirty: Vec<SessKey>,
+    /// Polling sessions whose queue passed `max_buffer`, ended at the next flush.
+    overflowed: Vec<SessKey>,
+    effects: Vec<Effect>,
+    now: Instant,
+    tag: u64,
+}
+
+impl<C: Default> Engine<C> {
+    pub(crate) fn new(settings: Settings) -> Self {
+        Engine {
+            settings,
+            sessions: Slab::default(),
+            by_sid: HashMap::new(),
+            ws: HashMap::new(),
+            ids: IdGen::default(),
+            dirty: Vec::new(),
+            overflowed: Vec::new(),
+            effects: Vec::new(),
+            now: Instant::now(),
+            tag: KEY_MARK | (NEXT_TAG.fetch_add(1, Ordering::Relaxed) & (KEY_MARK - 1)),
+        }
+    }
+
+    // ---- what the app uses ----
+
+    /// The time of the current callback.
+    pub(crate) fn now(&self) -> Instant {
+        self.now
+    }
+
+    /// Generates an id (for sockets) from the engine's unguessable sequence.
+    pub(crate) fn new_id(&mut self) -> String {
+        self.ids.next()
+    }
+
+    pub(crate) fn client_mut(&mut self, s: SessKey) -> Option<&mut C> {
+        self.sessions.get_mut(s.0).map(|sess| &mut sess.client)
+    }
+
+    pub(crate) fn sid(&mut self, s: SessKey) -> Option<Arc<str>> {
+        self.sessions.get_mut(s.0).map(|sess| Arc::clone(&sess.sid))
+    }
+
+    /// Open sessions (not closed, not draining).
+    pub(crate) fn len(&self) -> usize {
+        self.sessions.values().filter(|s| !s.closed).count()
+    }
+
+    /// Queues a packet for the session; `false` if it is gone or closed. On WebSocket the
+    /// frame goes out with this callback's writes; on polling it waits for a GET. A polling
+    /// queue past `max_buffer` ends the session (transport error) at the next flush.
+    pub(crate) fn send(&mut self, s: SessKey, out: Out) -> bool {
+        let Some(sess) = self.sessions.get_mut(s.0) else {
+            return false;
+        };
+        if sess.closed {
+            return false;
+        }
+        match sess.transport {
+            Transport::WebSocket(conn) if sess.paced_until.is_none() => {
+                self.effects.push(Effect::Send(conn, out.to_ws()));
+            }
+            Transport::WebSocket(_) | Transport::Polling { .. } => {
+                sess.queued_bytes += match &out {
+                    Out::Text(t) => t.len(),
+                    Out::Binary(b) => b.len(),
+                };
+                sess.queue.push_back(out);
+                if sess.queued_bytes > self.settings.max_buffer {
+                    // A client that does not poll cannot make the server hold unbounded data.
+                    self.overflowed.push(s);
+                }
+                if !sess.dirty {
+                    sess.dirty = true;
+                    self.dirty.push(s);
+                }
+            }
+        }
+        true
+    }
+
+    /// Closes the session from the server side; the app is not called back. On polling,
+    /// what is queued still goes to the next GET, with a close packet.
+    pub(crate) fn close(&mut self, s: SessKey) {
+        self.teardown(s, None);
+    }
+
+    /// Sets (or clears) the one deadline of the app for this session; `App::on_deadline`
+    /// runs when it comes.
+    pub(crate) fn set_app_deadline(&mut self, s: SessKey, at: Option<Instant>) {
+        if let Some(sess) = self.sessions.get_mut(s.0) {
+            sess.app_deadline = at;
+            self.rearm(s);
+        }
+    }
+
+    // ---- routing ----
+
+    /// Whether this WebSocket connection belongs to the engine.
+    pub(crate) fn owns_conn(&self, conn: ConnId) -> bool {
+        self.ws.contains_key(&conn)
+    }
+
+    /// Whether this timer key is one of the engine's.
+    pub(crate) fn owns_key(&self, key: u64) -> bool {
+        key >> 48 == self.tag
+    }
+
+    // ---- entry points ----
+
+    /// Vets a WebSocket upgrade before the 101: transport, version, and sid if any. The
+    /// reference refuses these with a plain 400 before the handshake.
+    pub(crate) fn check_upgrade(&self, req: &Request) -> Result<(), Response> {
+        let q = Query::parse(req);
+        let cors = &self.settings.cors;
+        if q.transport != Some("websocket") {
+            return Err(cors.error(ErrorCode::UnknownTransport));
+        }
+        match q.sid {
+            Some(sid) if !self.by_sid.contains_key(sid) => Err(cors.error(ErrorCode::UnknownSid)),
+            Some(_) => Ok(()),
+            None if q.eio != Some("4") => Err(cors.error(ErrorCode::UnsupportedProtocolVersion)),
+            None => Ok(()),
+        }
+    }
+
+    /// A plain HTTP request on the endpoint: a handshake, a GET (answered now or held:
+    /// `None`), a POST of packets, or a CORS preflight.
+    pub(crate) fn on_http<A: App<Client = C>>(
+        &mut self,
+        app: &mut A,
+        wire: &mut impl Wire,
+        (conn, peer, now): (ConnId, SocketAddr, Instant),
+        req: &Request,
+    ) -> Option<Response> {
+        self.now = now;
+        let cors = &self.settings.cors;
+        if req.method() == "OPTIONS" {
+            if let Some(preflight) = cors.preflight(req) {
+                return Some(preflight);
+            }
+        }
+        let q = Query::parse(req);
+        if !matches!(q.transport, Some("polling" | "websocket")) {
+            return Some(cors.error(ErrorCode::UnknownTransport));
+        }
+        let Some(sid) = q.sid else {
+            if req.method() != "GET" {
+                return Some(cors.error(ErrorCode::BadHandshakeMethod));
+            }
+            if q.transport != Some("polling") {
+                // A WebSocket handshake that did not ask for an upgrade.
+                return Some(cors.error(ErrorCode::BadRequest));
+            }
+            if q.eio != Some("4") {
+                return Some(cors.error(ErrorCode::UnsupportedProtocolVersion));
+            }
+            return Some(self.open_polling(app, req, peer));
+        };
+        let Some(&s) = self.by_sid.get(sid) else {
+            return Some(cors.error(ErrorCode::UnknownSid));
+        };
+        if self.overdue(app, s) {
+            return Some(self.settings.cors.error(ErrorCode::UnknownSid));
+        }
+        let polling = self
+            .sessions
+            .get_mut(s.0)
+            .is_some_and(|sess| matches!(sess.transport, Transport::Polling { .. }));
+        if q.transport != Some("polling") || !polling {
+            return Some(self.settings.cors.error(ErrorCode::BadRequest));
+        }
+        let response = match req.method() {
+            "GET" => self.poll(app, wire, s, conn),
+            "POST" => Some(self.post(app, s, req.body())),
+            _ => Some(self.settings.cors.error(ErrorCode::BadRequest)),
+        };
+        self.rearm(s);
+        response
+    }
+
+    /// A WebSocket opened on the endpoint: a new session, or a probe to upgrade one.
+    pub(crate) fn on_ws_open<A: App<Client = C>>(
+        &mut self,
+        app: &mut A,
+        (conn, peer, now): (ConnId, SocketAddr, Instant),
+        req: &Request,
+    ) {
+        self.now = now;
+        let q = Query::parse(req);
+        let Some(sid) = q.sid else {
+            if self.sessions.len() >= MAX_SESSIONS {
+                self.ws.insert(conn, WsRole::Done);
+                self.effects.push(Effect::Close(conn));
+                return;
+            }
+            let s = self.open(Transport::WebSocket(conn));
+            self.ws.insert(conn, WsRole::Transport(s));
+            self.send_open(s, false);
+            app.on_open(self, s, req, peer);
+            return;
+        };
+        let deadline = now + self.settings.upgrade_timeout;
+        let s = self.by_sid.get(sid).copied();
+        let sess = s.and_then(|s| self.sessions.get_mut(s.0));
+        // One WebSocket per session: a second probe, or one after the upgrade, is closed
+        // (the reference accepts the handshake and then closes it).
+        match (s, sess) {
+            (Some(s), Some(sess))
+                if matches!(sess.transport, Transport::Polling { .. })
+                    && sess.probe.is_none()
+                    && !sess.closed =>
+            {
+                debug!("{sid}: upgrade probe on {conn}");
+                sess.probe = Some(Probe {
+                    conn,
+                    probed: false,
+                    deadline,
+                });
+                self.ws.insert(conn, WsRole::Probe(s));
+                self.rearm(s);
+            }
+            _ => {
+                self.ws.insert(conn, WsRole::Done);
+                self.effects.push(Effect::Close(conn));
+            }
+        }
+    }
+
+    /// A frame from a WebSocket of the endpoint.
+    pub(crate) fn on_ws_message<A: App<Client = C>>(
+        &mut self,
+        app: &mut A,
+        conn: ConnId,
+        msg: Message,
+        now: Instant,
+    ) {
+        self.now = now;
+        match self.ws.get(&conn).copied() {
+            Some(WsRole::Transport(s)) => {
+                if self.overdue(app, s) {
+                    return;
+                }
+                match msg {
+                    Message::Text(text) => match packet::decode_text(&text) {
+                        Ok(packet) => self.on_packet(app, s, packet),
+                        Err(_) => self.end(app, s, DisconnectReason::ParseError, Out::CLOSE),
+                    },
+                    Message::Binary(bytes) => app.on_message(self, s, Incoming::Binary(bytes)),
+                    _ => {}
+                }
+                self.rearm(s);
+            }
+            Some(WsRole::Probe(s)) => self.on_probe_message(s, conn, msg),
+            Some(WsRole::Done) | None => {}
+        }
+    }
+
+    /// A WebSocket of the endpoint closed (after `on_open`; exactly once).
+    pub(crate) fn on_ws_close<A: App<Client = C>>(
+        &mut self,
+        app: &mut A,
+        conn: ConnId,
+        why: &Disconnect,
+        now: Instant,
+    ) {
+        self.now = now;
+        match self.ws.remove(&conn) {
+            Some(WsRole::Transport(s)) => {
+                let reason = match why.cause {
+                    Cause::Protocol | Cause::Backpressure | Cause::HandlerPanic => {
+                        DisconnectReason::TransportError
+                    }
+                    Cause::Shutdown => DisconnectReason::ServerShuttingDown,
+                    _ => DisconnectReason::TransportClose,
+                };
+                self.end(app, s, reason, Out::CLOSE);
+                // The teardown marked the connection as one to forget; it is gone already.
+                self.ws.remove(&conn);
+            }
+            Some(WsRole::Probe(s)) => {
+                if let Some(sess) = self.sessions.get_mut(s.0) {
+                    debug!("{}: upgrade abandoned", sess.sid);
+                    sess.probe = None;
+                }
+            }
+            Some(WsRole::Done) | None => {}
+        }
+    }
+
+    /// A reactor timer with one of the engine's keys fired.
+    pub(crate) fn on_timer<A: App<Client = C>>(&mut self, app: &mut A, key: u64, now: Instant) {
+        self.now = now;
+        let Some(s) = self.session_of_key(key) else {
+            return;
+        };
+        if let Some(sess) = self.sessions.get_mut(s.0) {
+            if sess.armed.is_some_and(|at| at <= now) {
+                sess.armed = None;
+            }
+        }
+        self.run_due(app, s);
+        self.rearm(s);
+    }
+
+    /// Ends sessions that overflowed, hands the recorded effects to the wire, and answers
+    /// held GETs of sessions with packets queued. A GET whose connection is gone is
+    /// forgotten; its packets stay queued for the next one.
+    pub(crate) fn flush<A: App<Client = C>>(&mut self, app: &mut A, wire: &mut impl Wire) {
+        while let Some(s) = self.overflowed.pop() {
+            self.end(app, s, DisconnectReason::TransportError, Out::CLOSE);
+        }
+        for effect in self.effects.drain(..) {
+            match effect {
+                Effect::Send(conn, msg) => wire.send(conn, msg),
+                Effect::Respond(conn, response) => {
+                    wire.respond(conn, response);
+                }
+                Effect::Close(conn) => wire.close(conn),
+                Effect::Timer(delay, key) => wire.set_timer(delay, key),
+            }
+        }
+        for s in std::mem::take(&mut self.dirty) {
+            let Some(sess) = self.sessions.get_mut(s.0) else {
+                continue;
+            };
+            sess.dirty = false;
+            let Transport::Polling { get } = &mut sess.transport else {
+                continue;
+            };
+            let draining = sess.draining.is_some();
+            let Some(conn) = get.take() else {
+                continue;
+            };
+            let close_packet = Out::CLOSE;
+            let close = draining.then_some(&close_packet);
+            let body = packet::encode_payload(sess.queue.iter().chain(close));
+            if wire.respond(conn, self.settings.cors.payload(body)) {
+                sess.queue.clear();
+                sess.queued_bytes = 0;
+                if draining {
+                    self.remove(s);
+                }
+            }
+        }
+    }
+
+    // ---- internals ----
+
+    fn open(&mut self, transport: Transport) -> SessKey {
+        let sid: Arc<str> = self.ids.next().into();
+        let s = SessKey(self.sessions.insert(Session {
+            sid: Arc::clone(&sid),
+            transport,
+            probe: None,
+            queue: VecDeque::new(),
+            queued_bytes: 0,
+            heartbeat: Heartbeat::PingAt(self.now + self.settings.ping_interval),
+            closed: false,
+            draining: None,
+            paced_until: None,
+            app_deadline: None,
+            armed: None,
+            dirty: false,
+            client: C::default(),
+        }));
+        debug!("{sid}: opened");
+        self.by_sid.insert(sid, s);
+        self.rearm(s);
+        s
+    }
+
+    fn send_open(&mut self, s: SessKey, polling: bool) {
+        let Some(sess) = self.sessions.get_mut(s.0) else {
+            return;
+        };
+        let st = &self.settings;
+        let open = format!(
+            r#"0{{"sid":"{}","upgrades":[{}],"pingInterval":{},"pingTimeout":{},"maxPayload":{}}}"#,
+            sess.sid,
+            if polling { r#""websocket""# } else { "" },
+            st.ping_interval.as_millis(),
+            st.ping_timeout.as_millis(),
+            st.max_payload
+        );
+        self.send(s, Out::Text(open.into()));
+    }
+
+    fn is_open(&mut self, s: SessKey) -> bool {
+        self.sessions.get_mut(s.0).is_some_and(|sess| !sess.closed)
+    }
+
+    /// A packet from the session's transport.
+    fn on_packet<A: App<Client = C>>(&mut self, app: &mut A, s: SessKey, packet: Packet<'_>) {
+        let (now, interval) = (self.now, self.settings.ping_interval);
+        match packet {
+            Packet::Message(msg) => app.on_message(self, s, msg),
+            Packet::Pong { .. } => {
+                if let Some(sess) = self.sessions.get_mut(s.0) {
+                    if let Heartbeat::PongBy(_) = sess.heartbeat {
+                        sess.heartbeat = Heartbeat::PingAt(now + interval);
+                    }
+                }
+            }
+            // The client closes: a held GET ends with a noop, as the reference answers it.
+            Packet::Close => self.end(app, s, DisconnectReason::TransportClose, Out::NOOP),
+            // In v4 the server pings and the client answers; a ping from the client (other
+            // than an upgrade probe, which comes on the new transport) is an error.
+            Packet::Ping { .. } => self.end(app, s, DisconnectReason::TransportError, Out::CLOSE),
+            Packet::Open | Packet::Upgrade | Packet::Noop => {}
+        }
+    }
+
+    /// Ends the session for `reason` on the engine's initiative: the app is told, then the
+    /// transport is closed. A held GET is answered with `reply`.
+    fn end<A: App<Client = C>>(
+        &mut self,
+        app: &mut A,
+        s: SessKey,
+        reason: DisconnectReason,
+        reply: Out,
+    ) {
+        let Some(sess) = self.sessions.get_mut(s.0) else {
+            return;
+        };
+        if sess.closed {
+            return;
+        }
+        sess.closed = true;
+        debug!("{}: closed ({reason})", sess.sid);
+        app.on_close(self, s, reason);
+        self.teardown(s, Some(reply));
+    }
+
+    /// Closes the transports. `reply`: answer a held GET with it and drop the session now;
+    /// `None`: the server closes, so queued packets drain to one more GET first.
+    fn teardown(&mut self, s: SessKey, reply: Option<Out>) {
+        let Some(sess) = self.sessions.get_mut(s.0) else {
+            return;
+        };
+        sess.closed = true;
+        if let Some(probe) = sess.probe.take() {
+            self.ws.insert(probe.conn, WsRole::Done);
+            self.effects.push(Effect::Close(probe.conn));
+        }
+        match (&mut sess.transport, reply) {
+            (Transport::WebSocket(conn), _) => {
+                let conn = *conn;
+                for out in sess.queue.drain(..) {
+                    self.effects.push(Effect::Send(conn, out.to_ws()));
+                }
+                self.ws.insert(conn, WsRole::Done);
+                self.effects.push(Effect::Close(conn));
+                self.remove(s);
+            }
+            (Transport::Polling { get }, Some(reply)) => {
+                if let Some(get) = get.take() {
+                    let body = packet::encode_payload([&reply]);
+                    let response = self.settings.cors.payload(body);
+                    self.effects.push(Effect::Respond(get, response));
+                }
+                self.remove(s);
+            }
+            (Transport::Polling { .. }, None) => {
+                // Bounded like a client's silence: the reference waits for the GET too.
+                sess.draining = Some(self.now + self.settings.ping_timeout);
+                if !sess.dirty {
+                    sess.dirty = true;
+                    self.dirty.push(s);
+                }
+                self.rearm(s);
+            }
+        }
+    }
+
+    fn remove(&mut self, s: SessKey) {
+        if let Some(sess) = self.sessions.remove(s.0) {
+            self.by_sid.remove(&sess.sid);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,102 @@
+//! The long-polling transport: the handshake GET, held GETs, POSTs of packets.
+
+use std::net::SocketAddr;
+
+use super::http::ErrorCode;
+use super::packet::{self, Out};
+use super::{App, Engine, SessKey, Transport, Wire, MAX_SESSIONS};
+use crate::http::{Request, Response};
+use crate::reactor::token::ConnId;
+use crate::socketio::reason::DisconnectReason;
+
+impl<C: Default> Engine<C> {
+    pub(super) fn open_polling<A: App<Client = C>>(
+        &mut self,
+        app: &mut A,
+        req: &Request,
+        peer: SocketAddr,
+    ) -> Response {
+        if self.sessions.len() >= MAX_SESSIONS {
+            return Response::status_text(503);
+        }
+        let s = self.open(Transport::Polling { get: None });
+        self.send_open(s, true);
+        app.on_open(self, s, req, peer);
+        // The handshake response carries the open packet (and whatever the app queued).
+        let Some(sess) = self.sessions.get_mut(s.0) else {
+            return Response::status_text(500);
+        };
+        let body = packet::encode_payload(sess.queue.iter());
+        sess.queue.clear();
+        sess.queued_bytes = 0;
+        self.settings.cors.payload(body)
+    }
+
+    /// A GET with a sid: answered at once when there is something to say, else held.
+    pub(super) fn poll<A: App<Client = C>>(
+        &mut self,
+        app: &mut A,
+        wire: &mut impl Wire,
+        s: SessKey,
+        conn: ConnId,
+    ) -> Option<Response> {
+        let sess = self.sessions.get_mut(s.0)?;
+        let Transport::Polling { get } = &mut sess.transport else {
+            return None;
+        };
+        if let Some(previous) = *get {
+            if previous != conn && wire.is_held(previous) {
+                // "a client MUST NOT have more than one active GET request. Should it
+                // happen, the server MUST return an HTTP 400 error status and close the
+                // session" (engine.io-protocol, Receiving data)
+                self.end(app, s, DisconnectReason::TransportError, Out::CLOSE);
+                return Some(self.settings.cors.error(ErrorCode::BadRequest));
+            }
+        }
+        let draining = sess.draining.is_some();
+        if !sess.queue.is_empty() || draining {
+            let close_packet = Out::CLOSE;
+            let close = draining.then_some(&close_packet);
+            let body = packet::encode_payload(sess.queue.iter().chain(close));
+            sess.queue.clear();
+            sess.queued_bytes = 0;
+            *get = None;
+            if draining {
+                self.remove(s);
+            }
+            return Some(self.settings.cors.payload(body));
+        }
+        if sess.probe.as_ref().is_some_and(|p| p.probed) {
+            // The client is moving to WebSocket: end its polling cycle at once.
+            *get = None;
+            return Some(self.settings.cors.payload(b"6".to_vec()));
+        }
+        *get = Some(conn);
+        None
+    }
+
+    /// A POST with a sid: its packets, in order.
+    pub(super) fn post<A: App<Client = C>>(
+        &mut self,
+        app: &mut A,
+        s: SessKey,
+        body: &[u8],
+    ) -> Response {
+        if body.len() > self.settings.max_payload {
+            return self.settings.cors.too_large();
+        }
+        for packet in packet::decode_payload(body) {
+            if !self.is_open(s) {
+                break;
+            }
+            match packet {
+                Ok(packet) => self.on_packet(app, s, packet),
+                Err(_) => {
+                    self.end(app, s, DisconnectReason::ParseError, Out::CLOSE);
+                    return self.settings.cors.error(ErrorCode::BadRequest);
+                }
+            }
+        }
+        self.settings.cors.ok()
+    }
+}

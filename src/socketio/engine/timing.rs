@@ -1,0 +1,142 @@
+//! Time in the engine: one deadline per session (heartbeat, upgrade, drain, pacing, the
+//! app's), one lazily armed reactor timer for it, and timer keys that name sessions.
+
+use std::time::Duration;
+
+use log::debug;
+use mio::Token;
+
+use super::packet::Out;
+use super::{App, Effect, Engine, Heartbeat, SessKey, Transport, WsRole};
+use crate::socketio::reason::DisconnectReason;
+
+/// How long [`Engine::pace`] holds packets back. A reactor pass is a few microseconds, less
+/// than a client needs to wake up and read what came first; a millisecond (the poll
+/// timeout's resolution) is more, and costs latency only after a namespace CONNECT.
+pub(super) const PACE: Duration = Duration::from_millis(1);
+
+/// Timer keys of the engine have the top bit set and the engine's tag below it, so a
+/// fallback handler's own timers pass through untouched.
+pub(super) const KEY_MARK: u64 = 1 << 15;
+pub(super) const KEY_FIELD: u64 = (1 << 24) - 1;
+impl<C: Default> Engine<C> {
+    /// Makes what is sent next to a WebSocket session wait for the next reactor pass, so
+    /// what was sent so far leaves in a write of its own. The reference server paces its
+    /// writes this way (a packet sent while a write is in flight waits for it to drain),
+    /// and clients written against it, the protocol test suite among them, read a
+    /// namespace's CONNECT answer and the connection handler's first emit as two events.
+    pub(crate) fn pace(&mut self, s: SessKey) {
+        let Some(sess) = self.sessions.get_mut(s.0) else {
+            return;
+        };
+        if matches!(sess.transport, Transport::WebSocket(_)) && sess.paced_until.is_none() {
+            sess.paced_until = Some(self.now + PACE);
+            self.rearm(s);
+        }
+    }
+
+    /// Ends the session on a pong that did not come in time, if its deadline passed but its
+    /// timer has not fired yet this pass. `true` if it did.
+    pub(super) fn overdue<A: App<Client = C>>(&mut self, app: &mut A, s: SessKey) -> bool {
+        let now = self.now;
+        let late = self.sessions.get_mut(s.0).is_some_and(
+            |sess| matches!(sess.heartbeat, Heartbeat::PongBy(t) if t <= now && !sess.closed),
+        );
+        if late {
+            self.end(app, s, DisconnectReason::PingTimeout, Out::CLOSE);
+        }
+        late
+    }
+
+    /// Runs whatever of the session is due.
+    pub(super) fn run_due<A: App<Client = C>>(&mut self, app: &mut A, s: SessKey) {
+        let (now, timeout) = (self.now, self.settings.ping_timeout);
+        let Some(sess) = self.sessions.get_mut(s.0) else {
+            return;
+        };
+        if sess.draining.is_some_and(|at| at <= now) {
+            debug!("{}: drain timed out", sess.sid);
+            self.remove(s);
+            return;
+        }
+        if sess.closed {
+            return;
+        }
+        if sess.paced_until.is_some_and(|at| at <= now) {
+            sess.paced_until = None;
+            if let Transport::WebSocket(conn) = sess.transport {
+                for out in sess.queue.drain(..) {
+                    self.effects.push(Effect::Send(conn, out.to_ws()));
+                }
+                sess.queued_bytes = 0;
+            }
+        }
+        if let Some(probe) = sess.probe.take_if(|p| p.deadline <= now) {
+            debug!("{}: upgrade timed out", sess.sid);
+            self.ws.insert(probe.conn, WsRole::Done);
+            self.effects.push(Effect::Close(probe.conn));
+        }
+        match sess.heartbeat {
+            Heartbeat::PingAt(at) if at <= now => {
+                // Counted from when the ping was due, not from when the timer ran, so a
+                // late pass never extends the client's time.
+                sess.heartbeat = Heartbeat::PongBy(at + timeout);
+                self.send(s, Out::PING);
+            }
+            Heartbeat::PongBy(at) if at <= now => {
+                self.end(app, s, DisconnectReason::PingTimeout, Out::CLOSE);
+                return;
+            }
+            _ => {}
+        }
+        let Some(sess) = self.sessions.get_mut(s.0) else {
+            return;
+        };
+        if sess.app_deadline.is_some_and(|at| at <= now) {
+            sess.app_deadline = None;
+            app.on_deadline(self, s);
+        }
+    }
+
+    /// Makes sure a reactor timer wakes the session by its earliest deadline.
+    pub(super) fn rearm(&mut self, s: SessKey) {
+        let Some(sess) = self.sessions.get_mut(s.0) else {
+            return;
+        };
+        let heartbeat = match sess.heartbeat {
+            _ if sess.closed => None,
+            Heartbeat::PingAt(at) | Heartbeat::PongBy(at) => Some(at),
+        };
+        let probe = sess.probe.as_ref().map(|p| p.deadline);
+        let next = [
+            heartbeat,
+            probe,
+            sess.draining,
+            sess.app_deadline,
+            sess.paced_until,
+        ]
+        .into_iter()
+        .flatten()
+        .min();
+        if let Some(next) = next {
+            if sess.armed.is_none_or(|armed| next < armed) {
+                sess.armed = Some(next);
+                let key = self.tag << 48
+                    | (u64::from(s.0.slot) & KEY_FIELD) << 24
+                    | (u64::from(s.0.gen) & KEY_FIELD);
+                let delay = next.saturating_duration_since(self.now);
+                self.effects.push(Effect::Timer(delay, key));
+            }
+        }
+    }
+
+    pub(super) fn session_of_key(&self, key: u64) -> Option<SessKey> {
+        if !self.owns_key(key) {
+            return None;
+        }
+        let id = self
+            .sessions
+            .id_at(Token(((key >> 24) & KEY_FIELD) as usize))?;
+        (u64::from(id.gen) & KEY_FIELD == key & KEY_FIELD).then_some(SessKey(id))
+    }
+}

@@ -1,0 +1,296 @@
+//! Socket.IO v5 over Engine.IO v4 (feature `socketio`): the official `socket.io-client`
+//! (Node or browser) talks to a wsreactor server, on WebSocket or HTTP long-polling.
+//!
+//! # Quick start
+//!
+//! The server of every Socket.IO tutorial:
+//!
+//! ```no_run
+//! use wsreactor::socketio::{Options, SocketIo};
+//!
+//! # fn main() -> std::io::Result<()> {
+//! let mut io = SocketIo::new(Options::default());
+//! io.of("/").on_connection(|socket| {
+//!     log::info!("{} connected", socket.id());
+//!     socket.on("message", |socket, msg, _ack| {
+//!         let text = msg.text(0).unwrap_or_default().to_owned();
+//!         socket.emit("message", format!("Reply to: {text}"));
+//!     });
+//!     socket.on_disconnect(|socket, reason| log::info!("{} left: {reason}", socket.id()));
+//! });
+//! wsreactor::Server::bind("127.0.0.1:3000")?.run(io)
+//! # }
+//! ```
+//!
+//! A [`SocketIo`] is a [`Handler`]: it owns the path `/socket.io/` (plain
+//! HTTP for long-polling, upgrades for WebSocket), serves the browser client there if told
+//! where it is ([`SocketIo::serve_client`]), and passes everything else to a fallback
+//! handler ([`SocketIo::fallback`]; by default 404).
+//!
+//! # Layers
+//!
+//! ```text
+//! Handler callbacks ─► Engine.IO sessions (engine/): polling GET/POST, WebSocket frames,
+//!                      upgrade, heartbeat; packets: engine/packet.rs
+//!                  ─► Socket.IO (sockets.rs): namespaces, sockets, events, acks, rooms;
+//!                      packets and binary placeholders: packet.rs
+//!                  ─► your callbacks, with a Socket (socket.rs) to emit, join, broadcast
+//! ```
+//!
+//! The protocol layers are sans I/O and unit-tested with time passed in; after each
+//! callback the endpoint hands what they queued to the reactor, so everything one callback
+//! emits to a long-polling client leaves in one response. One reactor timer per session
+//! (its earliest deadline among heartbeat, upgrade, connect and ack timeouts), no scan.
+//!
+//! # Threading
+//!
+//! Callbacks are `'static` but not `Send`: like the reactor, they run on its thread and
+//! may share state through `Rc<RefCell<..>>`. Build the [`SocketIo`] on the thread that
+//! runs the server.
+//!
+//! # Not implemented
+//!
+//! - Connection state recovery (Socket.IO 4.6): a reconnecting client gets a new socket;
+//!   missed packets are not replayed. It needs a packet log and offsets per session.
+//! - Parsers other than the default one (msgpack, custom): the default parser is what the
+//!   stock client speaks.
+//! - Engine.IO v3 (`allowEIO3`, Socket.IO 2 clients) and WebTransport.
+//! - `perMessageDeflate` and HTTP compression of polling responses.
+//! - Broadcasting with acknowledgements, `fetchSockets`, `serverSideEmit`, adapters across
+//!   processes (Redis): this is one reactor's state.
+//! - Cookies (`cookie` option) and `allowRequest`; a namespace [`auth`](Namespace::auth)
+//!   check sees the handshake request instead.
+//! - A polling session's GET connection dying is noticed at its next ping (the reactor does
+//!   not report plain HTTP connections closing), so such a client is dropped after at most
+//!   `ping_interval + ping_timeout`.
+
+mod base64;
+mod bundle;
+mod eio;
+mod endpoint;
+pub(crate) mod engine;
+mod packet;
+mod payload;
+mod reason;
+mod sid;
+mod socket;
+mod sockets;
+
+use std::fmt;
+use std::io;
+use std::path::Path;
+use std::time::Duration;
+
+pub use self::eio::{Data, EngineIo, EngineSocket};
+pub use self::payload::Payload;
+pub use self::reason::DisconnectReason;
+pub use self::socket::{Ack, AckError, Broadcast, Socket};
+pub use self::sockets::{ConnectError, Namespace};
+
+use self::bundle::Bundle;
+use self::endpoint::{endpoint_handler, Endpoint};
+use self::engine::http::Cors;
+use self::engine::Settings;
+use self::sockets::Sio;
+use crate::http::{Request, Response};
+use crate::{Accept, Ctx, Handler};
+
+/// Engine.IO and Socket.IO settings, with the reference server's defaults.
+///
+/// ```
+/// use std::time::Duration;
+/// let options = wsreactor::socketio::Options::default()
+///     .ping_interval(Duration::from_millis(300))
+///     .cors_origin("*");
+/// let io = wsreactor::socketio::SocketIo::new(options);
+/// assert_eq!(io.connections(), 0);
+/// ```
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct Options {
+    pub(crate) path: String,
+    pub(crate) ping_interval: Duration,
+    pub(crate) ping_timeout: Duration,
+    pub(crate) max_payload: usize,
+    pub(crate) max_buffer: usize,
+    pub(crate) upgrade_timeout: Duration,
+    pub(crate) connect_timeout: Duration,
+    pub(crate) cors_origin: Option<String>,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            path: "/socket.io/".into(),
+            ping_interval: Duration::from_millis(25_000),
+            ping_timeout: Duration::from_millis(20_000),
+            max_payload: 1_000_000,
+            max_buffer: 1 << 20,
+            upgrade_timeout: Duration::from_millis(10_000),
+            connect_timeout: Duration::from_millis(45_000),
+            cors_origin: None,
+        }
+    }
+}
+
+impl Options {
+    /// The path of the endpoint. Default `/socket.io/` (Engine.IO's own is `/engine.io/`).
+    pub fn path(mut self, path: &str) -> Self {
+        let trimmed = path.trim_matches('/');
+        self.path = if trimmed.is_empty() {
+            "/".into()
+        } else {
+            format!("/{trimmed}/")
+        };
+        self
+    }
+
+    /// How often the server pings each client. Default 25 s.
+    pub fn ping_interval(mut self, interval: Duration) -> Self {
+        self.ping_interval = interval;
+        self
+    }
+
+    /// How long a client has to answer a ping before it is disconnected (`ping timeout`).
+    /// Default 20 s.
+    pub fn ping_timeout(mut self, timeout: Duration) -> Self {
+        self.ping_timeout = timeout;
+        self
+    }
+
+    /// Largest long-polling POST body, in bytes, announced to clients as `maxPayload`.
+    /// Default 1,000,000; over it → 413. WebSocket messages are bounded by
+    /// [`Config::max_message_size`](crate::Config::max_message_size) (1 MiB by default).
+    pub fn max_payload(mut self, bytes: usize) -> Self {
+        self.max_payload = bytes;
+        self
+    }
+
+    /// Bytes queued for a long-polling client between its GETs; over it the session ends
+    /// (`transport error`). Default 1 MiB. WebSocket clients are bounded by
+    /// [`Config::max_backpressure`](crate::Config::max_backpressure).
+    pub fn max_buffer(mut self, bytes: usize) -> Self {
+        self.max_buffer = bytes;
+        self
+    }
+
+    /// How long an upgrade to WebSocket may take from its probe to its `5`. Default 10 s;
+    /// past it the probe is closed and the session stays on polling.
+    pub fn upgrade_timeout(mut self, timeout: Duration) -> Self {
+        self.upgrade_timeout = timeout;
+        self
+    }
+
+    /// How long a client may stay connected without joining a namespace. Default 45 s.
+    pub fn connect_timeout(mut self, timeout: Duration) -> Self {
+        self.connect_timeout = timeout;
+        self
+    }
+
+    /// Answers cross-origin requests from `origin` (`"*"`: any), with CORS headers and
+    /// preflights. Default: none (same-origin pages and Node clients need none).
+    pub fn cors_origin(mut self, origin: &str) -> Self {
+        self.cors_origin = Some(origin.to_owned());
+        self
+    }
+
+    pub(crate) fn settings(&self) -> Settings {
+        Settings {
+            ping_interval: self.ping_interval,
+            ping_timeout: self.ping_timeout,
+            max_payload: self.max_payload,
+            max_buffer: self.max_buffer,
+            upgrade_timeout: self.upgrade_timeout,
+            cors: Cors {
+                origin: self.cors_origin.clone(),
+            },
+        }
+    }
+}
+
+/// The fallback of an endpoint by default: 404 for other paths.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct NotFound;
+
+impl Handler for NotFound {
+    fn on_upgrade(&mut self, _req: &Request) -> Result<Accept, Response> {
+        Err(Response::status_text(404))
+    }
+
+    fn on_http(&mut self, _ctx: &mut Ctx<'_>, _req: &Request) -> Option<Response> {
+        Some(Response::status_text(404))
+    }
+}
+
+/// A Socket.IO server: a [`Handler`] for [`Server::run`](crate::Server::run).
+///
+/// Configure namespaces with [`of`](Self::of) before running; requests for other paths go
+/// to the fallback `F` ([`NotFound`] unless set with [`fallback`](Self::fallback)).
+pub struct SocketIo<F = NotFound> {
+    ep: Endpoint<Sio>,
+    bundle: Option<Bundle>,
+    fallback: F,
+}
+
+impl<F: fmt::Debug> fmt::Debug for SocketIo<F> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SocketIo")
+            .field("path", &self.ep.path)
+            .field("sessions", &self.ep.engine.len())
+            .field("namespaces", &self.ep.app.namespaces)
+            .field("fallback", &self.fallback)
+            .finish()
+    }
+}
+
+impl SocketIo {
+    /// A server with these options and no namespace yet: a client connecting to a
+    /// namespace that was not made with [`of`](Self::of) gets `connect_error`
+    /// (`Invalid namespace`).
+    pub fn new(options: Options) -> Self {
+        let app = Sio::new(options.connect_timeout);
+        SocketIo {
+            ep: Endpoint::new(options.path.clone(), options.settings(), app),
+            bundle: None,
+            fallback: NotFound,
+        }
+    }
+}
+
+impl<F> SocketIo<F> {
+    /// The namespace `name` (`/` is the main one), made on first use.
+    pub fn of(&mut self, name: &str) -> &mut Namespace {
+        self.ep.app.namespace(name)
+    }
+
+    /// Serves the browser client from `dir` (`node_modules/socket.io-client/dist/`) at
+    /// `<path>socket.io.js`, `<path>socket.io.min.js` and their source maps, with the
+    /// reference's headers. The files are read now; `socket.io.js` must be there.
+    pub fn serve_client(&mut self, dir: impl AsRef<Path>) -> io::Result<()> {
+        self.bundle = Some(Bundle::load(dir.as_ref())?);
+        Ok(())
+    }
+
+    /// Sends what is not this endpoint's (other paths, their connections and timers) to
+    /// `fallback`: a page, a plain WebSocket service, an [`EngineIo`] endpoint. Timer keys
+    /// with the top bit set are reserved for endpoints; the fallback's own timers must
+    /// use keys below 2^63.
+    pub fn fallback<G>(self, fallback: G) -> SocketIo<G> {
+        SocketIo {
+            ep: self.ep,
+            bundle: self.bundle,
+            fallback,
+        }
+    }
+
+    /// Engine.IO sessions open now (each client connection counts once, whatever its
+    /// namespaces).
+    pub fn connections(&self) -> usize {
+        self.ep.engine.len()
+    }
+}
+
+endpoint_handler!(SocketIo, |this, req| this
+    .bundle
+    .as_ref()
+    .and_then(|bundle| bundle.serve(req, &this.ep.path)));

@@ -1,0 +1,425 @@
+//! [`Socket`]: a client's connection to a namespace, as a callback sees it; [`Broadcast`]
+//! for rooms and the whole namespace; [`Ack`] to answer an event.
+
+use std::cell::RefCell;
+use std::collections::HashSet;
+use std::fmt;
+use std::net::SocketAddr;
+use std::rc::Rc;
+use std::time::Duration;
+
+use log::debug;
+use serde_json::Value;
+use tungstenite::{Bytes, Utf8Bytes};
+
+use super::engine::packet::Out;
+use super::engine::{Engine, SessKey};
+use super::packet;
+use super::payload::Payload;
+use super::reason::DisconnectReason;
+use super::sockets::{Client, Info, Sio, SocketKey};
+use crate::http::Request;
+
+/// One client's connection to one namespace, lent to a callback (Socket.IO's `socket`).
+///
+/// Everything here queues: packets go out after the callback returns, all packets of one
+/// callback in one write (or one long-polling response). Once the socket is disconnected
+/// its emits do nothing and return `false`.
+///
+/// ```no_run
+/// use serde_json::json;
+/// use wsreactor::socketio::{Options, SocketIo};
+///
+/// # fn main() -> std::io::Result<()> {
+/// let mut io = SocketIo::new(Options::default());
+/// io.of("/").on_connection(|socket| {
+///     socket.emit("welcome", json!({ "id": socket.id() }));
+///     socket.on("chat", |socket, msg, ack| {
+///         socket.to("lobby").emit("chat", msg);         // everyone in lobby but me
+///         if let Some(ack) = ack {
+///             ack.send(socket, "delivered");
+///         }
+///     });
+///     socket.join("lobby");
+/// });
+/// wsreactor::Server::bind("127.0.0.1:3000")?.run(io)
+/// # }
+/// ```
+pub struct Socket<'a> {
+    pub(crate) eng: &'a mut Engine<Client>,
+    pub(crate) sio: &'a mut Sio,
+    key: SocketKey,
+    info: Rc<Info>,
+}
+
+impl fmt::Debug for Socket<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Socket")
+            .field("id", &self.info.sid)
+            .field("namespace", &self.namespace())
+            .finish_non_exhaustive()
+    }
+}
+
+/// Why an [`emit_with_ack`](Socket::emit_with_ack) got no answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AckError {
+    /// The client did not answer within the timeout.
+    Timeout,
+    /// The socket was disconnected first.
+    Disconnected,
+}
+
+impl fmt::Display for AckError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            AckError::Timeout => "operation has timed out",
+            AckError::Disconnected => "socket has been disconnected",
+        })
+    }
+}
+
+impl std::error::Error for AckError {}
+
+/// The right to answer one event that asked for an acknowledgement (the callback a
+/// JavaScript client passed as the last argument of `emit`). Answer at most once; an
+/// unanswered one costs nothing.
+#[derive(Debug)]
+pub struct Ack {
+    pub(crate) socket: SocketKey,
+    pub(crate) id: u64,
+}
+
+impl Ack {
+    /// Sends the answer; the client's callback gets the payload's arguments. `false` if its
+    /// socket is gone. Any socket handle will do: the ack knows its own.
+    pub fn send(self, socket: &mut Socket<'_>, payload: impl Into<Payload>) -> bool {
+        let payload = payload.into();
+        let Some(sock) = socket.sio.sockets.get_mut(self.socket.0) else {
+            return false;
+        };
+        if !sock.connected {
+            return false;
+        }
+        let nsp = &socket.sio.namespaces[sock.info.ns].name;
+        let text = packet::ack(nsp, self.id, &payload.args, payload.bins.len());
+        send_packet(socket.eng, sock.session, text.into(), &payload.bins)
+    }
+}
+
+impl<'a> Socket<'a> {
+    pub(crate) fn new(eng: &'a mut Engine<Client>, sio: &'a mut Sio, key: SocketKey) -> Self {
+        let info = match sio.sockets.get_mut(key.0) {
+            Some(sock) => Rc::clone(&sock.info),
+            None => unreachable_info(),
+        };
+        Socket {
+            eng,
+            sio,
+            key,
+            info,
+        }
+    }
+
+    /// The socket's id (`socket.id`): 20 random characters, also the name of a room
+    /// only this socket is in, so `to(id)` reaches it.
+    pub fn id(&self) -> &str {
+        &self.info.sid
+    }
+
+    /// The namespace's name, `/` for the main one.
+    pub fn namespace(&self) -> &str {
+        &self.sio.namespaces[self.info.ns].name
+    }
+
+    /// The `auth` object the client sent when connecting (`{}` if none).
+    pub fn auth(&self) -> &Value {
+        &self.info.auth
+    }
+
+    /// The HTTP request that opened the connection: headers, query, cookies.
+    pub fn request(&self) -> &Request {
+        &self.info.handshake.request
+    }
+
+    /// The address the connection came from.
+    pub fn peer_addr(&self) -> SocketAddr {
+        self.info.handshake.peer
+    }
+
+    /// Whether it is still connected.
+    pub fn connected(&mut self) -> bool {
+        self.state().is_some()
+    }
+
+    /// Handles an event from the client. The handler gets the arguments, and an [`Ack`] if
+    /// the client asked for an acknowledgement. A second handler for the same event
+    /// replaces the first.
+    pub fn on(
+        &mut self,
+        event: &str,
+        handler: impl FnMut(&mut Socket<'_>, Payload, Option<Ack>) + 'static,
+    ) {
+        if let Some(sock) = self.sio.sockets.get_mut(self.key.0) {
+            let handler = Rc::new(RefCell::new(handler));
+            match sock.handlers.iter_mut().find(|(n, _)| **n == *event) {
+                Some(slot) => slot.1 = handler,
+                None => sock.handlers.push((event.into(), handler)),
+            }
+        }
+    }
+
+    /// Runs when the socket leaves the namespace, with the reason. It still sees its
+    /// rooms; emits to it are dropped.
+    pub fn on_disconnect(
+        &mut self,
+        handler: impl FnMut(&mut Socket<'_>, DisconnectReason) + 'static,
+    ) {
+        if let Some(sock) = self.sio.sockets.get_mut(self.key.0) {
+            sock.on_disconnect = Some(Rc::new(RefCell::new(handler)));
+        }
+    }
+
+    /// Sends an event to this client. `false` if it is disconnected, or the name is one
+    /// Socket.IO reserves (`connect`, `disconnect`, ...).
+    pub fn emit(&mut self, event: &str, payload: impl Into<Payload>) -> bool {
+        let payload = payload.into();
+        self.emit_packet(event, &payload, None)
+    }
+
+    /// Sends `payload` as the event `message` (Socket.IO's `socket.send`).
+    pub fn send(&mut self, payload: impl Into<Payload>) -> bool {
+        self.emit("message", payload)
+    }
+
+    /// Sends an event and asks the client to acknowledge it. `callback` gets the client's
+    /// answer, or [`AckError::Timeout`] after `timeout`, or [`AckError::Disconnected`].
+    /// `false` (and the callback dropped unrun) if the socket is already disconnected.
+    pub fn emit_with_ack(
+        &mut self,
+        event: &str,
+        payload: impl Into<Payload>,
+        timeout: Duration,
+        callback: impl FnOnce(&mut Socket<'_>, Result<Payload, super::AckError>) + 'static,
+    ) -> bool {
+        let payload = payload.into();
+        if self.state().is_none() || !emittable(event) {
+            return false;
+        }
+        let deadline = self.eng.now() + timeout;
+        let Some(id) = self
+            .sio
+            .expect_ack(self.eng, self.key, deadline, Box::new(callback))
+        else {
+            return false;
+        };
+        self.emit_packet(event, &payload, Some(id))
+    }
+
+    /// Joins a room of the namespace; `false` if already in it.
+    pub fn join(&mut self, room: &str) -> bool {
+        if self.state().is_none() {
+            return false;
+        }
+        let key = self.key;
+        self.sio.namespaces[self.info.ns].rooms.join(key, room)
+    }
+
+    /// Leaves a room; `false` if not in it.
+    pub fn leave(&mut self, room: &str) -> bool {
+        let key = self.key;
+        self.sio.namespaces[self.info.ns].rooms.leave(key, room)
+    }
+
+    /// The rooms it is in, its own (named after its id) first.
+    pub fn rooms(&self) -> Vec<&str> {
+        self.sio.namespaces[self.info.ns]
+            .rooms
+            .rooms_of(self.key)
+            .collect()
+    }
+
+    /// Sockets in a room of this namespace.
+    pub fn room_len(&self, room: &str) -> usize {
+        self.sio.namespaces[self.info.ns].rooms.len(room)
+    }
+
+    /// Everyone in `room` but this socket (`socket.to(room)`).
+    pub fn to(&mut self, room: &str) -> Broadcast<'_> {
+        self.broadcast().to(room)
+    }
+
+    /// Everyone in the namespace but this socket (`socket.broadcast`).
+    pub fn broadcast(&mut self) -> Broadcast<'_> {
+        let except = Some(self.key);
+        Broadcast::new(self.eng, self.sio, self.info.ns, except)
+    }
+
+    /// Everyone in the namespace, this socket included (`io.of(namespace)`); narrow it with
+    /// [`Broadcast::to`].
+    pub fn nsp(&mut self) -> Broadcast<'_> {
+        Broadcast::new(self.eng, self.sio, self.info.ns, None)
+    }
+
+    /// Disconnects the socket from its namespace; the client is told and does not
+    /// reconnect (`io server disconnect` on its side). With `close`, every namespace of its
+    /// connection is disconnected and the connection closed.
+    pub fn disconnect(&mut self, close: bool) {
+        let Some(session) = self.state().map(|s| s.session) else {
+            return;
+        };
+        let reason = DisconnectReason::ServerNamespaceDisconnect;
+        if close {
+            self.sio.close_client(self.eng, session, reason, true);
+        } else {
+            self.sio.disconnect(self.eng, self.key, reason, true);
+        }
+    }
+
+    fn state(&mut self) -> Option<&mut super::sockets::SocketState> {
+        self.sio.sockets.get_mut(self.key.0).filter(|s| s.connected)
+    }
+
+    fn emit_packet(&mut self, event: &str, payload: &Payload, id: Option<u64>) -> bool {
+        if !emittable(event) {
+            debug!("{event:?} is reserved; not emitted");
+            return false;
+        }
+        let Some(session) = self.state().map(|s| s.session) else {
+            return false;
+        };
+        let nsp = &self.sio.namespaces[self.info.ns].name;
+        let text = packet::event(nsp, event, &payload.args, payload.bins.len(), id);
+        send_packet(self.eng, session, text.into(), &payload.bins)
+    }
+}
+
+/// Events a server may not emit: the client reserves them for its own use.
+fn emittable(event: &str) -> bool {
+    !matches!(
+        event,
+        "connect"
+            | "connect_error"
+            | "disconnect"
+            | "disconnecting"
+            | "newListener"
+            | "removeListener"
+    )
+}
+
+fn unreachable_info() -> Rc<Info> {
+    // Sockets are only lent out while they exist; should that ever break, the handle is
+    // inert rather than a panic.
+    Rc::new(Info {
+        sid: "".into(),
+        ns: 0,
+        auth: Value::Null,
+        handshake: Rc::new(super::sockets::Handshake {
+            request: Request::default(),
+            peer: SocketAddr::from(([0, 0, 0, 0], 0)),
+        }),
+    })
+}
+
+/// Queues an encoded packet and its attachments, adjacent.
+fn send_packet(eng: &mut Engine<Client>, s: SessKey, text: Utf8Bytes, bins: &[Bytes]) -> bool {
+    if !eng.send(s, Out::Text(text)) {
+        return false;
+    }
+    for bin in bins {
+        eng.send(s, Out::Binary(bin.clone()));
+    }
+    true
+}
+
+/// An event for many sockets of a namespace: some rooms (or all of it), minus some rooms,
+/// minus the sender. The packet is encoded once.
+pub struct Broadcast<'a> {
+    eng: &'a mut Engine<Client>,
+    sio: &'a mut Sio,
+    ns: usize,
+    rooms: Vec<String>,
+    except_rooms: Vec<String>,
+    except: Option<SocketKey>,
+}
+
+impl fmt::Debug for Broadcast<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Broadcast")
+            .field("rooms", &self.rooms)
+            .field("except_rooms", &self.except_rooms)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<'a> Broadcast<'a> {
+    fn new(
+        eng: &'a mut Engine<Client>,
+        sio: &'a mut Sio,
+        ns: usize,
+        except: Option<SocketKey>,
+    ) -> Self {
+        Broadcast {
+            eng,
+            sio,
+            ns,
+            rooms: Vec::new(),
+            except_rooms: Vec::new(),
+            except,
+        }
+    }
+
+    /// Narrows to the members of `room` (several calls: members of any of them).
+    pub fn to(mut self, room: &str) -> Self {
+        self.rooms.push(room.to_owned());
+        self
+    }
+
+    /// Leaves out the members of `room`.
+    pub fn except(mut self, room: &str) -> Self {
+        self.except_rooms.push(room.to_owned());
+        self
+    }
+
+    /// Sends the event; returns how many sockets it was queued for.
+    pub fn emit(self, event: &str, payload: impl Into<Payload>) -> usize {
+        let payload = payload.into();
+        if !emittable(event) {
+            return 0;
+        }
+        let namespace = &self.sio.namespaces[self.ns];
+        let text: Utf8Bytes = packet::event(
+            &namespace.name,
+            event,
+            &payload.args,
+            payload.bins.len(),
+            None,
+        )
+        .into();
+        let mut targets: Vec<SocketKey> = if self.rooms.is_empty() {
+            namespace.members.iter().copied().collect()
+        } else {
+            let mut t: Vec<SocketKey> = (self.rooms.iter())
+                .flat_map(|room| namespace.rooms.members(room))
+                .collect();
+            t.sort_unstable();
+            t.dedup();
+            t
+        };
+        let excluded: HashSet<SocketKey> = (self.except_rooms.iter())
+            .flat_map(|room| namespace.rooms.members(room))
+            .chain(self.except)
+            .collect();
+        targets.retain(|k| !excluded.contains(k));
+        let mut sent = 0;
+        for k in targets {
+            let Some(sock) = self.sio.sockets.get_mut(k.0).filter(|s| s.connected) else {
+                continue;
+            };
+            if send_packet(self.eng, sock.session, text.clone(), &payload.bins) {
+                sent += 1;
+            }
+        }
+        sent
+    }
+}

@@ -1,0 +1,553 @@
+//! The Socket.IO layer on Engine.IO sessions: namespaces, sockets, events, acks.
+//!
+//! One Engine.IO session (a "client") carries one socket per namespace it connected to.
+//! Packets are decoded per client (a binary packet waits for its attachments, which
+//! arrive as the next Engine.IO messages) and dispatched to the socket of their namespace.
+//! Each client keeps one deadline for the engine: the earliest of its connect timeout
+//! (no namespace joined yet) and its sockets' ack timeouts, kept in one heap per client.
+
+use std::cell::RefCell;
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashSet};
+use std::fmt;
+use std::net::SocketAddr;
+use std::rc::Rc;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use log::{debug, warn};
+use serde_json::Value;
+use tungstenite::Bytes;
+
+use super::engine::packet::{Incoming, Out};
+use super::engine::{App, Engine, SessKey};
+use super::packet::{self, Kind, Packet};
+use super::payload::Payload;
+use super::reason::DisconnectReason;
+use super::socket::{Ack, AckError, Socket};
+use crate::http::Request;
+use crate::reactor::token::{ConnId, Slab};
+use crate::rooms::Rooms;
+
+pub(crate) type EventFn = dyn FnMut(&mut Socket<'_>, Payload, Option<Ack>);
+pub(crate) type DisconnectFn = dyn FnMut(&mut Socket<'_>, DisconnectReason);
+pub(crate) type AckFn = Box<dyn FnOnce(&mut Socket<'_>, Result<Payload, AckError>)>;
+pub(crate) type ConnectionFn = dyn FnMut(&mut Socket<'_>);
+pub(crate) type AuthFn = dyn FnMut(&Value, &Request) -> Result<(), ConnectError>;
+
+/// A socket's key: slot and generation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub(crate) struct SocketKey(pub(crate) ConnId);
+
+/// Refuses a connection to a namespace: the client gets `connect_error` with an `Error`
+/// whose `message` is this message (and `data` this data).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ConnectError {
+    message: String,
+    data: Option<Value>,
+}
+
+impl ConnectError {
+    /// A refusal with this message.
+    pub fn new(message: impl Into<String>) -> Self {
+        ConnectError {
+            message: message.into(),
+            data: None,
+        }
+    }
+
+    /// Adds details for the client (`err.data`).
+    pub fn with_data(mut self, data: impl Into<Value>) -> Self {
+        self.data = Some(data.into());
+        self
+    }
+}
+
+/// A namespace: who may connect to it, what happens when they do, its rooms.
+///
+/// Made with [`SocketIo::of`](super::SocketIo::of).
+pub struct Namespace {
+    pub(crate) name: String,
+    auth: Option<Box<AuthFn>>,
+    on_connection: Option<Rc<RefCell<ConnectionFn>>>,
+    pub(crate) rooms: Rooms<SocketKey>,
+    pub(crate) members: HashSet<SocketKey>,
+}
+
+impl fmt::Debug for Namespace {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Namespace")
+            .field("name", &self.name)
+            .field("sockets", &self.members.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Namespace {
+    pub(crate) fn new(name: &str) -> Self {
+        Namespace {
+            name: name.to_owned(),
+            auth: None,
+            on_connection: None,
+            rooms: Rooms::default(),
+            members: HashSet::new(),
+        }
+    }
+
+    /// Decides whether a client may connect, from the `auth` it sent (`{}` if none) and the
+    /// HTTP request that opened its connection. Like a Socket.IO middleware
+    /// (`io.use((socket, next) => ...)`): an `Err` refuses with `connect_error`.
+    pub fn auth(
+        &mut self,
+        check: impl FnMut(&Value, &Request) -> Result<(), ConnectError> + 'static,
+    ) -> &mut Self {
+        self.auth = Some(Box::new(check));
+        self
+    }
+
+    /// Runs for each socket that connects (Socket.IO's `connection` event), after the
+    /// client was told it is connected: the place to register its event handlers.
+    pub fn on_connection(&mut self, handler: impl FnMut(&mut Socket<'_>) + 'static) -> &mut Self {
+        self.on_connection = Some(Rc::new(RefCell::new(handler)));
+        self
+    }
+
+    /// Sockets connected to this namespace.
+    pub fn len(&self) -> usize {
+        self.members.len()
+    }
+
+    /// Whether no socket is connected.
+    pub fn is_empty(&self) -> bool {
+        self.members.is_empty()
+    }
+}
+
+/// The HTTP request that opened an Engine.IO session, shared by its sockets.
+#[derive(Debug)]
+pub(crate) struct Handshake {
+    pub(crate) request: Request,
+    pub(crate) peer: SocketAddr,
+}
+
+/// What a socket handle needs even after its socket is gone.
+#[derive(Debug)]
+pub(crate) struct Info {
+    pub(crate) sid: Arc<str>,
+    pub(crate) ns: usize,
+    pub(crate) auth: Value,
+    pub(crate) handshake: Rc<Handshake>,
+}
+
+pub(crate) struct PendingAck {
+    id: u64,
+    callback: AckFn,
+}
+
+pub(crate) struct SocketState {
+    pub(crate) info: Rc<Info>,
+    pub(crate) session: SessKey,
+    pub(crate) handlers: Vec<(Box<str>, Rc<RefCell<EventFn>>)>,
+    pub(crate) on_disconnect: Option<Rc<RefCell<DisconnectFn>>>,
+    acks: Vec<PendingAck>,
+    next_ack: u64,
+    pub(crate) connected: bool,
+}
+
+impl fmt::Debug for SocketState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SocketState")
+            .field("sid", &self.info.sid)
+            .field("connected", &self.connected)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Socket.IO's state for one Engine.IO session.
+#[derive(Debug, Default)]
+pub(crate) struct Client {
+    /// (namespace, socket) for each namespace it joined.
+    sockets: Vec<(usize, SocketKey)>,
+    /// A binary packet waiting for its attachments.
+    partial: Option<(Packet, Vec<Bytes>)>,
+    connect_by: Option<Instant>,
+    acks: BinaryHeap<Reverse<(Instant, SocketKey, u64)>>,
+    handshake: Option<Rc<Handshake>>,
+}
+
+/// Every namespace and socket of a Socket.IO endpoint.
+#[derive(Debug)]
+pub(crate) struct Sio {
+    pub(crate) namespaces: Vec<Namespace>,
+    pub(crate) sockets: Slab<SocketState>,
+    pub(crate) connect_timeout: Duration,
+}
+
+impl Sio {
+    pub(crate) fn new(connect_timeout: Duration) -> Self {
+        Sio {
+            namespaces: Vec::new(),
+            sockets: Slab::default(),
+            connect_timeout,
+        }
+    }
+
+    pub(crate) fn namespace(&mut self, name: &str) -> &mut Namespace {
+        let i = match self.namespaces.iter().position(|n| n.name == name) {
+            Some(i) => i,
+            None => {
+                self.namespaces.push(Namespace::new(name));
+                self.namespaces.len() - 1
+            }
+        };
+        &mut self.namespaces[i]
+    }
+
+    /// A packet with its attachments, from a client.
+    fn dispatch(&mut self, eng: &mut Engine<Client>, s: SessKey, packet: Packet, bins: Vec<Bytes>) {
+        let ns = self.namespaces.iter().position(|n| n.name == packet.nsp);
+        let joined = eng.client_mut(s).and_then(|c| {
+            let ns = ns?;
+            c.sockets.iter().find(|(i, _)| *i == ns).map(|&(_, k)| k)
+        });
+        match (packet.kind, joined) {
+            (Kind::Connect, None) => self.connect(eng, s, ns, &packet),
+            (Kind::Event | Kind::BinaryEvent, Some(k)) => {
+                self.event(eng, k, packet.data, bins, packet.id);
+            }
+            (Kind::Ack | Kind::BinaryAck, Some(k)) => {
+                if let (Some(id), Some(Value::Array(args))) = (packet.id, packet.data) {
+                    self.ack(eng, k, id, Payload { args, bins });
+                }
+            }
+            (Kind::Disconnect, Some(k)) => {
+                self.disconnect(eng, k, DisconnectReason::ClientNamespaceDisconnect, false);
+            }
+            // A second CONNECT, CONNECT_ERROR from a client, or a packet for a namespace
+            // the client has not joined: the reference closes the connection.
+            _ => {
+                debug!(
+                    "invalid state for a {:?} packet on {}",
+                    packet.kind, packet.nsp
+                );
+                self.close_client(eng, s, DisconnectReason::ForcedServerClose, false);
+            }
+        }
+    }
+
+    fn connect(
+        &mut self,
+        eng: &mut Engine<Client>,
+        s: SessKey,
+        ns: Option<usize>,
+        packet: &Packet,
+    ) {
+        let Some(ns) = ns else {
+            let text = packet::connect_error(&packet.nsp, "Invalid namespace", None);
+            eng.send(s, Out::Text(text.into()));
+            return;
+        };
+        let Some(handshake) = eng.client_mut(s).and_then(|c| c.handshake.clone()) else {
+            return;
+        };
+        let auth = packet
+            .data
+            .clone()
+            .unwrap_or_else(|| Value::Object(Default::default()));
+        let namespace = &mut self.namespaces[ns];
+        if let Some(check) = namespace.auth.as_mut() {
+            if let Err(refused) = check(&auth, &handshake.request) {
+                debug!("{}: refused: {}", namespace.name, refused.message);
+                let text =
+                    packet::connect_error(&namespace.name, &refused.message, refused.data.as_ref());
+                eng.send(s, Out::Text(text.into()));
+                return;
+            }
+        }
+        let sid: Arc<str> = eng.new_id().into();
+        let k = SocketKey(self.sockets.insert(SocketState {
+            info: Rc::new(Info {
+                sid: Arc::clone(&sid),
+                ns,
+                auth,
+                handshake,
+            }),
+            session: s,
+            handlers: Vec::new(),
+            on_disconnect: None,
+            acks: Vec::new(),
+            next_ack: 0,
+            connected: true,
+        }));
+        // "each socket joins a room identified by its own id"
+        namespace.rooms.join(k, &sid);
+        namespace.members.insert(k);
+        if let Some(client) = eng.client_mut(s) {
+            client.sockets.push((ns, k));
+            client.connect_by = None;
+        }
+        refresh_deadline(eng, s);
+        // The client hears it is connected before, and apart from, the handler's first emit.
+        eng.send(s, Out::Text(packet::connect(&namespace.name, &sid).into()));
+        eng.pace(s);
+        debug!("{}: socket {sid} connected", namespace.name);
+        if let Some(handler) = namespace.on_connection.clone() {
+            match handler.try_borrow_mut() {
+                Ok(mut handler) => handler(&mut Socket::new(eng, self, k)),
+                Err(_) => warn!("on_connection re-entered; socket {sid} not handled"),
+            };
+        }
+    }
+
+    fn event(
+        &mut self,
+        eng: &mut Engine<Client>,
+        k: SocketKey,
+        data: Option<Value>,
+        bins: Vec<Bytes>,
+        id: Option<u64>,
+    ) {
+        let Some(Value::Array(mut args)) = data else {
+            return;
+        };
+        let name = match args.remove(0) {
+            Value::String(name) => name,
+            // `socket.emit(1)` in JavaScript: listeners are keyed by the string "1".
+            other => other.to_string(),
+        };
+        let Some(sock) = self.sockets.get_mut(k.0) else {
+            return;
+        };
+        let handler = sock
+            .handlers
+            .iter()
+            .find(|(n, _)| **n == *name)
+            .map(|(_, h)| Rc::clone(h));
+        let Some(handler) = handler else {
+            debug!("{}: no handler for {name:?}", sock.info.sid);
+            return;
+        };
+        let ack = id.map(|id| Ack { socket: k, id });
+        match handler.try_borrow_mut() {
+            Ok(mut handler) => handler(&mut Socket::new(eng, self, k), Payload { args, bins }, ack),
+            Err(_) => warn!("handler for {name:?} re-entered; event dropped"),
+        };
+    }
+
+    fn ack(&mut self, eng: &mut Engine<Client>, k: SocketKey, id: u64, payload: Payload) {
+        let Some(sock) = self.sockets.get_mut(k.0) else {
+            return;
+        };
+        // An ack that timed out, or that we never asked for, is ignored.
+        let Some(i) = sock.acks.iter().position(|a| a.id == id) else {
+            return;
+        };
+        let pending = sock.acks.swap_remove(i);
+        (pending.callback)(&mut Socket::new(eng, self, k), Ok(payload));
+    }
+
+    /// Registers an ack callback for `id`, due by `deadline`.
+    pub(crate) fn expect_ack(
+        &mut self,
+        eng: &mut Engine<Client>,
+        k: SocketKey,
+        deadline: Instant,
+        callback: AckFn,
+    ) -> Option<u64> {
+        let sock = self.sockets.get_mut(k.0)?;
+        let id = sock.next_ack;
+        sock.next_ack += 1;
+        sock.acks.push(PendingAck { id, callback });
+        let s = sock.session;
+        eng.client_mut(s)?.acks.push(Reverse((deadline, k, id)));
+        refresh_deadline(eng, s);
+        Some(id)
+    }
+
+    /// Disconnects one socket from its namespace. `notify`: tell the client (a DISCONNECT
+    /// packet), when the server decided it. The socket's `on_disconnect` runs while it is
+    /// still in its rooms; emits to it are dropped from then on; its pending acks fail.
+    pub(crate) fn disconnect(
+        &mut self,
+        eng: &mut Engine<Client>,
+        k: SocketKey,
+        reason: DisconnectReason,
+        notify: bool,
+    ) {
+        let Some(sock) = self.sockets.get_mut(k.0) else {
+            return;
+        };
+        if !sock.connected {
+            return;
+        }
+        sock.connected = false;
+        let (s, ns) = (sock.session, sock.info.ns);
+        debug!("socket {} disconnected: {reason}", sock.info.sid);
+        if notify {
+            let text = packet::disconnect(&self.namespaces[ns].name);
+            eng.send(s, Out::Text(text.into()));
+        }
+        if let Some(handler) = sock.on_disconnect.clone() {
+            match handler.try_borrow_mut() {
+                Ok(mut handler) => handler(&mut Socket::new(eng, self, k), reason),
+                Err(_) => warn!("on_disconnect re-entered"),
+            };
+        }
+        let acks = match self.sockets.get_mut(k.0) {
+            Some(sock) => std::mem::take(&mut sock.acks),
+            None => Vec::new(),
+        };
+        for pending in acks {
+            (pending.callback)(&mut Socket::new(eng, self, k), Err(AckError::Disconnected));
+        }
+        let namespace = &mut self.namespaces[ns];
+        namespace.rooms.leave_all(k);
+        namespace.members.remove(&k);
+        if let Some(client) = eng.client_mut(s) {
+            client.sockets.retain(|&(_, key)| key != k);
+        }
+        self.sockets.remove(k.0);
+    }
+
+    /// Disconnects every socket of the client and closes its connection (what is queued
+    /// still goes out).
+    pub(crate) fn close_client(
+        &mut self,
+        eng: &mut Engine<Client>,
+        s: SessKey,
+        reason: DisconnectReason,
+        notify: bool,
+    ) {
+        for k in sockets_of(eng, s) {
+            self.disconnect(eng, k, reason, notify);
+        }
+        eng.close(s);
+    }
+}
+
+fn sockets_of(eng: &mut Engine<Client>, s: SessKey) -> Vec<SocketKey> {
+    eng.client_mut(s)
+        .map(|c| c.sockets.iter().map(|&(_, k)| k).collect())
+        .unwrap_or_default()
+}
+
+/// Tells the engine the client's earliest deadline.
+fn refresh_deadline(eng: &mut Engine<Client>, s: SessKey) {
+    let Some(client) = eng.client_mut(s) else {
+        return;
+    };
+    let ack = client.acks.peek().map(|Reverse((at, _, _))| *at);
+    let next = [client.connect_by, ack].into_iter().flatten().min();
+    eng.set_app_deadline(s, next);
+}
+
+impl App for Sio {
+    type Client = Client;
+
+    fn on_open(&mut self, eng: &mut Engine<Client>, s: SessKey, req: &Request, peer: SocketAddr) {
+        let connect_by = eng.now() + self.connect_timeout;
+        if let Some(client) = eng.client_mut(s) {
+            client.connect_by = Some(connect_by);
+            client.handshake = Some(Rc::new(Handshake {
+                request: req.clone(),
+                peer,
+            }));
+        }
+        refresh_deadline(eng, s);
+    }
+
+    fn on_message(&mut self, eng: &mut Engine<Client>, s: SessKey, msg: Incoming<'_>) {
+        let Some(client) = eng.client_mut(s) else {
+            return;
+        };
+        let complete = match msg {
+            Incoming::Text(text) if client.partial.is_none() => match packet::decode(text) {
+                Ok(packet) if packet.attachments > 0 => {
+                    let bins = Vec::with_capacity(packet.attachments);
+                    client.partial = Some((packet, bins));
+                    None
+                }
+                Ok(packet) => Some((packet, Vec::new())),
+                Err(_) => {
+                    debug!("invalid Socket.IO packet {text:?}");
+                    return self.close_client(eng, s, DisconnectReason::ParseError, false);
+                }
+            },
+            Incoming::Binary(bytes) if client.partial.is_some() => {
+                let Some((packet, bins)) = client.partial.as_mut() else {
+                    return;
+                };
+                bins.push(bytes);
+                if bins.len() < packet.attachments {
+                    None
+                } else {
+                    client.partial.take()
+                }
+            }
+            // Text while attachments are awaited, or binary with none awaited.
+            _ => {
+                debug!(
+                    "unexpected {} message",
+                    if client.partial.is_some() {
+                        "text"
+                    } else {
+                        "binary"
+                    }
+                );
+                return self.close_client(eng, s, DisconnectReason::ParseError, false);
+            }
+        };
+        let Some((packet, bins)) = complete else {
+            return;
+        };
+        if let Some(data) = &packet.data {
+            if !packet::placeholders_are_valid(data, bins.len()) {
+                return self.close_client(eng, s, DisconnectReason::ParseError, false);
+            }
+        }
+        self.dispatch(eng, s, packet, bins);
+    }
+
+    fn on_close(&mut self, eng: &mut Engine<Client>, s: SessKey, reason: DisconnectReason) {
+        for k in sockets_of(eng, s) {
+            self.disconnect(eng, k, reason, false);
+        }
+    }
+
+    fn on_deadline(&mut self, eng: &mut Engine<Client>, s: SessKey) {
+        let now = eng.now();
+        let Some(client) = eng.client_mut(s) else {
+            return;
+        };
+        if client.connect_by.is_some_and(|at| at <= now) {
+            client.connect_by = None;
+            if client.sockets.is_empty() {
+                debug!("no namespace joined within the connect timeout");
+                eng.close(s);
+                return;
+            }
+        }
+        loop {
+            let Some(client) = eng.client_mut(s) else {
+                return;
+            };
+            match client.acks.peek() {
+                Some(Reverse((at, _, _))) if *at <= now => {}
+                _ => break,
+            }
+            let Some(Reverse((_, k, id))) = client.acks.pop() else {
+                break;
+            };
+            let Some(sock) = self.sockets.get_mut(k.0) else {
+                continue;
+            };
+            // Answered already, or failed on disconnect: nothing left to time out.
+            let Some(i) = sock.acks.iter().position(|a| a.id == id) else {
+                continue;
+            };
+            let pending = sock.acks.swap_remove(i);
+            (pending.callback)(&mut Socket::new(eng, self, k), Err(AckError::Timeout));
+        }
+        refresh_deadline(eng, s);
+    }
+}

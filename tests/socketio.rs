@@ -1,0 +1,209 @@
+//! The Socket.IO endpoint over real sockets: long-polling, WebSocket, binary, acks, the
+//! fallback handler, and bad input. (The official client is tested in tests/socketio/.)
+
+mod common;
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::thread;
+use std::time::Duration;
+
+use common::{client_at, read_head, tcp};
+use serde_json::json;
+use tungstenite::{Bytes, Message};
+use wsreactor::socketio::{Options, Payload, SocketIo};
+use wsreactor::{ConnId, Ctx, Handler, Request, Response, Server};
+
+/// A server whose handler is built on its own thread (Socket.IO callbacks are not `Send`).
+fn spawn<H: Handler + 'static>(build: impl FnOnce() -> H + Send + 'static) -> SocketAddr {
+    let server = Server::bind("127.0.0.1:0").expect("bind");
+    let addr = server.local_addr().expect("local_addr");
+    thread::spawn(move || server.run(build()));
+    addr
+}
+
+/// `echo` is emitted back and acked with its arguments; connecting emits `hello`.
+fn echo_io() -> SocketIo {
+    let mut io = SocketIo::new(Options::default());
+    io.of("/").on_connection(|socket| {
+        socket.emit("hello", json!({ "id": socket.id() }));
+        socket.on("echo", |socket, args, ack| {
+            socket.emit("echo", args.clone());
+            if let Some(ack) = ack {
+                ack.send(socket, args);
+            }
+        });
+    });
+    io
+}
+
+fn http(stream: &mut TcpStream, method: &str, target: &str, body: &str) -> (u16, String) {
+    write!(
+        stream,
+        "{method} {target} HTTP/1.1\r\nHost: x\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    let head = read_head(stream);
+    let status = head[9..12].parse().unwrap();
+    let len: usize = head
+        .lines()
+        .find_map(|l| l.strip_prefix("Content-Length: "))
+        .and_then(|v| v.trim().parse().ok())
+        .expect("Content-Length");
+    let mut body = vec![0; len];
+    stream.read_exact(&mut body).unwrap();
+    (status, String::from_utf8(body).unwrap())
+}
+
+#[test]
+fn long_polling_carries_a_whole_socket_io_session() {
+    let addr = spawn(echo_io);
+    let mut conn = tcp(addr);
+    let (status, open) = http(&mut conn, "GET", "/socket.io/?EIO=4&transport=polling", "");
+    assert_eq!(status, 200);
+    let open: serde_json::Value = serde_json::from_str(&open[1..]).unwrap();
+    let q = format!(
+        "/socket.io/?EIO=4&transport=polling&sid={}",
+        open["sid"].as_str().unwrap()
+    );
+
+    // keep-alive: the same connection posts and polls
+    assert_eq!(http(&mut conn, "POST", &q, "40"), (200, "ok".into()));
+    let (_, connected) = http(&mut conn, "GET", &q, "");
+    let (connect, hello) = connected.split_once('\x1e').expect("two packets");
+    assert!(connect.starts_with(r#"40{"sid":""#), "{connected}");
+    assert!(hello.starts_with(r#"42["hello",{"id":"#), "{connected}");
+
+    // Two events (one asking for an ack), then a binary record no packet announced: a
+    // Socket.IO parse error, so the session ends once its queue has drained.
+    let post = "42[\"echo\",\"x\"]\x1e421[\"echo\",{\"a\":1}]\x1ebAQID";
+    assert_eq!(http(&mut conn, "POST", &q, post), (200, "ok".into()));
+    let (status, reply) = http(&mut conn, "GET", &q, "");
+    assert_eq!(status, 200);
+    assert_eq!(
+        reply, "42[\"echo\",\"x\"]\x1e42[\"echo\",{\"a\":1}]\x1e431[{\"a\":1}]\x1e1",
+        "echoes, the ack, then the close packet"
+    );
+    assert_eq!(http(&mut conn, "GET", &q, "").0, 400, "session gone");
+}
+
+#[test]
+fn websocket_events_acks_and_binary_attachments() {
+    let addr = spawn(echo_io);
+    let mut ws = client_at(addr, "/socket.io/?EIO=4&transport=websocket");
+    let open = ws.read().unwrap();
+    assert!(open.to_text().unwrap().starts_with(r#"0{"sid":"#));
+    ws.send(Message::text("40")).unwrap();
+    assert!(ws.read().unwrap().to_text().unwrap().starts_with("40{"));
+    assert!(ws
+        .read()
+        .unwrap()
+        .to_text()
+        .unwrap()
+        .starts_with(r#"42["hello""#));
+
+    ws.send(Message::text(r#"427["echo",1,"two"]"#)).unwrap();
+    assert_eq!(ws.read().unwrap(), Message::text(r#"42["echo",1,"two"]"#));
+    assert_eq!(ws.read().unwrap(), Message::text(r#"437[1,"two"]"#));
+
+    ws.send(Message::text(
+        r#"451-8["echo",{"_placeholder":true,"num":0}]"#,
+    ))
+    .unwrap();
+    ws.send(Message::Binary(Bytes::from_static(&[0, 255, 30])))
+        .unwrap();
+    let placeholder = r#"[{"_placeholder":true,"num":0}]"#;
+    assert_eq!(
+        ws.read().unwrap(),
+        Message::text(format!(r#"451-["echo",{}"#, &placeholder[1..]))
+    );
+    assert_eq!(
+        ws.read().unwrap(),
+        Message::Binary(Bytes::from_static(&[0, 255, 30]))
+    );
+    assert_eq!(
+        ws.read().unwrap(),
+        Message::text(format!("461-8{placeholder}"))
+    );
+    assert_eq!(
+        ws.read().unwrap(),
+        Message::Binary(Bytes::from_static(&[0, 255, 30]))
+    );
+}
+
+#[test]
+fn bad_packets_close_the_connection_and_the_server_goes_on() {
+    let addr = spawn(echo_io);
+    for garbage in ["4abc", "42{}", "\u{e9}", "40/nope,", "42[\"echo\"]"] {
+        let mut ws = client_at(addr, "/socket.io/?EIO=4&transport=websocket");
+        ws.read().unwrap();
+        ws.send(Message::text(garbage)).unwrap();
+        let answer = match ws.read() {
+            Ok(Message::Close(_)) | Err(_) => "closed".to_owned(),
+            Ok(msg) => msg.to_text().unwrap().to_owned(),
+        };
+        match garbage {
+            // an unknown namespace is refused, not fatal
+            "40/nope," => assert_eq!(answer, r#"44/nope,{"message":"Invalid namespace"}"#),
+            _ => assert_eq!(answer, "closed", "{garbage:?}"),
+        }
+    }
+    let mut ws = client_at(addr, "/socket.io/?EIO=4&transport=websocket");
+    assert!(ws.read().unwrap().to_text().unwrap().starts_with("0{"));
+}
+
+/// Serves `/hello`, and ticks to its own WebSocket clients on a timer.
+#[derive(Default)]
+struct Fallback {
+    ticking: Vec<ConnId>,
+}
+
+impl Handler for Fallback {
+    fn on_http(&mut self, _ctx: &mut Ctx<'_>, req: &Request) -> Option<Response> {
+        Some(match req.path() {
+            "/hello" => Response::new(200).body("hello"),
+            _ => Response::status_text(404),
+        })
+    }
+    fn on_open(&mut self, ctx: &mut Ctx<'_>, _req: &Request) {
+        self.ticking.push(ctx.id());
+        ctx.set_timer(Duration::from_millis(1), 7);
+    }
+    fn on_message(&mut self, ctx: &mut Ctx<'_>, msg: Message) {
+        ctx.send(msg);
+    }
+    fn on_timer(&mut self, ctx: &mut Ctx<'_>, key: u64) {
+        for &id in &self.ticking {
+            ctx.send_to(id, format!("tick {key}"));
+        }
+    }
+}
+
+#[test]
+fn other_paths_their_connections_and_timers_go_to_the_fallback() {
+    let addr = spawn(|| {
+        let mut io = SocketIo::new(Options::default().ping_interval(Duration::from_millis(5)))
+            .fallback(Fallback::default());
+        io.of("/").on_connection(|socket| {
+            socket.send(Payload::new().arg("hi"));
+        });
+        io
+    });
+    let mut conn = tcp(addr);
+    assert_eq!(http(&mut conn, "GET", "/hello", ""), (200, "hello".into()));
+    assert_eq!(
+        http(&mut conn, "GET", "/socket.io/socket.io.js", "").0,
+        404,
+        "no bundle set"
+    );
+
+    // a Socket.IO client pinged every 5 ms keeps the engine's timers busy meanwhile
+    let mut sio = client_at(addr, "/socket.io/?EIO=4&transport=websocket");
+    sio.read().unwrap();
+    let mut plain = client_at(addr, "/plain");
+    assert_eq!(plain.read().unwrap(), Message::text("tick 7"));
+    plain.send(Message::text("echo")).unwrap();
+    assert_eq!(plain.read().unwrap(), Message::text("echo"));
+    assert_eq!(sio.read().unwrap(), Message::text("2"), "engine pings too");
+}
