@@ -424,20 +424,3 @@ fn parse(buf: &[u8]) -> Result<Option<(Frame, usize)>, Failure> {
     };
     Ok(Some((frame, total as usize)))
 }
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn mask_round_trips_at_every_alignment() {
-        for len in 0..20 {
-            let orig: Vec<u8> = (0..len as u8).collect();
-            let mut buf = orig.clone();
-            apply_mask(&mut buf, [1, 2, 3, 4]);
-            for (i, b) in buf.iter().enumerate() {
-                assert_eq!(*b, orig[i] ^ [1, 2, 3, 4][i % 4]);
-            }
-        }
-    }
-}

@@ -22,26 +22,21 @@
 //! limit is raised to its hard limit.
 
 mod client;
+mod fleet;
 mod proc;
 mod stats;
 
-use std::net::{IpAddr, Ipv4Addr, SocketAddr, ToSocketAddrs};
+use std::net::ToSocketAddrs;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
-use mio::net::TcpStream;
-use mio::{Events, Interest, Poll, Token};
-use socket2::{Domain, SockAddr, Socket, Type};
-
-use client::{Client, Failure, Tally, Workload};
-use stats::{json_line, Json, Latencies};
+use client::Workload;
+use fleet::Fleet;
+use stats::{json_line, Json};
 
 const USAGE: &str = "usage: loadgen [ws://]HOST:PORT[/PATH] [-c CONNS] [-k IN_FLIGHT] [-s BYTES] \
 [--binary] [-w WARMUP_S] [-d DURATION_S] [--pid SERVER_PID] [--idle] [--settle S] [--label NAME]";
 
-/// Connections in the connect/upgrade phase at once, so a burst of thousands does not
-/// overflow the server's listen backlog.
-const MAX_PENDING: usize = 256;
 /// How long connecting everything may take before the run gives up on the rest.
 const CONNECT_PATIENCE: Duration = Duration::from_secs(60);
 
@@ -130,109 +125,6 @@ fn main() -> ExitCode {
     }
 }
 
-/// A fresh non-blocking connect, from a spread source address when the target is loopback.
-fn connect(target: SocketAddr, index: usize) -> std::io::Result<TcpStream> {
-    let sock = Socket::new(Domain::for_address(target), Type::STREAM, None)?;
-    sock.set_nonblocking(true)?;
-    if let IpAddr::V4(ip) = target.ip() {
-        if ip.is_loopback() {
-            let src = Ipv4Addr::new(127, 0, 0, 1 + (index % 250) as u8);
-            sock.bind(&SockAddr::from(SocketAddr::new(src.into(), 0)))?;
-        }
-    }
-    match sock.connect(&SockAddr::from(target)) {
-        Ok(()) => {}
-        Err(e) if e.raw_os_error() == Some(libc::EINPROGRESS) => {}
-        Err(e) => return Err(e),
-    }
-    Ok(TcpStream::from_std(sock.into()))
-}
-
-struct Run<'a> {
-    args: &'a Args,
-    target: SocketAddr,
-    poll: Poll,
-    clients: Vec<Option<Client>>,
-    opened: usize,
-    pending: usize,
-    failures: Vec<String>,
-    tally: Tally,
-    workload: Workload,
-    scratch: Vec<u8>,
-}
-
-impl Run<'_> {
-    /// Starts connects until `MAX_PENDING` are in progress or all were started.
-    fn open_more(&mut self) {
-        while self.pending < MAX_PENDING && self.clients.len() < self.args.conns {
-            let i = self.clients.len();
-            let client = connect(self.target, i).and_then(|mut sock| {
-                self.poll.registry().register(
-                    &mut sock,
-                    Token(i),
-                    Interest::READABLE | Interest::WRITABLE,
-                )?;
-                Ok(Client::new(sock, 0x9E37_79B9_7F4A_7C15 ^ i as u64))
-            });
-            match client {
-                Ok(c) => {
-                    self.clients.push(Some(c));
-                    self.pending += 1;
-                }
-                Err(e) => {
-                    self.clients.push(None);
-                    self.fail(Failure::Connect(e));
-                }
-            }
-        }
-    }
-
-    fn fail(&mut self, why: Failure) {
-        if self.failures.len() < 5 {
-            self.failures.push(why.to_string());
-        } else if self.failures.len() == 5 {
-            self.failures.push("...".into());
-        }
-    }
-
-    /// One poll and its events.
-    fn step(&mut self, events: &mut Events, timeout: Duration) -> std::io::Result<()> {
-        self.poll.poll(events, Some(timeout))?;
-        let now = Instant::now();
-        for event in events.iter() {
-            let i = event.token().0;
-            let Some(client) = self.clients.get_mut(i).and_then(Option::as_mut) else {
-                continue;
-            };
-            let was_open = client.is_open();
-            let result = client.on_event(&self.workload, &mut self.scratch, now, &mut self.tally);
-            let opened_now = !was_open && client.is_open();
-            if let Err(why) = result {
-                if !was_open {
-                    self.pending -= 1;
-                }
-                if let Some(mut c) = self.clients[i].take() {
-                    let _ = self.poll.registry().deregister(c.sock());
-                }
-                self.fail(why);
-            } else if opened_now {
-                self.pending -= 1;
-                self.opened += 1;
-            }
-        }
-        self.open_more();
-        Ok(())
-    }
-
-    fn settled(&self) -> bool {
-        self.clients.len() == self.args.conns && self.pending == 0
-    }
-
-    fn live(&self) -> usize {
-        self.clients.iter().flatten().count()
-    }
-}
-
 fn run(args: &Args) -> std::io::Result<bool> {
     let fd_limit = proc::raise_fd_limit()?;
     if args.conns as u64 + 16 > fd_limit {
@@ -246,95 +138,71 @@ fn run(args: &Args) -> std::io::Result<bool> {
         .to_socket_addrs()?
         .next()
         .ok_or_else(|| std::io::Error::other("host resolves to nothing"))?;
-    let per_conn = if args.idle { 1 } else { u64::MAX };
-    let inflight = if args.idle { 1 } else { args.inflight };
-    let mut r = Run {
-        args,
-        target,
-        poll: Poll::new()?,
-        clients: Vec::with_capacity(args.conns),
-        opened: 0,
-        pending: 0,
-        failures: Vec::new(),
-        tally: Tally {
-            sending: true,
-            measuring: false,
-            echoes: 0,
-            window_echoes: 0,
-            latencies: Latencies::default(),
-        },
-        workload: Workload::new(
-            args.size,
-            args.binary,
-            inflight,
-            per_conn,
-            &args.host,
-            &args.path,
-        ),
-        scratch: vec![0; 256 * 1024],
+    let (per_conn, inflight) = if args.idle {
+        (1, 1)
+    } else {
+        (u64::MAX, args.inflight)
     };
-    let mut events = Events::with_capacity(4096);
+    let workload = Workload::new(
+        args.size,
+        args.binary,
+        inflight,
+        per_conn,
+        &args.host,
+        &args.path,
+    );
+    let mut fleet = Fleet::new(target, args.conns, workload)?;
     let rss_before = args.pid.as_deref().map(proc::rss_bytes).transpose()?;
     let start = Instant::now();
-    r.open_more();
-    while !r.settled() && start.elapsed() < CONNECT_PATIENCE {
-        r.step(&mut events, Duration::from_millis(100))?;
-    }
+    fleet.connect_all(CONNECT_PATIENCE)?;
     let connect_s = start.elapsed().as_secs_f64();
     if args.idle {
-        idle(&mut r, &mut events, rss_before, connect_s)
+        idle(args, &mut fleet, rss_before, connect_s)
     } else {
-        load(&mut r, &mut events, connect_s)
+        load(args, &mut fleet, connect_s)
     }
 }
 
-fn common_fields(r: &Run<'_>, mode: &str) -> Vec<(&'static str, Json)> {
-    let a = r.args;
+fn common_fields(a: &Args, f: &Fleet, mode: &str) -> Vec<(&'static str, Json)> {
     vec![
         ("label", Json::Str(a.label.clone())),
         ("mode", Json::Str(mode.into())),
         ("target", Json::Str(format!("ws://{}{}", a.host, a.path))),
         ("conns", Json::Int(a.conns as u64)),
-        ("inflight", Json::Int(r.workload.inflight as u64)),
+        ("inflight", Json::Int(f.workload.inflight as u64)),
         ("size", Json::Int(a.size as u64)),
         ("binary", Json::Bool(a.binary)),
-        ("opened", Json::Int(r.opened as u64)),
+        ("opened", Json::Int(f.opened as u64)),
     ]
 }
 
-fn load(r: &mut Run<'_>, events: &mut Events, connect_s: f64) -> std::io::Result<bool> {
-    let a = r.args;
+fn load(a: &Args, f: &mut Fleet, connect_s: f64) -> std::io::Result<bool> {
     let pid = a.pid.as_deref();
     let warm_until = Instant::now() + Duration::from_secs_f64(a.warmup);
-    while Instant::now() < warm_until {
-        r.step(events, Duration::from_millis(50))?;
-    }
+    f.run_while(|_| Instant::now() < warm_until)?;
     let cpu0 = pid.map(proc::cpu_seconds).transpose()?;
     let self0 = proc::cpu_seconds("self")?;
     let t0 = Instant::now();
-    r.tally.measuring = true;
+    f.tally.measuring = true;
     let end = t0 + Duration::from_secs_f64(a.duration);
-    while Instant::now() < end {
-        r.step(events, Duration::from_millis(50))?;
-    }
-    r.tally.measuring = false;
+    f.run_while(|_| Instant::now() < end)?;
+    f.tally.measuring = false;
     let elapsed = t0.elapsed().as_secs_f64();
     let cpu = match (pid, cpu0) {
         (Some(pid), Some(c0)) => Some(proc::cpu_seconds(pid)? - c0),
         _ => None,
     };
     let self_cpu = proc::cpu_seconds("self")? - self0;
-    r.tally.sending = false;
 
-    let msgs = r.tally.window_echoes;
+    let msgs = f.tally.window_echoes;
     let rate = msgs as f64 / elapsed;
     let mbps = rate * a.size as f64 / 1e6;
-    let [p50, p99, p999] = r.tally.latencies.percentiles();
+    let [p50, p99, p999] = f.tally.latencies.percentiles();
     let us_per_msg = cpu.map(|c| c * 1e6 / msgs.max(1) as f64);
-    let live = r.live();
-    let ok = r.failures.is_empty() && live == a.conns;
+    let live = f.live();
+    let ok = f.failures.is_empty() && live == a.conns;
 
-    let mut fields = common_fields(r, "load");
+    let mut fields = common_fields(a, f, "load");
     fields.extend([
         ("connect_s", Json::Num(connect_s)),
         ("warmup_s", Json::Num(a.warmup)),
@@ -374,38 +242,27 @@ fn load(r: &mut Run<'_>, events: &mut Events, connect_s: f64) -> std::io::Result
         "client cpu    {:.0} % of one core",
         100.0 * self_cpu / elapsed
     );
-    report_failures(r, live);
+    report_failures(a, f, live);
     println!("{}", json_line(&fields));
     Ok(ok)
 }
 
-fn idle(
-    r: &mut Run<'_>,
-    events: &mut Events,
-    rss_before: Option<u64>,
-    connect_s: f64,
-) -> std::io::Result<bool> {
-    let a = r.args;
+fn idle(a: &Args, f: &mut Fleet, rss_before: Option<u64>, connect_s: f64) -> std::io::Result<bool> {
     let deadline = Instant::now() + CONNECT_PATIENCE;
-    let all_echoed = |r: &Run<'_>| r.clients.iter().flatten().all(|c| c.done(&r.workload));
-    while !all_echoed(r) && Instant::now() < deadline {
-        r.step(events, Duration::from_millis(100))?;
-    }
+    f.run_while(|f| !f.all_done() && Instant::now() < deadline)?;
     // Let the server finish its pass and the allocator settle before reading its RSS.
-    let settle_until = Instant::now() + Duration::from_secs_f64(a.settle);
-    while Instant::now() < settle_until {
-        r.step(events, Duration::from_millis(100))?;
-    }
-    let held = r.live();
-    let served = r.tally.echoes;
+    let settled = Instant::now() + Duration::from_secs_f64(a.settle);
+    f.run_while(|_| Instant::now() < settled)?;
+    let held = f.live();
+    let served = f.tally.echoes;
     let rss = match (a.pid.as_deref(), rss_before) {
         (Some(pid), Some(before)) => Some((before, proc::rss_bytes(pid)?)),
         _ => None,
     };
     let per_conn = rss.map(|(b, after)| after.saturating_sub(b) as f64 / held.max(1) as f64);
-    let ok = r.failures.is_empty() && held == a.conns && served == a.conns as u64;
+    let ok = f.failures.is_empty() && held == a.conns && served == a.conns as u64;
 
-    let mut fields = common_fields(r, "idle");
+    let mut fields = common_fields(a, f, "idle");
     fields.extend([
         ("connect_s", Json::Num(connect_s)),
         ("held", Json::Int(held as u64)),
@@ -425,7 +282,10 @@ fn idle(
         ("failures", Json::Int((a.conns - held) as u64)),
     ]);
     eprintln!("target        ws://{}{}", a.host, a.path);
-    eprintln!("idle          {held} of {} connections held, {served} echoed once ({connect_s:.2} s to connect)", a.conns);
+    eprintln!(
+        "idle          {held} of {} connections held, {served} echoed once ({connect_s:.2} s to connect)",
+        a.conns
+    );
     if let (Some((before, after)), Some(p)) = (rss, per_conn) {
         eprintln!(
             "server rss    {:.1} MiB -> {:.1} MiB = {:.0} B ({:.2} KiB) per connection",
@@ -435,16 +295,16 @@ fn idle(
             p / 1024.0
         );
     }
-    report_failures(r, held);
+    report_failures(a, f, held);
     println!("{}", json_line(&fields));
     Ok(ok)
 }
 
-fn report_failures(r: &Run<'_>, live: usize) {
-    if live < r.args.conns {
-        eprintln!("failures      {} connections lost", r.args.conns - live);
+fn report_failures(a: &Args, f: &Fleet, live: usize) {
+    if live < a.conns {
+        eprintln!("failures      {} connections lost", a.conns - live);
     }
-    for f in &r.failures {
-        eprintln!("  {f}");
+    for why in &f.failures {
+        eprintln!("  {why}");
     }
 }
