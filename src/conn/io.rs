@@ -8,11 +8,16 @@
 //! report new data, so no extra read is spent to see `WouldBlock`.
 //!
 //! Writes: tungstenite's control replies (pong, close) and our own frames go into the
-//! connection's [`OutBuf`], which the reactor writes to the socket once per pass.
+//! connection's [`OutBuf`], which the reactor writes to the socket once per pass, large
+//! payloads by reference with `writev`.
 
-use std::io::{self, Read, Write};
+use std::collections::VecDeque;
+use std::io::{self, IoSlice, Read, Write};
 
 use mio::net::TcpStream;
+use tungstenite::Bytes;
+
+use super::frame::{self, OpCode};
 
 /// Bytes one socket read may bring in; also the most one connection reads per pass.
 pub(crate) const READ_CHUNK: usize = 64 * 1024;
@@ -114,31 +119,71 @@ impl ReadBuf {
     }
 }
 
-/// A connection's outbound bytes: written from `head`, compacted when drained.
+/// A connection's outbound bytes, in order: frames and control bytes copied into `buf`,
+/// and large payloads kept as shared [`Bytes`], each to be written after a given prefix of
+/// `buf`. Echoing or broadcasting a large message then costs no copy of it in user space:
+/// the payload tungstenite decoded goes to the socket from where it lies, in the same
+/// vectored write as the headers around it.
 #[derive(Debug, Default)]
 pub(crate) struct OutBuf {
+    /// Copied bytes; `buf[..head]` is already written. Appending here always lands after
+    /// every queued large payload.
     pub(crate) buf: Vec<u8>,
     head: usize,
+    /// Large payloads `(at, bytes)`: `bytes` goes out right after `buf[..at]`.
+    large: VecDeque<(usize, Bytes)>,
+    /// Bytes of `large`'s first payload already written.
+    large_head: usize,
+    /// Unwritten bytes in `large`.
+    large_pending: usize,
 }
 
 /// Capacity kept after the buffer drains; above it the allocation is released so a burst
 /// does not pin memory on an idle connection.
 const KEEP_CAPACITY: usize = 16 * 1024;
 
+/// Payloads from this size on are queued by reference instead of copied: below it a copy
+/// costs less than an extra `iovec` and the reference count.
+pub(crate) const SHARE_MIN: usize = 2 * 1024;
+
+/// Slices handed to one `writev`; the rest waits for the next write of the same pass.
+const MAX_IOVECS: usize = 64;
+
 impl OutBuf {
     /// Bytes waiting to be written.
     pub(crate) fn pending(&self) -> usize {
-        self.buf.len() - self.head
+        self.buf.len() - self.head + self.large_pending
     }
 
-    /// One write of the pending bytes. `Ok(true)` when everything went out.
-    pub(crate) fn write_to(&mut self, sock: &mut TcpStream) -> io::Result<bool> {
+    /// Queues one final, unmasked frame; large payloads are shared, not copied.
+    pub(crate) fn push_frame(&mut self, opcode: OpCode, payload: Bytes) {
+        if payload.len() < SHARE_MIN {
+            frame::encode(&mut self.buf, opcode, &payload);
+        } else {
+            frame::encode_header(&mut self.buf, opcode, payload.len());
+            self.large_pending += payload.len();
+            self.large.push_back((self.buf.len(), payload));
+        }
+    }
+
+    /// Writes the pending bytes until done or the socket is full (one write, unless more
+    /// slices are queued than one `writev` takes). `Ok(true)` when everything went out.
+    pub(crate) fn write_to(&mut self, sock: &mut impl Write) -> io::Result<bool> {
         while self.pending() > 0 {
-            match sock.write(&self.buf[self.head..]) {
+            let mut slices = [IoSlice::new(&[]); MAX_IOVECS];
+            let (written, offered) = if self.large.is_empty() {
+                let bytes = &self.buf[self.head..];
+                (sock.write(bytes), bytes.len())
+            } else {
+                let n = self.slices(&mut slices);
+                let offered = slices[..n].iter().map(|s| s.len()).sum();
+                (sock.write_vectored(&slices[..n]), offered)
+            };
+            match written {
                 Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
                 Ok(n) => {
-                    self.head += n;
-                    if self.pending() > 0 {
+                    self.advance(n);
+                    if n < offered {
                         // A short write means the socket buffer is full: wait for writable.
                         self.compact();
                         return Ok(false);
@@ -160,11 +205,67 @@ impl OutBuf {
         Ok(true)
     }
 
+    /// Fills `slices` with the pending bytes in order; returns how many it used.
+    fn slices<'a>(&'a self, slices: &mut [IoSlice<'a>]) -> usize {
+        let mut n = 0;
+        let mut pos = self.head;
+        for (i, (at, bytes)) in self.large.iter().enumerate() {
+            if n + 2 > slices.len() {
+                return n;
+            }
+            if pos < *at {
+                slices[n] = IoSlice::new(&self.buf[pos..*at]);
+                n += 1;
+            }
+            let skip = if i == 0 { self.large_head } else { 0 };
+            slices[n] = IoSlice::new(&bytes[skip..]);
+            n += 1;
+            pos = *at;
+        }
+        if pos < self.buf.len() && n < slices.len() {
+            slices[n] = IoSlice::new(&self.buf[pos..]);
+            n += 1;
+        }
+        n
+    }
+
+    /// Marks `n` bytes, in queue order, as written.
+    fn advance(&mut self, mut n: usize) {
+        while n > 0 {
+            match self.large.front() {
+                Some(&(at, ref bytes)) if self.head == at => {
+                    let left = bytes.len() - self.large_head;
+                    if n < left {
+                        self.large_head += n;
+                        self.large_pending -= n;
+                        return;
+                    }
+                    n -= left;
+                    self.large_pending -= left;
+                    self.large_head = 0;
+                    self.large.pop_front();
+                }
+                Some(&(at, _)) => {
+                    let step = n.min(at - self.head);
+                    self.head += step;
+                    n -= step;
+                }
+                None => {
+                    self.head += n;
+                    return;
+                }
+            }
+        }
+    }
+
     /// Drops written bytes once they are the larger part of the buffer, so appends stay
     /// amortised O(1) without a memmove per partial write.
     fn compact(&mut self) {
         if self.head > self.buf.len() / 2 {
             self.buf.drain(..self.head);
+            for (at, _) in &mut self.large {
+                *at -= self.head;
+            }
             self.head = 0;
         }
     }
@@ -212,5 +313,90 @@ impl Write for Sink<'_> {
 
     fn flush(&mut self) -> io::Result<()> {
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A socket that takes at most `max` bytes per write and refuses every third write.
+    struct Trickle {
+        got: Vec<u8>,
+        max: usize,
+        calls: usize,
+    }
+
+    impl Write for Trickle {
+        fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+            self.write_vectored(&[IoSlice::new(buf)])
+        }
+
+        fn write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
+            self.calls += 1;
+            if self.calls % 3 == 0 {
+                return Err(io::ErrorKind::WouldBlock.into());
+            }
+            let mut n = 0;
+            for b in bufs {
+                let take = b.len().min(self.max - n);
+                self.got.extend_from_slice(&b[..take]);
+                n += take;
+            }
+            Ok(n)
+        }
+
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    fn payload(len: usize, seed: u8) -> Bytes {
+        (0..len)
+            .map(|i| (i as u8).wrapping_mul(seed))
+            .collect::<Vec<_>>()
+            .into()
+    }
+
+    #[test]
+    fn shared_payloads_go_out_in_order_through_short_writes() {
+        let frames = [
+            (OpCode::Text, payload(5, 3)),
+            (OpCode::Binary, payload(SHARE_MIN, 5)),
+            (OpCode::Binary, payload(70_000, 7)),
+            (OpCode::Text, payload(130, 11)),
+            (OpCode::Binary, payload(SHARE_MIN + 1, 13)),
+        ];
+        // What the peer must receive: the frames in order, with a pong that tungstenite
+        // appended to the buffer directly after the third.
+        let mut want = Vec::new();
+        for (i, (op, p)) in frames.iter().enumerate() {
+            frame::encode(&mut want, *op, p);
+            if i == 2 {
+                want.extend_from_slice(b"\x8a\x00");
+            }
+        }
+        for max in [1, 7, 1000, 4096, 1 << 20] {
+            let mut out = OutBuf::default();
+            let mut sock = Trickle {
+                got: Vec::new(),
+                max,
+                calls: 0,
+            };
+            for (i, (op, p)) in frames.iter().enumerate() {
+                out.push_frame(*op, p.clone());
+                if i == 2 {
+                    out.buf.extend_from_slice(b"\x8a\x00");
+                }
+            }
+            assert_eq!(out.pending(), want.len());
+            let mut rounds = 0;
+            while !out.write_to(&mut sock).unwrap() {
+                rounds += 1;
+                assert!(rounds < 1_000_000, "no progress");
+            }
+            assert_eq!(out.pending(), 0);
+            assert!(sock.got == want, "max {max}: bytes differ");
+        }
     }
 }

@@ -15,7 +15,7 @@ use crate::config::Config;
 use crate::conn::frame::{self, OpCode};
 use crate::conn::{Conn, Phase};
 use crate::error::{Cause, Disconnect};
-use crate::{CloseCode, Message};
+use crate::{Bytes, CloseCode, Message};
 
 /// Connections plus the work queued for the end of the pass.
 #[derive(Debug)]
@@ -50,13 +50,13 @@ impl Core {
 
     /// Encodes a message into a connection's outbound buffer. `false` if it was not queued.
     pub(crate) fn send(&mut self, id: ConnId, msg: Message) -> bool {
-        let (opcode, payload): (OpCode, &[u8]) = match &msg {
-            Message::Text(text) => (OpCode::Text, text.as_bytes()),
+        let (opcode, payload) = match msg {
+            Message::Text(text) => (OpCode::Text, Bytes::from(text)),
             Message::Binary(data) => (OpCode::Binary, data),
             Message::Ping(data) => (OpCode::Ping, data),
             Message::Pong(data) => (OpCode::Pong, data),
             Message::Close(frame) => {
-                let frame = frame.clone().unwrap_or(CloseFrame {
+                let frame = frame.unwrap_or(CloseFrame {
                     code: CloseCode::Normal,
                     reason: "".into(),
                 });
@@ -83,7 +83,7 @@ impl Core {
             self.fail(id, why);
             return false;
         }
-        frame::encode(&mut conn.out.buf, opcode, payload);
+        conn.out.push_frame(opcode, payload);
         self.mark_dirty(id);
         true
     }
