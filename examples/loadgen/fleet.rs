@@ -117,8 +117,10 @@ impl Fleet {
     /// One poll and its events.
     fn step(&mut self, timeout: Duration) -> io::Result<()> {
         self.poll.poll(&mut self.events, Some(timeout))?;
-        let now = Instant::now();
         for event in self.events.iter() {
+            // Per event, not per poll: a message written late in a long batch must not be
+            // stamped with the batch's start, nor an echo read late with it.
+            let now = Instant::now();
             let i = event.token().0;
             let Some(client) = self.clients.get_mut(i).and_then(Option::as_mut) else {
                 continue;
