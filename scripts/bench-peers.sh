@@ -5,7 +5,9 @@
 # core $CLIENT_CPU; a fresh server process per measurement; within each round the servers
 # take turns, in an order that rotates from round to round; the table shows medians over
 # $ROUNDS rounds. The steady figure is the server's CPU time per echoed message (from
-# /proc/PID/stat): msgs/s moves with whatever else the machine runs.
+# /proc/PID/stat): msgs/s moves with whatever else the machine runs. A load measurement
+# during which other processes used more than $QUIET_PCT % of a core is taken again (up to
+# $TRIES times; the least disturbed is kept), and the table reports how much they used.
 #
 # Scenarios:
 #   a  100 connections x  1 in flight x    32 B text
@@ -14,7 +16,7 @@
 #   d  RSS per idle connection, 10,000 held (each echoed once)
 #   e  19,000 concurrent connections, each echoing once: how many are served
 #
-#   scripts/bench-peers.sh                       # everything, ~12 minutes
+#   scripts/bench-peers.sh                       # everything: ~10 minutes on a quiet machine, at most ~15
 #   ROUNDS=1 DURATION=2 scripts/bench-peers.sh   # a quick look
 #   SERVERS="wsreactor fastwebsockets" SCENARIOS="a b" scripts/bench-peers.sh
 #
@@ -27,9 +29,13 @@ source scripts/bench-lib.sh
 
 ROUNDS=${ROUNDS:-5}
 WARMUP=${WARMUP:-1}
-DURATION=${DURATION:-5}
+DURATION=${DURATION:-4}
 SERVERS=${SERVERS:-"wsreactor tokio-tungstenite fastwebsockets node-ws"}
 SCENARIOS=${SCENARIOS:-"a b c d e"}
+# A load measurement during which the rest of the machine used more than QUIET_PCT % of a
+# core is repeated, up to TRIES times in all; the least disturbed one is kept.
+QUIET_PCT=${QUIET_PCT:-10}
+TRIES=${TRIES:-2}
 IDLE_CONNS=${IDLE_CONNS:-10000}
 MANY_CONNS=${MANY_CONNS:-19000}
 OUT=target/bench-peers
@@ -75,9 +81,9 @@ rotated() {
     for ((i = 0; i < n; i++)); do echo "${s[(($1 + i) % n)]}"; done
 }
 
-# measure ROUND SCENARIO SERVER: one fresh server, one loadgen run, one JSON line kept.
-measure() {
-    local round=$1 scenario=$2 server=$3 args line
+# run_once SCENARIO SERVER: one fresh server, one loadgen run; prints its JSON line.
+run_once() {
+    local scenario=$1 server=$2 args
     case $scenario in
         a) args=(-c 100 -k 1 -s 32 -w "$WARMUP" -d "$DURATION") ;;
         b) args=(-c 100 -k 16 -s 32 -w "$WARMUP" -d "$DURATION") ;;
@@ -89,15 +95,34 @@ measure() {
     read -r -a cmd <<<"$(server_cmd "$server")"
     local addr=127.0.0.1:$(free_port)
     start_server "$addr" "${cmd[@]}"
-    # A run with failures still reports; its exit status is kept in the record.
-    line=$(loadgen "ws://$addr/" "${args[@]}" --pid "$SERVER_PID" --label "$server" 2>>"$OUT/loadgen.log") || true
+    # A run with failures still reports; the record says how many connections failed.
+    loadgen "ws://$addr/" "${args[@]}" --pid "$SERVER_PID" --label "$server" 2>>"$OUT/loadgen.log" || true
     stop_server
-    if [ -z "$line" ]; then
+}
+
+# measure ROUND SCENARIO SERVER: keeps one JSON line per measurement, repeating a load
+# measurement that other work on the machine disturbed.
+measure() {
+    local round=$1 scenario=$2 server=$3 line best="" best_other try
+    for ((try = 1; try <= TRIES; try++)); do
+        line=$(run_once "$scenario" "$server")
+        [ -n "$line" ] || continue
+        local other
+        other=$(python3 -c 'import json,sys; print(round(json.loads(sys.argv[1]).get("other_cpu_pct", 0)))' "$line")
+        if [ -z "$best" ] || [ "$other" -lt "$best_other" ]; then
+            best=$line best_other=$other
+        fi
+        if [ "$other" -le "$QUIET_PCT" ]; then
+            break
+        fi
+        [ "$try" -lt "$TRIES" ] && log "round $round $scenario $server: ${other}% CPU used by other work, measuring again"
+    done
+    if [ -z "$best" ]; then
         log "round $round $scenario $server: no result (see $OUT/loadgen.log)"
         return
     fi
-    echo "{\"round\":$round,\"scenario\":\"$scenario\",${line#\{}" >>"$RESULTS"
-    log "round $round $scenario $server: $(summary_of "$line")"
+    echo "{\"round\":$round,\"scenario\":\"$scenario\",${best#\{}" >>"$RESULTS"
+    log "round $round $scenario $server: $(summary_of "$best")"
 }
 
 summary_of() {
@@ -105,8 +130,9 @@ summary_of() {
 import json, sys
 d = json.loads(sys.argv[1])
 if d["mode"] == "load":
-    print("%.0f msg/s, %.3f us/msg, p99 %.0f us, loadgen %.0f%% cpu, %d failures" % (
-        d["msgs_per_s"], d["cpu_us_per_msg"] or 0, d["p99_us"], d["client_cpu_pct"], d["failures"]))
+    print("%.0f msg/s, %.3f us/msg, p99 %.0f us, loadgen %.0f%% cpu, others %.0f%% cpu, %d failures" % (
+        d["msgs_per_s"], d["cpu_us_per_msg"] or 0, d["p99_us"], d["client_cpu_pct"],
+        d["other_cpu_pct"], d["failures"]))
 else:
     print("%d held, %d echoed, %.0f B RSS/conn" % (d["held"], d["echoed"], d["rss_per_conn"] or 0))
 ' "$1"

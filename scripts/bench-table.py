@@ -63,6 +63,9 @@ def main():
           lambda v: f"{v:,.0f}")
     table("Load generator CPU, % of its core (near 100: the client limits the rate)", "abc",
           "client_cpu_pct", lambda v: f"{v:.0f}", ratio=False)
+    table("CPU used by the rest of the machine during the window, % of one core "
+          "(high: the figures above are disturbed)", "abc", "other_cpu_pct",
+          lambda v: f"{v:.0f}", ratio=False)
     table("Server RSS per idle connection, bytes (lower is better)", "d", "rss_per_conn",
           lambda v: f"{v:,.0f}")
     table("Connections served (held and echoed once)", "e", "echoed", lambda v: f"{v:,.0f}",

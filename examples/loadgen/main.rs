@@ -9,7 +9,9 @@
 //! flight; after `-w` seconds of warm-up it measures for `-d` seconds. Every echo is checked
 //! byte for byte and in order. It reports messages/s, payload MB/s (one direction), round-trip
 //! latency percentiles and, with `--pid`, the server's CPU time per echoed message
-//! (`/proc/PID/stat`), which is the steadier figure on a shared machine.
+//! (`/proc/PID/stat`), which is the steadier figure on a shared machine. It also reports
+//! how much CPU the rest of the machine used during the window (`/proc/stat`), so a
+//! measurement disturbed by other work can be recognised and repeated.
 //!
 //! Idle mode (`--idle`): opens `-c` connections, echoes one message on each, holds them all,
 //! and with `--pid` reports the server's RSS growth per connection.
@@ -182,6 +184,7 @@ fn load(a: &Args, f: &mut Fleet, connect_s: f64) -> std::io::Result<bool> {
     f.run_while(|_| Instant::now() < warm_until)?;
     let cpu0 = pid.map(proc::cpu_seconds).transpose()?;
     let self0 = proc::cpu_seconds("self")?;
+    let busy0 = proc::machine_busy_seconds()?;
     let t0 = Instant::now();
     f.tally.measuring = true;
     let end = t0 + Duration::from_secs_f64(a.duration);
@@ -193,6 +196,10 @@ fn load(a: &Args, f: &mut Fleet, connect_s: f64) -> std::io::Result<bool> {
         _ => None,
     };
     let self_cpu = proc::cpu_seconds("self")? - self0;
+    // CPU time of everything else on the machine during the window, in % of one core.
+    let other_pct =
+        (proc::machine_busy_seconds()? - busy0 - self_cpu - cpu.unwrap_or(0.0)).max(0.0) * 100.0
+            / elapsed;
 
     let msgs = f.tally.window_echoes;
     let rate = msgs as f64 / elapsed;
@@ -219,6 +226,7 @@ fn load(a: &Args, f: &mut Fleet, connect_s: f64) -> std::io::Result<bool> {
             us_per_msg.map_or(Json::Num(f64::NAN), Json::Num),
         ),
         ("client_cpu_pct", Json::Num(100.0 * self_cpu / elapsed)),
+        ("other_cpu_pct", Json::Num(other_pct)),
         ("failures", Json::Int((a.conns - live) as u64)),
     ]);
     eprintln!("target        ws://{}{}", a.host, a.path);
@@ -242,6 +250,7 @@ fn load(a: &Args, f: &mut Fleet, connect_s: f64) -> std::io::Result<bool> {
         "client cpu    {:.0} % of one core",
         100.0 * self_cpu / elapsed
     );
+    eprintln!("other cpu     {other_pct:.0} % of one core (the rest of the machine)");
     report_failures(a, f, live);
     println!("{}", json_line(&fields));
     Ok(ok)

@@ -24,6 +24,29 @@ pub fn cpu_seconds(pid: &str) -> io::Result<f64> {
     Ok(ticks / clock_ticks_per_second())
 }
 
+/// CPU time the whole machine spent busy, all cores, in seconds (`/proc/stat`: user, nice,
+/// system, irq, softirq and steal). Compared with the server's and the generator's own CPU
+/// time over the same window, it tells whether something else ran during a measurement.
+pub fn machine_busy_seconds() -> io::Result<f64> {
+    let stat = fs::read_to_string("/proc/stat")?;
+    let line = stat
+        .lines()
+        .next()
+        .filter(|l| l.starts_with("cpu "))
+        .ok_or_else(|| io::Error::other("malformed /proc/stat"))?;
+    let ticks: Vec<u64> = line
+        .split_whitespace()
+        .skip(1)
+        .map(|f| f.parse().unwrap_or(0))
+        .collect();
+    // user nice system idle iowait irq softirq steal (guest time is inside user)
+    let busy: u64 = [0, 1, 2, 5, 6, 7]
+        .iter()
+        .filter_map(|&i| ticks.get(i))
+        .sum();
+    Ok(busy as f64 / clock_ticks_per_second())
+}
+
 /// Resident set size of a process in bytes (`VmRSS` in `/proc/PID/status`).
 pub fn rss_bytes(pid: &str) -> io::Result<u64> {
     let status = fs::read_to_string(format!("/proc/{pid}/status"))?;
