@@ -170,11 +170,11 @@ impl OutBuf {
     /// slices are queued than one `writev` takes). `Ok(true)` when everything went out.
     pub(crate) fn write_to(&mut self, sock: &mut impl Write) -> io::Result<bool> {
         while self.pending() > 0 {
-            let mut slices = [IoSlice::new(&[]); MAX_IOVECS];
             let (written, offered) = if self.large.is_empty() {
                 let bytes = &self.buf[self.head..];
                 (sock.write(bytes), bytes.len())
             } else {
+                let mut slices = [IoSlice::new(&[]); MAX_IOVECS];
                 let n = self.slices(&mut slices);
                 let offered = slices[..n].iter().map(|s| s.len()).sum();
                 (sock.write_vectored(&slices[..n]), offered)
