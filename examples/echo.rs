@@ -1,9 +1,10 @@
 //! The echo server: every Text and Binary message goes back verbatim.
 //!
 //! `cargo run --release --example echo [ADDR]` listens on `127.0.0.1:8080` unless the first
-//! argument or `WSREACTOR_ADDR` says otherwise. Logs (level from `RUST_LOG`, default info)
-//! one line per connect and disconnect, and at debug one per message. Ctrl-C or SIGTERM
-//! shuts it down gracefully.
+//! argument or `WSREACTOR_ADDR` says otherwise. `WSREACTOR_MAX_CONNECTIONS` raises the
+//! connection limit (default 10,000) for benchmarks that hold more. Logs (level from
+//! `RUST_LOG`, default info) one line per connect and disconnect, and at debug one per
+//! message. Ctrl-C or SIGTERM shuts it down gracefully.
 
 mod common;
 
@@ -38,9 +39,15 @@ impl Handler for Echo {
 fn main() -> std::io::Result<()> {
     common::init_logging()?;
     // Room for the Autobahn suite's 16 MiB messages (cases 9.x); the library default is 1 MiB.
-    let config = Config::default()
+    let mut config = Config::default()
         .max_message_size(16 << 20)
         .max_frame_size(16 << 20);
+    if let Some(max) = std::env::var("WSREACTOR_MAX_CONNECTIONS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+    {
+        config = config.max_connections(max);
+    }
     let server = Server::bind_with(common::listen_addr("127.0.0.1:8080"), config)?;
     info!("echo server listening on ws://{}", server.local_addr()?);
     common::shutdown_on_signal(server.handle())?;

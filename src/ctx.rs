@@ -90,18 +90,18 @@ impl Ctx<'_> {
     /// (Socket.IO's `io.to(room)`). The frame is encoded once and its bytes shared by all
     /// recipients. Returns how many it was queued for.
     pub fn publish(&mut self, room: &str, msg: impl Into<Message>) -> usize {
-        self.core.publish(room, &msg.into(), None)
+        self.core.publish(room, msg.into(), None)
     }
 
     /// Sends a message to every member of a room except this connection (Socket.IO's
     /// `socket.to(room)`).
     pub fn publish_to_others(&mut self, room: &str, msg: impl Into<Message>) -> usize {
-        self.core.publish(room, &msg.into(), Some(self.id))
+        self.core.publish(room, msg.into(), Some(self.id))
     }
 
     /// Sends a message to every open connection, this one included.
     pub fn broadcast(&mut self, msg: impl Into<Message>) -> usize {
-        self.core.broadcast(&msg.into(), None)
+        self.core.broadcast(msg.into(), None)
     }
 
     /// Answers an HTTP request that [`Handler::on_http`](crate::Handler::on_http) held

@@ -29,8 +29,13 @@ fn header_len(payload_len: usize) -> usize {
 /// Appends one final, unmasked frame to `out`.
 pub(crate) fn encode(out: &mut Vec<u8>, opcode: OpCode, payload: &[u8]) {
     out.reserve(encoded_len(payload.len()));
+    encode_header(out, opcode, payload.len());
+    out.extend_from_slice(payload);
+}
+
+/// Appends the header of a final, unmasked frame whose payload follows separately.
+pub(crate) fn encode_header(out: &mut Vec<u8>, opcode: OpCode, len: usize) {
     out.push(0x80 | opcode as u8);
-    let len = payload.len();
     if len <= 125 {
         out.push(len as u8);
     } else if len <= 0xFFFF {
@@ -40,7 +45,6 @@ pub(crate) fn encode(out: &mut Vec<u8>, opcode: OpCode, payload: &[u8]) {
         out.push(127);
         out.extend_from_slice(&(len as u64).to_be_bytes());
     }
-    out.extend_from_slice(payload);
 }
 
 #[cfg(test)]

@@ -22,6 +22,7 @@ use std::io::{self, IoSlice, Read, Write};
 use mio::net::TcpStream;
 use tungstenite::Bytes;
 
+use super::frame::{self, OpCode};
 use super::utf8::{InvalidUtf8, Utf8Guard};
 
 /// Bytes one socket read may bring in; also the most one connection reads per pass.
@@ -149,68 +150,76 @@ impl ReadBuf {
     }
 }
 
-/// A connection's outbound bytes: frames shared with other connections (a message published
-/// to a room is encoded once and its bytes shared), then bytes owned by this connection.
-/// Everything in `shared` goes out before `buf`.
+/// A connection's outbound bytes, in order: frames and control bytes copied into `buf`,
+/// and large payloads kept as shared [`Bytes`], each to be written after a given prefix of
+/// `buf`. Echoing or broadcasting a large message then costs no copy of it in user space:
+/// the payload tungstenite decoded goes to the socket from where it lies, in the same
+/// vectored write as the headers around it.
 #[derive(Debug, Default)]
 pub(crate) struct OutBuf {
-    shared: VecDeque<Bytes>,
-    shared_len: usize,
-    /// Owned bytes, appended to directly by encoders.
+    /// Copied bytes; `buf[..head]` is already written. Appending here always lands after
+    /// every queued large payload.
     pub(crate) buf: Vec<u8>,
-    /// Bytes already written of the front segment: `shared[0]`, or `buf` when none is shared.
     head: usize,
+    /// Large payloads `(at, bytes)`: `bytes` goes out right after `buf[..at]`.
+    large: VecDeque<(usize, Bytes)>,
+    /// Bytes of `large`'s first payload already written.
+    large_head: usize,
+    /// Unwritten bytes in `large`.
+    large_pending: usize,
 }
 
 /// Capacity kept after the buffer drains; above it the allocation is released so a burst
 /// does not pin memory on an idle connection.
 const KEEP_CAPACITY: usize = 16 * 1024;
 
-/// Segments passed to one `writev`.
+/// Payloads from this size on are queued by reference instead of copied: below it a copy
+/// costs less than an extra `iovec` and the reference count.
+pub(crate) const SHARE_MIN: usize = 2 * 1024;
+
+/// Slices handed to one `writev`; the rest waits for the next write of the same pass.
 const MAX_IOVECS: usize = 64;
 
 impl OutBuf {
     /// Bytes waiting to be written.
     pub(crate) fn pending(&self) -> usize {
-        self.shared_len + self.buf.len() - self.head
+        self.buf.len() - self.head + self.large_pending
     }
 
-    /// The oldest shared segment still queued.
+    /// The oldest payload queued by reference.
     #[cfg(test)]
-    pub(crate) fn shared_front(&self) -> Option<&Bytes> {
-        self.shared.front()
+    pub(crate) fn first_shared(&self) -> Option<&Bytes> {
+        self.large.front().map(|(_, bytes)| bytes)
     }
 
-    /// Queues bytes shared with other connections, after everything queued so far.
-    pub(crate) fn push_shared(&mut self, bytes: Bytes) {
-        if !self.buf.is_empty() {
-            // Keeps the order: what was owned so far becomes a segment (no copy).
-            let owned = Bytes::from(std::mem::take(&mut self.buf));
-            self.shared_len += owned.len();
-            self.shared.push_back(owned);
+    /// Queues one final, unmasked frame; large payloads are shared, not copied.
+    pub(crate) fn push_frame(&mut self, opcode: OpCode, payload: Bytes) {
+        if payload.len() < SHARE_MIN {
+            frame::encode(&mut self.buf, opcode, &payload);
+        } else {
+            frame::encode_header(&mut self.buf, opcode, payload.len());
+            self.large_pending += payload.len();
+            self.large.push_back((self.buf.len(), payload));
         }
-        self.shared_len += bytes.len();
-        self.shared.push_back(bytes);
     }
 
-    /// Writes pending bytes until done or the socket is full. `Ok(true)` when all went out.
-    pub(crate) fn write_to(&mut self, sock: &mut TcpStream) -> io::Result<bool> {
+    /// Writes the pending bytes until done or the socket is full (one write, unless more
+    /// slices are queued than one `writev` takes). `Ok(true)` when everything went out.
+    pub(crate) fn write_to(&mut self, sock: &mut impl Write) -> io::Result<bool> {
         while self.pending() > 0 {
-            let (written, offered) = if self.shared.is_empty() {
-                (sock.write(&self.buf[self.head..]), self.pending())
+            let (written, offered) = if self.large.is_empty() {
+                let bytes = &self.buf[self.head..];
+                (sock.write(bytes), bytes.len())
             } else {
-                let mut slices = Vec::with_capacity(MAX_IOVECS);
-                slices.push(IoSlice::new(&self.shared[0][self.head..]));
-                let middle = self.shared.iter().skip(1).take(MAX_IOVECS - 2);
-                slices.extend(middle.map(|b| IoSlice::new(b)));
-                slices.push(IoSlice::new(&self.buf));
-                let offered = slices.iter().map(|s| s.len()).sum();
-                (sock.write_vectored(&slices), offered)
+                let mut slices = [IoSlice::new(&[]); MAX_IOVECS];
+                let n = self.slices(&mut slices);
+                let offered = slices[..n].iter().map(|s| s.len()).sum();
+                (sock.write_vectored(&slices[..n]), offered)
             };
             match written {
                 Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
                 Ok(n) => {
-                    self.consume(n);
+                    self.advance(n);
                     if n < offered {
                         // A short write means the socket buffer is full: wait for writable.
                         self.compact();
@@ -233,30 +242,67 @@ impl OutBuf {
         Ok(true)
     }
 
-    /// Marks `n` bytes written, front first.
-    fn consume(&mut self, mut n: usize) {
-        while n > 0 {
-            let Some(front) = self.shared.front() else {
-                self.head += n;
-                return;
-            };
-            let left = front.len() - self.head;
-            if n < left {
-                self.head += n;
-                return;
+    /// Fills `slices` with the pending bytes in order; returns how many it used.
+    fn slices<'a>(&'a self, slices: &mut [IoSlice<'a>]) -> usize {
+        let mut n = 0;
+        let mut pos = self.head;
+        for (i, (at, bytes)) in self.large.iter().enumerate() {
+            if n + 2 > slices.len() {
+                return n;
             }
-            n -= left;
-            self.shared_len -= front.len();
-            self.shared.pop_front();
-            self.head = 0;
+            if pos < *at {
+                slices[n] = IoSlice::new(&self.buf[pos..*at]);
+                n += 1;
+            }
+            let skip = if i == 0 { self.large_head } else { 0 };
+            slices[n] = IoSlice::new(&bytes[skip..]);
+            n += 1;
+            pos = *at;
+        }
+        if pos < self.buf.len() && n < slices.len() {
+            slices[n] = IoSlice::new(&self.buf[pos..]);
+            n += 1;
+        }
+        n
+    }
+
+    /// Marks `n` bytes, in queue order, as written.
+    fn advance(&mut self, mut n: usize) {
+        while n > 0 {
+            match self.large.front() {
+                Some(&(at, ref bytes)) if self.head == at => {
+                    let left = bytes.len() - self.large_head;
+                    if n < left {
+                        self.large_head += n;
+                        self.large_pending -= n;
+                        return;
+                    }
+                    n -= left;
+                    self.large_pending -= left;
+                    self.large_head = 0;
+                    self.large.pop_front();
+                }
+                Some(&(at, _)) => {
+                    let step = n.min(at - self.head);
+                    self.head += step;
+                    n -= step;
+                }
+                None => {
+                    self.head += n;
+                    return;
+                }
+            }
         }
     }
 
-    /// Drops written owned bytes once they are the larger part of the buffer, so appends
-    /// stay amortised O(1) without a memmove per partial write.
+    /// Drops written bytes once they are the larger part of the buffer, so appends stay
+    /// amortised O(1) without a memmove per partial write.
     fn compact(&mut self) {
-        if self.shared.is_empty() && self.head > self.buf.len() / 2 {
+        if self.head > self.buf.len() / 2 {
             self.buf.drain(..self.head);
+            for (at, _) in &mut self.large {
+                *at -= self.head;
+            }
             self.head = 0;
         }
     }
@@ -335,37 +381,6 @@ mod tests {
     }
 
     #[test]
-    fn shared_and_owned_bytes_keep_their_order() {
-        let (mut sock, mut peer) = pair();
-        let mut out = OutBuf::default();
-        out.buf.extend_from_slice(b"a");
-        out.push_shared(Bytes::from_static(b"bb"));
-        out.buf.extend_from_slice(b"c");
-        out.push_shared(Bytes::from_static(b"dd"));
-        out.push_shared(Bytes::from_static(b"e"));
-        assert_eq!(out.pending(), 7);
-        assert!(out.write_to(&mut sock).unwrap());
-        assert_eq!(out.pending(), 0);
-        let mut got = [0u8; 7];
-        peer.read_exact(&mut got).unwrap();
-        assert_eq!(&got, b"abbcdde");
-    }
-
-    #[test]
-    fn partial_progress_is_kept_across_segments() {
-        let mut out = OutBuf::default();
-        out.buf.extend_from_slice(b"xy");
-        out.push_shared(Bytes::from_static(b"123"));
-        out.buf.extend_from_slice(b"z");
-        out.consume(3); // "xy" and "1"
-        assert_eq!(out.pending(), 3);
-        assert_eq!(&out.shared[0][out.head..], b"23");
-        out.consume(2);
-        assert!(out.shared.is_empty());
-        assert_eq!(&out.buf[out.head..], b"z");
-    }
-
-    #[test]
     fn carried_input_comes_first_and_what_is_left_is_carried_again() {
         let mut rbuf = ReadBuf::new();
         rbuf.begin(b"abcdef".to_vec(), false);
@@ -387,5 +402,85 @@ mod tests {
         let err = rbuf.fill(&mut sock).unwrap_err();
         assert_eq!(err.kind(), io::ErrorKind::WouldBlock);
         assert!(!rbuf.more_pending(), "a WouldBlock read means drained");
+    }
+
+    /// A socket that takes at most `max` bytes per write and refuses every third write.
+    struct Trickle {
+        got: Vec<u8>,
+        max: usize,
+        calls: usize,
+    }
+
+    impl Write for Trickle {
+        fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+            self.write_vectored(&[IoSlice::new(buf)])
+        }
+
+        fn write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
+            self.calls += 1;
+            if self.calls % 3 == 0 {
+                return Err(io::ErrorKind::WouldBlock.into());
+            }
+            let mut n = 0;
+            for b in bufs {
+                let take = b.len().min(self.max - n);
+                self.got.extend_from_slice(&b[..take]);
+                n += take;
+            }
+            Ok(n)
+        }
+
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    fn payload(len: usize, seed: u8) -> Bytes {
+        (0..len)
+            .map(|i| (i as u8).wrapping_mul(seed))
+            .collect::<Vec<_>>()
+            .into()
+    }
+
+    #[test]
+    fn shared_payloads_go_out_in_order_through_short_writes() {
+        let frames = [
+            (OpCode::Text, payload(5, 3)),
+            (OpCode::Binary, payload(SHARE_MIN, 5)),
+            (OpCode::Binary, payload(70_000, 7)),
+            (OpCode::Text, payload(130, 11)),
+            (OpCode::Binary, payload(SHARE_MIN + 1, 13)),
+        ];
+        // What the peer must receive: the frames in order, with a pong that tungstenite
+        // appended to the buffer directly after the third.
+        let mut want = Vec::new();
+        for (i, (op, p)) in frames.iter().enumerate() {
+            frame::encode(&mut want, *op, p);
+            if i == 2 {
+                want.extend_from_slice(b"\x8a\x00");
+            }
+        }
+        for max in [1, 7, 1000, 4096, 1 << 20] {
+            let mut out = OutBuf::default();
+            let mut sock = Trickle {
+                got: Vec::new(),
+                max,
+                calls: 0,
+            };
+            for (i, (op, p)) in frames.iter().enumerate() {
+                out.push_frame(*op, p.clone());
+                if i == 2 {
+                    out.buf.extend_from_slice(b"\x8a\x00");
+                }
+            }
+            assert_eq!(out.pending(), want.len());
+            let mut rounds = 0;
+            while !out.write_to(&mut sock).unwrap() {
+                rounds += 1;
+                assert!(rounds < 1_000_000, "no progress");
+            }
+            assert_eq!(out.pending(), 0);
+            assert!(sock.got == want, "max {max}: bytes differ");
+        }
     }
 }

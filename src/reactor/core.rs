@@ -8,7 +8,6 @@ use std::time::Instant;
 
 use tungstenite::protocol::frame::CloseFrame;
 use tungstenite::protocol::WebSocketConfig;
-use tungstenite::Bytes;
 
 use super::timers::Timers;
 use super::token::{ConnId, Slab};
@@ -20,7 +19,7 @@ use crate::error::{Cause, Disconnect};
 use crate::handle::Handle;
 use crate::http::Response;
 use crate::rooms::Rooms;
-use crate::{CloseCode, Message};
+use crate::{Bytes, CloseCode, Message};
 
 /// Connections plus the work queued for the end of the pass.
 #[derive(Debug)]
@@ -48,15 +47,15 @@ pub(crate) struct Core {
 }
 
 /// What a message becomes on the wire.
-enum Outgoing<'m> {
-    Frame(OpCode, &'m [u8]),
+enum Outgoing {
+    Frame(OpCode, Bytes),
     Close(CloseFrame),
     Nothing,
 }
 
-fn outgoing(msg: &Message) -> Outgoing<'_> {
-    let (opcode, payload): (OpCode, &[u8]) = match msg {
-        Message::Text(text) => (OpCode::Text, text.as_bytes()),
+fn outgoing(msg: Message) -> Outgoing {
+    let (opcode, payload) = match msg {
+        Message::Text(text) => (OpCode::Text, Bytes::from(text)),
         Message::Binary(data) => (OpCode::Binary, data),
         Message::Ping(data) => (OpCode::Ping, data),
         Message::Pong(data) => (OpCode::Pong, data),
@@ -65,7 +64,7 @@ fn outgoing(msg: &Message) -> Outgoing<'_> {
                 code: CloseCode::Normal,
                 reason: "".into(),
             };
-            return Outgoing::Close(frame.clone().unwrap_or(normal));
+            return Outgoing::Close(frame.unwrap_or(normal));
         }
         Message::Frame(_) => return Outgoing::Nothing,
     };
@@ -94,63 +93,58 @@ impl Core {
         }
     }
 
-    /// Encodes a message into a connection's outbound buffer. `false` if it was not queued.
+    /// Queues a message on a connection (large payloads by reference). `false` if it was
+    /// not queued.
     pub(crate) fn send(&mut self, id: ConnId, msg: Message) -> bool {
-        match outgoing(&msg) {
-            Outgoing::Frame(opcode, payload) => {
-                if !self.admit(id, frame::encoded_len(payload.len())) {
-                    return false;
-                }
-                if let Some(conn) = self.conns.get_mut(id) {
-                    frame::encode(&mut conn.out.buf, opcode, payload);
-                }
-                self.mark_dirty(id);
-                true
-            }
+        match outgoing(msg) {
+            Outgoing::Frame(opcode, payload) => self.send_frame(id, opcode, payload),
             Outgoing::Close(frame) => self.close(id, frame, Cause::ServerClosed),
             Outgoing::Nothing => false,
         }
     }
 
-    /// Sends a message to every member of `room` but `except`; the frame is encoded once
-    /// and its bytes shared by every recipient. Returns how many it was queued for.
-    pub(crate) fn publish(&mut self, room: &str, msg: &Message, except: Option<ConnId>) -> usize {
+    /// Sends a message to every member of `room` but `except`. A payload of
+    /// `SHARE_MIN` (2 KiB) or more is shared by every recipient (each gets only its own
+    /// frame header); a smaller one is copied, which costs less than sharing it. Returns
+    /// how many it was queued for.
+    pub(crate) fn publish(&mut self, room: &str, msg: Message, except: Option<ConnId>) -> usize {
         let mut ids = std::mem::take(&mut self.scratch);
         ids.extend(self.rooms.members(room).filter(|&id| Some(id) != except));
-        let sent = self.send_shared(&ids, msg);
+        let sent = self.send_many(&ids, msg);
         ids.clear();
         self.scratch = ids;
         sent
     }
 
-    /// Sends a message to every open connection but `except`, encoded once.
-    pub(crate) fn broadcast(&mut self, msg: &Message, except: Option<ConnId>) -> usize {
+    /// Sends a message to every open connection but `except`, as `publish` does.
+    pub(crate) fn broadcast(&mut self, msg: Message, except: Option<ConnId>) -> usize {
         let mut ids = std::mem::take(&mut self.scratch);
         ids.extend(self.conns.ids().filter(|&id| Some(id) != except));
-        let sent = self.send_shared(&ids, msg);
+        let sent = self.send_many(&ids, msg);
         ids.clear();
         self.scratch = ids;
         sent
     }
 
-    fn send_shared(&mut self, ids: &[ConnId], msg: &Message) -> usize {
+    fn send_many(&mut self, ids: &[ConnId], msg: Message) -> usize {
         let Outgoing::Frame(opcode, payload) = outgoing(msg) else {
             return 0;
         };
-        let mut wire = Vec::new();
-        frame::encode(&mut wire, opcode, payload);
-        let wire = Bytes::from(wire);
-        let mut sent = 0;
-        for &id in ids {
-            if self.admit(id, wire.len()) {
-                if let Some(conn) = self.conns.get_mut(id) {
-                    conn.out.push_shared(wire.clone());
-                }
-                self.mark_dirty(id);
-                sent += 1;
-            }
+        let sent = ids
+            .iter()
+            .filter(|&&id| self.send_frame(id, opcode, payload.clone()));
+        sent.count()
+    }
+
+    fn send_frame(&mut self, id: ConnId, opcode: OpCode, payload: Bytes) -> bool {
+        if !self.admit(id, frame::encoded_len(payload.len())) {
+            return false;
         }
-        sent
+        if let Some(conn) = self.conns.get_mut(id) {
+            conn.out.push_frame(opcode, payload);
+        }
+        self.mark_dirty(id);
+        true
     }
 
     /// Whether `len` more bytes may be queued to `id`: it is open and not closing, and its
@@ -299,6 +293,7 @@ pub(crate) fn arm(timers: &mut Timers, conn: &mut Conn, id: ConnId, at: Instant)
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::conn::io::SHARE_MIN;
     use std::net::{TcpListener, TcpStream};
     use tungstenite::protocol::{Role, WebSocketContext};
 
@@ -323,14 +318,14 @@ mod tests {
     }
 
     #[test]
-    fn publish_encodes_once_and_shares_the_bytes() {
+    fn publish_shares_large_payloads_instead_of_copying_them() {
         let (mut core, ids, _peers) = core_with_open(3);
         for &id in &ids {
             core.rooms.join(id, "room");
         }
-        let payload = "x".repeat(1000);
+        let payload = "x".repeat(SHARE_MIN);
         assert_eq!(
-            core.publish("room", &Message::text(payload), Some(ids[0])),
+            core.publish("room", Message::text(payload), Some(ids[0])),
             2
         );
         let fronts: Vec<_> = ids[1..]
@@ -340,12 +335,15 @@ mod tests {
                     .get_mut(id)
                     .unwrap()
                     .out
-                    .shared_front()
+                    .first_shared()
                     .unwrap()
                     .as_ptr()
             })
             .collect();
-        assert_eq!(fronts[0], fronts[1], "both queues hold the same allocation");
+        assert_eq!(
+            fronts[0], fronts[1],
+            "both queues hold the same payload allocation"
+        );
         assert_eq!(
             core.conns.get_mut(ids[0]).unwrap().out.pending(),
             0,

@@ -265,10 +265,10 @@ impl Reactor {
                     core.send(id, msg);
                 }
                 Command::Publish(room, msg) => {
-                    core.publish(&room, &msg, None);
+                    core.publish(&room, msg, None);
                 }
                 Command::Broadcast(msg) => {
-                    core.broadcast(&msg, None);
+                    core.broadcast(msg, None);
                 }
                 Command::Close(id, code, reason) => {
                     let frame = CloseFrame {

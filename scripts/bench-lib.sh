@@ -1,0 +1,59 @@
+# Shared by bench-peers.sh and idle-rss.sh: building, starting and stopping echo servers.
+# Source it from the repository root.
+
+SERVER_CPU=${SERVER_CPU:-0}
+CLIENT_CPU=${CLIENT_CPU:-1}
+LOADGEN=target/release/examples/loadgen
+
+log() { echo "[$(date +%T)] $*" >&2; }
+
+# Every server and the load generator may hold tens of thousands of sockets.
+ulimit -n "$(ulimit -Hn)"
+
+build_wsreactor() {
+    log "building wsreactor's echo example and the load generator (release)"
+    cargo build --release --quiet --example echo --example loadgen
+}
+
+free_port() {
+    python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+
+# The command line of a server; the listen address is appended when it starts.
+server_cmd() {
+    case "$1" in
+        wsreactor) echo "target/release/examples/echo" ;;
+        tokio-tungstenite) echo "benches/peers/tokio-tungstenite/target/release/peer-tokio-tungstenite" ;;
+        fastwebsockets) echo "benches/peers/fastwebsockets/target/release/peer-fastwebsockets" ;;
+        node-ws) echo "node benches/peers/node-ws/echo.js" ;;
+        *) echo "unknown server $1" >&2; return 1 ;;
+    esac
+}
+
+# start_server ADDR CMD...: runs the server pinned to SERVER_CPU; sets SERVER_PID once the
+# port accepts connections.
+start_server() {
+    local addr=$1; shift
+    RUST_LOG=warn WSREACTOR_MAX_CONNECTIONS=${WSREACTOR_MAX_CONNECTIONS:-20000} \
+        taskset -c "$SERVER_CPU" "$@" "$addr" >/dev/null 2>&1 &
+    SERVER_PID=$!
+    local host=${addr%:*} port=${addr##*:}
+    for _ in $(seq 100); do
+        if (exec 3<>"/dev/tcp/$host/$port") 2>/dev/null; then
+            return 0
+        fi
+        sleep 0.05
+    done
+    echo "server '$*' did not start listening on $addr" >&2
+    return 1
+}
+
+stop_server() {
+    kill "$SERVER_PID" 2>/dev/null || true
+    wait "$SERVER_PID" 2>/dev/null || true
+}
+
+# loadgen ARGS...: the load generator pinned to CLIENT_CPU.
+loadgen() {
+    taskset -c "$CLIENT_CPU" "$LOADGEN" "$@"
+}

@@ -1,0 +1,145 @@
+#!/usr/bin/env python3
+"""Turns bench-peers.sh's results.jsonl into the comparison table (medians over rounds,
+ratio wsreactor / peer in parentheses) and checks the performance targets of issue 6.
+
+usage: bench-table.py RESULTS.jsonl "wsreactor peer1 peer2 ..."
+"""
+import json
+import statistics
+import sys
+from collections import defaultdict
+
+SCENARIOS = {
+    "a": "a: 100 conns x 1 in flight x 32 B text",
+    "b": "b: 100 conns x 16 in flight x 32 B text",
+    "c": "c: 10 conns x 4 in flight x 16 KiB binary",
+    "d": "d: RSS per idle connection, 10,000 held",
+    "e": "e: 19,000 concurrent connections, one echo each",
+}
+US = "wsreactor"
+
+
+def main():
+    path, servers = sys.argv[1], sys.argv[2].split()
+    runs = defaultdict(list)
+    with open(path) as f:
+        for line in f:
+            d = json.loads(line)
+            runs[(d["scenario"], d["label"])].append(d)
+    rounds = max((len(v) for v in runs.values()), default=0)
+
+    def values(scenario, server, key):
+        return [r[key] for r in runs.get((scenario, server), []) if r.get(key) is not None]
+
+    def median(scenario, server, key):
+        vals = values(scenario, server, key)
+        return statistics.median(vals) if vals else None
+
+    def paired(scenario, peer, key):
+        """Median over rounds of wsreactor's figure / the peer's in the same round: the two
+        ran seconds apart, so slow changes in the machine's load cancel out."""
+        theirs = {r["round"]: r.get(key) for r in runs.get((scenario, peer), [])}
+        ratios = [r[key] / theirs[r["round"]] for r in runs.get((scenario, US), [])
+                  if r.get(key) is not None and theirs.get(r["round"])]
+        return statistics.median(ratios) if ratios else None
+
+    def best(scenario, server, key):
+        vals = values(scenario, server, key)
+        return min(vals) if vals else None
+
+    peers = [s for s in servers if s != US]
+    head = "| scenario | " + " | ".join(servers) + " |"
+    rule = "|---" * (len(servers) + 1) + "|"
+
+    def table(title, scenarios, key, fmt, ratio=True, stat=median):
+        print(f"\n**{title}**\n")
+        print(head)
+        print(rule)
+        for sc in scenarios:
+            if not any((sc, s) in runs for s in servers):
+                continue
+            ours = stat(sc, US, key)
+            cells = []
+            for s in servers:
+                v = stat(sc, s, key)
+                if v is None:
+                    cells.append("-")
+                elif ratio and s != US and ours is not None and v:
+                    cells.append(f"{fmt(v)} ({ours / v:.2f}x)")
+                else:
+                    cells.append(fmt(v))
+            print(f"| {SCENARIOS[sc]} | " + " | ".join(cells) + " |")
+
+    print(f"Medians of up to {rounds} rounds unless said otherwise; in parentheses: "
+          "wsreactor's figure / the peer's. Targets are checked on the medians and on the "
+          "median of per-round ratios.")
+    table("Server CPU us per echoed message (lower is better)", "abc", "cpu_us_per_msg",
+          lambda v: f"{v:.2f}")
+    table("Server CPU us per echoed message, best round (the least disturbed; for reference)",
+          "abc", "cpu_us_per_msg", lambda v: f"{v:.2f}", stat=best)
+    print("\n**Server CPU per message, median of per-round ratios wsreactor / peer** "
+          "(each pair measured seconds apart)\n")
+    print("| scenario | " + " | ".join(peers) + " |")
+    print("|---" * (len(peers) + 1) + "|")
+    for sc in "abc":
+        if (sc, US) in runs:
+            cells = [f"{v:.2f}x" if (v := paired(sc, p, "cpu_us_per_msg")) else "-" for p in peers]
+            print(f"| {SCENARIOS[sc]} | " + " | ".join(cells) + " |")
+    table("p99 round-trip latency, us (lower is better)", "abc", "p99_us", lambda v: f"{v:.0f}")
+    table("Echoes per second (higher is better; noisy)", "abc", "msgs_per_s",
+          lambda v: f"{v:,.0f}")
+    table("Load generator CPU, % of its core (near 100: the client limits the rate)", "abc",
+          "client_cpu_pct", lambda v: f"{v:.0f}", ratio=False)
+    table("CPU used by the rest of the machine during the window, % of one core "
+          "(high: the figures above are disturbed)", "abc", "other_cpu_pct",
+          lambda v: f"{v:.0f}", ratio=False)
+    table("Server RSS per idle connection, bytes (lower is better)", "d", "rss_per_conn",
+          lambda v: f"{v:,.0f}")
+    table("Connections served (held and echoed once)", "e", "echoed", lambda v: f"{v:,.0f}",
+          ratio=False)
+
+    print("\n**Targets (issue 6)**\n")
+    checks = []
+
+    def cpu_check(sc, peer, factor):
+        ours, theirs = median(sc, US, "cpu_us_per_msg"), median(sc, peer, "cpu_us_per_msg")
+        if ours is None or theirs is None:
+            return
+        what = f"{factor}x {peer}'s" if factor != 1 else f"{peer}'s"
+        checks.append((f"{sc}: CPU/msg {ours:.2f} us <= {what} ({theirs * factor:.2f} us), "
+                       f"medians", ours <= theirs * factor))
+        ratio = paired(sc, peer, "cpu_us_per_msg")
+        if ratio is not None:
+            checks.append((f"{sc}: CPU/msg {ratio:.2f}x {peer}'s <= {factor}x, median of "
+                           f"per-round ratios", ratio <= factor))
+
+    cpu_check("b", "tokio-tungstenite", 0.75)
+    cpu_check("a", "fastwebsockets", 1)
+    cpu_check("c", "tokio-tungstenite", 1)
+    for sc in "ab":
+        ours = median(sc, US, "p99_us")
+        theirs = [(p, median(sc, p, "p99_us")) for p in peers]
+        theirs = [(p, v) for p, v in theirs if v is not None]
+        if ours is not None and theirs:
+            best = min(v for _, v in theirs)
+            checks.append((f"{sc}: p99 {ours:.0f} us <= every peer's (lowest {best:.0f} us), "
+                           "medians", ours <= best))
+            ratios = [(p, paired(sc, p, "p99_us")) for p, _ in theirs]
+            worst = max((r, p) for p, r in ratios if r is not None)
+            checks.append((f"{sc}: p99 <= every peer's, median of per-round ratios (highest "
+                           f"{worst[0]:.2f}x, {worst[1]})", worst[0] <= 1))
+    rss = median("d", US, "rss_per_conn")
+    if rss is not None:
+        checks.append((f"d: RSS per idle connection {rss:,.0f} B <= 4 KiB", rss <= 4096))
+    served = [r["echoed"] for r in runs.get(("e", US), [])]
+    if served:
+        want = runs[("e", US)][0]["conns"]
+        checks.append((f"e: all {want:,} connections served in every round (min {min(served):,})",
+                       min(served) >= want))
+    for text, ok in checks:
+        print(f"- {'PASS' if ok else 'FAIL'} {text}")
+    print(f"\n{sum(ok for _, ok in checks)} of {len(checks)} targets met.")
+
+
+if __name__ == "__main__":
+    main()
