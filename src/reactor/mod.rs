@@ -2,63 +2,49 @@
 //!
 //! One pass ([`Reactor::tick`]):
 //! 1. `poll` for readiness, no longer than the earliest timer (zero if work is left over);
-//! 2. accept (at most [`ACCEPTS_PER_PASS`]);
+//! 2. accept, at most 64 per pass (`accept.rs`);
 //! 3. read each connection that is readable, or had input left over last pass, once: one
 //!    socket read of at most 64 KiB and at most `Config::messages_per_pass` frames (its
 //!    fairness budget), handing every complete message to the handler, whose sends only
 //!    queue bytes; a connection stops early once its outbound queue passes the soft
-//!    backpressure limit;
-//! 4. fire due timers (handshake, keepalive, close timeouts);
-//! 5. write each connection with queued bytes once: replies are batched per pass, not
+//!    backpressure limit (`service.rs`);
+//! 4. fire due timers (handshake, keepalive, close timeouts, then the handler's own);
+//! 5. run commands from [`Handle`](crate::Handle)s (bounded per pass);
+//! 6. write each connection with queued bytes once: replies are batched per pass, not
 //!    written per message;
-//! 6. run the `on_close` callbacks owed;
-//! 7. run commands from [`Handle`](crate::Handle)s (bounded per pass).
+//! 7. run the `on_close` callbacks owed.
 //!
 //! Shutdown: stop accepting, close every connection with 1001, keep passing until they are
 //! gone or the close timeout passes, then stop.
 
+mod accept;
 pub(crate) mod core;
+mod service;
 pub(crate) mod timers;
 pub(crate) mod token;
 
-use std::io::{self, Write};
-use std::net::{Shutdown, SocketAddr};
+use std::io;
+use std::net::SocketAddr;
 use std::panic::{self, AssertUnwindSafe};
 use std::time::{Duration, Instant};
 
 use log::{debug, warn};
-use mio::net::{TcpListener, TcpStream};
+use mio::net::TcpListener;
 use mio::{Events, Interest, Poll};
-use tungstenite::error::Error as WsError;
 use tungstenite::protocol::frame::CloseFrame;
-use tungstenite::protocol::{Role, WebSocketContext};
 
+use self::accept::{accept, Backlog};
 use self::core::{arm, Core};
+use self::service::service;
 use self::token::{ConnId, LISTENER, WAKER};
 use crate::config::Config;
-use crate::conn::io::{Io, ReadBuf};
-use crate::conn::upgrade::{self, Parsed};
-use crate::conn::{Conn, Phase};
+use crate::conn::io::ReadBuf;
+use crate::conn::Phase;
 use crate::ctx::{truncate_reason, Ctx};
 use crate::error::{Cause, Disconnect};
 use crate::handle::{Command, Handle, Inbox};
 use crate::handler::Handler;
-use crate::http::{Request, Response};
 use crate::{CloseCode, Message};
-
-/// How long accepting pauses after an error such as `EMFILE`, so a full fd table costs a
-/// retry every 100 ms instead of a busy loop.
-const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
-
-/// Connections accepted per pass at most. A flood of new connections is served in slices
-/// between passes over the open ones instead of holding the loop until the backlog is
-/// empty (DoS warning: each accept costs a few syscalls, so without a bound a fast enough
-/// flood would keep the reactor in its accept loop).
-const ACCEPTS_PER_PASS: usize = 64;
-
-/// Sent to sockets accepted past `max_connections`, before closing them.
-const OVER_CAPACITY: &[u8] =
-    b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
 
 /// Handle commands run per pass, so a flood of them cannot starve the sockets.
 const COMMANDS_PER_PASS: usize = 1024;
@@ -325,396 +311,6 @@ impl Reactor {
         run_on_close(&mut self.core, handler);
         self.inbox = None;
         self.state = State::Stopped;
-    }
-}
-
-/// What the listener still holds, as far as the reactor knows.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Backlog {
-    /// Accepted until `WouldBlock`: the next connection brings a new event.
-    Drained,
-    /// The pass's accept budget ran out; the edge-triggered listener will not report the
-    /// connections still waiting, so the next pass accepts without an event.
-    More,
-    /// Accepting failed for want of resources; retry at this time.
-    PausedUntil(Instant),
-}
-
-impl Backlog {
-    /// Whether this pass must accept without a listener event.
-    fn due(self, now: Instant) -> bool {
-        match self {
-            Backlog::Drained => false,
-            Backlog::More => true,
-            Backlog::PausedUntil(t) => t <= now,
-        }
-    }
-}
-
-/// Accepts until `WouldBlock` or the pass's budget is spent. Errors never stop the server.
-fn accept(
-    listener: &mut TcpListener,
-    poll: &Poll,
-    core: &mut Core,
-    rbuf: &mut ReadBuf,
-    backlog: &mut Backlog,
-) {
-    if matches!(*backlog, Backlog::PausedUntil(t) if t > core.now) {
-        return;
-    }
-    *backlog = Backlog::More;
-    for _ in 0..ACCEPTS_PER_PASS {
-        let (mut sock, peer) = match listener.accept() {
-            Ok(accepted) => accepted,
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                *backlog = Backlog::Drained;
-                return;
-            }
-            Err(e)
-                if matches!(
-                    e.kind(),
-                    io::ErrorKind::Interrupted
-                        | io::ErrorKind::ConnectionAborted
-                        | io::ErrorKind::ConnectionReset
-                ) =>
-            {
-                continue
-            }
-            Err(e) => {
-                // EMFILE, ENFILE, ENOBUFS...: the pending connection stays in the backlog,
-                // and the listener would report it again at once. Back off instead of spinning.
-                warn!("accept failed: {e}; retrying in {ACCEPT_BACKOFF:?}");
-                *backlog = Backlog::PausedUntil(core.now + ACCEPT_BACKOFF);
-                return;
-            }
-        };
-        if core.conns.len() >= core.config.max_connections {
-            debug!("refusing {peer}: at max_connections");
-            refuse(sock, rbuf);
-            continue;
-        }
-        let _ = sock.set_nodelay(true);
-        let id = core.conns.next_id();
-        if let Err(e) = poll.registry().register(
-            &mut sock,
-            id.token(),
-            Interest::READABLE | Interest::WRITABLE,
-        ) {
-            warn!("register {peer}: {e}");
-            continue;
-        }
-        let id = core.conns.insert(Conn::new(sock, peer));
-        debug!("{id} accepted from {peer}");
-        core.set_deadline(id, core.now + core.config.handshake_timeout);
-    }
-}
-
-/// Answers a connection past `max_connections` with 503 and closes it, holding nothing.
-fn refuse(mut sock: TcpStream, rbuf: &mut ReadBuf) {
-    // Closing a socket with unread bytes sends a reset instead of a FIN, and some stacks
-    // drop received data on a reset, 503 included. The request has usually arrived by now:
-    // read it (one read, at most 64 KiB), so the 503 ends with a FIN.
-    rbuf.begin(Vec::new(), false);
-    let _ = rbuf.fill(&mut sock);
-    let _ = sock.write(OVER_CAPACITY);
-    let _ = sock.shutdown(Shutdown::Write);
-}
-
-/// Reads from one connection, within its budget, and acts on what arrived.
-fn service<H: Handler>(core: &mut Core, rbuf: &mut ReadBuf, handler: &mut H, id: ConnId) {
-    let Some(conn) = core.conns.get_mut(id) else {
-        return;
-    };
-    if conn.paused {
-        return;
-    }
-    rbuf.begin(std::mem::take(&mut conn.carry), conn.peer_closed);
-    let more = match conn.phase {
-        Phase::Handshake(_) => read_handshake(core, rbuf, handler, id),
-        Phase::HttpBody { .. } => {
-            read_http_body(core, rbuf, handler, id);
-            false
-        }
-        Phase::Open(_) => read_frames(core, rbuf, handler, id),
-        Phase::HttpHeld { .. } | Phase::Linger { .. } => {
-            read_discard(core, rbuf, id);
-            false
-        }
-    };
-    // Edge-triggered: input left behind raises no new event, so ask for another pass.
-    if more || rbuf.more_pending() {
-        core.schedule(id);
-    }
-    if core.conns.get_mut(id).is_some_and(|c| c.out.pending() > 0) {
-        core.mark_dirty(id);
-    }
-    run_on_close(core, handler);
-}
-
-/// Reads the upgrade request; on success opens the WebSocket and reads the frames that
-/// came with it. `true` if input is left for another pass.
-fn read_handshake<H: Handler>(
-    core: &mut Core,
-    rbuf: &mut ReadBuf,
-    handler: &mut H,
-    id: ConnId,
-) -> bool {
-    let max = core.config.max_handshake_bytes;
-    let Some(conn) = core.conns.get_mut(id) else {
-        return false;
-    };
-    let Phase::Handshake(hs) = &mut conn.phase else {
-        return false;
-    };
-    let parsed = match rbuf.fill(&mut conn.sock) {
-        Ok([]) => {
-            core.remove(id, Disconnect::reset());
-            return false;
-        }
-        Ok(bytes) => hs.push(bytes, max),
-        Err(e) if e.kind() == io::ErrorKind::WouldBlock => return false,
-        Err(_) => {
-            core.remove(id, Disconnect::reset());
-            return false;
-        }
-    };
-    match parsed {
-        Parsed::Partial => false,
-        Parsed::Reject(response) => {
-            respond_and_close(core, id, &response);
-            false
-        }
-        Parsed::Http {
-            mut request,
-            body_len,
-            tail,
-            keep_alive,
-        } => {
-            if body_len > core.config.max_http_body {
-                respond_and_close(core, id, &Response::status_text(413));
-                return false;
-            }
-            request.body = tail;
-            if request.body.len() < body_len {
-                let request = Box::new(request);
-                conn.phase = Phase::HttpBody {
-                    request,
-                    need: body_len,
-                    keep_alive,
-                };
-                return false;
-            }
-            // Pipelined requests are not served: answer this one, then close.
-            let keep_alive = keep_alive && request.body.len() == body_len;
-            request.body.truncate(body_len);
-            dispatch_http(core, handler, id, request, keep_alive);
-            false
-        }
-        Parsed::Upgrade { request, key, tail } => {
-            let accept = match guard(|| handler.on_upgrade(&request)) {
-                Some(Ok(accept)) => accept,
-                Some(Err(response)) => {
-                    respond_and_close(core, id, &response);
-                    return false;
-                }
-                None => {
-                    respond_and_close(core, id, &Response::status_text(500));
-                    return false;
-                }
-            };
-            let ws_config = core.ws_config;
-            let idle = core.config.idle_timeout;
-            let Some(conn) = core.conns.get_mut(id) else {
-                return false;
-            };
-            upgrade::write_accept(&key, accept.protocol.as_deref(), &mut conn.out.buf);
-            // The tail goes to tungstenite directly, so the guard sees it here; a verdict on
-            // it is kept and reported by the first read.
-            let _ = conn.utf8.scan(&tail);
-            let ws = WebSocketContext::from_partially_read(tail, Role::Server, Some(ws_config));
-            conn.phase = Phase::Open(Box::new(ws));
-            conn.opened = true;
-            conn.deadline = None;
-            let peer = conn.peer;
-            if let Some(idle) = idle {
-                core.set_deadline(id, core.now + idle);
-            }
-            core.mark_dirty(id);
-            if guard(|| handler.on_open(&mut Ctx { core, id, peer }, &request)).is_none() {
-                core.fail(id, panicked());
-            }
-            run_on_close(core, handler);
-            // The tail may already hold frames.
-            read_frames(core, rbuf, handler, id)
-        }
-    }
-}
-
-fn respond_and_close(core: &mut Core, id: ConnId, response: &Response) {
-    if let Some(conn) = core.conns.get_mut(id) {
-        response.write_to(&mut conn.out.buf, false);
-        core.finish(id, Disconnect::reset());
-    }
-}
-
-/// Reads more of a plain HTTP request's body.
-fn read_http_body<H: Handler>(core: &mut Core, rbuf: &mut ReadBuf, handler: &mut H, id: ConnId) {
-    let Some(conn) = core.conns.get_mut(id) else {
-        return;
-    };
-    let Phase::HttpBody {
-        request,
-        need,
-        keep_alive,
-    } = &mut conn.phase
-    else {
-        return;
-    };
-    match rbuf.fill(&mut conn.sock) {
-        Ok([]) => return core.remove(id, Disconnect::reset()),
-        Ok(bytes) => request.body.extend_from_slice(bytes),
-        Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
-        Err(_) => return core.remove(id, Disconnect::reset()),
-    }
-    if request.body.len() < *need {
-        return;
-    }
-    let keep_alive = *keep_alive && request.body.len() == *need;
-    request.body.truncate(*need);
-    let request = std::mem::take(&mut **request);
-    dispatch_http(core, handler, id, request, keep_alive);
-}
-
-/// Hands a complete plain HTTP request to the handler, which answers now or holds it.
-fn dispatch_http<H: Handler>(
-    core: &mut Core,
-    handler: &mut H,
-    id: ConnId,
-    request: Request,
-    keep_alive: bool,
-) {
-    let Some(conn) = core.conns.get_mut(id) else {
-        return;
-    };
-    conn.phase = Phase::HttpHeld { keep_alive };
-    let peer = conn.peer;
-    match guard(|| handler.on_http(&mut Ctx { core, id, peer }, &request)) {
-        Some(Some(response)) => {
-            core.respond(id, &response);
-        }
-        Some(None) => {
-            if let Some(idle) = core.config.idle_timeout {
-                core.set_deadline(id, core.now + idle);
-            }
-        }
-        None => {
-            core.respond(id, &Response::status_text(500));
-        }
-    }
-    run_on_close(core, handler);
-}
-
-/// Reads frames until the socket has nothing more this pass or the connection's budget is
-/// spent, delivering each message. `true` if input is left for another pass.
-fn read_frames<H: Handler>(
-    core: &mut Core,
-    rbuf: &mut ReadBuf,
-    handler: &mut H,
-    id: ConnId,
-) -> bool {
-    let budget = core.config.messages_per_pass;
-    let soft = core.config.backpressure_soft_limit;
-    let mut handled = 0;
-    let more = loop {
-        let Some(conn) = core.conns.get_mut(id) else {
-            return false;
-        };
-        let Phase::Open(ws) = &mut conn.phase else {
-            return false;
-        };
-        // Fairness, then backpressure: what was read but not decoded waits in `carry`
-        // (frames tungstenite already holds wait in its own buffer).
-        if handled == budget || conn.out.pending() > soft {
-            conn.carry = rbuf.take_rest();
-            break true;
-        }
-        handled += 1;
-        let mut io = Io {
-            sock: &mut conn.sock,
-            rbuf,
-            utf8: &mut conn.utf8,
-            out: &mut conn.out.buf,
-        };
-        match ws.read(&mut io) {
-            Ok(msg @ (Message::Text(_) | Message::Binary(_))) => {
-                // After a close has started, data is drained but not delivered.
-                if conn.closing.is_some() {
-                    continue;
-                }
-                let peer = conn.peer;
-                if guard(|| handler.on_message(&mut Ctx { core, id, peer }, msg)).is_none() {
-                    core.fail(id, panicked());
-                }
-                run_on_close(core, handler);
-            }
-            Ok(Message::Close(frame)) => {
-                if conn.closing.is_none() {
-                    let (code, reason) = match frame {
-                        Some(f) => (f.code, f.reason.to_string()),
-                        None => (CloseCode::Status, String::new()),
-                    };
-                    conn.closing = Some(Disconnect::new(code, reason, Cause::PeerClosed));
-                }
-            }
-            // Pings are answered by tungstenite (the pong is already in `out`).
-            Ok(_) => {}
-            Err(WsError::Io(e)) if e.kind() == io::ErrorKind::WouldBlock => break false,
-            Err(WsError::ConnectionClosed | WsError::AlreadyClosed) => {
-                let why = conn.closing.take().unwrap_or_else(Disconnect::reset);
-                core.finish(id, why);
-                return false;
-            }
-            Err(err) => {
-                match Disconnect::for_ws_error(&err) {
-                    Some(why) => {
-                        debug!("{id} failed: {err}");
-                        core.fail(id, why);
-                    }
-                    None => core.finish(id, Disconnect::reset()),
-                }
-                return false;
-            }
-        }
-    };
-    // Any inbound traffic counts as life for keepalive.
-    let idle = core.config.idle_timeout;
-    if let Some(conn) = core.conns.get_mut(id) {
-        if rbuf.got_bytes() && conn.closing.is_none() {
-            conn.awaiting_pong = false;
-            if let Some(idle) = idle {
-                let at = core.now + idle;
-                conn.deadline = Some(at);
-                // Usually later than the armed entry, which re-arms when it pops; but
-                // after a keepalive Ping the armed entry is the pong timeout, which may
-                // be later than the next idle deadline.
-                arm(&mut core.timers, conn, id, at);
-            }
-        }
-    }
-    more
-}
-
-/// While a request is held, or after our half is shut: discard what the peer sends, drop
-/// it at EOF.
-fn read_discard(core: &mut Core, rbuf: &mut ReadBuf, id: ConnId) {
-    let Some(conn) = core.conns.get_mut(id) else {
-        return;
-    };
-    match rbuf.fill(&mut conn.sock) {
-        Ok([]) => core.remove(id, Disconnect::reset()),
-        Ok(_) => {}
-        Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
-        Err(_) => core.remove(id, Disconnect::reset()),
     }
 }
 

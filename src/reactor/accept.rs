@@ -1,0 +1,120 @@
+//! Accepting connections: bounded per pass, backing off on resource errors, refusing past
+//! `max_connections` with a clean 503.
+
+use std::io::{self, Write};
+use std::net::Shutdown;
+use std::time::{Duration, Instant};
+
+use log::{debug, warn};
+use mio::net::{TcpListener, TcpStream};
+use mio::{Interest, Poll};
+
+use super::core::Core;
+use crate::conn::io::ReadBuf;
+use crate::conn::Conn;
+
+/// How long accepting pauses after an error such as `EMFILE`, so a full fd table costs a
+/// retry every 100 ms instead of a busy loop.
+const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
+
+/// Connections accepted per pass at most. A flood of new connections is served in slices
+/// between passes over the open ones instead of holding the loop until the backlog is
+/// empty (DoS warning: each accept costs a few syscalls, so without a bound a fast enough
+/// flood would keep the reactor in its accept loop).
+const ACCEPTS_PER_PASS: usize = 64;
+
+/// Sent to sockets accepted past `max_connections`, before closing them.
+const OVER_CAPACITY: &[u8] =
+    b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
+
+/// What the listener still holds, as far as the reactor knows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Backlog {
+    /// Accepted until `WouldBlock`: the next connection brings a new event.
+    Drained,
+    /// The pass's accept budget ran out; the edge-triggered listener will not report the
+    /// connections still waiting, so the next pass accepts without an event.
+    More,
+    /// Accepting failed for want of resources; retry at this time.
+    PausedUntil(Instant),
+}
+
+impl Backlog {
+    /// Whether this pass must accept without a listener event.
+    pub(super) fn due(self, now: Instant) -> bool {
+        match self {
+            Backlog::Drained => false,
+            Backlog::More => true,
+            Backlog::PausedUntil(t) => t <= now,
+        }
+    }
+}
+
+/// Accepts until `WouldBlock` or the pass's budget is spent. Errors never stop the server.
+pub(super) fn accept(
+    listener: &mut TcpListener,
+    poll: &Poll,
+    core: &mut Core,
+    rbuf: &mut ReadBuf,
+    backlog: &mut Backlog,
+) {
+    if matches!(*backlog, Backlog::PausedUntil(t) if t > core.now) {
+        return;
+    }
+    *backlog = Backlog::More;
+    for _ in 0..ACCEPTS_PER_PASS {
+        let (mut sock, peer) = match listener.accept() {
+            Ok(accepted) => accepted,
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                *backlog = Backlog::Drained;
+                return;
+            }
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::Interrupted
+                        | io::ErrorKind::ConnectionAborted
+                        | io::ErrorKind::ConnectionReset
+                ) =>
+            {
+                continue
+            }
+            Err(e) => {
+                // EMFILE, ENFILE, ENOBUFS...: the pending connection stays in the backlog,
+                // and the listener would report it again at once. Back off instead of spinning.
+                warn!("accept failed: {e}; retrying in {ACCEPT_BACKOFF:?}");
+                *backlog = Backlog::PausedUntil(core.now + ACCEPT_BACKOFF);
+                return;
+            }
+        };
+        if core.conns.len() >= core.config.max_connections {
+            debug!("refusing {peer}: at max_connections");
+            refuse(sock, rbuf);
+            continue;
+        }
+        let _ = sock.set_nodelay(true);
+        let id = core.conns.next_id();
+        if let Err(e) = poll.registry().register(
+            &mut sock,
+            id.token(),
+            Interest::READABLE | Interest::WRITABLE,
+        ) {
+            warn!("register {peer}: {e}");
+            continue;
+        }
+        let id = core.conns.insert(Conn::new(sock, peer));
+        debug!("{id} accepted from {peer}");
+        core.set_deadline(id, core.now + core.config.handshake_timeout);
+    }
+}
+
+/// Answers a connection past `max_connections` with 503 and closes it, holding nothing.
+fn refuse(mut sock: TcpStream, rbuf: &mut ReadBuf) {
+    // Closing a socket with unread bytes sends a reset instead of a FIN, and some stacks
+    // drop received data on a reset, 503 included. The request has usually arrived by now:
+    // read it (one read, at most 64 KiB), so the 503 ends with a FIN.
+    rbuf.begin(Vec::new(), false);
+    let _ = rbuf.fill(&mut sock);
+    let _ = sock.write(OVER_CAPACITY);
+    let _ = sock.shutdown(Shutdown::Write);
+}
