@@ -75,10 +75,7 @@ impl Handler for Chat {
 
     fn on_http(&mut self, _ctx: &mut Ctx<'_>, req: &Request) -> Option<Response> {
         Some(match (req.method(), req.path()) {
-            ("GET", "/") => Response::new(200)
-                .header("Content-Type", "text/html; charset=utf-8")
-                .header("Cache-Control", "no-cache")
-                .body(PAGE),
+            ("GET", "/") => Response::html(PAGE),
             ("GET", _) => Response::status_text(404),
             _ => Response::status_text(405).header("Allow", "GET"),
         })

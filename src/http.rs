@@ -115,6 +115,14 @@ impl Response {
             .body(format!("{status} {}\n", reason_phrase(status)))
     }
 
+    /// A `200 OK` HTML page (`text/html; charset=utf-8`, `Cache-Control: no-cache`).
+    pub fn html(page: impl Into<Vec<u8>>) -> Self {
+        Response::new(200)
+            .header("Content-Type", "text/html; charset=utf-8")
+            .header("Cache-Control", "no-cache")
+            .body(page)
+    }
+
     /// Adds a header.
     pub fn header(mut self, name: &str, value: &str) -> Self {
         self.headers.push((name.to_owned(), value.to_owned()));

@@ -5,7 +5,7 @@ mod common;
 use std::io::{Read, Write};
 use std::time::Duration;
 
-use common::{client, read_head, spawn_server, tcp};
+use common::{client, read_response, spawn_server, tcp};
 use tungstenite::Message;
 use wsreactor::{Config, ConnId, Ctx, Handler, Request, Response};
 
@@ -50,19 +50,6 @@ impl Handler for Poller {
             ctx.send_to(id, "tick");
         }
     }
-}
-
-/// Reads one response: head, then `Content-Length` bytes of body.
-fn read_response(stream: &mut std::net::TcpStream) -> (String, Vec<u8>) {
-    let head = read_head(stream);
-    let len: usize = head
-        .lines()
-        .find_map(|l| l.strip_prefix("Content-Length: "))
-        .and_then(|v| v.trim().parse().ok())
-        .expect("Content-Length");
-    let mut body = vec![0; len];
-    stream.read_exact(&mut body).unwrap();
-    (head, body)
 }
 
 #[test]

@@ -3,12 +3,12 @@
 
 mod common;
 
-use std::io::{Read, Write};
+use std::io::Write;
 use std::net::{SocketAddr, TcpStream};
 use std::thread;
 use std::time::Duration;
 
-use common::{client_at, read_head, tcp};
+use common::{client_at, read_response, tcp};
 use serde_json::json;
 use tungstenite::{Bytes, Message};
 use wsreactor::socketio::{Options, Payload, SocketIo};
@@ -44,15 +44,8 @@ fn http(stream: &mut TcpStream, method: &str, target: &str, body: &str) -> (u16,
         body.len()
     )
     .unwrap();
-    let head = read_head(stream);
+    let (head, body) = read_response(stream);
     let status = head[9..12].parse().unwrap();
-    let len: usize = head
-        .lines()
-        .find_map(|l| l.strip_prefix("Content-Length: "))
-        .and_then(|v| v.trim().parse().ok())
-        .expect("Content-Length");
-    let mut body = vec![0; len];
-    stream.read_exact(&mut body).unwrap();
     (status, String::from_utf8(body).unwrap())
 }
 

@@ -77,6 +77,19 @@ pub fn read_head(stream: &mut TcpStream) -> String {
     String::from_utf8_lossy(&head).into_owned()
 }
 
+/// Reads one response: head, then `Content-Length` bytes of body.
+pub fn read_response(stream: &mut std::net::TcpStream) -> (String, Vec<u8>) {
+    let head = read_head(stream);
+    let len: usize = head
+        .lines()
+        .find_map(|l| l.strip_prefix("Content-Length: "))
+        .and_then(|v| v.trim().parse().ok())
+        .expect("Content-Length");
+    let mut body = vec![0; len];
+    stream.read_exact(&mut body).unwrap();
+    (head, body)
+}
+
 /// A valid upgrade request for `path`.
 pub fn upgrade_request(addr: SocketAddr, path: &str) -> String {
     format!(
