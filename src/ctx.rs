@@ -67,7 +67,7 @@ impl Ctx<'_> {
     /// which still sees them).
     pub fn join(&mut self, room: &str) -> bool {
         // Only open WebSocket connections are members: their `on_close` is what leaves.
-        let open = self.core.conns.get_mut(self.id).is_some_and(|c| c.opened);
+        let open = self.core.conns.get(self.id).is_some_and(|c| c.opened);
         open && self.core.rooms.join(self.id, room)
     }
 
@@ -111,8 +111,8 @@ impl Ctx<'_> {
     }
 
     /// Whether connection `id` has an HTTP request waiting for [`respond`](Self::respond).
-    pub fn is_held(&mut self, id: ConnId) -> bool {
-        let conn = self.core.conns.get_mut(id);
+    pub fn is_held(&self, id: ConnId) -> bool {
+        let conn = self.core.conns.get(id);
         conn.is_some_and(|c| matches!(c.phase, crate::conn::Phase::HttpHeld { .. }))
     }
 

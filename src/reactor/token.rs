@@ -93,6 +93,14 @@ impl<T> Slab<T> {
         Some(value)
     }
 
+    pub(crate) fn get(&self, id: ConnId) -> Option<&T> {
+        let slot = self
+            .slots
+            .get(id.slot as usize)
+            .filter(|s| s.gen == id.gen)?;
+        slot.value.as_ref()
+    }
+
     pub(crate) fn get_mut(&mut self, id: ConnId) -> Option<&mut T> {
         let slot = self
             .slots
