@@ -30,8 +30,9 @@ pub enum Cause {
     /// The peer broke the protocol (1002), sent invalid UTF-8 (1007) or a message over the
     /// size limit (1009); the server closed with that code.
     Protocol,
-    /// The peer did not read its replies and its outbound queue passed
-    /// [`Config::max_backpressure`](crate::Config::max_backpressure) (1008).
+    /// The peer did not read what it was sent: its outbound queue passed
+    /// [`Config::max_backpressure`](crate::Config::max_backpressure), or stayed above the
+    /// soft limit for a whole idle timeout (1008).
     Backpressure,
     /// The peer sent nothing within the keepalive's Ping and pong timeout (1001).
     IdleTimeout,

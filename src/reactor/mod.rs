@@ -342,6 +342,16 @@ fn on_timer<H: Handler>(core: &mut Core, handler: &mut H, id: ConnId, at: Instan
             why.cause = Cause::CloseTimeout;
             core.remove(id, why);
         }
+        // Paused, it is not read, so silence says nothing; but its queue has stayed above
+        // the soft limit for a whole idle period: it does not read what it is sent.
+        Phase::Open(_) if conn.paused => {
+            let why = Disconnect::new(
+                CloseCode::Policy,
+                "peer is not reading",
+                Cause::Backpressure,
+            );
+            core.fail(id, why);
+        }
         Phase::Open(_) if idle.is_some() && !conn.awaiting_pong => {
             conn.awaiting_pong = true;
             core.send(id, Message::Ping(Default::default()));
