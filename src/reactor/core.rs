@@ -251,6 +251,17 @@ impl Core {
         }
     }
 
+    /// Drops timer entries that can no longer matter (their connection is gone, or a
+    /// connection's earlier entry covers it) once they outnumber the live connections, so
+    /// connection churn cannot grow the heap by connections per second × timeout.
+    pub(crate) fn prune_timers(&mut self) {
+        if self.timers.len() > 2 * self.conns.len() + 1024 {
+            let conns = &self.conns;
+            self.timers
+                .retain(|&(at, id)| conns.get(id).is_some_and(|c| c.armed == Some(at)));
+        }
+    }
+
     /// Puts the connection on this pass's flush list.
     pub(crate) fn mark_dirty(&mut self, id: ConnId) {
         if let Some(conn) = self.conns.get_mut(id) {
@@ -295,6 +306,7 @@ mod tests {
     use super::*;
     use crate::conn::io::SHARE_MIN;
     use std::net::{TcpListener, TcpStream};
+    use std::time::Duration;
     use tungstenite::protocol::{Role, WebSocketContext};
 
     /// A core holding `n` open connections (the other ends are returned to keep them up).
@@ -368,5 +380,25 @@ mod tests {
             (why.code, why.cause),
             (CloseCode::Policy, Cause::Backpressure)
         );
+    }
+
+    #[test]
+    fn churn_cannot_grow_the_timer_heap_without_bound() {
+        let (mut core, ids, _peers) = core_with_open(1);
+        let t0 = core.now;
+        // 5,000 connections that came and went left their entries behind
+        for slot in 1..5_000 {
+            let gone = ConnId { slot, gen: 0 };
+            core.timers.schedule(t0 + Duration::from_secs(60), gone);
+        }
+        core.set_deadline(ids[0], t0 + Duration::from_secs(30));
+        core.prune_timers();
+        assert_eq!(
+            core.timers.len(),
+            1,
+            "only the live connection's entry is left"
+        );
+        let due = core.timers.pop_expired(t0 + Duration::from_secs(31));
+        assert_eq!(due.map(|(_, id)| id), Some(ids[0]));
     }
 }

@@ -215,6 +215,7 @@ impl Reactor {
         while let Some((at, id)) = core.timers.pop_expired(core.now) {
             on_timer(core, handler, id, at);
         }
+        core.prune_timers();
         while let Some((_, key)) = core.user_timers.pop_expired(core.now) {
             let (id, peer) = (ConnId::NONE, SocketAddr::from(([0, 0, 0, 0], 0)));
             if guard(|| handler.on_timer(&mut Ctx { core, id, peer }, key)).is_none() {

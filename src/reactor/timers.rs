@@ -41,6 +41,16 @@ impl<K: Ord + Copy> Timers<K> {
         }
     }
 
+    /// Entries pending.
+    pub(crate) fn len(&self) -> usize {
+        self.heap.len()
+    }
+
+    /// Keeps only the entries `keep` accepts.
+    pub(crate) fn retain(&mut self, mut keep: impl FnMut(&(Instant, K)) -> bool) {
+        self.heap.retain(|Reverse(entry)| keep(entry));
+    }
+
     /// How long the reactor may sleep: until the earliest entry, or forever.
     pub(crate) fn next_timeout(&self, now: Instant) -> Option<Duration> {
         self.heap
@@ -77,6 +87,22 @@ mod tests {
             timers.next_timeout(t0 + Duration::from_secs(9)),
             Some(Duration::ZERO)
         );
+    }
+
+    #[test]
+    fn retain_drops_entries_and_keeps_the_order() {
+        let t0 = Instant::now();
+        let mut timers: Timers = Timers::default();
+        for slot in 0..10 {
+            timers.schedule(t0 + Duration::from_secs(u64::from(10 - slot)), id(slot));
+        }
+        timers.retain(|(_, id)| id.slot % 2 == 0);
+        assert_eq!(timers.len(), 5);
+        let later = t0 + Duration::from_secs(60);
+        let order: Vec<u32> = std::iter::from_fn(|| timers.pop_expired(later))
+            .map(|(_, id)| id.slot)
+            .collect();
+        assert_eq!(order, [8, 6, 4, 2, 0]);
     }
 
     #[test]
