@@ -5,6 +5,8 @@ use std::time::Duration;
 
 use tungstenite::protocol::WebSocketConfig;
 
+use crate::clock::{Clock, ManualClock};
+
 /// Server configuration: every limit the server enforces, with a default.
 ///
 /// Built by value with setters; [`Server::bind_with`](crate::Server::bind_with) rejects
@@ -35,6 +37,7 @@ pub struct Config {
     pub(crate) max_backpressure: usize,
     pub(crate) messages_per_pass: usize,
     pub(crate) command_queue_capacity: usize,
+    pub(crate) clock: Clock,
 }
 
 impl Default for Config {
@@ -54,6 +57,7 @@ impl Default for Config {
             max_backpressure: 1 << 20,
             messages_per_pass: 64,
             command_queue_capacity: 1024,
+            clock: Clock::System,
         }
     }
 }
@@ -130,6 +134,13 @@ impl Config {
         /// 1,024; past it `Handle` methods answer `SendError::Full` instead of blocking. The
         /// queue's slots are allocated up front.
         command_queue_capacity / get_command_queue_capacity: usize,
+    }
+
+    /// Runs the server on a [`ManualClock`] instead of the system clock, so that a test
+    /// decides when timeouts, keepalive pings and timers fire. Default: the system clock.
+    pub fn manual_clock(mut self, clock: ManualClock) -> Self {
+        self.clock = Clock::Manual(clock);
+        self
     }
 
     /// Checks that the values fit together.

@@ -1,6 +1,8 @@
-//! [`Ctx`]: what a callback can do while it runs.
+//! What a callback can do while it runs: [`ServerCtx`] reaches the whole server (any
+//! connection by id, rooms, timers); [`Ctx`] is that plus the connection being served.
 
 use std::net::SocketAddr;
+use std::ops::{Deref, DerefMut};
 use std::time::{Duration, Instant};
 
 use tungstenite::protocol::frame::CloseFrame;
@@ -8,31 +10,33 @@ use tungstenite::protocol::frame::CloseFrame;
 use crate::error::Cause;
 use crate::handle::Handle;
 use crate::http::Response;
+use crate::id::{ConnId, TimerId};
 use crate::reactor::core::Core;
-use crate::reactor::token::ConnId;
 use crate::{CloseCode, Message};
 
-/// A callback's view of the server: the connection it serves and the others by id.
+/// A callback's view of the server: every connection by id, rooms, timers. What
+/// [`Handler::on_timer`](crate::Handler::on_timer) gets, and what a [`Ctx`] derefs to.
 ///
 /// Sends are buffered and written once per reactor pass, after the callbacks of that pass
 /// have run; closes start the close handshake at once but the connection is torn down
 /// later. Nothing here blocks.
 #[derive(Debug)]
-pub struct Ctx<'a> {
-    pub(crate) core: &'a mut Core,
-    pub(crate) id: ConnId,
-    pub(crate) peer: SocketAddr,
+pub struct ServerCtx<'a> {
+    core: &'a mut Core,
 }
 
-impl Ctx<'_> {
-    /// This connection's id, unique for the life of the server.
-    pub fn id(&self) -> ConnId {
-        self.id
-    }
+/// A connection callback's view: the connection it serves, and through
+/// [`Deref`] everything a [`ServerCtx`] can do.
+#[derive(Debug)]
+pub struct Ctx<'a> {
+    server: ServerCtx<'a>,
+    id: ConnId,
+    peer: SocketAddr,
+}
 
-    /// The peer's address.
-    pub fn peer_addr(&self) -> SocketAddr {
-        self.peer
+impl<'a> ServerCtx<'a> {
+    pub(crate) fn new(core: &'a mut Core) -> Self {
+        ServerCtx { core }
     }
 
     /// Connections currently held, including ones still in the handshake.
@@ -40,45 +44,21 @@ impl Ctx<'_> {
         self.core.conns.len()
     }
 
-    /// Queues a message to this connection. Does nothing once it is closing. If the
-    /// connection's outbound queue would pass
-    /// [`Config::max_backpressure`](crate::Config::max_backpressure), the message is dropped
-    /// and the connection is closed with 1008; `on_close` reports it.
-    pub fn send(&mut self, msg: impl Into<Message>) {
-        self.core.send(self.id, msg.into());
-    }
-
-    /// Queues a message to another connection; `false` if that connection is gone,
-    /// closing, or was just closed for backpressure. An id that outlived its connection
-    /// never reaches a newer one.
+    /// Queues a message to a connection; `false` if that connection is gone, closing, or
+    /// was just closed for backpressure. An id that outlived its connection never reaches
+    /// a newer one.
     pub fn send_to(&mut self, to: ConnId, msg: impl Into<Message>) -> bool {
         self.core.send(to, msg.into())
     }
 
-    /// Starts the close handshake on this connection with a code and reason (the reason is
-    /// cut to the 123 bytes a close frame can carry). Messages that arrive afterwards are
-    /// not delivered.
-    pub fn close(&mut self, code: CloseCode, reason: &str) {
-        self.close_conn(self.id, code, reason);
-    }
-
-    /// Joins a room; `false` if already a member, or if this is not an open WebSocket
-    /// connection. Connections leave all their rooms when they close (after `on_close`,
-    /// which still sees them).
-    pub fn join(&mut self, room: &str) -> bool {
-        // Only open WebSocket connections are members: their `on_close` is what leaves.
-        let open = self.core.conns.get(self.id).is_some_and(|c| c.opened);
-        open && self.core.rooms.join(self.id, room)
-    }
-
-    /// Leaves a room; `false` if not a member.
-    pub fn leave(&mut self, room: &str) -> bool {
-        self.core.rooms.leave(self.id, room)
-    }
-
-    /// The rooms this connection is in, in the order it joined them.
-    pub fn rooms(&self) -> impl Iterator<Item = &str> + '_ {
-        self.core.rooms.rooms_of(self.id)
+    /// Starts the close handshake on a connection, with a code and reason (the reason is
+    /// cut to the 123 bytes a close frame can carry); `false` if it is gone or closing.
+    pub fn close_conn(&mut self, id: ConnId, code: CloseCode, reason: &str) -> bool {
+        let frame = CloseFrame {
+            code,
+            reason: truncate_reason(reason).into(),
+        };
+        self.core.close(id, frame, Cause::ServerClosed)
     }
 
     /// Members of a room.
@@ -86,20 +66,14 @@ impl Ctx<'_> {
         self.core.rooms.len(room)
     }
 
-    /// Sends a message to every member of a room, this connection included if it is one
-    /// (Socket.IO's `io.to(room)`). The frame is encoded once and its bytes shared by all
-    /// recipients. Returns how many it was queued for.
+    /// Sends a message to every member of a room, the connection being served included if
+    /// it is one (Socket.IO's `io.to(room)`). The frame is encoded once and its bytes
+    /// shared by all recipients. Returns how many it was queued for.
     pub fn publish(&mut self, room: &str, msg: impl Into<Message>) -> usize {
         self.core.publish(room, msg.into(), None)
     }
 
-    /// Sends a message to every member of a room except this connection (Socket.IO's
-    /// `socket.to(room)`).
-    pub fn publish_to_others(&mut self, room: &str, msg: impl Into<Message>) -> usize {
-        self.core.publish(room, msg.into(), Some(self.id))
-    }
-
-    /// Sends a message to every open connection, this one included.
+    /// Sends a message to every open connection.
     pub fn broadcast(&mut self, msg: impl Into<Message>) -> usize {
         self.core.broadcast(msg.into(), None)
     }
@@ -112,36 +86,105 @@ impl Ctx<'_> {
 
     /// Whether connection `id` has an HTTP request waiting for [`respond`](Self::respond).
     pub fn is_held(&self, id: ConnId) -> bool {
-        let conn = self.core.conns.get(id);
-        conn.is_some_and(|c| matches!(c.phase, crate::conn::Phase::HttpHeld { .. }))
+        self.core.conns.get(id).is_some_and(|e| e.conn.is_held())
     }
 
-    /// The time of this reactor pass, read once after `poll` returned. Timers set with
-    /// [`set_timer`](Self::set_timer) count from it, so deadlines a handler computes from
-    /// it line up with when its timers fire.
+    /// The time of this reactor pass, read once after `poll` returned (from the
+    /// [`ManualClock`](crate::ManualClock) if the server has one). Timers set with
+    /// [`set_timer`](Self::set_timer) count from it.
     pub fn now(&self) -> Instant {
         self.core.now
     }
 
-    /// Calls [`Handler::on_timer`](crate::Handler::on_timer) with `key` after `delay`
-    /// (on the first pass after it; never earlier).
-    pub fn set_timer(&mut self, delay: Duration, key: u64) {
-        let at = self.core.now + delay;
-        self.core.user_timers.schedule(at, key);
+    /// Calls [`Handler::on_timer`](crate::Handler::on_timer) with the returned id after
+    /// `delay` (on the first pass after it; never earlier), unless it is cancelled first.
+    pub fn set_timer(&mut self, delay: Duration) -> TimerId {
+        self.core.set_timer(delay)
+    }
+
+    /// Cancels a timer; `false` if it already fired or was cancelled.
+    pub fn cancel_timer(&mut self, timer: TimerId) -> bool {
+        self.core.cancel_timer(timer)
     }
 
     /// A [`Handle`] to the server, for other threads.
     pub fn handle(&self) -> Handle {
         self.core.handle.clone()
     }
+}
 
-    /// Starts the close handshake on another connection; `false` if it is gone or closing.
-    pub fn close_conn(&mut self, id: ConnId, code: CloseCode, reason: &str) -> bool {
-        let frame = CloseFrame {
-            code,
-            reason: truncate_reason(reason).into(),
-        };
-        self.core.close(id, frame, Cause::ServerClosed)
+impl<'a> Ctx<'a> {
+    pub(crate) fn new(core: &'a mut Core, id: ConnId, peer: SocketAddr) -> Self {
+        Ctx {
+            server: ServerCtx::new(core),
+            id,
+            peer,
+        }
+    }
+
+    /// This connection's id, unique for the life of the server.
+    pub fn id(&self) -> ConnId {
+        self.id
+    }
+
+    /// The peer's address.
+    pub fn peer_addr(&self) -> SocketAddr {
+        self.peer
+    }
+
+    /// Queues a message to this connection. Does nothing once it is closing. If the
+    /// connection's outbound queue would pass
+    /// [`Config::max_backpressure`](crate::Config::max_backpressure), the message is dropped
+    /// and the connection is closed with 1008; `on_close` reports it.
+    pub fn send(&mut self, msg: impl Into<Message>) {
+        self.server.core.send(self.id, msg.into());
+    }
+
+    /// Starts the close handshake on this connection with a code and reason (the reason is
+    /// cut to the 123 bytes a close frame can carry). Messages that arrive afterwards are
+    /// not delivered.
+    pub fn close(&mut self, code: CloseCode, reason: &str) {
+        self.server.close_conn(self.id, code, reason);
+    }
+
+    /// Joins a room; `false` if already a member, or if this is not an open WebSocket
+    /// connection. Connections leave all their rooms when they close (after `on_close`,
+    /// which still sees them).
+    pub fn join(&mut self, room: &str) -> bool {
+        let core = &mut self.server.core;
+        // Only open WebSocket connections are members: their `on_close` is what leaves.
+        let open = core.conns.get(self.id).is_some_and(|e| e.conn.is_open());
+        open && core.rooms.join(self.id, room)
+    }
+
+    /// Leaves a room; `false` if not a member.
+    pub fn leave(&mut self, room: &str) -> bool {
+        self.server.core.rooms.leave(self.id, room)
+    }
+
+    /// The rooms this connection is in, in the order it joined them.
+    pub fn rooms(&self) -> impl Iterator<Item = &str> + '_ {
+        self.server.core.rooms.rooms_of(self.id)
+    }
+
+    /// Sends a message to every member of a room except this connection (Socket.IO's
+    /// `socket.to(room)`).
+    pub fn publish_to_others(&mut self, room: &str, msg: impl Into<Message>) -> usize {
+        self.server.core.publish(room, msg.into(), Some(self.id))
+    }
+}
+
+impl<'a> Deref for Ctx<'a> {
+    type Target = ServerCtx<'a>;
+
+    fn deref(&self) -> &ServerCtx<'a> {
+        &self.server
+    }
+}
+
+impl DerefMut for Ctx<'_> {
+    fn deref_mut(&mut self) -> &mut Self::Target {
+        &mut self.server
     }
 }
 

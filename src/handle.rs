@@ -12,7 +12,7 @@ use std::sync::Arc;
 
 use mio::Waker;
 
-use crate::reactor::token::ConnId;
+use crate::id::ConnId;
 use crate::{CloseCode, Message};
 
 /// Work for the reactor, sent from another thread.
@@ -110,6 +110,12 @@ impl Handle {
     /// `run` returns.
     pub fn shutdown(&self) -> Result<(), SendError> {
         self.push(Command::Shutdown)
+    }
+
+    /// Wakes the reactor for a pass without a command (a [`ManualClock`](crate::ManualClock)
+    /// moved). A server that has stopped ignores it.
+    pub(crate) fn wake(&self) {
+        let _ = self.waker.wake();
     }
 
     fn push(&self, command: Command) -> Result<(), SendError> {

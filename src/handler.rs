@@ -1,9 +1,9 @@
 //! The callbacks a program supplies: the [`Handler`] trait, closures, and [`Echo`].
 
-use crate::ctx::Ctx;
+use crate::ctx::{Ctx, ServerCtx};
 use crate::error::Disconnect;
 use crate::http::{Request, Response};
-use crate::Message;
+use crate::{Message, TimerId};
 
 /// What a server does with its connections. Every method has a default, so a handler
 /// implements only what it needs; the default `on_message` echoes.
@@ -61,9 +61,10 @@ pub trait Handler {
     /// A connection that was opened has ended; called exactly once for each.
     fn on_close(&mut self, _ctx: &mut Ctx<'_>, _why: &Disconnect) {}
 
-    /// A timer set with [`Ctx::set_timer`] is due. The context belongs to no connection:
-    /// `send`, `close`, `join` do nothing; `send_to`, `publish`, `respond` work.
-    fn on_timer(&mut self, _ctx: &mut Ctx<'_>, _key: u64) {}
+    /// A timer set with [`ServerCtx::set_timer`] is due. It serves no connection, so its
+    /// context is the server's: reach connections by id (`send_to`, `respond`), rooms
+    /// (`publish`), or set the next timer.
+    fn on_timer(&mut self, _ctx: &mut ServerCtx<'_>, _timer: TimerId) {}
 }
 
 /// Accepting an upgrade, optionally with a subprotocol (`Sec-WebSocket-Protocol`).

@@ -50,6 +50,7 @@
 #![deny(missing_docs, missing_debug_implementations, rust_2018_idioms)]
 #![doc(test(attr(deny(warnings))))]
 
+mod clock;
 mod config;
 mod conn;
 mod ctx;
@@ -57,22 +58,25 @@ mod error;
 mod handle;
 mod handler;
 mod http;
+mod id;
 mod reactor;
 mod rooms;
 mod server;
+mod slab;
 
 // The README's examples compile as doctests.
 #[cfg(doctest)]
 #[doc = include_str!("../README.md")]
 struct ReadmeDoctests;
 
+pub use clock::ManualClock;
 pub use config::Config;
-pub use ctx::Ctx;
+pub use ctx::{Ctx, ServerCtx};
 pub use error::{Cause, Disconnect};
 pub use handle::{Handle, SendError};
 pub use handler::{Accept, Echo, Handler};
 pub use http::{Request, Response};
-pub use reactor::token::ConnId;
+pub use id::{ConnId, TimerId};
 pub use server::Server;
 pub use tungstenite::protocol::frame::coding::CloseCode;
 pub use tungstenite::{Bytes, Message, Utf8Bytes};

@@ -12,7 +12,7 @@ use std::collections::{HashMap, HashSet};
 use std::hash::Hash;
 use std::sync::Arc;
 
-use crate::reactor::token::ConnId;
+use crate::id::ConnId;
 
 /// Room membership on one reactor.
 #[derive(Debug)]
@@ -102,11 +102,11 @@ mod tests {
     use super::*;
 
     fn id(slot: u32) -> ConnId {
-        ConnId { slot, gen: 0 }
+        crate::slab::Key::from_parts(slot, 0)
     }
 
     fn sorted(it: impl Iterator<Item = ConnId>) -> Vec<u32> {
-        let mut v: Vec<u32> = it.map(|c| c.slot).collect();
+        let mut v: Vec<u32> = it.map(|c| crate::slab::Key::slot(c)).collect();
         v.sort();
         v
     }

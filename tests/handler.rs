@@ -48,9 +48,10 @@ impl Handler for Relay {
         } else if text == "panic" {
             panic!("handler bug (expected by the test)");
         } else if let Some((to, body)) = text.strip_prefix("to:").and_then(|r| r.split_once(':')) {
-            let delivered = ids_seen().iter().any(|id| {
-                id.to_string() == to && ctx.send_to(*id, format!("from {}: {body}", ctx.id()))
-            });
+            let relayed = format!("from {}: {body}", ctx.id());
+            let delivered = ids_seen()
+                .iter()
+                .any(|id| id.to_string() == to && ctx.send_to(*id, relayed.clone()));
             ctx.send(if delivered {
                 "delivered"
             } else {

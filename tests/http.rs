@@ -2,19 +2,21 @@
 
 mod common;
 
+use std::collections::HashMap;
 use std::io::{Read, Write};
 use std::time::Duration;
 
 use common::{client, read_response, spawn_server, tcp};
 use tungstenite::Message;
-use wsreactor::{Config, ConnId, Ctx, Handler, Request, Response};
+use wsreactor::{Config, ConnId, Ctx, Handler, Request, Response, ServerCtx, TimerId};
 
 /// `POST /echo` answers with the body; `GET /poll` is held until a WebSocket client sends
 /// `wake`; on open, a 1 ms timer sends the new connection `tick`.
 #[derive(Default)]
 struct Poller {
     held: Vec<ConnId>,
-    ticking: Vec<ConnId>,
+    /// Each timer and the connection it ticks to.
+    ticking: HashMap<TimerId, ConnId>,
 }
 
 impl Handler for Poller {
@@ -30,8 +32,8 @@ impl Handler for Poller {
     }
 
     fn on_open(&mut self, ctx: &mut Ctx<'_>, _req: &Request) {
-        self.ticking.push(ctx.id());
-        ctx.set_timer(Duration::from_millis(1), self.ticking.len() as u64 - 1);
+        let timer = ctx.set_timer(Duration::from_millis(1));
+        self.ticking.insert(timer, ctx.id());
     }
 
     fn on_message(&mut self, ctx: &mut Ctx<'_>, msg: Message) {
@@ -45,8 +47,8 @@ impl Handler for Poller {
         }
     }
 
-    fn on_timer(&mut self, ctx: &mut Ctx<'_>, key: u64) {
-        if let Some(&id) = self.ticking.get(key as usize) {
+    fn on_timer(&mut self, ctx: &mut ServerCtx<'_>, timer: TimerId) {
+        if let Some(id) = self.ticking.remove(&timer) {
             ctx.send_to(id, "tick");
         }
     }
@@ -131,9 +133,9 @@ fn timers_fire_no_earlier_than_their_delay_in_ctx_time() {
         fn on_open(&mut self, ctx: &mut Ctx<'_>, _req: &Request) {
             self.0 = Some(ctx.now());
             self.1 = Some(ctx.id());
-            ctx.set_timer(Duration::from_millis(20), 0);
+            ctx.set_timer(Duration::from_millis(20));
         }
-        fn on_timer(&mut self, ctx: &mut Ctx<'_>, _key: u64) {
+        fn on_timer(&mut self, ctx: &mut ServerCtx<'_>, _timer: TimerId) {
             if let (Some(start), Some(id)) = (self.0, self.1) {
                 let waited = ctx.now().duration_since(start);
                 ctx.send_to(id, format!("{}", waited >= Duration::from_millis(20)));

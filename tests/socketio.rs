@@ -3,6 +3,7 @@
 
 mod common;
 
+use std::collections::HashMap;
 use std::io::Write;
 use std::net::{SocketAddr, TcpStream};
 use std::thread;
@@ -12,7 +13,7 @@ use common::{client_at, read_response, tcp};
 use serde_json::json;
 use tungstenite::{Bytes, Message};
 use wsreactor::socketio::{Options, Payload, SocketIo};
-use wsreactor::{ConnId, Ctx, Handler, Request, Response, Server};
+use wsreactor::{ConnId, Ctx, Handler, Request, Response, Server, ServerCtx, TimerId};
 
 /// A server whose handler is built on its own thread (Socket.IO callbacks are not `Send`).
 fn spawn<H: Handler + 'static>(build: impl FnOnce() -> H + Send + 'static) -> SocketAddr {
@@ -150,6 +151,8 @@ fn bad_packets_close_the_connection_and_the_server_goes_on() {
 #[derive(Default)]
 struct Fallback {
     ticking: Vec<ConnId>,
+    /// The key each timer stands for.
+    keys: HashMap<TimerId, u64>,
 }
 
 impl Handler for Fallback {
@@ -161,12 +164,16 @@ impl Handler for Fallback {
     }
     fn on_open(&mut self, ctx: &mut Ctx<'_>, _req: &Request) {
         self.ticking.push(ctx.id());
-        ctx.set_timer(Duration::from_millis(1), 7);
+        let timer = ctx.set_timer(Duration::from_millis(1));
+        self.keys.insert(timer, 7);
     }
     fn on_message(&mut self, ctx: &mut Ctx<'_>, msg: Message) {
         ctx.send(msg);
     }
-    fn on_timer(&mut self, ctx: &mut Ctx<'_>, key: u64) {
+    fn on_timer(&mut self, ctx: &mut ServerCtx<'_>, timer: TimerId) {
+        let Some(key) = self.keys.remove(&timer) else {
+            return;
+        };
         for &id in &self.ticking {
             ctx.send_to(id, format!("tick {key}"));
         }

@@ -1,12 +1,20 @@
-//! One connection's state machine: HTTP upgrade → open WebSocket → lingering close.
+//! One connection as a state machine, sans I/O: bytes in, bytes out, time passed in.
 //!
 //! ```text
-//!   accept ──► Handshake ──101──► Open ──close handshake / failure──► Linger ──EOF/timeout──► gone
-//!               │  ▲  │             (closing: our Close sent,                ▲
-//!               │  │  └── 4xx ─────  waiting for the peer's) ───────────────┤
-//!               │  └─ keep-alive ─┐                                         │
-//!               └─► HttpBody ──► HttpHeld ──response (Connection: close)────┘
+//!   accept ──► Request ──upgrade──► Upgrading ──accept (101)──► Open ──close / failure──► Linger ──► Done
+//!               │ ▲  │                 └── refuse (4xx) ────────────(closing: our Close sent,  ▲
+//!               │ │  └── 4xx ────────────────────────────────────── waiting for the peer's) ─┤
+//!               │ └─ keep-alive ─┐                                                             │
+//!               └─► HttpBody ──► HttpHeld ──response (Connection: close)───────────────────────┘
 //! ```
+//!
+//! The [`Connection`] never touches a socket or a clock. The reactor hands it a reader
+//! ([`Input`]) and the time of the pass; it returns [`Event`]s for the handler, queues what
+//! must be written in its [`OutBuf`], and says when it next needs to run
+//! ([`poll_at`](Connection::poll_at)). Every policy that depends on time lives here:
+//! the handshake timeout, keepalive pings and the pong timeout, the close timeout, linger,
+//! and pausing a peer that does not read (backpressure). A connection in [`State::Done`]
+//! is to be dropped: the reactor releases its socket.
 //!
 //! `Linger` writes what is still queued (a close frame, an HTTP response), then shuts down
 //! our half of the TCP connection and waits for the peer's EOF, so the last bytes are not
@@ -14,27 +22,40 @@
 
 pub(crate) mod frame;
 pub(crate) mod io;
-pub(crate) mod upgrade;
+pub(crate) mod request;
 pub(crate) mod utf8;
 
-use std::net::{Shutdown, SocketAddr};
+#[cfg(test)]
+mod tests;
+
+use std::io::{ErrorKind, Read};
+use std::net::SocketAddr;
 use std::time::Instant;
 
-use mio::net::TcpStream;
+use log::debug;
+use tungstenite::error::Error as WsError;
 use tungstenite::protocol::frame::CloseFrame;
-use tungstenite::protocol::WebSocketContext;
+use tungstenite::protocol::{Role, WebSocketContext};
 
-use crate::error::Disconnect;
-use crate::http::Request;
-use io::{OutBuf, Sink};
-use upgrade::Handshake;
+use crate::config::Config;
+use crate::error::{Cause, Disconnect};
+use crate::handler::Accept;
+use crate::http::{Request, Response};
+use crate::{Bytes, CloseCode, Message};
+use frame::OpCode;
+use io::{Io, OutBuf, ReadBuf, Sink};
+use request::{Parsed, RequestHead};
 use utf8::Utf8Guard;
 
-/// Where a connection is in its life.
+/// Where a connection is in its life. Each variant holds what only it needs, so no
+/// combination of flags can contradict the phase.
 #[derive(Debug)]
-pub(crate) enum Phase {
+enum State {
     /// Reading a request head: an upgrade, or a plain HTTP request.
-    Handshake(Handshake),
+    Request(RequestHead),
+    /// A valid upgrade request is with the handler's `on_upgrade`; the answer is
+    /// [`Connection::accept`] or [`Connection::refuse`]. `tail`: bytes after the head.
+    Upgrading { key: String, tail: Vec<u8> },
     /// Reading the body of a plain HTTP request (into `request.body`).
     HttpBody {
         request: Box<Request>,
@@ -43,101 +64,595 @@ pub(crate) enum Phase {
     },
     /// A plain HTTP request is with the handler, which answers now or later.
     HttpHeld { keep_alive: bool },
-    /// Exchanging frames. `Conn::closing` is set once a close handshake has started.
-    Open(Box<WebSocketContext>),
-    /// Done: flushing what is queued, then waiting for the peer's EOF.
+    /// Exchanging frames.
+    Open(Box<Open>),
+    /// The WebSocket or the response is done: flushing what is queued, then waiting for the
+    /// peer's EOF. `shut`: our half is shut down.
     Linger { shut: bool },
+    /// To be dropped now.
+    Done,
 }
 
-/// A connection and everything the reactor tracks for it.
+/// An open WebSocket.
 #[derive(Debug)]
-pub(crate) struct Conn {
-    pub(crate) sock: TcpStream,
-    pub(crate) peer: SocketAddr,
-    pub(crate) phase: Phase,
+struct Open {
+    ws: WebSocketContext,
+    /// Why it ends, once a close handshake has started (ours or the peer's).
+    closing: Option<Disconnect>,
+    /// A keepalive Ping is out and unanswered.
+    awaiting_pong: bool,
+    /// Not read until its outbound queue drains below the soft limit.
+    paused: bool,
+}
+
+/// What the handler is to hear about.
+#[derive(Debug)]
+pub(crate) enum Event {
+    /// A valid upgrade request: answer with [`Connection::accept`] or
+    /// [`Connection::refuse`] before anything else.
+    Upgrade(Request),
+    /// A complete plain HTTP request, now held: [`Connection::respond`] answers it.
+    Http(Request),
+    /// A Text or Binary message on the open WebSocket.
+    Message(Message),
+    /// The WebSocket ended: `on_close` is owed, exactly once.
+    Closed(Disconnect),
+}
+
+/// What became of a frame handed to [`Connection::send`].
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Sent {
+    Queued,
+    /// Not open, or closing: nothing was queued.
+    Refused,
+    /// The queue would pass `max_backpressure`: the connection failed with 1008 and
+    /// `on_close` is owed.
+    Failed(Disconnect),
+}
+
+/// What the reactor does after writing a connection's queue.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub(crate) struct Flushed {
+    /// Shut our half of the TCP connection down: lingering, and everything is out.
+    pub(crate) shutdown: bool,
+    /// The queue drained below the soft limit: read the connection again.
+    pub(crate) resume: bool,
+}
+
+/// The state of one read pass over a connection, kept by the reactor between the events it
+/// yields.
+#[derive(Debug, Default)]
+pub(crate) struct Pass {
+    /// Frames handled this pass, against `Config::messages_per_pass`.
+    handled: usize,
+    /// Something has been read or decoded this pass.
+    started: bool,
+    /// The pass is over (a request was handed over, the connection ended).
+    over: bool,
+    /// Input is left for another pass (budget or backpressure): schedule one.
+    pub(crate) more: bool,
+}
+
+/// The input of one read pass: the reactor's read buffer and the reader behind it.
+pub(crate) struct Input<'a, R> {
+    pub(crate) rbuf: &'a mut ReadBuf,
+    pub(crate) src: &'a mut R,
+    pub(crate) pass: &'a mut Pass,
+}
+
+/// One connection: its state, its outbound queue, its next deadline.
+#[derive(Debug)]
+pub(crate) struct Connection {
+    peer: SocketAddr,
+    state: State,
     pub(crate) out: OutBuf,
     /// Fails text with invalid UTF-8 before the rest of its frame arrives.
-    pub(crate) utf8: Utf8Guard,
-    /// When the connection's timer should act next (meaning depends on the phase).
-    pub(crate) deadline: Option<Instant>,
-    /// The earliest deadline that has an entry in the timer heap.
-    pub(crate) armed: Option<Instant>,
-    /// Why it ends, once a close has started or the peer's close arrived.
-    pub(crate) closing: Option<Disconnect>,
-    /// `on_open` ran, so `on_close` is owed.
-    pub(crate) opened: bool,
-    /// A keepalive ping is out and unanswered.
-    pub(crate) awaiting_pong: bool,
-    /// Queued in the reactor's flush list this pass.
-    pub(crate) dirty: bool,
-    /// Not read until its outbound queue drains below the soft limit.
-    pub(crate) paused: bool,
-    /// On the reactor's list of connections to read.
-    pub(crate) scheduled: bool,
-    /// The poller reported the peer's FIN; reading goes on until the EOF is read.
-    pub(crate) peer_closed: bool,
-    /// Input read from the socket but left for the next pass (its budget ran out).
+    utf8: Utf8Guard,
+    /// When [`on_timeout`](Self::on_timeout) must run next (what for depends on the state).
+    deadline: Option<Instant>,
+    /// Input read but left for the next pass (its budget ran out).
     pub(crate) carry: Vec<u8>,
 }
 
-impl Conn {
-    pub(crate) fn new(sock: TcpStream, peer: SocketAddr) -> Self {
-        Conn {
-            sock,
+impl Connection {
+    /// A connection just accepted at `now`: it has `handshake_timeout` to send a request.
+    pub(crate) fn new(peer: SocketAddr, now: Instant, config: &Config) -> Self {
+        Connection {
             peer,
-            phase: Phase::Handshake(Handshake::default()),
+            state: State::Request(RequestHead::default()),
             out: OutBuf::default(),
             utf8: Utf8Guard::default(),
-            deadline: None,
-            armed: None,
-            closing: None,
-            opened: false,
-            awaiting_pong: false,
-            dirty: false,
-            paused: false,
-            scheduled: false,
-            peer_closed: false,
+            deadline: Some(now + config.handshake_timeout),
             carry: Vec::new(),
         }
     }
 
-    /// The open WebSocket, if frames may still be sent on it.
-    pub(crate) fn writable_ws(&mut self) -> Option<&mut WebSocketContext> {
-        match &mut self.phase {
-            Phase::Open(ws) if ws.can_write() => Some(ws),
-            _ => None,
+    pub(crate) fn peer(&self) -> SocketAddr {
+        self.peer
+    }
+
+    /// When the connection needs [`on_timeout`](Self::on_timeout); `None`: never.
+    pub(crate) fn poll_at(&self) -> Option<Instant> {
+        self.deadline
+    }
+
+    /// The WebSocket is open (its `on_open` ran and `on_close` is owed), closing or not.
+    pub(crate) fn is_open(&self) -> bool {
+        matches!(self.state, State::Open(_))
+    }
+
+    /// A plain HTTP request waits for [`respond`](Self::respond).
+    pub(crate) fn is_held(&self) -> bool {
+        matches!(self.state, State::HttpHeld { .. })
+    }
+
+    /// Reading waits until the outbound queue drains.
+    pub(crate) fn is_paused(&self) -> bool {
+        matches!(&self.state, State::Open(open) if open.paused)
+    }
+
+    /// Lingering with everything written and our half shut: nothing is left to send.
+    pub(crate) fn is_shut(&self) -> bool {
+        matches!(self.state, State::Linger { shut: true })
+    }
+
+    /// The reactor must drop it now.
+    pub(crate) fn is_done(&self) -> bool {
+        matches!(self.state, State::Done)
+    }
+
+    /// There is something to write, or a shutdown to do once it is written.
+    pub(crate) fn wants_flush(&self) -> bool {
+        self.out.pending() > 0 || matches!(self.state, State::Linger { shut: false })
+    }
+
+    /// Reads and decodes input until there is an event for the handler (`Some`) or this
+    /// pass is over (`None`: drained, budget spent, backpressure, or the state does not
+    /// read any more this pass). Call again after handling each event.
+    pub(crate) fn read<R: Read>(
+        &mut self,
+        input: &mut Input<'_, R>,
+        config: &Config,
+        now: Instant,
+    ) -> Option<Event> {
+        if input.pass.over {
+            return None;
+        }
+        let event = match &mut self.state {
+            State::Request(_) => self.read_request(input, config, now),
+            State::HttpBody { .. } => self.read_body(input, config, now),
+            State::Open(_) => self.read_frames(input, config, now),
+            // Only as the pass's first act: a state reached during the pass (a held
+            // request, a failure) leaves the rest of the input for later.
+            State::HttpHeld { .. } | State::Linger { .. } if !input.pass.started => {
+                self.discard(input);
+                None
+            }
+            State::HttpHeld { .. } | State::Linger { .. } | State::Upgrading { .. } => None,
+            State::Done => None,
+        };
+        input.pass.started = true;
+        if event.is_none() || matches!(event, Some(Event::Http(_) | Event::Closed(_))) {
+            input.pass.over = true;
+        }
+        event
+    }
+
+    fn read_request<R: Read>(
+        &mut self,
+        input: &mut Input<'_, R>,
+        config: &Config,
+        now: Instant,
+    ) -> Option<Event> {
+        let State::Request(head) = &mut self.state else {
+            return None;
+        };
+        let parsed = match input.rbuf.fill(input.src) {
+            Ok([]) => return self.drop_now(Disconnect::reset()).map(Event::Closed),
+            Ok(bytes) => head.push(bytes, config.max_handshake_bytes),
+            Err(e) if e.kind() == ErrorKind::WouldBlock => return None,
+            Err(_) => return self.drop_now(Disconnect::reset()).map(Event::Closed),
+        };
+        match parsed {
+            Parsed::Partial => None,
+            Parsed::Reject(response) => {
+                self.respond_and_close(&response, config, now);
+                None
+            }
+            Parsed::Http {
+                mut request,
+                body_len,
+                tail,
+                keep_alive,
+            } => {
+                if body_len > config.max_http_body {
+                    self.respond_and_close(&Response::status_text(413), config, now);
+                    return None;
+                }
+                request.body = tail;
+                if request.body.len() < body_len {
+                    let request = Box::new(request);
+                    self.state = State::HttpBody {
+                        request,
+                        need: body_len,
+                        keep_alive,
+                    };
+                    return None;
+                }
+                Some(self.hold(request, body_len, keep_alive, config, now))
+            }
+            Parsed::Upgrade { request, key, tail } => {
+                self.state = State::Upgrading { key, tail };
+                Some(Event::Upgrade(request))
+            }
         }
     }
 
-    /// Queues our Close frame (RFC 6455 §5.5.1) if the connection is open and has not sent
-    /// one. Returns whether it did.
-    pub(crate) fn send_close(&mut self, frame: CloseFrame) -> bool {
-        let Phase::Open(ws) = &mut self.phase else {
+    /// Reads more of a plain HTTP request's body.
+    fn read_body<R: Read>(
+        &mut self,
+        input: &mut Input<'_, R>,
+        config: &Config,
+        now: Instant,
+    ) -> Option<Event> {
+        let State::HttpBody { request, need, .. } = &mut self.state else {
+            return None;
+        };
+        match input.rbuf.fill(input.src) {
+            Ok([]) => return self.drop_now(Disconnect::reset()).map(Event::Closed),
+            Ok(bytes) => request.body.extend_from_slice(bytes),
+            Err(e) if e.kind() == ErrorKind::WouldBlock => return None,
+            Err(_) => return self.drop_now(Disconnect::reset()).map(Event::Closed),
+        }
+        if request.body.len() < *need {
+            return None;
+        }
+        let State::HttpBody {
+            request,
+            need,
+            keep_alive,
+        } = std::mem::replace(&mut self.state, State::HttpHeld { keep_alive: false })
+        else {
+            return None;
+        };
+        Some(self.hold(*request, need, keep_alive, config, now))
+    }
+
+    /// A whole request with its body: held for the handler. A held request waits at most
+    /// the idle timeout (or, without one, what is left of the handshake timeout).
+    fn hold(
+        &mut self,
+        mut request: Request,
+        body_len: usize,
+        keep_alive: bool,
+        config: &Config,
+        now: Instant,
+    ) -> Event {
+        // Pipelined requests are not served: answer this one, then close.
+        let keep_alive = keep_alive && request.body.len() == body_len;
+        request.body.truncate(body_len);
+        self.state = State::HttpHeld { keep_alive };
+        if let Some(idle) = config.idle_timeout {
+            self.deadline = Some(now + idle);
+        }
+        Event::Http(request)
+    }
+
+    /// Accepts the upgrade `Event::Upgrade` asked about: queues the 101 and opens the
+    /// WebSocket, whose first frames may already be in the request's tail.
+    pub(crate) fn accept(&mut self, accept: &Accept, config: &Config, now: Instant) {
+        let State::Upgrading { key, tail } = std::mem::replace(&mut self.state, State::Done) else {
+            return;
+        };
+        request::write_accept(&key, accept.protocol.as_deref(), &mut self.out.buf);
+        // The tail goes to tungstenite directly, so the guard sees it here; a verdict on it
+        // is kept and reported by the first read.
+        let _ = self.utf8.scan(&tail);
+        let ws =
+            WebSocketContext::from_partially_read(tail, Role::Server, Some(config.ws_config()));
+        self.state = State::Open(Box::new(Open {
+            ws,
+            closing: None,
+            awaiting_pong: false,
+            paused: false,
+        }));
+        self.deadline = config.idle_timeout.map(|idle| now + idle);
+    }
+
+    /// Refuses the upgrade `Event::Upgrade` asked about with this response, then closes.
+    pub(crate) fn refuse(&mut self, response: &Response, config: &Config, now: Instant) {
+        self.respond_and_close(response, config, now);
+    }
+
+    /// Answers a held plain HTTP request. A kept-alive connection goes back to reading the
+    /// next request, with a new handshake timeout; otherwise it closes after the response.
+    /// `false` if no request is held.
+    pub(crate) fn respond(&mut self, response: &Response, config: &Config, now: Instant) -> bool {
+        let State::HttpHeld { keep_alive } = self.state else {
             return false;
         };
-        if !ws.can_write() {
+        response.write_to(&mut self.out.buf, keep_alive);
+        if keep_alive {
+            self.state = State::Request(RequestHead::default());
+            self.deadline = Some(now + config.handshake_timeout);
+        } else {
+            self.finish(Disconnect::reset(), config, now);
+        }
+        true
+    }
+
+    fn respond_and_close(&mut self, response: &Response, config: &Config, now: Instant) {
+        response.write_to(&mut self.out.buf, false);
+        self.finish(Disconnect::reset(), config, now);
+    }
+
+    /// Decodes frames until there is a message, the socket has nothing more this pass, or
+    /// the pass's budget is spent.
+    fn read_frames<R: Read>(
+        &mut self,
+        input: &mut Input<'_, R>,
+        config: &Config,
+        now: Instant,
+    ) -> Option<Event> {
+        loop {
+            let State::Open(open) = &mut self.state else {
+                return None;
+            };
+            // Fairness, then backpressure: what was read but not decoded waits in `carry`
+            // (frames tungstenite already holds wait in its own buffer).
+            if input.pass.handled == config.messages_per_pass
+                || self.out.pending() > config.backpressure_soft_limit
+            {
+                self.carry = input.rbuf.take_rest();
+                input.pass.more = true;
+                self.traffic(input, config, now);
+                return None;
+            }
+            input.pass.handled += 1;
+            let mut io = Io {
+                src: &mut *input.src,
+                rbuf: &mut *input.rbuf,
+                utf8: &mut self.utf8,
+                out: &mut self.out.buf,
+            };
+            match open.ws.read(&mut io) {
+                Ok(msg @ (Message::Text(_) | Message::Binary(_))) => {
+                    // After a close has started, data is drained but not delivered.
+                    if open.closing.is_none() {
+                        return Some(Event::Message(msg));
+                    }
+                }
+                Ok(Message::Close(frame)) => {
+                    if open.closing.is_none() {
+                        let (code, reason) = match frame {
+                            Some(f) => (f.code, f.reason.to_string()),
+                            None => (CloseCode::Status, String::new()),
+                        };
+                        open.closing = Some(Disconnect::new(code, reason, Cause::PeerClosed));
+                    }
+                }
+                // Pings are answered by tungstenite (the pong is already in `out`).
+                Ok(_) => {}
+                Err(WsError::Io(e)) if e.kind() == ErrorKind::WouldBlock => {
+                    self.traffic(input, config, now);
+                    return None;
+                }
+                Err(WsError::ConnectionClosed | WsError::AlreadyClosed) => {
+                    let why = open.closing.take().unwrap_or_else(Disconnect::reset);
+                    return self.finish(why, config, now).map(Event::Closed);
+                }
+                Err(err) => {
+                    let owed = match Disconnect::for_ws_error(&err) {
+                        Some(why) => {
+                            debug!("{} failed: {err}", self.peer);
+                            self.fail(why, config, now)
+                        }
+                        None => self.finish(Disconnect::reset(), config, now),
+                    };
+                    return owed.map(Event::Closed);
+                }
+            }
+        }
+    }
+
+    /// Any inbound traffic counts as life for keepalive: the idle period starts again.
+    fn traffic<R>(&mut self, input: &Input<'_, R>, config: &Config, now: Instant) {
+        let State::Open(open) = &mut self.state else {
+            return;
+        };
+        if input.rbuf.got_bytes() && open.closing.is_none() {
+            open.awaiting_pong = false;
+            if let Some(idle) = config.idle_timeout {
+                self.deadline = Some(now + idle);
+            }
+        }
+    }
+
+    /// While a request is held, or after our half is shut: discard what the peer sends,
+    /// drop the connection at its EOF.
+    fn discard<R: Read>(&mut self, input: &mut Input<'_, R>) {
+        match input.rbuf.fill(input.src) {
+            Ok([]) => self.state = State::Done,
+            Ok(_) => {}
+            Err(e) if e.kind() == ErrorKind::WouldBlock => {}
+            Err(_) => self.state = State::Done,
+        }
+    }
+
+    /// Queues one data or control frame: the connection is open and not closing, and its
+    /// queue stays within `max_backpressure` (a single frame larger than the limit still
+    /// goes out on an empty queue, so the bound is max(limit, one message)). Over the limit
+    /// the connection fails with 1008.
+    pub(crate) fn send(
+        &mut self,
+        opcode: OpCode,
+        payload: Bytes,
+        config: &Config,
+        now: Instant,
+    ) -> Sent {
+        if !self.can_send() {
+            return Sent::Refused;
+        }
+        let pending = self.out.pending();
+        if pending > 0 && pending + frame::encoded_len(payload.len()) > config.max_backpressure {
+            let why = Disconnect::new(CloseCode::Policy, "backpressure", Cause::Backpressure);
+            return match self.fail(why, config, now) {
+                Some(why) => Sent::Failed(why),
+                None => Sent::Refused,
+            };
+        }
+        self.out.push_frame(opcode, payload);
+        Sent::Queued
+    }
+
+    /// Open, and no close frame sent yet.
+    fn can_send(&self) -> bool {
+        matches!(&self.state, State::Open(open) if open.ws.can_write())
+    }
+
+    /// Starts the close handshake (RFC 6455 §5.5.1): queues our Close frame; the
+    /// connection ends when the peer answers or `close_timeout` passes. `false` if it is not
+    /// open or a close frame was already sent.
+    pub(crate) fn close(
+        &mut self,
+        frame: CloseFrame,
+        cause: Cause,
+        config: &Config,
+        now: Instant,
+    ) -> bool {
+        let why = Disconnect::new(frame.code, frame.reason.as_str(), cause);
+        if !self.send_close(frame) {
+            return false;
+        }
+        if let State::Open(open) = &mut self.state {
+            open.closing = Some(why);
+        }
+        self.deadline = Some(now + config.close_timeout);
+        true
+    }
+
+    /// Queues our Close frame if the WebSocket is open and has not sent one.
+    fn send_close(&mut self, frame: CloseFrame) -> bool {
+        let State::Open(open) = &mut self.state else {
+            return false;
+        };
+        if !open.ws.can_write() {
             return false;
         }
         // Writes into `out` only; an error here means the context was already closed.
-        ws.close(&mut Sink(&mut self.out.buf), Some(frame)).is_ok()
+        (open.ws)
+            .close(&mut Sink(&mut self.out.buf), Some(frame))
+            .is_ok()
     }
 
-    /// Enters `Linger`: the WebSocket is done; what is queued still goes out.
-    pub(crate) fn linger(&mut self) {
-        self.phase = Phase::Linger { shut: false };
+    /// Fails the connection (RFC 6455 §7.1.7): sends a close frame with the code if it
+    /// still can, and ends the connection without waiting for the answer. Returns the
+    /// `on_close` owed.
+    pub(crate) fn fail(
+        &mut self,
+        why: Disconnect,
+        config: &Config,
+        now: Instant,
+    ) -> Option<Disconnect> {
+        let frame = CloseFrame {
+            code: why.code,
+            reason: why.reason.as_str().into(),
+        };
+        self.send_close(frame);
+        self.finish(why, config, now)
     }
 
-    /// Flushes queued bytes once; in `Linger`, shuts our half down when they are out.
-    /// `Err` means the socket is dead.
-    pub(crate) fn flush(&mut self) -> std::io::Result<()> {
-        let all_out = self.out.write_to(&mut self.sock)?;
-        if let Phase::Linger { shut } = &mut self.phase {
-            if all_out && !*shut {
-                *shut = true;
-                // Best effort: a peer that already left makes this fail harmlessly.
-                let _ = self.sock.shutdown(Shutdown::Write);
-            }
+    /// Ends the connection: no more frames either way; what is queued is still written,
+    /// for at most `close_timeout`. Returns the `on_close` owed, if it was open.
+    fn finish(&mut self, why: Disconnect, config: &Config, now: Instant) -> Option<Disconnect> {
+        if matches!(self.state, State::Linger { .. } | State::Done) {
+            return None;
         }
-        Ok(())
+        let was_open = self.is_open();
+        self.state = State::Linger { shut: false };
+        self.deadline = Some(now + config.close_timeout);
+        was_open.then_some(why)
+    }
+
+    /// Drops the connection now (the reactor closes the socket). Returns the `on_close`
+    /// owed, if it was open.
+    pub(crate) fn drop_now(&mut self, why: Disconnect) -> Option<Disconnect> {
+        let was_open = self.is_open();
+        self.state = State::Done;
+        was_open.then_some(why)
+    }
+
+    /// The deadline may have come. Returns the `on_close` owed, if this ends the
+    /// WebSocket.
+    pub(crate) fn on_timeout(&mut self, config: &Config, now: Instant) -> Option<Disconnect> {
+        match self.deadline {
+            Some(deadline) if deadline <= now => self.deadline = None,
+            _ => return None,
+        }
+        let open = match &mut self.state {
+            State::Request(_)
+            | State::Upgrading { .. }
+            | State::HttpBody { .. }
+            | State::HttpHeld { .. } => {
+                debug!("{} request timed out", self.peer);
+                return self.drop_now(Disconnect::reset());
+            }
+            State::Linger { .. } | State::Done => return self.drop_now(Disconnect::reset()),
+            State::Open(open) => open,
+        };
+        if let Some(mut why) = open.closing.take() {
+            why.cause = Cause::CloseTimeout;
+            return self.drop_now(why);
+        }
+        if open.paused {
+            // Paused, it is not read, so silence says nothing; but its queue has stayed
+            // above the soft limit for a whole idle period: it does not read what it is sent.
+            let why = Disconnect::new(
+                CloseCode::Policy,
+                "peer is not reading",
+                Cause::Backpressure,
+            );
+            return self.fail(why, config, now);
+        }
+        if config.idle_timeout.is_some() && !open.awaiting_pong {
+            open.awaiting_pong = true;
+            return match self.send(OpCode::Ping, Bytes::new(), config, now) {
+                Sent::Failed(why) => Some(why),
+                _ => {
+                    self.deadline = Some(now + config.pong_timeout);
+                    None
+                }
+            };
+        }
+        let why = Disconnect::new(CloseCode::Away, "idle timeout", Cause::IdleTimeout);
+        self.fail(why, config, now)
+    }
+
+    /// The reactor wrote the queue (`all_out`: all of it). Applies backpressure: above
+    /// the soft limit reading pauses, at or below it resumes.
+    pub(crate) fn on_flushed(&mut self, all_out: bool, config: &Config) -> Flushed {
+        let soft = config.backpressure_soft_limit;
+        let pending = self.out.pending();
+        match &mut self.state {
+            State::Linger { shut } if all_out && !*shut => {
+                *shut = true;
+                Flushed {
+                    shutdown: true,
+                    resume: false,
+                }
+            }
+            State::Open(open) if open.paused && pending <= soft => {
+                open.paused = false;
+                Flushed {
+                    shutdown: false,
+                    resume: true,
+                }
+            }
+            State::Open(open) if !open.paused && pending > soft => {
+                open.paused = true;
+                Flushed::default()
+            }
+            _ => Flushed::default(),
+        }
     }
 }

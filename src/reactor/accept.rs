@@ -10,8 +10,8 @@ use mio::net::{TcpListener, TcpStream};
 use mio::{Interest, Poll};
 
 use super::core::Core;
+use super::token::token;
 use crate::conn::io::ReadBuf;
-use crate::conn::Conn;
 
 /// How long accepting pauses after an error such as `EMFILE`, so a full fd table costs a
 /// retry every 100 ms instead of a busy loop.
@@ -93,18 +93,17 @@ pub(super) fn accept(
             continue;
         }
         let _ = sock.set_nodelay(true);
-        let id = core.conns.next_id();
+        let id = core.conns.next_key();
         if let Err(e) = poll.registry().register(
             &mut sock,
-            id.token(),
+            token(id),
             Interest::READABLE | Interest::WRITABLE,
         ) {
             warn!("register {peer}: {e}");
             continue;
         }
-        let id = core.conns.insert(Conn::new(sock, peer));
+        let id = core.insert(sock, peer);
         debug!("{id} accepted from {peer}");
-        core.set_deadline(id, core.now + core.config.handshake_timeout);
     }
 }
 

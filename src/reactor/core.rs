@@ -1,37 +1,68 @@
-//! The state every callback can touch: connections, the per-pass work lists, timers.
+//! The state every callback can touch: connections, the per-pass work lists, timers, rooms.
 //!
-//! Operations here only queue work: bytes into outbound buffers, ids into the flush list,
-//! owed `on_close` calls into `closed`. The reactor does the I/O and runs the callbacks.
+//! Operations here drive a connection's state machine and then [`settle`](Core::settle)
+//! what it decided: drop it, arm its timer, put it on the flush list, owe its `on_close`.
+//! They only queue work; the reactor does the I/O and runs the callbacks.
 
-use std::net::SocketAddr;
-use std::time::Instant;
+use std::net::{Shutdown, SocketAddr};
+use std::time::{Duration, Instant};
 
+use mio::net::TcpStream;
 use tungstenite::protocol::frame::CloseFrame;
-use tungstenite::protocol::WebSocketConfig;
 
 use super::timers::Timers;
-use super::token::{ConnId, Slab};
 use crate::config::Config;
-use crate::conn::frame::{self, OpCode};
-use crate::conn::upgrade::Handshake;
-use crate::conn::{Conn, Phase};
+use crate::conn::frame::OpCode;
+use crate::conn::{Connection, Sent};
 use crate::error::{Cause, Disconnect};
 use crate::handle::Handle;
 use crate::http::Response;
+use crate::id::{ConnId, TimerId};
 use crate::rooms::Rooms;
+use crate::slab::Slab;
 use crate::{Bytes, CloseCode, Message};
+
+/// A connection and what the reactor keeps beside it: its socket and its place in the
+/// per-pass work lists.
+#[derive(Debug)]
+pub(crate) struct Entry {
+    pub(crate) sock: TcpStream,
+    pub(crate) conn: Connection,
+    /// The earliest deadline that has an entry in the timer heap.
+    armed: Option<Instant>,
+    /// On this pass's flush list.
+    dirty: bool,
+    /// On the list of connections to read.
+    scheduled: bool,
+    /// The poller reported the peer's FIN; reading goes on until the EOF is read.
+    pub(crate) peer_closed: bool,
+}
+
+impl Entry {
+    pub(crate) fn new(sock: TcpStream, conn: Connection) -> Self {
+        Entry {
+            sock,
+            conn,
+            armed: None,
+            dirty: false,
+            scheduled: false,
+            peer_closed: false,
+        }
+    }
+}
 
 /// Connections plus the work queued for the end of the pass.
 #[derive(Debug)]
 pub(crate) struct Core {
-    pub(crate) conns: Slab<Conn>,
+    pub(crate) conns: Slab<ConnId, Entry>,
     pub(crate) config: Config,
-    pub(crate) ws_config: WebSocketConfig,
     /// The time of this pass, read once after `poll` returns.
     pub(crate) now: Instant,
-    pub(crate) timers: Timers,
-    /// Timers set by the handler (`Ctx::set_timer`), by key.
-    pub(crate) user_timers: Timers<u64>,
+    /// Connections' deadlines.
+    pub(crate) timers: Timers<ConnId>,
+    /// Timers set by the handler, and which of them are live (not fired, not cancelled).
+    pub(crate) user_timers: Timers<TimerId>,
+    live_timers: Slab<TimerId, ()>,
     /// Connections with bytes to write this pass.
     pub(crate) dirty: Vec<ConnId>,
     /// Connections to read this pass (readable events) or next pass (input left over),
@@ -76,21 +107,29 @@ fn outgoing(msg: Message) -> Outgoing {
 }
 
 impl Core {
-    pub(crate) fn new(config: Config, handle: Handle) -> Self {
+    pub(crate) fn new(config: Config, handle: Handle, now: Instant) -> Self {
         Core {
             rooms: Rooms::default(),
             handle,
             scratch: Vec::new(),
             conns: Slab::default(),
-            ws_config: config.ws_config(),
             config,
-            now: Instant::now(),
+            now,
             timers: Timers::default(),
             user_timers: Timers::default(),
+            live_timers: Slab::default(),
             dirty: Vec::new(),
             ready: Vec::new(),
             closed: Vec::new(),
         }
+    }
+
+    /// Takes a newly accepted connection.
+    pub(crate) fn insert(&mut self, sock: TcpStream, peer: SocketAddr) -> ConnId {
+        let conn = Connection::new(peer, self.now, &self.config);
+        let id = self.conns.insert(Entry::new(sock, conn));
+        self.settle(id);
+        id
     }
 
     /// Queues a message on a connection (large payloads by reference). `false` if it was
@@ -119,7 +158,7 @@ impl Core {
     /// Sends a message to every open connection but `except`, as `publish` does.
     pub(crate) fn broadcast(&mut self, msg: Message, except: Option<ConnId>) -> usize {
         let mut ids = std::mem::take(&mut self.scratch);
-        ids.extend(self.conns.ids().filter(|&id| Some(id) != except));
+        ids.extend(self.conns.keys().filter(|&id| Some(id) != except));
         let sent = self.send_many(&ids, msg);
         ids.clear();
         self.scratch = ids;
@@ -137,268 +176,189 @@ impl Core {
     }
 
     fn send_frame(&mut self, id: ConnId, opcode: OpCode, payload: Bytes) -> bool {
-        if !self.admit(id, frame::encoded_len(payload.len())) {
-            return false;
-        }
-        if let Some(conn) = self.conns.get_mut(id) {
-            conn.out.push_frame(opcode, payload);
-        }
-        self.mark_dirty(id);
-        true
-    }
-
-    /// Whether `len` more bytes may be queued to `id`: it is open and not closing, and its
-    /// queue stays within `max_backpressure`. Over the limit, the connection is failed
-    /// with 1008. A single frame larger than the limit still goes out on an empty queue,
-    /// so the bound is max(limit, one message).
-    fn admit(&mut self, id: ConnId, len: usize) -> bool {
-        let limit = self.config.max_backpressure;
-        let Some(conn) = self.conns.get_mut(id) else {
+        let Some(entry) = self.conns.get_mut(id) else {
             return false;
         };
-        if conn.writable_ws().is_none() {
-            return false;
+        match entry.conn.send(opcode, payload, &self.config, self.now) {
+            Sent::Queued => {
+                self.mark_dirty(id);
+                true
+            }
+            Sent::Refused => false,
+            Sent::Failed(why) => {
+                self.owe(id, Some(why));
+                self.settle(id);
+                false
+            }
         }
-        let pending = conn.out.pending();
-        if pending > 0 && pending + len > limit {
-            let why = Disconnect::new(CloseCode::Policy, "backpressure", Cause::Backpressure);
-            self.fail(id, why);
-            return false;
-        }
-        true
     }
 
-    /// Answers a plain HTTP request the handler holds. A kept-alive connection goes back to
-    /// reading the next request; otherwise it closes after the response. `false` if the
-    /// connection is gone or has no request waiting.
+    /// Answers a plain HTTP request the handler holds. `false` if the connection is gone
+    /// or has no request waiting.
     pub(crate) fn respond(&mut self, id: ConnId, response: &Response) -> bool {
-        let at = self.now + self.config.handshake_timeout;
-        let Some(conn) = self.conns.get_mut(id) else {
+        let Some(entry) = self.conns.get_mut(id) else {
             return false;
         };
-        let Phase::HttpHeld { keep_alive } = conn.phase else {
-            return false;
-        };
-        response.write_to(&mut conn.out.buf, keep_alive);
-        if keep_alive {
-            conn.phase = Phase::Handshake(Handshake::default());
-            conn.deadline = Some(at);
-            arm(&mut self.timers, conn, id, at);
-        } else {
-            self.finish(id, Disconnect::reset());
-        }
-        self.mark_dirty(id);
-        true
+        let answered = entry.conn.respond(response, &self.config, self.now);
+        self.settle(id);
+        answered
     }
 
-    /// Starts the close handshake; the connection ends when the peer answers or the close
-    /// timeout passes. `false` if it is gone or already closing.
+    /// Starts the close handshake. `false` if it is gone, not open, or already closing.
     pub(crate) fn close(&mut self, id: ConnId, frame: CloseFrame, cause: Cause) -> bool {
-        let at = self.now + self.config.close_timeout;
-        let Some(conn) = self.conns.get_mut(id) else {
+        let Some(entry) = self.conns.get_mut(id) else {
             return false;
         };
-        let why = Disconnect::new(frame.code, frame.reason.as_str(), cause);
-        if !conn.send_close(frame) {
-            return false;
-        }
-        conn.closing = Some(why);
-        conn.deadline = Some(at);
-        arm(&mut self.timers, conn, id, at);
-        self.mark_dirty(id);
-        true
+        let started = entry.conn.close(frame, cause, &self.config, self.now);
+        self.settle(id);
+        started
     }
 
-    /// Fails the connection (RFC 6455 §7.1.7): sends a close frame with the code if it
-    /// still can, and ends the connection without waiting for the answer.
+    /// Fails the connection (RFC 6455 §7.1.7) with the code and reason of `why`.
     pub(crate) fn fail(&mut self, id: ConnId, why: Disconnect) {
-        if let Some(conn) = self.conns.get_mut(id) {
-            let frame = CloseFrame {
-                code: why.code,
-                reason: why.reason.as_str().into(),
-            };
-            conn.send_close(frame);
-            self.finish(id, why);
+        if let Some(entry) = self.conns.get_mut(id) {
+            let owed = entry.conn.fail(why, &self.config, self.now);
+            self.owe(id, owed);
+            self.settle(id);
         }
-    }
-
-    /// Ends the connection: no more frames either way; what is queued is still written.
-    /// Owes `on_close` if the connection was opened. Idempotent.
-    pub(crate) fn finish(&mut self, id: ConnId, why: Disconnect) {
-        let at = self.now + self.config.close_timeout;
-        let Some(conn) = self.conns.get_mut(id) else {
-            return;
-        };
-        if matches!(conn.phase, Phase::Linger { .. }) {
-            return;
-        }
-        conn.linger();
-        conn.closing = None;
-        if std::mem::take(&mut conn.opened) {
-            self.closed.push((id, conn.peer, why));
-        }
-        conn.deadline = Some(at);
-        arm(&mut self.timers, conn, id, at);
-        self.mark_dirty(id);
     }
 
     /// Drops the connection now (the socket is closed). Owes `on_close` if it was open.
     pub(crate) fn remove(&mut self, id: ConnId, why: Disconnect) {
-        if let Some(conn) = self.conns.remove(id) {
-            if conn.opened {
-                self.closed.push((id, conn.peer, why));
+        if let Some(entry) = self.conns.get_mut(id) {
+            let owed = entry.conn.drop_now(why);
+            self.owe(id, owed);
+            self.settle(id);
+        }
+    }
+
+    /// A connection's deadline may have come.
+    pub(crate) fn on_timeout(&mut self, id: ConnId, at: Instant) {
+        let Some(entry) = self.conns.get_mut(id) else {
+            return;
+        };
+        if entry.armed == Some(at) {
+            entry.armed = None;
+        }
+        let owed = entry.conn.on_timeout(&self.config, self.now);
+        self.owe(id, owed);
+        self.settle(id);
+    }
+
+    /// Records the `on_close` a transition owes.
+    pub(crate) fn owe(&mut self, id: ConnId, why: Option<Disconnect>) {
+        if let (Some(why), Some(entry)) = (why, self.conns.get(id)) {
+            self.closed.push((id, entry.conn.peer(), why));
+        }
+    }
+
+    /// Carries out what the connection's last transition decided: a connection that is
+    /// done is dropped (closing its socket); otherwise its deadline is armed and, if it has
+    /// bytes to write or a shutdown to do, it goes on the flush list.
+    pub(crate) fn settle(&mut self, id: ConnId) {
+        let Some(entry) = self.conns.get_mut(id) else {
+            return;
+        };
+        if entry.conn.is_done() {
+            self.conns.remove(id);
+            return;
+        }
+        // A later deadline needs no new entry: the earlier one pops, finds the deadline
+        // later, and is armed again here.
+        if let Some(at) = entry.conn.poll_at() {
+            if entry.armed.is_none_or(|armed| at < armed) {
+                self.timers.schedule(at, id);
+                entry.armed = Some(at);
             }
+        }
+        if entry.conn.wants_flush() {
+            self.mark_dirty(id);
         }
     }
 
     /// Drops timer entries that can no longer matter (their connection is gone, or a
-    /// connection's earlier entry covers it) once they outnumber the live connections, so
-    /// connection churn cannot grow the heap by connections per second × timeout.
+    /// connection's earlier entry covers it; a handler's timer that was cancelled) once
+    /// they outnumber the live ones, so churn cannot grow the heaps by connections (or
+    /// timers) per second × timeout.
     pub(crate) fn prune_timers(&mut self) {
         if self.timers.len() > 2 * self.conns.len() + 1024 {
             let conns = &self.conns;
             self.timers
-                .retain(|&(at, id)| conns.get(id).is_some_and(|c| c.armed == Some(at)));
+                .retain(|&(at, id)| conns.get(id).is_some_and(|e| e.armed == Some(at)));
         }
+        if self.user_timers.len() > 2 * self.live_timers.len() + 1024 {
+            let live = &self.live_timers;
+            self.user_timers.retain(|&(_, id)| live.get(id).is_some());
+        }
+    }
+
+    /// Sets a handler timer `delay` from this pass's time.
+    pub(crate) fn set_timer(&mut self, delay: Duration) -> TimerId {
+        let id = self.live_timers.insert(());
+        self.user_timers.schedule(self.now + delay, id);
+        id
+    }
+
+    /// Cancels a handler timer; `false` if it already fired or was cancelled.
+    pub(crate) fn cancel_timer(&mut self, id: TimerId) -> bool {
+        self.live_timers.remove(id).is_some()
+    }
+
+    /// The next handler timer due by this pass's time, ended.
+    pub(crate) fn pop_timer(&mut self) -> Option<TimerId> {
+        while let Some((_, id)) = self.user_timers.pop_expired(self.now) {
+            if self.live_timers.remove(id).is_some() {
+                return Some(id);
+            }
+        }
+        None
     }
 
     /// Puts the connection on this pass's flush list.
     pub(crate) fn mark_dirty(&mut self, id: ConnId) {
-        if let Some(conn) = self.conns.get_mut(id) {
-            if !conn.dirty {
-                conn.dirty = true;
+        if let Some(entry) = self.conns.get_mut(id) {
+            if !entry.dirty {
+                entry.dirty = true;
                 self.dirty.push(id);
             }
+        }
+    }
+
+    /// Takes a connection off the flush list and writes its queue once; its state machine
+    /// then applies backpressure and linger. A socket that fails is dropped.
+    pub(crate) fn flush(&mut self, id: ConnId) {
+        let Some(entry) = self.conns.get_mut(id) else {
+            return;
+        };
+        entry.dirty = false;
+        let flushed = match entry.conn.out.write_to(&mut entry.sock) {
+            Ok(all_out) => entry.conn.on_flushed(all_out, &self.config),
+            Err(_) => return self.remove(id, Disconnect::reset()),
+        };
+        if flushed.shutdown {
+            // Best effort: a peer that already left makes this fail harmlessly.
+            let _ = entry.sock.shutdown(Shutdown::Write);
+        }
+        if flushed.resume {
+            self.schedule(id);
         }
     }
 
     /// Puts the connection on the list of connections to read, once: this pass when
     /// called for a readiness event, the next pass when called while reading.
     pub(crate) fn schedule(&mut self, id: ConnId) {
-        if let Some(conn) = self.conns.get_mut(id) {
-            if !conn.scheduled {
-                conn.scheduled = true;
+        if let Some(entry) = self.conns.get_mut(id) {
+            if !entry.scheduled {
+                entry.scheduled = true;
                 self.ready.push(id);
             }
         }
     }
 
-    /// Sets when the connection's timer acts next.
-    pub(crate) fn set_deadline(&mut self, id: ConnId, at: Instant) {
-        if let Some(conn) = self.conns.get_mut(id) {
-            conn.deadline = Some(at);
-            arm(&mut self.timers, conn, id, at);
+    /// Takes a connection off the read list as it is read.
+    pub(crate) fn take_scheduled(&mut self, id: ConnId) {
+        if let Some(entry) = self.conns.get_mut(id) {
+            entry.scheduled = false;
         }
-    }
-}
-
-/// Makes sure the timer heap wakes the reactor by `at` for this connection. A later
-/// deadline needs no new entry: the earlier one pops, sees the later deadline, re-arms.
-pub(crate) fn arm(timers: &mut Timers, conn: &mut Conn, id: ConnId, at: Instant) {
-    if conn.armed.is_none_or(|armed| at < armed) {
-        timers.schedule(at, id);
-        conn.armed = Some(at);
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::conn::io::SHARE_MIN;
-    use std::net::{TcpListener, TcpStream};
-    use std::time::Duration;
-    use tungstenite::protocol::{Role, WebSocketContext};
-
-    /// A core holding `n` open connections (the other ends are returned to keep them up).
-    fn core_with_open(n: usize) -> (Core, Vec<ConnId>, Vec<TcpStream>) {
-        let poll = mio::Poll::new().unwrap();
-        let waker = mio::Waker::new(poll.registry(), mio::Token(0)).unwrap();
-        let (handle, _inbox) = Handle::new(waker, 1);
-        let mut core = Core::new(Config::default(), handle);
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let (mut ids, mut peers) = (Vec::new(), Vec::new());
-        for _ in 0..n {
-            peers.push(TcpStream::connect(listener.local_addr().unwrap()).unwrap());
-            let (sock, peer) = listener.accept().unwrap();
-            sock.set_nonblocking(true).unwrap();
-            let mut conn = Conn::new(mio::net::TcpStream::from_std(sock), peer);
-            conn.phase = Phase::Open(Box::new(WebSocketContext::new(Role::Server, None)));
-            conn.opened = true;
-            ids.push(core.conns.insert(conn));
-        }
-        (core, ids, peers)
-    }
-
-    #[test]
-    fn publish_shares_large_payloads_instead_of_copying_them() {
-        let (mut core, ids, _peers) = core_with_open(3);
-        for &id in &ids {
-            core.rooms.join(id, "room");
-        }
-        let payload = "x".repeat(SHARE_MIN);
-        assert_eq!(
-            core.publish("room", Message::text(payload), Some(ids[0])),
-            2
-        );
-        let fronts: Vec<_> = ids[1..]
-            .iter()
-            .map(|&id| {
-                core.conns
-                    .get_mut(id)
-                    .unwrap()
-                    .out
-                    .first_shared()
-                    .unwrap()
-                    .as_ptr()
-            })
-            .collect();
-        assert_eq!(
-            fronts[0], fronts[1],
-            "both queues hold the same payload allocation"
-        );
-        assert_eq!(
-            core.conns.get_mut(ids[0]).unwrap().out.pending(),
-            0,
-            "not the sender"
-        );
-        assert_eq!(core.dirty.len(), 2);
-    }
-
-    #[test]
-    fn over_the_hard_limit_a_send_fails_the_connection_with_1008() {
-        let (mut core, ids, _peers) = core_with_open(1);
-        core.config.max_backpressure = 10_000;
-        let chunk = Message::binary(vec![0u8; 4_000]);
-        assert!(core.send(ids[0], chunk.clone()));
-        assert!(core.send(ids[0], chunk.clone()));
-        assert!(
-            !core.send(ids[0], chunk),
-            "the third would pass 10,000 bytes"
-        );
-        let (_, _, why) = core.closed.pop().expect("on_close owed");
-        assert_eq!(
-            (why.code, why.cause),
-            (CloseCode::Policy, Cause::Backpressure)
-        );
-    }
-
-    #[test]
-    fn churn_cannot_grow_the_timer_heap_without_bound() {
-        let (mut core, ids, _peers) = core_with_open(1);
-        let t0 = core.now;
-        // 5,000 connections that came and went left their entries behind
-        for slot in 1..5_000 {
-            let gone = ConnId { slot, gen: 0 };
-            core.timers.schedule(t0 + Duration::from_secs(60), gone);
-        }
-        core.set_deadline(ids[0], t0 + Duration::from_secs(30));
-        core.prune_timers();
-        assert_eq!(
-            core.timers.len(),
-            1,
-            "only the live connection's entry is left"
-        );
-        let due = core.timers.pop_expired(t0 + Duration::from_secs(31));
-        assert_eq!(due.map(|(_, id)| id), Some(ids[0]));
     }
 }

@@ -5,10 +5,11 @@
 //! 2. accept, at most 64 per pass (`accept.rs`);
 //! 3. read each connection that is readable, or had input left over last pass, once: one
 //!    socket read of at most 64 KiB and at most `Config::messages_per_pass` frames (its
-//!    fairness budget), handing every complete message to the handler, whose sends only
-//!    queue bytes; a connection stops early once its outbound queue passes the soft
-//!    backpressure limit (`service.rs`);
-//! 4. fire due timers (handshake, keepalive, close timeouts, then the handler's own);
+//!    fairness budget), handing every event its state machine yields to the handler
+//!    (`read.rs`, `dispatch.rs`), whose sends only queue bytes; a connection stops early
+//!    once its outbound queue passes the soft backpressure limit;
+//! 4. fire due timers: each connection's deadline (its state machine decides what it
+//!    means: handshake, keepalive, close timeout), then the handler's own;
 //! 5. run commands from [`Handle`](crate::Handle)s (bounded per pass);
 //! 6. write each connection with queued bytes once: replies are batched per pass, not
 //!    written per message;
@@ -17,34 +18,39 @@
 //! Shutdown: stop accepting, close every connection with 1001, keep passing until they are
 //! gone or the close timeout passes, then stop.
 
+//!
+//! The reactor does I/O and scheduling only: what a connection does with bytes and time is
+//! decided by [`Connection`](crate::conn::Connection). Time is read once per pass, from
+//! the configured clock, and passed down.
 mod accept;
 pub(crate) mod core;
-mod service;
+mod dispatch;
+mod read;
 pub(crate) mod timers;
 pub(crate) mod token;
 
 use std::io;
 use std::net::SocketAddr;
-use std::panic::{self, AssertUnwindSafe};
 use std::time::{Duration, Instant};
 
-use log::{debug, warn};
 use mio::net::TcpListener;
 use mio::{Events, Interest, Poll};
 use tungstenite::protocol::frame::CloseFrame;
 
 use self::accept::{accept, Backlog};
-use self::core::{arm, Core};
-use self::service::service;
-use self::token::{ConnId, LISTENER, WAKER};
+use self::core::Core;
+use self::dispatch::{fire_timer, run_on_close};
+use self::read::read;
+use self::token::{LISTENER, WAKER};
+use crate::clock::Clock;
 use crate::config::Config;
 use crate::conn::io::ReadBuf;
-use crate::conn::Phase;
-use crate::ctx::{truncate_reason, Ctx};
+use crate::ctx::truncate_reason;
 use crate::error::{Cause, Disconnect};
 use crate::handle::{Command, Handle, Inbox};
 use crate::handler::Handler;
-use crate::{CloseCode, Message};
+use crate::id::ConnId;
+use crate::CloseCode;
 
 /// Handle commands run per pass, so a flood of them cannot starve the sockets.
 const COMMANDS_PER_PASS: usize = 1024;
@@ -67,6 +73,7 @@ pub(crate) struct Reactor {
     listener: Option<TcpListener>,
     backlog: Backlog,
     rbuf: ReadBuf,
+    clock: Clock,
     core: Core,
     /// Dropped when the server stops, so handles answer `Stopped`.
     inbox: Option<Inbox>,
@@ -84,13 +91,18 @@ impl Reactor {
             .register(&mut listener, LISTENER, Interest::READABLE)?;
         let waker = mio::Waker::new(poll.registry(), WAKER)?;
         let (handle, inbox) = Handle::new(waker, config.command_queue_capacity);
+        let clock = config.clock.clone();
+        if let Clock::Manual(manual) = &clock {
+            manual.attach(handle.clone());
+        }
         Ok(Reactor {
             poll,
             events: Events::with_capacity(1024),
             listener: Some(listener),
             backlog: Backlog::Drained,
             rbuf: ReadBuf::new(),
-            core: Core::new(config, handle),
+            core: Core::new(config, handle, clock.now()),
+            clock,
             inbox: Some(inbox),
             more_commands: false,
             state: State::Running,
@@ -115,13 +127,13 @@ impl Reactor {
         self.state != State::Stopped
     }
 
-    /// How long the next `poll` may sleep.
+    /// How long the next `poll` may sleep, counted from the last pass's time.
     fn poll_timeout(&self, cap: Option<Duration>) -> Option<Duration> {
         let core = &self.core;
         if !core.ready.is_empty() || !core.dirty.is_empty() || self.more_commands {
             return Some(Duration::ZERO);
         }
-        let now = Instant::now();
+        let now = core.now;
         let timer = core.timers.next_timeout(now);
         let user_timer = core.user_timers.next_timeout(now);
         let accept = match self.backlog {
@@ -154,7 +166,8 @@ impl Reactor {
                 return Err(e);
             }
         }
-        self.core.now = Instant::now();
+        // The one read of the clock per pass; everything below gets this time.
+        self.core.now = self.clock.now();
         let mut woken = std::mem::take(&mut self.more_commands);
         let Reactor {
             poll,
@@ -185,44 +198,40 @@ impl Reactor {
                 }
                 _ => {}
             }
-            let Some(id) = core.conns.id_at(event.token()) else {
+            let Some(id) = core.conns.key_at(event.token().0) else {
                 continue;
             };
             if event.is_read_closed() {
-                if let Some(conn) = core.conns.get_mut(id) {
-                    conn.peer_closed = true;
+                if let Some(entry) = core.conns.get_mut(id) {
+                    entry.peer_closed = true;
                 }
             }
             if event.is_readable() || event.is_read_closed() || event.is_error() {
                 core.schedule(id);
             }
-            if event.is_writable() {
-                if let Some(conn) = core.conns.get_mut(id) {
-                    if conn.out.pending() > 0 || conn.paused {
-                        core.mark_dirty(id);
-                    }
-                }
+            if event.is_writable()
+                && core
+                    .conns
+                    .get(id)
+                    .is_some_and(|e| e.conn.wants_flush() || e.conn.is_paused())
+            {
+                core.mark_dirty(id);
             }
         }
-        // Once per connection per pass, however many events it had; what `service`
+        // Once per connection per pass, however many events it had; what `read`
         // schedules now is for the next pass.
         for id in std::mem::take(&mut core.ready) {
-            if let Some(conn) = core.conns.get_mut(id) {
-                conn.scheduled = false;
-            }
-            service(core, rbuf, handler, id);
+            core.take_scheduled(id);
+            read(core, rbuf, handler, id);
         }
         while let Some((at, id)) = core.timers.pop_expired(core.now) {
-            on_timer(core, handler, id, at);
-        }
-        core.prune_timers();
-        while let Some((_, key)) = core.user_timers.pop_expired(core.now) {
-            let (id, peer) = (ConnId::NONE, SocketAddr::from(([0, 0, 0, 0], 0)));
-            if guard(|| handler.on_timer(&mut Ctx { core, id, peer }, key)).is_none() {
-                warn!("on_timer panicked");
-            }
+            core.on_timeout(id, at);
             run_on_close(core, handler);
         }
+        while let Some(timer) = core.pop_timer() {
+            fire_timer(core, handler, timer);
+        }
+        core.prune_timers();
         if woken {
             self.run_commands(handler);
         }
@@ -231,8 +240,7 @@ impl Reactor {
         if let State::ShuttingDown(deadline) = self.state {
             // Done when every close handshake has finished and its last bytes are out;
             // waiting for the peers' EOF too would only delay the exit.
-            let done =
-                (self.core.conns.values()).all(|c| matches!(c.phase, Phase::Linger { shut: true }));
+            let done = (self.core.conns.values()).all(|e| e.conn.is_shut());
             if done || self.core.now >= deadline {
                 self.stop(handler);
             }
@@ -285,18 +293,17 @@ impl Reactor {
         // Nothing is left to accept; a pending retry would only wake the loop for nothing.
         self.backlog = Backlog::Drained;
         let core = &mut self.core;
-        let ids: Vec<ConnId> = core.conns.ids().collect();
+        let ids: Vec<ConnId> = core.conns.keys().collect();
         for id in ids {
             let frame = CloseFrame {
                 code: CloseCode::Away,
                 reason: "server shutting down".into(),
             };
-            let handshaking = core.conns.get_mut(id).is_some_and(|c| !c.opened);
-            if handshaking {
-                core.remove(id, Disconnect::reset());
-            } else {
-                // `false` for connections already closing or lingering: their timers end them.
+            if core.conns.get(id).is_some_and(|e| e.conn.is_open()) {
+                // `false` for connections already closing: their timers end them.
                 core.close(id, frame, Cause::Shutdown);
+            } else {
+                core.remove(id, Disconnect::reset());
             }
         }
         self.state = State::ShuttingDown(core.now + core.config.close_timeout);
@@ -304,7 +311,7 @@ impl Reactor {
 
     /// Drops whatever is left and marks the server stopped.
     fn stop<H: Handler>(&mut self, handler: &mut H) {
-        let ids: Vec<ConnId> = self.core.conns.ids().collect();
+        let ids: Vec<ConnId> = self.core.conns.keys().collect();
         for id in ids {
             let why = Disconnect::new(CloseCode::Away, "server shutting down", Cause::Shutdown);
             self.core.remove(id, why);
@@ -315,97 +322,9 @@ impl Reactor {
     }
 }
 
-/// A connection's deadline may be due.
-fn on_timer<H: Handler>(core: &mut Core, handler: &mut H, id: ConnId, at: Instant) {
-    let now = core.now;
-    let config = &core.config;
-    let (pong_timeout, idle) = (config.pong_timeout, config.idle_timeout);
-    let Some(conn) = core.conns.get_mut(id) else {
-        return;
-    };
-    if conn.armed == Some(at) {
-        conn.armed = None;
-    }
-    match conn.deadline {
-        Some(deadline) if deadline <= now => {}
-        Some(deadline) => return arm(&mut core.timers, conn, id, deadline),
-        None => return,
-    }
-    conn.deadline = None;
-    match &conn.phase {
-        Phase::Handshake(_) | Phase::HttpBody { .. } | Phase::HttpHeld { .. } => {
-            debug!("{id} request timed out");
-            core.remove(id, Disconnect::reset());
-        }
-        Phase::Linger { .. } => core.remove(id, Disconnect::reset()),
-        Phase::Open(_) if conn.closing.is_some() => {
-            let mut why = conn.closing.take().unwrap_or_else(Disconnect::reset);
-            why.cause = Cause::CloseTimeout;
-            core.remove(id, why);
-        }
-        // Paused, it is not read, so silence says nothing; but its queue has stayed above
-        // the soft limit for a whole idle period: it does not read what it is sent.
-        Phase::Open(_) if conn.paused => {
-            let why = Disconnect::new(
-                CloseCode::Policy,
-                "peer is not reading",
-                Cause::Backpressure,
-            );
-            core.fail(id, why);
-        }
-        Phase::Open(_) if idle.is_some() && !conn.awaiting_pong => {
-            conn.awaiting_pong = true;
-            core.send(id, Message::Ping(Default::default()));
-            core.set_deadline(id, now + pong_timeout);
-        }
-        Phase::Open(_) => {
-            let why = Disconnect::new(CloseCode::Away, "idle timeout", Cause::IdleTimeout);
-            core.fail(id, why);
-        }
-    }
-    run_on_close(core, handler);
-}
-
-/// Writes every connection with queued bytes, once; applies backpressure.
+/// Writes every connection with queued bytes, once.
 fn flush_all(core: &mut Core) {
-    let soft = core.config.backpressure_soft_limit;
     for id in std::mem::take(&mut core.dirty) {
-        let Some(conn) = core.conns.get_mut(id) else {
-            continue;
-        };
-        conn.dirty = false;
-        if conn.flush().is_err() {
-            core.remove(id, Disconnect::reset());
-            continue;
-        }
-        let pending = conn.out.pending();
-        if conn.paused && pending <= soft {
-            conn.paused = false;
-            core.schedule(id);
-        } else if !conn.paused && pending > soft && matches!(conn.phase, Phase::Open(_)) {
-            conn.paused = true;
-        }
+        core.flush(id);
     }
-}
-
-/// Runs the `on_close` callbacks owed, including any that they cause.
-fn run_on_close<H: Handler>(core: &mut Core, handler: &mut H) {
-    while let Some((id, peer, why)) = core.closed.pop() {
-        debug!("{id} closed: {why}");
-        if guard(|| handler.on_close(&mut Ctx { core, id, peer }, &why)).is_none() {
-            warn!("on_close panicked for {id}");
-        }
-        // After `on_close`, so it can still see the rooms it is leaving.
-        core.rooms.leave_all(id);
-    }
-}
-
-/// Runs a callback; a panic is caught (and logged by the panic hook) so it costs one
-/// connection, not the server. `None` if it panicked.
-fn guard<T>(f: impl FnOnce() -> T) -> Option<T> {
-    panic::catch_unwind(AssertUnwindSafe(f)).ok()
-}
-
-fn panicked() -> Disconnect {
-    Disconnect::new(CloseCode::Error, "internal error", Cause::HandlerPanic)
 }

@@ -10,9 +10,9 @@ use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 use std::time::{Duration, Instant};
 
-use super::token::ConnId;
+use crate::id::ConnId;
 
-/// Pending wake-ups, earliest first, for connections or (with `K = u64`) handler timers.
+/// Pending wake-ups, earliest first, for connections or (with `K = TimerId`) handler timers.
 #[derive(Debug)]
 pub(crate) struct Timers<K = ConnId> {
     heap: BinaryHeap<Reverse<(Instant, K)>>,
@@ -63,8 +63,10 @@ impl<K: Ord + Copy> Timers<K> {
 mod tests {
     use super::*;
 
+    use crate::slab::Key;
+
     fn id(slot: u32) -> ConnId {
-        ConnId { slot, gen: 0 }
+        ConnId::from_parts(slot, 0)
     }
 
     #[test]
@@ -96,17 +98,20 @@ mod tests {
         for slot in 0..10 {
             timers.schedule(t0 + Duration::from_secs(u64::from(10 - slot)), id(slot));
         }
-        timers.retain(|(_, id)| id.slot % 2 == 0);
+        timers.retain(|(_, id)| id.slot() % 2 == 0);
         assert_eq!(timers.len(), 5);
         let later = t0 + Duration::from_secs(60);
         let order: Vec<u32> = std::iter::from_fn(|| timers.pop_expired(later))
-            .map(|(_, id)| id.slot)
+            .map(|(_, id)| id.slot())
             .collect();
         assert_eq!(order, [8, 6, 4, 2, 0]);
     }
 
     #[test]
     fn empty_means_sleep_forever() {
-        assert_eq!(Timers::<u64>::default().next_timeout(Instant::now()), None);
+        assert_eq!(
+            Timers::<ConnId>::default().next_timeout(Instant::now()),
+            None
+        );
     }
 }

@@ -1,13 +1,13 @@
 //! An Engine.IO endpoint on the reactor: the path it owns, the engine, the app on top.
 //!
 //! Each method handles the callback if it is the endpoint's (its path, its WebSocket
-//! connections, its timer keys) and says so; the handler that holds it passes the rest on
+//! connections, its timers) and says so; the handler that holds it passes the rest on
 //! to its fallback.
 
 use crate::handler::Accept;
 use crate::http::{Request, Response};
-use crate::reactor::token::ConnId;
-use crate::{Ctx, Disconnect, Message};
+use crate::id::ConnId;
+use crate::{Ctx, Disconnect, Message, ServerCtx, TimerId};
 
 use super::engine::{App, Engine, Settings};
 
@@ -44,8 +44,8 @@ where
             return None;
         }
         let at = (ctx.id(), ctx.peer_addr(), ctx.now());
-        let response = self.engine.on_http(&mut self.app, ctx, at, req);
-        self.engine.flush(&mut self.app, ctx);
+        let response = self.engine.on_http(&mut self.app, &mut **ctx, at, req);
+        self.engine.flush(&mut self.app, &mut **ctx);
         Some(response)
     }
 
@@ -55,7 +55,7 @@ where
         }
         let at = (ctx.id(), ctx.peer_addr(), ctx.now());
         self.engine.on_ws_open(&mut self.app, at, req);
-        self.engine.flush(&mut self.app, ctx);
+        self.engine.flush(&mut self.app, &mut **ctx);
         true
     }
 
@@ -66,7 +66,7 @@ where
         }
         let (id, now) = (ctx.id(), ctx.now());
         self.engine.on_ws_message(&mut self.app, id, msg, now);
-        self.engine.flush(&mut self.app, ctx);
+        self.engine.flush(&mut self.app, &mut **ctx);
         None
     }
 
@@ -77,16 +77,16 @@ where
         }
         let now = ctx.now();
         self.engine.on_ws_close(&mut self.app, id, why, now);
-        self.engine.flush(&mut self.app, ctx);
+        self.engine.flush(&mut self.app, &mut **ctx);
         true
     }
 
-    pub(crate) fn timer(&mut self, ctx: &mut Ctx<'_>, key: u64) -> bool {
-        if !self.engine.owns_key(key) {
+    pub(crate) fn timer(&mut self, ctx: &mut ServerCtx<'_>, timer: TimerId) -> bool {
+        if !self.engine.owns_timer(timer) {
             return false;
         }
         let now = ctx.now();
-        self.engine.on_timer(&mut self.app, key, now);
+        self.engine.on_timer(&mut self.app, timer, now);
         self.engine.flush(&mut self.app, ctx);
         true
     }
@@ -142,9 +142,9 @@ macro_rules! endpoint_handler {
                 }
             }
 
-            fn on_timer(&mut self, ctx: &mut $crate::Ctx<'_>, key: u64) {
-                if !self.ep.timer(ctx, key) {
-                    self.fallback.on_timer(ctx, key);
+            fn on_timer(&mut self, ctx: &mut $crate::ServerCtx<'_>, timer: $crate::TimerId) {
+                if !self.ep.timer(ctx, timer) {
+                    self.fallback.on_timer(ctx, timer);
                 }
             }
         }

@@ -95,7 +95,7 @@ impl Ack {
     /// socket is gone. Any socket handle will do: the ack knows its own.
     pub fn send(self, socket: &mut Socket<'_>, payload: impl Into<Payload>) -> bool {
         let payload = payload.into();
-        let Some(sock) = socket.sio.sockets.get_mut(self.socket.0) else {
+        let Some(sock) = socket.sio.sockets.get_mut(self.socket) else {
             return false;
         };
         if !sock.connected {
@@ -109,7 +109,7 @@ impl Ack {
 
 impl<'a> Socket<'a> {
     pub(crate) fn new(eng: &'a mut Engine<Client>, sio: &'a mut Sio, key: SocketKey) -> Self {
-        let info = match sio.sockets.get_mut(key.0) {
+        let info = match sio.sockets.get_mut(key) {
             Some(sock) => Rc::clone(&sock.info),
             None => unreachable_info(),
         };
@@ -160,7 +160,7 @@ impl<'a> Socket<'a> {
         event: &str,
         handler: impl FnMut(&mut Socket<'_>, Payload, Option<Ack>) + 'static,
     ) {
-        if let Some(sock) = self.sio.sockets.get_mut(self.key.0) {
+        if let Some(sock) = self.sio.sockets.get_mut(self.key) {
             let handler = Rc::new(RefCell::new(handler));
             match sock.handlers.iter_mut().find(|(n, _)| **n == *event) {
                 Some(slot) => slot.1 = handler,
@@ -175,7 +175,7 @@ impl<'a> Socket<'a> {
         &mut self,
         handler: impl FnMut(&mut Socket<'_>, DisconnectReason) + 'static,
     ) {
-        if let Some(sock) = self.sio.sockets.get_mut(self.key.0) {
+        if let Some(sock) = self.sio.sockets.get_mut(self.key) {
             sock.on_disconnect = Some(Rc::new(RefCell::new(handler)));
         }
     }
@@ -277,7 +277,7 @@ impl<'a> Socket<'a> {
     }
 
     fn state(&mut self) -> Option<&mut super::sockets::SocketState> {
-        self.sio.sockets.get_mut(self.key.0).filter(|s| s.connected)
+        self.sio.sockets.get_mut(self.key).filter(|s| s.connected)
     }
 
     fn emit_packet(&mut self, event: &str, payload: &Payload, id: Option<u64>) -> bool {
@@ -413,7 +413,7 @@ impl<'a> Broadcast<'a> {
         targets.retain(|k| !excluded.contains(k));
         let mut sent = 0;
         for k in targets {
-            let Some(sock) = self.sio.sockets.get_mut(k.0).filter(|s| s.connected) else {
+            let Some(sock) = self.sio.sockets.get_mut(k).filter(|s| s.connected) else {
                 continue;
             };
             if send_packet(self.eng, sock.session, text.clone(), &payload.bins) {

@@ -26,8 +26,8 @@ use super::payload::Payload;
 use super::reason::DisconnectReason;
 use super::socket::{Ack, AckError, Socket};
 use crate::http::Request;
-use crate::reactor::token::{ConnId, Slab};
 use crate::rooms::Rooms;
+use crate::slab::{key_type, Slab};
 
 pub(crate) type EventFn = dyn FnMut(&mut Socket<'_>, Payload, Option<Ack>);
 pub(crate) type DisconnectFn = dyn FnMut(&mut Socket<'_>, DisconnectReason);
@@ -35,9 +35,10 @@ pub(crate) type AckFn = Box<dyn FnOnce(&mut Socket<'_>, Result<Payload, AckError
 pub(crate) type ConnectionFn = dyn FnMut(&mut Socket<'_>);
 pub(crate) type AuthFn = dyn FnMut(&Value, &Request) -> Result<(), ConnectError>;
 
-/// A socket's key: slot and generation.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub(crate) struct SocketKey(pub(crate) ConnId);
+key_type! {
+    /// A socket's key: slot and generation.
+    pub(crate) struct SocketKey;
+}
 
 /// Refuses a connection to a namespace: the client gets `connect_error` with an `Error`
 /// whose `message` is this message (and `data` this data).
@@ -179,7 +180,7 @@ pub(crate) struct Client {
 #[derive(Debug)]
 pub(crate) struct Sio {
     pub(crate) namespaces: Vec<Namespace>,
-    pub(crate) sockets: Slab<SocketState>,
+    pub(crate) sockets: Slab<SocketKey, SocketState>,
     pub(crate) connect_timeout: Duration,
 }
 
@@ -265,7 +266,7 @@ impl Sio {
             }
         }
         let sid: Arc<str> = eng.new_id().into();
-        let k = SocketKey(self.sockets.insert(SocketState {
+        let k = self.sockets.insert(SocketState {
             info: Rc::new(Info {
                 sid: Arc::clone(&sid),
                 ns,
@@ -278,7 +279,7 @@ impl Sio {
             acks: Vec::new(),
             next_ack: 0,
             connected: true,
-        }));
+        });
         // "each socket joins a room identified by its own id"
         namespace.rooms.join(k, &sid);
         namespace.members.insert(k);
@@ -315,7 +316,7 @@ impl Sio {
             // `socket.emit(1)` in JavaScript: listeners are keyed by the string "1".
             other => other.to_string(),
         };
-        let Some(sock) = self.sockets.get_mut(k.0) else {
+        let Some(sock) = self.sockets.get_mut(k) else {
             return;
         };
         let handler = sock
@@ -335,7 +336,7 @@ impl Sio {
     }
 
     fn ack(&mut self, eng: &mut Engine<Client>, k: SocketKey, id: u64, payload: Payload) {
-        let Some(sock) = self.sockets.get_mut(k.0) else {
+        let Some(sock) = self.sockets.get_mut(k) else {
             return;
         };
         // An ack that timed out, or that we never asked for, is ignored.
@@ -354,7 +355,7 @@ impl Sio {
         deadline: Instant,
         callback: AckFn,
     ) -> Option<u64> {
-        let sock = self.sockets.get_mut(k.0)?;
+        let sock = self.sockets.get_mut(k)?;
         let id = sock.next_ack;
         sock.next_ack += 1;
         sock.acks.push(PendingAck { id, callback });
@@ -374,7 +375,7 @@ impl Sio {
         reason: DisconnectReason,
         notify: bool,
     ) {
-        let Some(sock) = self.sockets.get_mut(k.0) else {
+        let Some(sock) = self.sockets.get_mut(k) else {
             return;
         };
         if !sock.connected {
@@ -393,7 +394,7 @@ impl Sio {
                 Err(_) => warn!("on_disconnect re-entered"),
             };
         }
-        let acks = match self.sockets.get_mut(k.0) {
+        let acks = match self.sockets.get_mut(k) {
             Some(sock) => std::mem::take(&mut sock.acks),
             None => Vec::new(),
         };
@@ -406,7 +407,7 @@ impl Sio {
         if let Some(client) = eng.client_mut(s) {
             client.sockets.retain(|&(_, key)| key != k);
         }
-        self.sockets.remove(k.0);
+        self.sockets.remove(k);
     }
 
     /// Disconnects every socket of the client and closes its connection (what is queued
@@ -538,7 +539,7 @@ impl App for Sio {
             let Some(Reverse((_, k, id))) = client.acks.pop() else {
                 break;
             };
-            let Some(sock) = self.sockets.get_mut(k.0) else {
+            let Some(sock) = self.sockets.get_mut(k) else {
                 continue;
             };
             // Answered already, or failed on disconnect: nothing left to time out.

@@ -32,7 +32,6 @@ mod upgrade;
 
 use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -40,13 +39,14 @@ use log::debug;
 
 use self::http::{Cors, ErrorCode, Query};
 use self::packet::{Incoming, Out, Packet};
-use self::timing::KEY_MARK;
 use super::reason::DisconnectReason;
 use super::sid::IdGen;
 use crate::error::{Cause, Disconnect};
 use crate::http::{Request, Response};
-use crate::reactor::token::{ConnId, Slab};
-use crate::{CloseCode, Ctx, Message};
+use crate::id::ConnId;
+use crate::id::TimerId;
+use crate::slab::{key_type, Slab};
+use crate::{CloseCode, Message, ServerCtx};
 
 /// Engine.IO settings, from [`Options`](super::Options).
 #[derive(Debug, Clone)]
@@ -59,31 +59,31 @@ pub(crate) struct Settings {
     pub(crate) cors: Cors,
 }
 
-/// Where the engine's effects go: the reactor's [`Ctx`], or a recorder in tests.
+/// Where the engine's effects go: the reactor's [`ServerCtx`], or a recorder in tests.
 pub(crate) trait Wire {
     fn send(&mut self, conn: ConnId, msg: Message);
     /// `false` if the request is no longer held (its connection is gone).
     fn respond(&mut self, conn: ConnId, response: Response) -> bool;
     fn is_held(&mut self, conn: ConnId) -> bool;
     fn close(&mut self, conn: ConnId);
-    fn set_timer(&mut self, delay: Duration, key: u64);
+    fn set_timer(&mut self, delay: Duration) -> TimerId;
 }
 
-impl Wire for Ctx<'_> {
+impl Wire for ServerCtx<'_> {
     fn send(&mut self, conn: ConnId, msg: Message) {
         self.send_to(conn, msg);
     }
     fn respond(&mut self, conn: ConnId, response: Response) -> bool {
-        Ctx::respond(self, conn, response)
+        ServerCtx::respond(self, conn, response)
     }
     fn is_held(&mut self, conn: ConnId) -> bool {
-        Ctx::is_held(self, conn)
+        ServerCtx::is_held(self, conn)
     }
     fn close(&mut self, conn: ConnId) {
         self.close_conn(conn, CloseCode::Normal, "");
     }
-    fn set_timer(&mut self, delay: Duration, key: u64) {
-        Ctx::set_timer(self, delay, key);
+    fn set_timer(&mut self, delay: Duration) -> TimerId {
+        ServerCtx::set_timer(self, delay)
     }
 }
 
@@ -106,9 +106,11 @@ pub(crate) trait App {
     fn on_deadline(&mut self, eng: &mut Engine<Self::Client>, s: SessKey);
 }
 
-/// A session's key: a slot and generation, so a stale key never reaches a newer session.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub(crate) struct SessKey(ConnId);
+key_type! {
+    /// A session's key: a slot and generation, so a stale key never reaches a newer
+    /// session.
+    pub(crate) struct SessKey;
+}
 
 #[derive(Debug)]
 enum Transport {
@@ -166,24 +168,23 @@ enum WsRole {
     Done,
 }
 
+/// Sessions held at once, at most: polling sessions hold no connection, so
+/// `max_connections` does not bound them.
+const MAX_SESSIONS: usize = 1 << 24;
+
 #[derive(Debug)]
 enum Effect {
     Send(ConnId, Message),
     Respond(ConnId, Response),
     Close(ConnId),
-    Timer(Duration, u64),
+    Timer(Duration, SessKey),
 }
-
-/// Sessions a timer key can name (24 bits of slot).
-const MAX_SESSIONS: usize = 1 << 24;
-
-static NEXT_TAG: AtomicU64 = AtomicU64::new(0);
 
 /// All Engine.IO sessions of one endpoint.
 #[derive(Debug)]
 pub(crate) struct Engine<C> {
     pub(crate) settings: Settings,
-    sessions: Slab<Session<C>>,
+    sessions: Slab<SessKey, Session<C>>,
     by_sid: HashMap<Arc<str>, SessKey>,
     ws: HashMap<ConnId, WsRole>,
     ids: IdGen,
@@ -191,8 +192,9 @@ pub(crate) struct Engine<C> {
     /// Polling sessions whose queue passed `max_buffer`, ended at the next flush.
     overflowed: Vec<SessKey>,
     effects: Vec<Effect>,
+    /// The reactor timers armed for sessions.
+    timers: HashMap<TimerId, SessKey>,
     now: Instant,
-    tag: u64,
 }
 
 impl<C: Default> Engine<C> {
@@ -206,8 +208,8 @@ impl<C: Default> Engine<C> {
             dirty: Vec::new(),
             overflowed: Vec::new(),
             effects: Vec::new(),
+            timers: HashMap::new(),
             now: Instant::now(),
-            tag: KEY_MARK | (NEXT_TAG.fetch_add(1, Ordering::Relaxed) & (KEY_MARK - 1)),
         }
     }
 
@@ -224,11 +226,11 @@ impl<C: Default> Engine<C> {
     }
 
     pub(crate) fn client_mut(&mut self, s: SessKey) -> Option<&mut C> {
-        self.sessions.get_mut(s.0).map(|sess| &mut sess.client)
+        self.sessions.get_mut(s).map(|sess| &mut sess.client)
     }
 
     pub(crate) fn sid(&mut self, s: SessKey) -> Option<Arc<str>> {
-        self.sessions.get_mut(s.0).map(|sess| Arc::clone(&sess.sid))
+        self.sessions.get_mut(s).map(|sess| Arc::clone(&sess.sid))
     }
 
     /// Open sessions (not closed, not draining).
@@ -240,7 +242,7 @@ impl<C: Default> Engine<C> {
     /// frame goes out with this callback's writes; on polling it waits for a GET. A polling
     /// queue past `max_buffer` ends the session (transport error) at the next flush.
     pub(crate) fn send(&mut self, s: SessKey, out: Out) -> bool {
-        let Some(sess) = self.sessions.get_mut(s.0) else {
+        let Some(sess) = self.sessions.get_mut(s) else {
             return false;
         };
         if sess.closed {
@@ -278,7 +280,7 @@ impl<C: Default> Engine<C> {
     /// Sets (or clears) the one deadline of the app for this session; `App::on_deadline`
     /// runs when it comes.
     pub(crate) fn set_app_deadline(&mut self, s: SessKey, at: Option<Instant>) {
-        if let Some(sess) = self.sessions.get_mut(s.0) {
+        if let Some(sess) = self.sessions.get_mut(s) {
             sess.app_deadline = at;
             self.rearm(s);
         }
@@ -291,9 +293,9 @@ impl<C: Default> Engine<C> {
         self.ws.contains_key(&conn)
     }
 
-    /// Whether this timer key is one of the engine's.
-    pub(crate) fn owns_key(&self, key: u64) -> bool {
-        key >> 48 == self.tag
+    /// Whether this timer is one of the engine's.
+    pub(crate) fn owns_timer(&self, timer: TimerId) -> bool {
+        self.timers.contains_key(&timer)
     }
 
     // ---- entry points ----
@@ -355,7 +357,7 @@ impl<C: Default> Engine<C> {
         }
         let polling = self
             .sessions
-            .get_mut(s.0)
+            .get_mut(s)
             .is_some_and(|sess| matches!(sess.transport, Transport::Polling { .. }));
         if q.transport != Some("polling") || !polling {
             return Some(self.settings.cors.error(ErrorCode::BadRequest));
@@ -392,7 +394,7 @@ impl<C: Default> Engine<C> {
         };
         let deadline = now + self.settings.upgrade_timeout;
         let s = self.by_sid.get(sid).copied();
-        let sess = s.and_then(|s| self.sessions.get_mut(s.0));
+        let sess = s.and_then(|s| self.sessions.get_mut(s));
         // One WebSocket per session: a second probe, or one after the upgrade, is closed
         // (the reference accepts the handshake and then closes it).
         match (s, sess) {
@@ -469,7 +471,7 @@ impl<C: Default> Engine<C> {
                 self.ws.remove(&conn);
             }
             Some(WsRole::Probe(s)) => {
-                if let Some(sess) = self.sessions.get_mut(s.0) {
+                if let Some(sess) = self.sessions.get_mut(s) {
                     debug!("{}: upgrade abandoned", sess.sid);
                     sess.probe = None;
                 }
@@ -478,13 +480,18 @@ impl<C: Default> Engine<C> {
         }
     }
 
-    /// A reactor timer with one of the engine's keys fired.
-    pub(crate) fn on_timer<A: App<Client = C>>(&mut self, app: &mut A, key: u64, now: Instant) {
+    /// One of the engine's reactor timers fired.
+    pub(crate) fn on_timer<A: App<Client = C>>(
+        &mut self,
+        app: &mut A,
+        timer: TimerId,
+        now: Instant,
+    ) {
         self.now = now;
-        let Some(s) = self.session_of_key(key) else {
+        let Some(s) = self.timers.remove(&timer) else {
             return;
         };
-        if let Some(sess) = self.sessions.get_mut(s.0) {
+        if let Some(sess) = self.sessions.get_mut(s) {
             if sess.armed.is_some_and(|at| at <= now) {
                 sess.armed = None;
             }
@@ -507,11 +514,13 @@ impl<C: Default> Engine<C> {
                     wire.respond(conn, response);
                 }
                 Effect::Close(conn) => wire.close(conn),
-                Effect::Timer(delay, key) => wire.set_timer(delay, key),
+                Effect::Timer(delay, s) => {
+                    self.timers.insert(wire.set_timer(delay), s);
+                }
             }
         }
         for s in std::mem::take(&mut self.dirty) {
-            let Some(sess) = self.sessions.get_mut(s.0) else {
+            let Some(sess) = self.sessions.get_mut(s) else {
                 continue;
             };
             sess.dirty = false;
@@ -539,7 +548,7 @@ impl<C: Default> Engine<C> {
 
     fn open(&mut self, transport: Transport) -> SessKey {
         let sid: Arc<str> = self.ids.next().into();
-        let s = SessKey(self.sessions.insert(Session {
+        let s = self.sessions.insert(Session {
             sid: Arc::clone(&sid),
             transport,
             probe: None,
@@ -553,7 +562,7 @@ impl<C: Default> Engine<C> {
             armed: None,
             dirty: false,
             client: C::default(),
-        }));
+        });
         debug!("{sid}: opened");
         self.by_sid.insert(sid, s);
         self.rearm(s);
@@ -561,7 +570,7 @@ impl<C: Default> Engine<C> {
     }
 
     fn send_open(&mut self, s: SessKey, polling: bool) {
-        let Some(sess) = self.sessions.get_mut(s.0) else {
+        let Some(sess) = self.sessions.get_mut(s) else {
             return;
         };
         let st = &self.settings;
@@ -577,7 +586,7 @@ impl<C: Default> Engine<C> {
     }
 
     fn is_open(&mut self, s: SessKey) -> bool {
-        self.sessions.get_mut(s.0).is_some_and(|sess| !sess.closed)
+        self.sessions.get_mut(s).is_some_and(|sess| !sess.closed)
     }
 
     /// A packet from the session's transport.
@@ -586,7 +595,7 @@ impl<C: Default> Engine<C> {
         match packet {
             Packet::Message(msg) => app.on_message(self, s, msg),
             Packet::Pong { .. } => {
-                if let Some(sess) = self.sessions.get_mut(s.0) {
+                if let Some(sess) = self.sessions.get_mut(s) {
                     if let Heartbeat::PongBy(_) = sess.heartbeat {
                         sess.heartbeat = Heartbeat::PingAt(now + interval);
                     }
@@ -610,7 +619,7 @@ impl<C: Default> Engine<C> {
         reason: DisconnectReason,
         reply: Out,
     ) {
-        let Some(sess) = self.sessions.get_mut(s.0) else {
+        let Some(sess) = self.sessions.get_mut(s) else {
             return;
         };
         if sess.closed {
@@ -625,7 +634,7 @@ impl<C: Default> Engine<C> {
     /// Closes the transports. `reply`: answer a held GET with it and drop the session now;
     /// `None`: the server closes, so queued packets drain to one more GET first.
     fn teardown(&mut self, s: SessKey, reply: Option<Out>) {
-        let Some(sess) = self.sessions.get_mut(s.0) else {
+        let Some(sess) = self.sessions.get_mut(s) else {
             return;
         };
         sess.closed = true;
@@ -664,7 +673,7 @@ impl<C: Default> Engine<C> {
     }
 
     fn remove(&mut self, s: SessKey) {
-        if let Some(sess) = self.sessions.remove(s.0) {
+        if let Some(sess) = self.sessions.remove(s) {
             self.by_sid.remove(&sess.sid);
         }
     }

@@ -6,7 +6,7 @@ use super::http::ErrorCode;
 use super::packet::{self, Out};
 use super::{App, Engine, SessKey, Transport, Wire, MAX_SESSIONS};
 use crate::http::{Request, Response};
-use crate::reactor::token::ConnId;
+use crate::id::ConnId;
 use crate::socketio::reason::DisconnectReason;
 
 impl<C: Default> Engine<C> {
@@ -23,7 +23,7 @@ impl<C: Default> Engine<C> {
         self.send_open(s, true);
         app.on_open(self, s, req, peer);
         // The handshake response carries the open packet (and whatever the app queued).
-        let Some(sess) = self.sessions.get_mut(s.0) else {
+        let Some(sess) = self.sessions.get_mut(s) else {
             return Response::status_text(500);
         };
         let body = packet::encode_payload(sess.queue.iter());
@@ -40,7 +40,7 @@ impl<C: Default> Engine<C> {
         s: SessKey,
         conn: ConnId,
     ) -> Option<Response> {
-        let sess = self.sessions.get_mut(s.0)?;
+        let sess = self.sessions.get_mut(s)?;
         let Transport::Polling { get } = &mut sess.transport else {
             return None;
         };

@@ -5,6 +5,7 @@ use std::collections::HashSet;
 use super::http::Cors;
 use super::timing::PACE;
 use super::*;
+use crate::slab::{Key, Slab};
 use tungstenite::Bytes;
 
 const INTERVAL: Duration = Duration::from_millis(300);
@@ -18,7 +19,9 @@ struct Rec {
     responses: Vec<(ConnId, String)>,
     held: HashSet<ConnId>,
     closed: Vec<ConnId>,
-    timers: Vec<(Instant, u64)>,
+    timers: Vec<(Instant, TimerId)>,
+    /// Timer ids handed out so far.
+    next_timer: Slab<TimerId, ()>,
     now: Option<Instant>,
 }
 
@@ -39,9 +42,11 @@ impl Wire for Rec {
     fn close(&mut self, conn: ConnId) {
         self.closed.push(conn);
     }
-    fn set_timer(&mut self, delay: Duration, key: u64) {
+    fn set_timer(&mut self, delay: Duration) -> TimerId {
         let now = self.now.expect("time set");
-        self.timers.push((now + delay, key));
+        let timer = self.next_timer.insert(());
+        self.timers.push((now + delay, timer));
+        timer
     }
 }
 
@@ -88,7 +93,7 @@ struct Harness {
 }
 
 fn conn(slot: u32) -> ConnId {
-    ConnId { slot, gen: 0 }
+    ConnId::from_parts(slot, 0)
 }
 
 const PEER: SocketAddr = SocketAddr::V4(std::net::SocketAddrV4::new(
@@ -188,12 +193,12 @@ impl Harness {
 
     fn responses(&mut self) -> Vec<(u32, String)> {
         let r = std::mem::take(&mut self.wire.responses);
-        r.into_iter().map(|(c, b)| (c.slot, b)).collect()
+        r.into_iter().map(|(c, b)| (c.slot(), b)).collect()
     }
 
     fn sent(&mut self) -> Vec<(u32, Message)> {
         let s = std::mem::take(&mut self.wire.sent);
-        s.into_iter().map(|(c, m)| (c.slot, m)).collect()
+        s.into_iter().map(|(c, m)| (c.slot(), m)).collect()
     }
 }
 
@@ -525,10 +530,14 @@ fn app_deadlines_fire_and_timer_keys_are_the_engines_own() {
     h.eng
         .set_app_deadline(s, Some(h.now + Duration::from_millis(50)));
     h.eng.flush(&mut h.app, &mut h.wire);
-    let key = h.wire.timers.iter().map(|t| t.1).max().unwrap();
-    assert!(h.eng.owns_key(key));
-    assert!(!h.eng.owns_key(7), "a fallback handler's keys pass through");
-    assert!(!Engine::<()>::new(h.eng.settings.clone()).owns_key(key));
+    let timer = h.wire.timers.iter().map(|t| t.1).max().unwrap();
+    assert!(h.eng.owns_timer(timer));
+    let other = h.wire.next_timer.insert(());
+    assert!(
+        !h.eng.owns_timer(other),
+        "a fallback handler's timers pass through"
+    );
+    assert!(!Engine::<()>::new(h.eng.settings.clone()).owns_timer(timer));
     h.advance(Duration::from_millis(50));
     assert_eq!(h.app.deadlines, 1);
     h.advance(Duration::from_millis(100));

@@ -1,10 +1,9 @@
 //! Time in the engine: one deadline per session (heartbeat, upgrade, drain, pacing, the
-//! app's), one lazily armed reactor timer for it, and timer keys that name sessions.
+//! app's), and one lazily armed reactor timer for it.
 
 use std::time::Duration;
 
 use log::debug;
-use mio::Token;
 
 use super::packet::Out;
 use super::{App, Effect, Engine, Heartbeat, SessKey, Transport, WsRole};
@@ -15,10 +14,6 @@ use crate::socketio::reason::DisconnectReason;
 /// timeout's resolution) is more, and costs latency only after a namespace CONNECT.
 pub(super) const PACE: Duration = Duration::from_millis(1);
 
-/// Timer keys of the engine have the top bit set and the engine's tag below it, so a
-/// fallback handler's own timers pass through untouched.
-pub(super) const KEY_MARK: u64 = 1 << 15;
-pub(super) const KEY_FIELD: u64 = (1 << 24) - 1;
 impl<C: Default> Engine<C> {
     /// Makes what is sent next to a WebSocket session wait for the next reactor pass, so
     /// what was sent so far leaves in a write of its own. The reference server paces its
@@ -26,7 +21,7 @@ impl<C: Default> Engine<C> {
     /// and clients written against it, the protocol test suite among them, read a
     /// namespace's CONNECT answer and the connection handler's first emit as two events.
     pub(crate) fn pace(&mut self, s: SessKey) {
-        let Some(sess) = self.sessions.get_mut(s.0) else {
+        let Some(sess) = self.sessions.get_mut(s) else {
             return;
         };
         if matches!(sess.transport, Transport::WebSocket(_)) && sess.paced_until.is_none() {
@@ -39,7 +34,7 @@ impl<C: Default> Engine<C> {
     /// timer has not fired yet this pass. `true` if it did.
     pub(super) fn overdue<A: App<Client = C>>(&mut self, app: &mut A, s: SessKey) -> bool {
         let now = self.now;
-        let late = self.sessions.get_mut(s.0).is_some_and(
+        let late = self.sessions.get_mut(s).is_some_and(
             |sess| matches!(sess.heartbeat, Heartbeat::PongBy(t) if t <= now && !sess.closed),
         );
         if late {
@@ -51,7 +46,7 @@ impl<C: Default> Engine<C> {
     /// Runs whatever of the session is due.
     pub(super) fn run_due<A: App<Client = C>>(&mut self, app: &mut A, s: SessKey) {
         let (now, timeout) = (self.now, self.settings.ping_timeout);
-        let Some(sess) = self.sessions.get_mut(s.0) else {
+        let Some(sess) = self.sessions.get_mut(s) else {
             return;
         };
         if sess.draining.is_some_and(|at| at <= now) {
@@ -89,7 +84,7 @@ impl<C: Default> Engine<C> {
             }
             _ => {}
         }
-        let Some(sess) = self.sessions.get_mut(s.0) else {
+        let Some(sess) = self.sessions.get_mut(s) else {
             return;
         };
         if sess.app_deadline.is_some_and(|at| at <= now) {
@@ -100,7 +95,7 @@ impl<C: Default> Engine<C> {
 
     /// Makes sure a reactor timer wakes the session by its earliest deadline.
     pub(super) fn rearm(&mut self, s: SessKey) {
-        let Some(sess) = self.sessions.get_mut(s.0) else {
+        let Some(sess) = self.sessions.get_mut(s) else {
             return;
         };
         let heartbeat = match sess.heartbeat {
@@ -121,22 +116,9 @@ impl<C: Default> Engine<C> {
         if let Some(next) = next {
             if sess.armed.is_none_or(|armed| next < armed) {
                 sess.armed = Some(next);
-                let key = self.tag << 48
-                    | (u64::from(s.0.slot) & KEY_FIELD) << 24
-                    | (u64::from(s.0.gen) & KEY_FIELD);
                 let delay = next.saturating_duration_since(self.now);
-                self.effects.push(Effect::Timer(delay, key));
+                self.effects.push(Effect::Timer(delay, s));
             }
         }
-    }
-
-    pub(super) fn session_of_key(&self, key: u64) -> Option<SessKey> {
-        if !self.owns_key(key) {
-            return None;
-        }
-        let id = self
-            .sessions
-            .id_at(Token(((key >> 24) & KEY_FIELD) as usize))?;
-        (u64::from(id.gen) & KEY_FIELD == key & KEY_FIELD).then_some(SessKey(id))
     }
 }

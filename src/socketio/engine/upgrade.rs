@@ -6,7 +6,7 @@ use log::debug;
 
 use super::packet::{self, Out, Packet};
 use super::{Effect, Engine, SessKey, Transport, WsRole};
-use crate::reactor::token::ConnId;
+use crate::id::ConnId;
 use crate::Message;
 
 impl<C: Default> Engine<C> {
@@ -16,7 +16,7 @@ impl<C: Default> Engine<C> {
             Message::Text(text) => packet::decode_text(text).ok(),
             _ => None,
         };
-        let Some(sess) = self.sessions.get_mut(s.0) else {
+        let Some(sess) = self.sessions.get_mut(s) else {
             return;
         };
         let Some(probe) = sess.probe.as_mut().filter(|p| p.conn == conn) else {

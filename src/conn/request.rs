@@ -1,6 +1,8 @@
-//! The HTTP/1.1 upgrade, sans I/O: bytes in, a verdict out (RFC 6455 §4.2).
+//! HTTP/1.1 request heads, sans I/O: bytes in, a verdict out: a WebSocket upgrade
+//! (RFC 6455 §4.2), a plain request with its body length and keep-alive (RFC 9112), or a
+//! rejection.
 //!
-//! The request may arrive a byte at a time; [`Handshake::push`] keeps what it was given and
+//! The request may arrive a byte at a time; [`RequestHead::push`] keeps what it was given and
 //! only runs `httparse` once the blank line that ends the headers has arrived (or the size
 //! limit is reached), so a slow request costs linear, not quadratic, work. Bytes after the
 //! blank line are returned untouched: they are the first WebSocket frames.
@@ -35,13 +37,13 @@ pub(crate) enum Parsed {
     Reject(Response),
 }
 
-/// The buffer of one connection's upgrade request.
+/// The buffer of one connection's request head.
 #[derive(Debug, Default)]
-pub(crate) struct Handshake {
+pub(crate) struct RequestHead {
     buf: Vec<u8>,
 }
 
-impl Handshake {
+impl RequestHead {
     /// Adds received bytes and tells whether the request is complete. `max_bytes` caps the
     /// request line plus headers.
     pub(crate) fn push(&mut self, bytes: &[u8], max_bytes: usize) -> Parsed {
@@ -306,7 +308,7 @@ mod tests {
         let lines: Vec<&str> = lines.iter().map(String::as_str).collect();
         assert_eq!(status_of(&parse(&request(&lines), 8192)), 431);
         // and incrementally, before the end of the headers arrives
-        let mut hs = Handshake::default();
+        let mut hs = RequestHead::default();
         let bytes = request(&lines);
         assert_eq!(status_of(&hs.push(&bytes[..8500], 8192)), 431);
     }
@@ -326,7 +328,7 @@ mod tests {
         let lines: Vec<&str> = lines.iter().map(String::as_str).collect();
         let mut bytes = request(&lines);
         bytes.extend_from_slice(b"\x81\x80tail");
-        let mut hs = Handshake::default();
+        let mut hs = RequestHead::default();
         let mut verdict = Parsed::Partial;
         for b in &bytes {
             assert_eq!(verdict, Parsed::Partial);
@@ -343,7 +345,7 @@ mod tests {
         assert_eq!(key, KEY);
         assert!(tail.is_empty(), "the blank line completes the request");
 
-        let Parsed::Upgrade { tail, .. } = Handshake::default().push(&bytes, 8192) else {
+        let Parsed::Upgrade { tail, .. } = RequestHead::default().push(&bytes, 8192) else {
             panic!()
         };
         assert_eq!(tail, b"\x81\x80tail");
@@ -431,7 +433,7 @@ mod props {
             bytes in input(),
             cuts in vec(1usize..64, 1..32),
         ) {
-            let mut hs = Handshake::default();
+            let mut hs = RequestHead::default();
             let mut fed = 0;
             let mut verdict = Parsed::Partial;
             for len in cuts.iter().cycle() {
@@ -445,14 +447,14 @@ mod props {
                     break;
                 }
             }
-            prop_assert_eq!(verdict, Handshake::default().push(&bytes[..fed], MAX));
+            prop_assert_eq!(verdict, RequestHead::default().push(&bytes[..fed], MAX));
         }
 
         /// An upgrade is granted only to a request that meets RFC 6455 §4.2.1, and the
         /// tail handed to the decoder is exactly what followed the headers.
         #[test]
         fn upgrades_are_granted_only_to_valid_requests(bytes in input()) {
-            if let Parsed::Upgrade { request, key, tail } = Handshake::default().push(&bytes, MAX) {
+            if let Parsed::Upgrade { request, key, tail } = RequestHead::default().push(&bytes, MAX) {
                 prop_assert_eq!(request.method.as_str(), "GET");
                 prop_assert!(request.header("host").is_some());
                 prop_assert!(is_base64_of_16_bytes(&key));

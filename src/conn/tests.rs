@@ -1,0 +1,1 @@
+//! Per-state tests of the connection state machine.

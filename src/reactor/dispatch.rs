@@ -1,0 +1,97 @@
+//! Calling the handler: the one place that builds a callback's context, catches a
+//! callback's panic, and runs the `on_close` callbacks owed.
+
+use std::panic::{self, AssertUnwindSafe};
+
+use log::{debug, warn};
+
+use super::core::Core;
+use crate::conn::Event;
+use crate::ctx::{Ctx, ServerCtx};
+use crate::error::{Cause, Disconnect};
+use crate::handler::Handler;
+use crate::http::Response;
+use crate::id::{ConnId, TimerId};
+use crate::CloseCode;
+
+/// Hands one event of connection `id` to the handler, then runs the `on_close` callbacks
+/// owed.
+pub(super) fn dispatch<H: Handler>(core: &mut Core, handler: &mut H, id: ConnId, event: Event) {
+    match event {
+        Event::Upgrade(request) => {
+            let verdict = guard(|| handler.on_upgrade(&request));
+            let Some(entry) = core.conns.get_mut(id) else {
+                return;
+            };
+            let (config, now) = (&core.config, core.now);
+            match verdict {
+                Some(Ok(accept)) => entry.conn.accept(&accept, config, now),
+                Some(Err(response)) => entry.conn.refuse(&response, config, now),
+                None => entry.conn.refuse(&Response::status_text(500), config, now),
+            }
+            let opened = entry.conn.is_open();
+            core.settle(id);
+            if opened && call(core, handler, id, |h, ctx| h.on_open(ctx, &request)).is_none() {
+                core.fail(id, panicked());
+            }
+        }
+        Event::Http(request) => match call(core, handler, id, |h, ctx| h.on_http(ctx, &request)) {
+            Some(Some(response)) => {
+                core.respond(id, &response);
+            }
+            Some(None) => core.settle(id),
+            None => {
+                core.respond(id, &Response::status_text(500));
+            }
+        },
+        Event::Message(msg) => {
+            if call(core, handler, id, |h, ctx| h.on_message(ctx, msg)).is_none() {
+                core.fail(id, panicked());
+            }
+        }
+        Event::Closed(why) => core.owe(id, Some(why)),
+    }
+    run_on_close(core, handler);
+}
+
+/// Calls the handler with the context of connection `id`. `None` if the connection is
+/// gone, or if the callback panicked (the caller decides what that costs the connection).
+fn call<H: Handler, T>(
+    core: &mut Core,
+    handler: &mut H,
+    id: ConnId,
+    f: impl FnOnce(&mut H, &mut Ctx<'_>) -> T,
+) -> Option<T> {
+    let peer = core.conns.get(id)?.conn.peer();
+    guard(|| f(handler, &mut Ctx::new(core, id, peer)))
+}
+
+/// Fires the handler's timer `timer`.
+pub(super) fn fire_timer<H: Handler>(core: &mut Core, handler: &mut H, timer: TimerId) {
+    if guard(|| handler.on_timer(&mut ServerCtx::new(core), timer)).is_none() {
+        warn!("on_timer panicked");
+    }
+    run_on_close(core, handler);
+}
+
+/// Runs the `on_close` callbacks owed, including any that they cause.
+pub(super) fn run_on_close<H: Handler>(core: &mut Core, handler: &mut H) {
+    while let Some((id, peer, why)) = core.closed.pop() {
+        debug!("{id} closed: {why}");
+        if guard(|| handler.on_close(&mut Ctx::new(core, id, peer), &why)).is_none() {
+            warn!("on_close panicked for {id}");
+        }
+        // After `on_close`, so it can still see the rooms it is leaving.
+        core.rooms.leave_all(id);
+    }
+}
+
+/// Runs a callback; a panic is caught (and logged by the panic hook) so it costs one
+/// connection, not the server. `None` if it panicked.
+fn guard<T>(f: impl FnOnce() -> T) -> Option<T> {
+    panic::catch_unwind(AssertUnwindSafe(f)).ok()
+}
+
+fn panicked() -> Disconnect {
+    Disconnect::new(CloseCode::Error, "internal error", Cause::HandlerPanic)
+}

@@ -1,0 +1,42 @@
+//! Reading one connection: its input within its budget, each event it yields handed to the
+//! handler as it comes, so the handler's replies count against the connection's
+//! backpressure before the next frame is decoded.
+
+use super::core::Core;
+use super::dispatch::dispatch;
+use crate::conn::io::ReadBuf;
+use crate::conn::{Input, Pass};
+use crate::handler::Handler;
+use crate::id::ConnId;
+
+/// Reads from one connection, within its budget, and acts on what arrived.
+pub(super) fn read<H: Handler>(core: &mut Core, rbuf: &mut ReadBuf, handler: &mut H, id: ConnId) {
+    let Some(entry) = core.conns.get_mut(id) else {
+        return;
+    };
+    // Paused: not read until its queue drains (the flush resumes it).
+    if entry.conn.is_paused() {
+        return;
+    }
+    rbuf.begin(std::mem::take(&mut entry.conn.carry), entry.peer_closed);
+    let mut pass = Pass::default();
+    loop {
+        let Some(entry) = core.conns.get_mut(id) else {
+            return;
+        };
+        let mut input = Input {
+            rbuf,
+            src: &mut entry.sock,
+            pass: &mut pass,
+        };
+        let Some(event) = entry.conn.read(&mut input, &core.config, core.now) else {
+            break;
+        };
+        dispatch(core, handler, id, event);
+    }
+    // Edge-triggered: input left behind raises no new event, so ask for another pass.
+    if pass.more || rbuf.more_pending() {
+        core.schedule(id);
+    }
+    core.settle(id);
+}
