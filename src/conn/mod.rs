@@ -167,6 +167,19 @@ impl Connection {
         }
     }
 
+    /// A connection whose upgrade was accepted, for tests of what sits above it.
+    #[cfg(test)]
+    pub(crate) fn opened(peer: SocketAddr, now: Instant, config: &Config) -> Self {
+        let mut conn = Connection::new(peer, now, config);
+        conn.state = State::Upgrading {
+            key: "dGhlIHNhbXBsZSBub25jZQ==".into(),
+            tail: Vec::new(),
+        };
+        conn.accept(&Accept::default(), config, now);
+        conn.out = OutBuf::default();
+        conn
+    }
+
     pub(crate) fn peer(&self) -> SocketAddr {
         self.peer
     }

@@ -1,1 +1,606 @@
-//! Per-state tests of the connection state machine.
+//! The connection state machine driven by hand, one section per state (as smoltcp tests its
+//! TCP socket): bytes in from a scripted peer, events and written bytes checked, time
+//! passed in. No sockets, no sleeping: every timeout here runs in microseconds.
+
+use std::collections::VecDeque;
+use std::io::{self, Read};
+use std::time::Duration;
+
+use super::*;
+
+const IDLE: Duration = Duration::from_secs(120);
+const PONG: Duration = Duration::from_secs(30);
+const CLOSE: Duration = Duration::from_secs(5);
+const HANDSHAKE: Duration = Duration::from_secs(10);
+const MS: Duration = Duration::from_millis(1);
+
+const UPGRADE: &[u8] = b"GET /chat HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\n\
+    Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\
+    Sec-WebSocket-Version: 13\r\n\r\n";
+
+/// The peer's side of the stream: chunks to deliver, then `WouldBlock` (or EOF).
+#[derive(Default)]
+struct Peer {
+    chunks: VecDeque<Vec<u8>>,
+    eof: bool,
+}
+
+impl Read for Peer {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let Some(chunk) = self.chunks.front_mut() else {
+            return if self.eof {
+                Ok(0)
+            } else {
+                Err(io::ErrorKind::WouldBlock.into())
+            };
+        };
+        let n = chunk.len().min(buf.len());
+        buf[..n].copy_from_slice(&chunk[..n]);
+        chunk.drain(..n);
+        if chunk.is_empty() {
+            self.chunks.pop_front();
+        }
+        Ok(n)
+    }
+}
+
+/// A connection, its clock and its peer.
+struct Harness {
+    conn: Connection,
+    config: Config,
+    now: Instant,
+    rbuf: ReadBuf,
+    peer: Peer,
+    /// The `on_close` reports owed so far.
+    closed: Vec<Disconnect>,
+}
+
+impl Harness {
+    fn new(config: Config) -> Self {
+        let now = Instant::now();
+        Harness {
+            conn: Connection::new(([127, 0, 0, 1], 9).into(), now, &config),
+            config,
+            now,
+            rbuf: ReadBuf::new(),
+            peer: Peer::default(),
+            closed: Vec::new(),
+        }
+    }
+
+    /// A connection whose upgrade was accepted, with the 101 already written.
+    fn open(config: Config) -> Self {
+        let mut h = Harness::new(config);
+        let events = h.recv(UPGRADE);
+        assert!(matches!(events[..], [Event::Upgrade(_)]), "{events:?}");
+        assert!(h.conn.is_open());
+        assert!(h.written().starts_with(b"HTTP/1.1 101 "));
+        h
+    }
+
+    /// The peer sends `bytes`; one read pass runs. Upgrades are accepted; the events are
+    /// returned (and `on_close` reports kept).
+    fn recv(&mut self, bytes: &[u8]) -> Vec<Event> {
+        if !bytes.is_empty() {
+            self.peer.chunks.push_back(bytes.to_vec());
+        }
+        self.pass().0
+    }
+
+    /// One read pass over what the peer has sent; also whether input is left for another.
+    fn pass(&mut self) -> (Vec<Event>, bool) {
+        self.rbuf
+            .begin(std::mem::take(&mut self.conn.carry), self.peer.eof);
+        let mut pass = Pass::default();
+        let mut events = Vec::new();
+        loop {
+            let mut input = Input {
+                rbuf: &mut self.rbuf,
+                src: &mut self.peer,
+                pass: &mut pass,
+            };
+            let Some(event) = self.conn.read(&mut input, &self.config, self.now) else {
+                break;
+            };
+            match &event {
+                Event::Upgrade(_) => self.conn.accept(&Accept::default(), &self.config, self.now),
+                Event::Closed(why) => self.closed.push(why.clone()),
+                _ => {}
+            }
+            events.push(event);
+        }
+        (events, pass.more)
+    }
+
+    /// Time passes; the connection's timer runs if it is due.
+    fn advance(&mut self, by: Duration) {
+        self.now += by;
+        if self.conn.poll_at().is_some_and(|at| at <= self.now) {
+            let owed = self.conn.on_timeout(&self.config, self.now);
+            self.closed.extend(owed);
+        }
+    }
+
+    /// Everything queued, as the peer receives it; the queue is then written out.
+    fn written(&mut self) -> Vec<u8> {
+        let mut wire = Vec::new();
+        let all_out = self.conn.out.write_to(&mut wire).unwrap();
+        assert!(all_out);
+        self.conn.on_flushed(all_out, &self.config);
+        wire
+    }
+
+    /// The frames written, as `(opcode, payload)`.
+    fn frames(&mut self) -> Vec<(u8, Vec<u8>)> {
+        decode(&self.written())
+    }
+
+    fn send_text(&mut self, text: &str) -> Sent {
+        let payload = Bytes::copy_from_slice(text.as_bytes());
+        (self.conn).send(OpCode::Text, payload, &self.config, self.now)
+    }
+}
+
+/// A client frame: final, masked (with a zero key, so the payload reads as sent).
+fn client_frame(opcode: u8, payload: &[u8]) -> Vec<u8> {
+    let mut frame = vec![0x80 | opcode];
+    match payload.len() {
+        n if n < 126 => frame.push(0x80 | n as u8),
+        n => {
+            frame.push(0x80 | 126);
+            frame.extend_from_slice(&(n as u16).to_be_bytes());
+        }
+    }
+    frame.extend_from_slice(&[0; 4]);
+    frame.extend_from_slice(payload);
+    frame
+}
+
+fn close_frame(code: u16, reason: &str) -> Vec<u8> {
+    let mut payload = code.to_be_bytes().to_vec();
+    payload.extend_from_slice(reason.as_bytes());
+    client_frame(0x8, &payload)
+}
+
+/// Server frames (unmasked) as `(opcode, payload)`.
+fn decode(mut bytes: &[u8]) -> Vec<(u8, Vec<u8>)> {
+    let mut frames = Vec::new();
+    while !bytes.is_empty() {
+        assert_eq!(bytes[1] & 0x80, 0, "server frames are not masked");
+        let (len, at) = match bytes[1] & 0x7f {
+            126 => (u16::from_be_bytes([bytes[2], bytes[3]]) as usize, 4),
+            127 => (
+                u64::from_be_bytes(bytes[2..10].try_into().unwrap()) as usize,
+                10,
+            ),
+            n => (n as usize, 2),
+        };
+        frames.push((bytes[0] & 0x0f, bytes[at..at + len].to_vec()));
+        bytes = &bytes[at + len..];
+    }
+    frames
+}
+
+fn close_code(payload: &[u8]) -> u16 {
+    u16::from_be_bytes([payload[0], payload[1]])
+}
+
+// ---- Request: reading a request head ----
+
+#[test]
+fn request_partial_head_waits_for_the_rest() {
+    let mut h = Harness::new(Config::default());
+    assert!(h.recv(&UPGRADE[..20]).is_empty());
+    assert!(!h.conn.is_open());
+    let events = h.recv(&UPGRADE[20..]);
+    assert!(matches!(&events[..], [Event::Upgrade(req)] if req.path() == "/chat"));
+    assert!(h.conn.is_open());
+}
+
+#[test]
+fn request_not_complete_by_the_handshake_timeout_is_dropped() {
+    let mut h = Harness::new(Config::default());
+    h.recv(b"GET / HTTP/1.1\r\nHost: x\r\n");
+    assert_eq!(h.conn.poll_at(), Some(h.now + HANDSHAKE));
+    h.advance(HANDSHAKE - MS);
+    assert!(!h.conn.is_done(), "not before its time");
+    // Trickled bytes do not extend it: the deadline counts from the accept.
+    h.recv(b"X-Slow: a\r\n");
+    h.advance(MS);
+    assert!(h.conn.is_done());
+    assert!(h.closed.is_empty(), "never opened: no on_close");
+    assert!(
+        h.written().is_empty(),
+        "no response to an incomplete request"
+    );
+}
+
+#[test]
+fn request_head_over_the_limit_is_answered_431_and_closed() {
+    let mut h = Harness::new(Config::default().max_handshake_bytes(1024));
+    let mut head = b"GET / HTTP/1.1\r\nX-Big: ".to_vec();
+    head.resize(2048, b'a');
+    assert!(h.recv(&head).is_empty());
+    assert!(h.written().starts_with(b"HTTP/1.1 431 "));
+    assert!(
+        h.conn.is_shut(),
+        "lingering, our half shut once the response is out"
+    );
+    h.advance(CLOSE);
+    assert!(h.conn.is_done());
+}
+
+#[test]
+fn request_refused_by_the_handler_gets_its_response_then_linger() {
+    let mut h = Harness::new(Config::default());
+    h.peer.chunks.push_back(UPGRADE.to_vec());
+    h.rbuf.begin(Vec::new(), false);
+    let mut pass = Pass::default();
+    let mut input = Input {
+        rbuf: &mut h.rbuf,
+        src: &mut h.peer,
+        pass: &mut pass,
+    };
+    let event = h.conn.read(&mut input, &h.config, h.now);
+    assert!(matches!(event, Some(Event::Upgrade(_))));
+    (h.conn).refuse(&Response::status_text(403), &h.config, h.now);
+    assert!(h.conn.read(&mut input, &h.config, h.now).is_none());
+    assert!(!h.conn.is_open());
+    assert!(h.written().starts_with(b"HTTP/1.1 403 "));
+}
+
+#[test]
+fn request_eof_drops_the_connection() {
+    let mut h = Harness::new(Config::default());
+    h.peer.eof = true;
+    h.recv(b"");
+    assert!(h.conn.is_done());
+    assert!(h.closed.is_empty());
+}
+
+// ---- HttpBody and HttpHeld: plain HTTP ----
+
+#[test]
+fn http_body_arriving_in_pieces_is_handed_over_whole() {
+    let mut h = Harness::new(Config::default());
+    assert!(h
+        .recv(b"POST /x HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\nhello")
+        .is_empty());
+    let events = h.recv(b"world");
+    assert!(matches!(&events[..], [Event::Http(req)] if req.body == b"helloworld"));
+    assert!(h.conn.is_held());
+}
+
+#[test]
+fn http_kept_alive_goes_back_to_reading_requests_with_a_new_handshake_timeout() {
+    let mut h = Harness::new(Config::default());
+    let events = h.recv(b"GET /a HTTP/1.1\r\nHost: x\r\n\r\n");
+    assert!(matches!(&events[..], [Event::Http(_)]));
+    assert_eq!(
+        h.conn.poll_at(),
+        Some(h.now + IDLE),
+        "held at most the idle timeout"
+    );
+    h.now += Duration::from_secs(1);
+    assert!(h
+        .conn
+        .respond(&Response::new(200).body("a"), &h.config, h.now));
+    assert!(
+        !h.conn.respond(&Response::new(200), &h.config, h.now),
+        "answered once"
+    );
+    assert_eq!(h.conn.poll_at(), Some(h.now + HANDSHAKE));
+    assert!(h.written().starts_with(b"HTTP/1.1 200 "));
+    let events = h.recv(b"GET /b HTTP/1.1\r\nHost: x\r\n\r\n");
+    assert!(matches!(&events[..], [Event::Http(req)] if req.path() == "/b"));
+}
+
+#[test]
+fn http_held_request_times_out_after_the_idle_timeout() {
+    let mut h = Harness::new(Config::default());
+    h.recv(b"GET /poll HTTP/1.1\r\nHost: x\r\n\r\n");
+    h.advance(IDLE - MS);
+    assert!(h.conn.is_held());
+    h.advance(MS);
+    assert!(h.conn.is_done());
+}
+
+#[test]
+fn http_connection_close_lingers_after_the_response() {
+    let mut h = Harness::new(Config::default());
+    h.recv(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+    h.conn.respond(&Response::new(204), &h.config, h.now);
+    assert!(h.conn.wants_flush());
+    h.written();
+    assert!(h.conn.is_shut());
+    // The peer's EOF ends it before the close timeout.
+    h.peer.eof = true;
+    h.recv(b"");
+    assert!(h.conn.is_done());
+}
+
+// ---- Open: exchanging frames ----
+
+#[test]
+fn open_frames_in_are_messages_out_including_those_in_the_upgrade_tail() {
+    let mut h = Harness::new(Config::default());
+    let mut bytes = UPGRADE.to_vec();
+    bytes.extend(client_frame(0x1, b"in the tail"));
+    let events = h.recv(&bytes);
+    assert!(
+        matches!(&events[..], [Event::Upgrade(_), Event::Message(m)] if *m == Message::text("in the tail"))
+    );
+    let events = h.recv(&client_frame(0x2, b"\x01\x02"));
+    assert!(matches!(&events[..], [Event::Message(Message::Binary(b))] if b[..] == [1, 2]));
+}
+
+#[test]
+fn open_pings_are_answered_without_an_event() {
+    let mut h = Harness::open(Config::default());
+    assert!(h.recv(&client_frame(0x9, b"hi")).is_empty());
+    assert_eq!(h.frames(), [(0xA, b"hi".to_vec())]);
+}
+
+#[test]
+fn open_idle_peer_is_pinged_after_the_idle_timeout() {
+    let mut h = Harness::open(Config::default());
+    assert_eq!(h.conn.poll_at(), Some(h.now + IDLE));
+    h.advance(IDLE - MS);
+    assert!(h.frames().is_empty());
+    h.advance(MS);
+    assert_eq!(h.frames(), [(0x9, vec![])]);
+    assert_eq!(h.conn.poll_at(), Some(h.now + PONG));
+    assert!(h.closed.is_empty());
+}
+
+#[test]
+fn open_traffic_postpones_the_ping() {
+    let mut h = Harness::open(Config::default());
+    h.advance(IDLE / 2);
+    h.recv(&client_frame(0x1, b"alive"));
+    h.advance(IDLE / 2 + MS);
+    assert!(h.frames().is_empty(), "traffic counts as life");
+    h.advance(IDLE / 2);
+    assert_eq!(h.frames(), [(0x9, vec![])]);
+}
+
+#[test]
+fn open_pong_received_starts_a_new_idle_period() {
+    let mut h = Harness::open(Config::default());
+    h.advance(IDLE);
+    assert_eq!(h.frames(), [(0x9, vec![])]);
+    h.advance(PONG - MS);
+    assert!(h.recv(&client_frame(0xA, b"")).is_empty());
+    assert_eq!(h.conn.poll_at(), Some(h.now + IDLE));
+    h.advance(IDLE);
+    assert_eq!(h.frames(), [(0x9, vec![])], "pinged again, not closed");
+    assert!(h.closed.is_empty());
+}
+
+#[test]
+fn open_no_pong_within_the_pong_timeout_closes_1001() {
+    let mut h = Harness::open(Config::default());
+    h.advance(IDLE);
+    h.frames();
+    h.advance(PONG);
+    let why = h.closed.pop().expect("on_close owed");
+    assert_eq!((why.code, why.cause), (CloseCode::Away, Cause::IdleTimeout));
+    let frames = h.frames();
+    assert_eq!(frames.len(), 1);
+    assert_eq!((frames[0].0, close_code(&frames[0].1)), (0x8, 1001));
+    assert!(!h.conn.is_open());
+}
+
+#[test]
+fn open_without_keepalive_never_times_out() {
+    let mut h = Harness::open(Config::default().idle_timeout(None));
+    assert_eq!(h.conn.poll_at(), None);
+    h.advance(IDLE * 100);
+    assert!(h.conn.is_open() && h.frames().is_empty());
+}
+
+#[test]
+fn open_reading_stops_at_the_budget_and_the_rest_waits_for_the_next_pass() {
+    let mut h = Harness::open(Config::default().messages_per_pass(4));
+    // Larger than the decoder's 1 KiB buffer in all: some input stays undecoded.
+    let texts: Vec<String> = (0..6).map(|i| format!("{i}").repeat(600)).collect();
+    let burst: Vec<u8> = texts
+        .iter()
+        .flat_map(|t| client_frame(0x1, t.as_bytes()))
+        .collect();
+    h.peer.chunks.push_back(burst);
+    let (first, more) = h.pass();
+    assert_eq!(first.len(), 4);
+    assert!(more, "input left: another pass is owed");
+    assert!(
+        !h.conn.carry.is_empty(),
+        "what was read but not decoded is carried"
+    );
+    let (rest, more) = h.pass();
+    assert!(!more);
+    let got: Vec<String> = (first.into_iter().chain(rest))
+        .map(|e| match e {
+            Event::Message(m) => m.into_text().unwrap().to_string(),
+            other => panic!("{other:?}"),
+        })
+        .collect();
+    assert_eq!(got, texts, "every message, whole and in order");
+}
+
+#[test]
+fn open_paused_above_the_soft_limit_and_resumed_when_drained() {
+    let mut h = Harness::open(Config::default().backpressure_soft_limit(100));
+    for _ in 0..3 {
+        assert_eq!(h.send_text(&"x".repeat(50)), Sent::Queued);
+    }
+    // The socket took nothing: the queue stays above the soft limit.
+    assert_eq!(h.conn.on_flushed(false, &h.config), Flushed::default());
+    assert!(h.conn.is_paused());
+    // Not read while paused: a pending frame is not decoded.
+    h.peer.chunks.push_back(client_frame(0x1, b"later"));
+    let (events, more) = h.pass();
+    assert!(events.is_empty() && more, "stops at once, resumes later");
+    let mut wire = Vec::new();
+    assert!(h.conn.out.write_to(&mut wire).unwrap());
+    let flushed = h.conn.on_flushed(true, &h.config);
+    assert!(flushed.resume);
+    assert!(!h.conn.is_paused());
+    let (events, _) = h.pass();
+    assert!(matches!(&events[..], [Event::Message(m)] if *m == Message::text("later")));
+}
+
+#[test]
+fn open_paused_for_a_whole_idle_period_is_closed_1008() {
+    let mut h = Harness::open(Config::default().backpressure_soft_limit(10));
+    h.send_text(&"x".repeat(50));
+    h.conn.on_flushed(false, &h.config);
+    assert!(h.conn.is_paused());
+    h.advance(IDLE);
+    let why = h.closed.pop().expect("on_close owed");
+    assert_eq!(
+        (why.code, why.cause),
+        (CloseCode::Policy, Cause::Backpressure)
+    );
+}
+
+#[test]
+fn open_queue_past_the_hard_limit_fails_with_1008() {
+    let mut h = Harness::open(Config::default().max_backpressure(1000));
+    let chunk = "x".repeat(400);
+    assert_eq!(h.send_text(&chunk), Sent::Queued);
+    assert_eq!(h.send_text(&chunk), Sent::Queued);
+    match h.send_text(&chunk) {
+        Sent::Failed(why) => assert_eq!(
+            (why.code, why.cause),
+            (CloseCode::Policy, Cause::Backpressure)
+        ),
+        other => panic!("expected a failure, got {other:?}"),
+    }
+    assert_eq!(h.send_text("after"), Sent::Refused);
+}
+
+#[test]
+fn open_protocol_error_fails_the_connection_with_1002() {
+    let mut h = Harness::open(Config::default());
+    let events = h.recv(&[0xF0, 0x80, 0, 0, 0, 0]); // reserved bits and opcode
+    assert!(matches!(&events[..], [Event::Closed(why)] if why.code == CloseCode::Protocol));
+    let frames = h.frames();
+    assert_eq!((frames[0].0, close_code(&frames[0].1)), (0x8, 1002));
+}
+
+#[test]
+fn open_peer_reset_without_a_close_frame_is_1006() {
+    let mut h = Harness::open(Config::default());
+    h.peer.eof = true;
+    let events = h.recv(b"");
+    assert!(
+        matches!(&events[..], [Event::Closed(why)] if why.cause == Cause::Reset && why.code == CloseCode::Abnormal)
+    );
+}
+
+// ---- Closing: a close handshake under way ----
+
+#[test]
+fn closing_ours_ends_when_the_peer_answers() {
+    let mut h = Harness::open(Config::default());
+    let frame = CloseFrame {
+        code: CloseCode::Normal,
+        reason: "bye".into(),
+    };
+    assert!(h
+        .conn
+        .close(frame.clone(), Cause::ServerClosed, &h.config, h.now));
+    assert!(
+        !h.conn.close(frame, Cause::ServerClosed, &h.config, h.now),
+        "once"
+    );
+    assert_eq!(h.conn.poll_at(), Some(h.now + CLOSE));
+    assert_eq!(
+        h.send_text("late"),
+        Sent::Refused,
+        "nothing after our close"
+    );
+    let frames = h.frames();
+    assert_eq!((frames[0].0, close_code(&frames[0].1)), (0x8, 1000));
+    // Data the peer sent before it saw our close is drained, not delivered.
+    let mut bytes = client_frame(0x1, b"in flight");
+    bytes.extend(close_frame(1000, ""));
+    let events = h.recv(&bytes);
+    assert!(
+        matches!(&events[..], [Event::Closed(why)] if why.cause == Cause::ServerClosed && why.reason == "bye")
+    );
+    assert!(!h.conn.is_open());
+}
+
+#[test]
+fn closing_theirs_is_answered_and_reported() {
+    let mut h = Harness::open(Config::default());
+    let events = h.recv(&close_frame(4000, "done"));
+    assert!(matches!(&events[..], [Event::Closed(why)]
+        if why.cause == Cause::PeerClosed && why.code == CloseCode::from(4000) && why.reason == "done"));
+    let frames = h.frames();
+    assert_eq!(
+        (frames[0].0, close_code(&frames[0].1)),
+        (0x8, 4000),
+        "echoed"
+    );
+}
+
+#[test]
+fn closing_unanswered_times_out_with_the_code_sent() {
+    let mut h = Harness::open(Config::default());
+    let frame = CloseFrame {
+        code: CloseCode::Normal,
+        reason: "bye".into(),
+    };
+    h.conn.close(frame, Cause::ServerClosed, &h.config, h.now);
+    h.advance(CLOSE - MS);
+    assert!(h.closed.is_empty());
+    h.advance(MS);
+    let why = h.closed.pop().expect("on_close owed");
+    assert_eq!(
+        (why.code, why.cause),
+        (CloseCode::Normal, Cause::CloseTimeout)
+    );
+    assert!(h.conn.is_done());
+}
+
+// ---- Linger: done, flushing, waiting for the peer's EOF ----
+
+#[test]
+fn linger_shuts_down_once_everything_is_out_and_waits_for_eof() {
+    let mut h = Harness::open(Config::default());
+    h.recv(&close_frame(1000, ""));
+    assert!(h.conn.wants_flush());
+    let mut wire = Vec::new();
+    h.conn.out.write_to(&mut wire).unwrap();
+    assert_eq!(
+        h.conn.on_flushed(false, &h.config),
+        Flushed::default(),
+        "not all out"
+    );
+    let flushed = h.conn.on_flushed(true, &h.config);
+    assert!(flushed.shutdown);
+    assert!(h.conn.is_shut() && !h.conn.wants_flush());
+    // What the peer still sends is discarded; its EOF ends the connection.
+    assert!(h.recv(&client_frame(0x1, b"ignored")).is_empty());
+    assert!(!h.conn.is_done());
+    h.peer.eof = true;
+    h.recv(b"");
+    assert!(h.conn.is_done());
+    assert_eq!(
+        h.closed.len(),
+        1,
+        "on_close owed once, not again at the drop"
+    );
+}
+
+#[test]
+fn linger_without_the_peers_eof_ends_at_the_close_timeout() {
+    let mut h = Harness::open(Config::default());
+    h.recv(&close_frame(1000, ""));
+    h.written();
+    h.advance(CLOSE);
+    assert!(h.conn.is_done());
+    assert_eq!(h.closed.len(), 1);
+}

@@ -362,3 +362,105 @@ impl Core {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::conn::io::SHARE_MIN;
+    use crate::slab::Key;
+    use std::net::{TcpListener, TcpStream as StdStream};
+
+    /// A core holding `n` open connections (the other ends are returned to keep them up).
+    fn core_with_open(n: usize) -> (Core, Vec<ConnId>, Vec<StdStream>) {
+        let poll = mio::Poll::new().unwrap();
+        let waker = mio::Waker::new(poll.registry(), mio::Token(0)).unwrap();
+        let (handle, _inbox) = Handle::new(waker, 1);
+        let mut core = Core::new(Config::default(), handle, Instant::now());
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let (mut ids, mut peers) = (Vec::new(), Vec::new());
+        for _ in 0..n {
+            peers.push(StdStream::connect(listener.local_addr().unwrap()).unwrap());
+            let (sock, peer) = listener.accept().unwrap();
+            sock.set_nonblocking(true).unwrap();
+            let conn = Connection::opened(peer, core.now, &core.config);
+            let entry = Entry::new(TcpStream::from_std(sock), conn);
+            let id = core.conns.insert(entry);
+            core.settle(id);
+            ids.push(id);
+        }
+        (core, ids, peers)
+    }
+
+    #[test]
+    fn publish_shares_large_payloads_instead_of_copying_them() {
+        let (mut core, ids, _peers) = core_with_open(3);
+        for &id in &ids {
+            core.rooms.join(id, "room");
+        }
+        let payload = "x".repeat(SHARE_MIN);
+        let sent = core.publish("room", Message::text(payload), Some(ids[0]));
+        assert_eq!(sent, 2);
+        let front = |core: &Core, id| {
+            let entry: &Entry = core.conns.get(id).unwrap();
+            entry.conn.out.first_shared().unwrap().as_ptr()
+        };
+        assert_eq!(
+            front(&core, ids[1]),
+            front(&core, ids[2]),
+            "both queues hold the same payload allocation"
+        );
+        let sender = &core.conns.get(ids[0]).unwrap().conn;
+        assert_eq!(sender.out.pending(), 0, "not the sender");
+        assert_eq!(core.dirty.len(), 2);
+    }
+
+    #[test]
+    fn over_the_hard_limit_a_send_fails_the_connection_with_1008() {
+        let (mut core, ids, _peers) = core_with_open(1);
+        core.config.max_backpressure = 10_000;
+        let chunk = Message::binary(vec![0u8; 4_000]);
+        assert!(core.send(ids[0], chunk.clone()));
+        assert!(core.send(ids[0], chunk.clone()));
+        assert!(
+            !core.send(ids[0], chunk),
+            "the third would pass 10,000 bytes"
+        );
+        let (_, _, why) = core.closed.pop().expect("on_close owed");
+        assert_eq!(
+            (why.code, why.cause),
+            (CloseCode::Policy, Cause::Backpressure)
+        );
+    }
+
+    #[test]
+    fn churn_cannot_grow_the_timer_heaps_without_bound() {
+        let (mut core, ids, _peers) = core_with_open(1);
+        let t0 = core.now;
+        // 5,000 connections that came and went left their entries behind
+        for slot in 1..5_000 {
+            let gone = ConnId::from_parts(slot, 0);
+            core.timers.schedule(t0 + Duration::from_secs(60), gone);
+        }
+        core.prune_timers();
+        assert_eq!(
+            core.timers.len(),
+            1,
+            "only the live connection's entry is left"
+        );
+        let due = core.timers.pop_expired(t0 + IDLE_DEFAULT);
+        assert_eq!(due.map(|(_, id)| id), Some(ids[0]));
+        // and so did 5,000 handler timers set and cancelled
+        let keep = core.set_timer(Duration::from_secs(1));
+        for _ in 0..5_000 {
+            let timer = core.set_timer(Duration::from_secs(60));
+            assert!(core.cancel_timer(timer));
+        }
+        core.prune_timers();
+        assert_eq!(core.user_timers.len(), 1);
+        core.now += Duration::from_secs(61);
+        assert_eq!(core.pop_timer(), Some(keep));
+        assert_eq!(core.pop_timer(), None);
+    }
+
+    const IDLE_DEFAULT: Duration = Duration::from_secs(120);
+}
