@@ -24,6 +24,10 @@
 //!        ──► Handler::on_message ──► Ctx::send queues ──► one write per connection per pass
 //! ```
 //!
+//! Each connection is a state machine that holds no socket and reads no clock: the reactor
+//! lends it the bytes it read and the time of the pass, and hands the events it yields to
+//! the handler. Tests can move that time themselves with a [`ManualClock`].
+//!
 //! Reads go through one 64 KiB buffer shared by the reactor; each connection gets one
 //! socket read and at most 64 frames per pass, so a flooding peer cannot starve the
 //! others. Replies are encoded straight into the connection's outbound buffer and written
