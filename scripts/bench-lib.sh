@@ -26,6 +26,8 @@ server_cmd() {
         tokio-tungstenite) echo "benches/peers/tokio-tungstenite/target/release/peer-tokio-tungstenite" ;;
         fastwebsockets) echo "benches/peers/fastwebsockets/target/release/peer-fastwebsockets" ;;
         node-ws) echo "node benches/peers/node-ws/echo.js" ;;
+        # wsreactor's echo built from another commit, to measure a change before and after.
+        baseline) echo "${BASELINE_ECHO:?set BASELINE_ECHO to the echo binary of the commit to compare}" ;;
         *) echo "unknown server $1" >&2; return 1 ;;
     esac
 }

@@ -19,6 +19,10 @@
 #   scripts/bench-peers.sh                       # everything: ~10 minutes on a quiet machine, at most ~15
 #   ROUNDS=1 DURATION=2 scripts/bench-peers.sh   # a quick look
 #   SERVERS="wsreactor fastwebsockets" SCENARIOS="a b" scripts/bench-peers.sh
+#   # before and after a change: the echo example of another commit as the peer
+#   git worktree add /tmp/base BASE && (cd /tmp/base && cargo build --release --example echo)
+#   SERVERS="wsreactor baseline" BASELINE_ECHO=/tmp/base/target/release/examples/echo \
+#       SCENARIOS="b d" scripts/bench-peers.sh
 #
 # Installs what it lacks: Node and npm (apt-get) and the peers' dependencies (cargo, npm ci).
 # Writes every measurement to target/bench-peers/results.jsonl and the table to
