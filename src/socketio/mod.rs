@@ -32,7 +32,7 @@
 //! ```text
 //! Handler callbacks ─► Engine.IO sessions (engine/): polling GET/POST, WebSocket frames,
 //!                      upgrade, heartbeat; packets: engine/packet.rs
-//!                  ─► Socket.IO (sockets.rs): namespaces, sockets, events, acks, rooms;
+//!                  ─► Socket.IO (namespace.rs): namespaces, sockets, events, acks, rooms;
 //!                      packets and binary placeholders: packet.rs
 //!                  ─► your callbacks, with a Socket (socket.rs) to emit, join, broadcast
 //! ```
@@ -69,12 +69,12 @@ mod bundle;
 mod eio;
 mod endpoint;
 pub(crate) mod engine;
+mod namespace;
 mod packet;
 mod payload;
 mod reason;
 mod sid;
 mod socket;
-mod sockets;
 
 use std::fmt;
 use std::io;
@@ -82,16 +82,16 @@ use std::path::Path;
 use std::time::Duration;
 
 pub use self::eio::{Data, EngineIo, EngineSocket};
+pub use self::namespace::{ConnectError, Namespace};
 pub use self::payload::Payload;
 pub use self::reason::DisconnectReason;
 pub use self::socket::{Ack, AckError, Broadcast, Socket};
-pub use self::sockets::{ConnectError, Namespace};
 
 use self::bundle::Bundle;
 use self::endpoint::{endpoint_handler, Endpoint};
 use self::engine::http::Cors;
 use self::engine::Settings;
-use self::sockets::Sio;
+use self::namespace::Sio;
 use crate::http::{Request, Response};
 use crate::{Accept, Ctx, Handler};
 

@@ -1,5 +1,8 @@
 //! [`Socket`]: a client's connection to a namespace, as a callback sees it; [`Broadcast`]
 //! for rooms and the whole namespace; [`Ack`] to answer an event.
+//!
+//! These are views lent to callbacks; the state they act on (namespaces, sockets, the
+//! packet dispatch) is in `namespace.rs`.
 
 use std::cell::RefCell;
 use std::collections::HashSet;
@@ -14,10 +17,10 @@ use tungstenite::{Bytes, Utf8Bytes};
 
 use super::engine::packet::Out;
 use super::engine::{Engine, SessKey};
+use super::namespace::{Client, Info, Sio, SocketKey};
 use super::packet;
 use super::payload::Payload;
 use super::reason::DisconnectReason;
-use super::sockets::{Client, Info, Sio, SocketKey};
 use crate::http::Request;
 
 /// One client's connection to one namespace, lent to a callback (Socket.IO's `socket`).
@@ -276,7 +279,7 @@ impl<'a> Socket<'a> {
         }
     }
 
-    fn state(&mut self) -> Option<&mut super::sockets::SocketState> {
+    fn state(&mut self) -> Option<&mut super::namespace::SocketState> {
         self.sio.sockets.get_mut(self.key).filter(|s| s.connected)
     }
 
@@ -314,7 +317,7 @@ fn unreachable_info() -> Rc<Info> {
         sid: "".into(),
         ns: 0,
         auth: Value::Null,
-        handshake: Rc::new(super::sockets::Handshake {
+        handshake: Rc::new(super::namespace::Handshake {
             request: Request::default(),
             peer: SocketAddr::from(([0, 0, 0, 0], 0)),
         }),

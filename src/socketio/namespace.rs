@@ -5,6 +5,10 @@
 //! arrive as the next Engine.IO messages) and dispatched to the socket of their namespace.
 //! Each client keeps one deadline for the engine: the earliest of its connect timeout
 //! (no namespace joined yet) and its sockets' ack timeouts, kept in one heap per client.
+//!
+//! This file holds the state ([`Namespace`], each socket's `SocketState`, the per-session
+//! `Client`, and `Sio` over them all); the handles a callback is lent to act on it
+//! ([`Socket`], `Broadcast`, [`Ack`]) are in `socket.rs`.
 
 use std::cell::RefCell;
 use std::cmp::Reverse;
