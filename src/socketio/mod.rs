@@ -59,7 +59,7 @@
 //! - Broadcasting with acknowledgements, `fetchSockets`, `serverSideEmit`, adapters across
 //!   processes (Redis): this is one reactor's state.
 //! - Cookies (`cookie` option) and `allowRequest`; a namespace [`auth`](Namespace::auth)
-//!   check sees the handshake request instead.
+//!   check sees the request that opened the connection instead.
 //! - A polling session's GET connection dying is noticed at its next ping (the reactor does
 //!   not report plain HTTP connections closing), so such a client is dropped after at most
 //!   `ping_interval + ping_timeout`.

@@ -142,12 +142,12 @@ impl<'a> Socket<'a> {
 
     /// The HTTP request that opened the connection: headers, query, cookies.
     pub fn request(&self) -> &Request {
-        &self.info.handshake.request
+        &self.info.opening.request
     }
 
     /// The address the connection came from.
     pub fn peer_addr(&self) -> SocketAddr {
-        self.info.handshake.peer
+        self.info.opening.peer
     }
 
     /// Whether it is still connected.
@@ -317,7 +317,7 @@ fn unreachable_info() -> Rc<Info> {
         sid: "".into(),
         ns: 0,
         auth: Value::Null,
-        handshake: Rc::new(super::namespace::Handshake {
+        opening: Rc::new(super::namespace::OpeningRequest {
             request: Request::default(),
             peer: SocketAddr::from(([0, 0, 0, 0], 0)),
         }),
