@@ -242,8 +242,9 @@ impl<'a> Socket<'a> {
             .collect()
     }
 
-    /// Sockets in a room of this namespace.
-    pub fn room_len(&self, room: &str) -> usize {
+    /// How many sockets are in a room of this namespace (0 for a room nobody is in); the
+    /// Socket.IO counterpart of [`ServerCtx::room_size`](crate::ServerCtx::room_size).
+    pub fn room_size(&self, room: &str) -> usize {
         self.sio.namespaces[self.info.ns].rooms.len(room)
     }
 
