@@ -452,9 +452,9 @@ impl App for Sio {
     type Client = Client;
 
     fn on_open(&mut self, eng: &mut Engine<Client>, s: SessKey, req: &Request, peer: SocketAddr) {
-        let connect_by = eng.now() + self.connect_timeout;
+        let connect_by = eng.now().map(|now| now + self.connect_timeout);
         if let Some(client) = eng.client_mut(s) {
-            client.connect_by = Some(connect_by);
+            client.connect_by = connect_by;
             client.opening = Some(Rc::new(OpeningRequest {
                 request: req.clone(),
                 peer,
@@ -522,8 +522,7 @@ impl App for Sio {
     }
 
     fn on_deadline(&mut self, eng: &mut Engine<Client>, s: SessKey) {
-        let now = eng.now();
-        let Some(client) = eng.client_mut(s) else {
+        let (Some(now), Some(client)) = (eng.now(), eng.client_mut(s)) else {
             return;
         };
         if client.connect_by.is_some_and(|at| at <= now) {

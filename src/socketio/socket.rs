@@ -209,7 +209,10 @@ impl<'a> Socket<'a> {
         if self.state().is_none() || !emittable(event) {
             return false;
         }
-        let deadline = self.eng.now() + timeout;
+        let Some(now) = self.eng.now() else {
+            return false;
+        };
+        let deadline = now + timeout;
         let Some(id) = self
             .sio
             .expect_ack(self.eng, self.key, deadline, Box::new(callback))
