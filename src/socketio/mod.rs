@@ -272,9 +272,9 @@ impl<F> SocketIo<F> {
     }
 
     /// Sends what is not this endpoint's (other paths, their connections and timers) to
-    /// `fallback`: a page, a plain WebSocket service, an [`EngineIo`] endpoint. Timer keys
-    /// with the top bit set are reserved for endpoints; the fallback's own timers must
-    /// use keys below 2^63.
+    /// `fallback`: a page, a plain WebSocket service, an [`EngineIo`] endpoint. Timers
+    /// share one id space ([`TimerId`](crate::TimerId)): the endpoint keeps the ids it set
+    /// and passes every other timer to the fallback.
     pub fn fallback<G>(self, fallback: G) -> SocketIo<G> {
         SocketIo {
             ep: self.ep,
