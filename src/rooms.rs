@@ -106,7 +106,7 @@ mod tests {
     }
 
     fn sorted(it: impl Iterator<Item = ConnId>) -> Vec<u32> {
-        let mut v: Vec<u32> = it.map(|c| crate::slab::Key::slot(c)).collect();
+        let mut v: Vec<u32> = it.map(crate::slab::Key::slot).collect();
         v.sort();
         v
     }
