@@ -123,7 +123,7 @@ fn on_connection(chat: &Shared, socket: &mut Socket<'_>) {
             .to(&room)
             .emit("joined", json!({ "name": from, "room": room }));
         if let Some(ack) = ack {
-            let size = socket.room_len(&room);
+            let size = socket.room_size(&room);
             ack.send(socket, json!(size));
         }
     });

@@ -136,7 +136,8 @@ impl EngineIo {
 
 impl<F> EngineIo<F> {
     /// Sends what is not this endpoint's (other paths, their connections and timers) to
-    /// `fallback`, whose timer keys must be below 2^63 (as for [`SocketIo::fallback`](super::SocketIo::fallback)).
+    /// `fallback`, timers the endpoint did not set included (as for
+    /// [`SocketIo::fallback`](super::SocketIo::fallback)).
     pub fn fallback<G>(self, fallback: G) -> EngineIo<G> {
         EngineIo {
             ep: self.ep,

@@ -32,7 +32,7 @@
 //! ```text
 //! Handler callbacks ─► Engine.IO sessions (engine/): polling GET/POST, WebSocket frames,
 //!                      upgrade, heartbeat; packets: engine/packet.rs
-//!                  ─► Socket.IO (sockets.rs): namespaces, sockets, events, acks, rooms;
+//!                  ─► Socket.IO (namespace.rs): namespaces, sockets, events, acks, rooms;
 //!                      packets and binary placeholders: packet.rs
 //!                  ─► your callbacks, with a Socket (socket.rs) to emit, join, broadcast
 //! ```
@@ -59,7 +59,7 @@
 //! - Broadcasting with acknowledgements, `fetchSockets`, `serverSideEmit`, adapters across
 //!   processes (Redis): this is one reactor's state.
 //! - Cookies (`cookie` option) and `allowRequest`; a namespace [`auth`](Namespace::auth)
-//!   check sees the handshake request instead.
+//!   check sees the request that opened the connection instead.
 //! - A polling session's GET connection dying is noticed at its next ping (the reactor does
 //!   not report plain HTTP connections closing), so such a client is dropped after at most
 //!   `ping_interval + ping_timeout`.
@@ -69,12 +69,12 @@ mod bundle;
 mod eio;
 mod endpoint;
 pub(crate) mod engine;
+mod namespace;
 mod packet;
 mod payload;
 mod reason;
 mod sid;
 mod socket;
-mod sockets;
 
 use std::fmt;
 use std::io;
@@ -82,16 +82,16 @@ use std::path::Path;
 use std::time::Duration;
 
 pub use self::eio::{Data, EngineIo, EngineSocket};
+pub use self::namespace::{ConnectError, Namespace};
 pub use self::payload::Payload;
 pub use self::reason::DisconnectReason;
 pub use self::socket::{Ack, AckError, Broadcast, Socket};
-pub use self::sockets::{ConnectError, Namespace};
 
 use self::bundle::Bundle;
 use self::endpoint::{endpoint_handler, Endpoint};
 use self::engine::http::Cors;
 use self::engine::Settings;
-use self::sockets::Sio;
+use self::namespace::Sio;
 use crate::http::{Request, Response};
 use crate::{Accept, Ctx, Handler};
 
@@ -272,9 +272,9 @@ impl<F> SocketIo<F> {
     }
 
     /// Sends what is not this endpoint's (other paths, their connections and timers) to
-    /// `fallback`: a page, a plain WebSocket service, an [`EngineIo`] endpoint. Timer keys
-    /// with the top bit set are reserved for endpoints; the fallback's own timers must
-    /// use keys below 2^63.
+    /// `fallback`: a page, a plain WebSocket service, an [`EngineIo`] endpoint. Timers
+    /// share one id space ([`TimerId`](crate::TimerId)): the endpoint keeps the ids it set
+    /// and passes every other timer to the fallback.
     pub fn fallback<G>(self, fallback: G) -> SocketIo<G> {
         SocketIo {
             ep: self.ep,

@@ -1,5 +1,8 @@
 //! [`Socket`]: a client's connection to a namespace, as a callback sees it; [`Broadcast`]
 //! for rooms and the whole namespace; [`Ack`] to answer an event.
+//!
+//! These are views lent to callbacks; the state they act on (namespaces, sockets, the
+//! packet dispatch) is in `namespace.rs`.
 
 use std::cell::RefCell;
 use std::collections::HashSet;
@@ -14,10 +17,10 @@ use tungstenite::{Bytes, Utf8Bytes};
 
 use super::engine::packet::Out;
 use super::engine::{Engine, SessKey};
+use super::namespace::{Client, Info, Sio, SocketKey};
 use super::packet;
 use super::payload::Payload;
 use super::reason::DisconnectReason;
-use super::sockets::{Client, Info, Sio, SocketKey};
 use crate::http::Request;
 
 /// One client's connection to one namespace, lent to a callback (Socket.IO's `socket`).
@@ -139,12 +142,12 @@ impl<'a> Socket<'a> {
 
     /// The HTTP request that opened the connection: headers, query, cookies.
     pub fn request(&self) -> &Request {
-        &self.info.handshake.request
+        &self.info.opening.request
     }
 
     /// The address the connection came from.
     pub fn peer_addr(&self) -> SocketAddr {
-        self.info.handshake.peer
+        self.info.opening.peer
     }
 
     /// Whether it is still connected.
@@ -206,7 +209,10 @@ impl<'a> Socket<'a> {
         if self.state().is_none() || !emittable(event) {
             return false;
         }
-        let deadline = self.eng.now() + timeout;
+        let Some(now) = self.eng.now() else {
+            return false;
+        };
+        let deadline = now + timeout;
         let Some(id) = self
             .sio
             .expect_ack(self.eng, self.key, deadline, Box::new(callback))
@@ -239,8 +245,9 @@ impl<'a> Socket<'a> {
             .collect()
     }
 
-    /// Sockets in a room of this namespace.
-    pub fn room_len(&self, room: &str) -> usize {
+    /// How many sockets are in a room of this namespace (0 for a room nobody is in); the
+    /// Socket.IO counterpart of [`ServerCtx::room_size`](crate::ServerCtx::room_size).
+    pub fn room_size(&self, room: &str) -> usize {
         self.sio.namespaces[self.info.ns].rooms.len(room)
     }
 
@@ -276,7 +283,7 @@ impl<'a> Socket<'a> {
         }
     }
 
-    fn state(&mut self) -> Option<&mut super::sockets::SocketState> {
+    fn state(&mut self) -> Option<&mut super::namespace::SocketState> {
         self.sio.sockets.get_mut(self.key).filter(|s| s.connected)
     }
 
@@ -314,7 +321,7 @@ fn unreachable_info() -> Rc<Info> {
         sid: "".into(),
         ns: 0,
         auth: Value::Null,
-        handshake: Rc::new(super::sockets::Handshake {
+        opening: Rc::new(super::namespace::OpeningRequest {
             request: Request::default(),
             peer: SocketAddr::from(([0, 0, 0, 0], 0)),
         }),

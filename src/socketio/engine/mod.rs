@@ -14,12 +14,12 @@
 //! after `upgrade_timeout`; a polling session the server closes keeps its last packets
 //! until the next GET takes them (or `ping_timeout` passes). Every path removes the session.
 //!
-//! Nothing here does I/O. Entry points take the time and record their effects (frames,
-//! responses to held requests, closes, timers); [`Engine::flush`] hands them to a [`Wire`]
-//! (the reactor's [`Ctx`]) after each callback, so all packets one callback queued for a
-//! polling client leave in one response. Each session keeps one deadline (the earliest of
-//! its heartbeat, upgrade, drain and application deadlines) and arms one reactor timer for
-//! it, lazily: no per-tick scan over sessions.
+//! Nothing here does I/O or reads a clock. Entry points take the time and record their
+//! effects (frames, responses to held requests, closes, timers); [`Engine::flush`] hands
+//! them to a [`Wire`] (the reactor's [`Ctx`]) after each callback, so all packets one
+//! callback queued for a polling client leave in one response. Each session keeps one
+//! deadline (the earliest of its heartbeat, upgrade, drain and application deadlines) and
+//! arms one reactor timer for it, lazily: no per-tick scan over sessions.
 //!
 //! What runs on top (Socket.IO, or a bare echo) is an [`App`]: it is told of sessions
 //! opening, messages and closes, and queues packets with [`Engine::send`].
@@ -194,7 +194,10 @@ pub(crate) struct Engine<C> {
     effects: Vec<Effect>,
     /// The reactor timers armed for sessions.
     timers: HashMap<TimerId, SessKey>,
-    now: Instant,
+    /// The time the running entry point was given (the engine never reads a clock).
+    /// `None` only before the first entry point; every session is opened by one, so
+    /// wherever a session exists this is `Some`.
+    now: Option<Instant>,
 }
 
 impl<C: Default> Engine<C> {
@@ -209,14 +212,15 @@ impl<C: Default> Engine<C> {
             overflowed: Vec::new(),
             effects: Vec::new(),
             timers: HashMap::new(),
-            now: Instant::now(),
+            now: None,
         }
     }
 
     // ---- what the app uses ----
 
-    /// The time of the current callback.
-    pub(crate) fn now(&self) -> Instant {
+    /// The time of the current callback: `Some` inside every entry point, so whenever the
+    /// app has a session to act for.
+    pub(crate) fn now(&self) -> Option<Instant> {
         self.now
     }
 
@@ -325,7 +329,7 @@ impl<C: Default> Engine<C> {
         (conn, peer, now): (ConnId, SocketAddr, Instant),
         req: &Request,
     ) -> Option<Response> {
-        self.now = now;
+        self.now = Some(now);
         let cors = &self.settings.cors;
         if req.method() == "OPTIONS" {
             if let Some(preflight) = cors.preflight(req) {
@@ -347,12 +351,12 @@ impl<C: Default> Engine<C> {
             if q.eio != Some("4") {
                 return Some(cors.error(ErrorCode::UnsupportedProtocolVersion));
             }
-            return Some(self.open_polling(app, req, peer));
+            return Some(self.open_polling(app, req, peer, now));
         };
         let Some(&s) = self.by_sid.get(sid) else {
             return Some(cors.error(ErrorCode::UnknownSid));
         };
-        if self.overdue(app, s) {
+        if self.overdue(app, s, now) {
             return Some(self.settings.cors.error(ErrorCode::UnknownSid));
         }
         let polling = self
@@ -364,7 +368,7 @@ impl<C: Default> Engine<C> {
         }
         let response = match req.method() {
             "GET" => self.poll(app, wire, s, conn),
-            "POST" => Some(self.post(app, s, req.body())),
+            "POST" => Some(self.post(app, s, req.body(), now)),
             _ => Some(self.settings.cors.error(ErrorCode::BadRequest)),
         };
         self.rearm(s);
@@ -378,7 +382,7 @@ impl<C: Default> Engine<C> {
         (conn, peer, now): (ConnId, SocketAddr, Instant),
         req: &Request,
     ) {
-        self.now = now;
+        self.now = Some(now);
         let q = Query::parse(req);
         let Some(sid) = q.sid else {
             if self.sessions.len() >= MAX_SESSIONS {
@@ -386,7 +390,7 @@ impl<C: Default> Engine<C> {
                 self.effects.push(Effect::Close(conn));
                 return;
             }
-            let s = self.open(Transport::WebSocket(conn));
+            let s = self.open(Transport::WebSocket(conn), now);
             self.ws.insert(conn, WsRole::Transport(s));
             self.send_open(s, false);
             app.on_open(self, s, req, peer);
@@ -427,15 +431,15 @@ impl<C: Default> Engine<C> {
         msg: Message,
         now: Instant,
     ) {
-        self.now = now;
+        self.now = Some(now);
         match self.ws.get(&conn).copied() {
             Some(WsRole::Transport(s)) => {
-                if self.overdue(app, s) {
+                if self.overdue(app, s, now) {
                     return;
                 }
                 match msg {
                     Message::Text(text) => match packet::decode_text(&text) {
-                        Ok(packet) => self.on_packet(app, s, packet),
+                        Ok(packet) => self.on_packet(app, s, packet, now),
                         Err(_) => self.end(app, s, DisconnectReason::ParseError, Out::CLOSE),
                     },
                     Message::Binary(bytes) => app.on_message(self, s, Incoming::Binary(bytes)),
@@ -456,7 +460,7 @@ impl<C: Default> Engine<C> {
         why: &Disconnect,
         now: Instant,
     ) {
-        self.now = now;
+        self.now = Some(now);
         match self.ws.remove(&conn) {
             Some(WsRole::Transport(s)) => {
                 let reason = match why.cause {
@@ -487,7 +491,7 @@ impl<C: Default> Engine<C> {
         timer: TimerId,
         now: Instant,
     ) {
-        self.now = now;
+        self.now = Some(now);
         let Some(s) = self.timers.remove(&timer) else {
             return;
         };
@@ -496,7 +500,7 @@ impl<C: Default> Engine<C> {
                 sess.armed = None;
             }
         }
-        self.run_due(app, s);
+        self.run_due(app, s, now);
         self.rearm(s);
     }
 
@@ -546,7 +550,7 @@ impl<C: Default> Engine<C> {
 
     // ---- internals ----
 
-    fn open(&mut self, transport: Transport) -> SessKey {
+    fn open(&mut self, transport: Transport, now: Instant) -> SessKey {
         let sid: Arc<str> = self.ids.next().into();
         let s = self.sessions.insert(Session {
             sid: Arc::clone(&sid),
@@ -554,7 +558,7 @@ impl<C: Default> Engine<C> {
             probe: None,
             queue: VecDeque::new(),
             queued_bytes: 0,
-            heartbeat: Heartbeat::PingAt(self.now + self.settings.ping_interval),
+            heartbeat: Heartbeat::PingAt(now + self.settings.ping_interval),
             closed: false,
             draining: None,
             paced_until: None,
@@ -590,8 +594,14 @@ impl<C: Default> Engine<C> {
     }
 
     /// A packet from the session's transport.
-    fn on_packet<A: App<Client = C>>(&mut self, app: &mut A, s: SessKey, packet: Packet<'_>) {
-        let (now, interval) = (self.now, self.settings.ping_interval);
+    fn on_packet<A: App<Client = C>>(
+        &mut self,
+        app: &mut A,
+        s: SessKey,
+        packet: Packet<'_>,
+        now: Instant,
+    ) {
+        let interval = self.settings.ping_interval;
         match packet {
             Packet::Message(msg) => app.on_message(self, s, msg),
             Packet::Pong { .. } => {
@@ -634,7 +644,7 @@ impl<C: Default> Engine<C> {
     /// Closes the transports. `reply`: answer a held GET with it and drop the session now;
     /// `None`: the server closes, so queued packets drain to one more GET first.
     fn teardown(&mut self, s: SessKey, reply: Option<Out>) {
-        let Some(sess) = self.sessions.get_mut(s) else {
+        let (Some(sess), Some(now)) = (self.sessions.get_mut(s), self.now) else {
             return;
         };
         sess.closed = true;
@@ -662,7 +672,7 @@ impl<C: Default> Engine<C> {
             }
             (Transport::Polling { .. }, None) => {
                 // Bounded like a client's silence: the reference waits for the GET too.
-                sess.draining = Some(self.now + self.settings.ping_timeout);
+                sess.draining = Some(now + self.settings.ping_timeout);
                 if !sess.dirty {
                     sess.dirty = true;
                     self.dirty.push(s);

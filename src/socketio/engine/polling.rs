@@ -1,6 +1,7 @@
 //! The long-polling transport: the handshake GET, held GETs, POSTs of packets.
 
 use std::net::SocketAddr;
+use std::time::Instant;
 
 use super::http::ErrorCode;
 use super::packet::{self, Out};
@@ -15,11 +16,12 @@ impl<C: Default> Engine<C> {
         app: &mut A,
         req: &Request,
         peer: SocketAddr,
+        now: Instant,
     ) -> Response {
         if self.sessions.len() >= MAX_SESSIONS {
             return Response::status_text(503);
         }
-        let s = self.open(Transport::Polling { get: None });
+        let s = self.open(Transport::Polling { get: None }, now);
         self.send_open(s, true);
         app.on_open(self, s, req, peer);
         // The handshake response carries the open packet (and whatever the app queued).
@@ -81,6 +83,7 @@ impl<C: Default> Engine<C> {
         app: &mut A,
         s: SessKey,
         body: &[u8],
+        now: Instant,
     ) -> Response {
         if body.len() > self.settings.max_payload {
             return self.settings.cors.too_large();
@@ -90,7 +93,7 @@ impl<C: Default> Engine<C> {
                 break;
             }
             match packet {
-                Ok(packet) => self.on_packet(app, s, packet),
+                Ok(packet) => self.on_packet(app, s, packet, now),
                 Err(_) => {
                     self.end(app, s, DisconnectReason::ParseError, Out::CLOSE);
                     return self.settings.cors.error(ErrorCode::BadRequest);

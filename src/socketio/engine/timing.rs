@@ -1,7 +1,7 @@
 //! Time in the engine: one deadline per session (heartbeat, upgrade, drain, pacing, the
 //! app's), and one lazily armed reactor timer for it.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use log::debug;
 
@@ -21,19 +21,23 @@ impl<C: Default> Engine<C> {
     /// and clients written against it, the protocol test suite among them, read a
     /// namespace's CONNECT answer and the connection handler's first emit as two events.
     pub(crate) fn pace(&mut self, s: SessKey) {
-        let Some(sess) = self.sessions.get_mut(s) else {
+        let (Some(sess), Some(now)) = (self.sessions.get_mut(s), self.now) else {
             return;
         };
         if matches!(sess.transport, Transport::WebSocket(_)) && sess.paced_until.is_none() {
-            sess.paced_until = Some(self.now + PACE);
+            sess.paced_until = Some(now + PACE);
             self.rearm(s);
         }
     }
 
     /// Ends the session on a pong that did not come in time, if its deadline passed but its
     /// timer has not fired yet this pass. `true` if it did.
-    pub(super) fn overdue<A: App<Client = C>>(&mut self, app: &mut A, s: SessKey) -> bool {
-        let now = self.now;
+    pub(super) fn overdue<A: App<Client = C>>(
+        &mut self,
+        app: &mut A,
+        s: SessKey,
+        now: Instant,
+    ) -> bool {
         let late = self.sessions.get_mut(s).is_some_and(
             |sess| matches!(sess.heartbeat, Heartbeat::PongBy(t) if t <= now && !sess.closed),
         );
@@ -44,8 +48,8 @@ impl<C: Default> Engine<C> {
     }
 
     /// Runs whatever of the session is due.
-    pub(super) fn run_due<A: App<Client = C>>(&mut self, app: &mut A, s: SessKey) {
-        let (now, timeout) = (self.now, self.settings.ping_timeout);
+    pub(super) fn run_due<A: App<Client = C>>(&mut self, app: &mut A, s: SessKey, now: Instant) {
+        let timeout = self.settings.ping_timeout;
         let Some(sess) = self.sessions.get_mut(s) else {
             return;
         };
@@ -95,7 +99,7 @@ impl<C: Default> Engine<C> {
 
     /// Makes sure a reactor timer wakes the session by its earliest deadline.
     pub(super) fn rearm(&mut self, s: SessKey) {
-        let Some(sess) = self.sessions.get_mut(s) else {
+        let (Some(sess), Some(now)) = (self.sessions.get_mut(s), self.now) else {
             return;
         };
         let heartbeat = match sess.heartbeat {
@@ -116,7 +120,7 @@ impl<C: Default> Engine<C> {
         if let Some(next) = next {
             if sess.armed.is_none_or(|armed| next < armed) {
                 sess.armed = Some(next);
-                let delay = next.saturating_duration_since(self.now);
+                let delay = next.saturating_duration_since(now);
                 self.effects.push(Effect::Timer(delay, s));
             }
         }

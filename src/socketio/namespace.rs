@@ -5,6 +5,10 @@
 //! arrive as the next Engine.IO messages) and dispatched to the socket of their namespace.
 //! Each client keeps one deadline for the engine: the earliest of its connect timeout
 //! (no namespace joined yet) and its sockets' ack timeouts, kept in one heap per client.
+//!
+//! This file holds the state ([`Namespace`], each socket's `SocketState`, the per-session
+//! `Client`, and `Sio` over them all); the handles a callback is lent to act on it
+//! ([`Socket`], `Broadcast`, [`Ack`]) are in `socket.rs`.
 
 use std::cell::RefCell;
 use std::cmp::Reverse;
@@ -124,9 +128,11 @@ impl Namespace {
     }
 }
 
-/// The HTTP request that opened an Engine.IO session, shared by its sockets.
+/// The HTTP request that opened an Engine.IO session, and where it came from, shared by
+/// its sockets. Socket.IO calls this data `socket.handshake`; here it is not named so, to
+/// keep it apart from the HTTP upgrade handshake and its byte buffer in `conn/`.
 #[derive(Debug)]
-pub(crate) struct Handshake {
+pub(crate) struct OpeningRequest {
     pub(crate) request: Request,
     pub(crate) peer: SocketAddr,
 }
@@ -137,7 +143,7 @@ pub(crate) struct Info {
     pub(crate) sid: Arc<str>,
     pub(crate) ns: usize,
     pub(crate) auth: Value,
-    pub(crate) handshake: Rc<Handshake>,
+    pub(crate) opening: Rc<OpeningRequest>,
 }
 
 pub(crate) struct PendingAck {
@@ -173,7 +179,7 @@ pub(crate) struct Client {
     partial: Option<(Packet, Vec<Bytes>)>,
     connect_by: Option<Instant>,
     acks: BinaryHeap<Reverse<(Instant, SocketKey, u64)>>,
-    handshake: Option<Rc<Handshake>>,
+    opening: Option<Rc<OpeningRequest>>,
 }
 
 /// Every namespace and socket of a Socket.IO endpoint.
@@ -248,7 +254,7 @@ impl Sio {
             eng.send(s, Out::Text(text.into()));
             return;
         };
-        let Some(handshake) = eng.client_mut(s).and_then(|c| c.handshake.clone()) else {
+        let Some(opening) = eng.client_mut(s).and_then(|c| c.opening.clone()) else {
             return;
         };
         let auth = packet
@@ -257,7 +263,7 @@ impl Sio {
             .unwrap_or_else(|| Value::Object(Default::default()));
         let namespace = &mut self.namespaces[ns];
         if let Some(check) = namespace.auth.as_mut() {
-            if let Err(refused) = check(&auth, &handshake.request) {
+            if let Err(refused) = check(&auth, &opening.request) {
                 debug!("{}: refused: {}", namespace.name, refused.message);
                 let text =
                     packet::connect_error(&namespace.name, &refused.message, refused.data.as_ref());
@@ -271,7 +277,7 @@ impl Sio {
                 sid: Arc::clone(&sid),
                 ns,
                 auth,
-                handshake,
+                opening,
             }),
             session: s,
             handlers: Vec::new(),
@@ -446,10 +452,10 @@ impl App for Sio {
     type Client = Client;
 
     fn on_open(&mut self, eng: &mut Engine<Client>, s: SessKey, req: &Request, peer: SocketAddr) {
-        let connect_by = eng.now() + self.connect_timeout;
+        let connect_by = eng.now().map(|now| now + self.connect_timeout);
         if let Some(client) = eng.client_mut(s) {
-            client.connect_by = Some(connect_by);
-            client.handshake = Some(Rc::new(Handshake {
+            client.connect_by = connect_by;
+            client.opening = Some(Rc::new(OpeningRequest {
                 request: req.clone(),
                 peer,
             }));
@@ -516,8 +522,7 @@ impl App for Sio {
     }
 
     fn on_deadline(&mut self, eng: &mut Engine<Client>, s: SessKey) {
-        let now = eng.now();
-        let Some(client) = eng.client_mut(s) else {
+        let (Some(now), Some(client)) = (eng.now(), eng.client_mut(s)) else {
             return;
         };
         if client.connect_by.is_some_and(|at| at <= now) {
