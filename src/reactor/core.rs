@@ -71,7 +71,7 @@ pub(crate) struct Core {
     /// Ended connections whose `on_close` is owed.
     pub(crate) closed: Vec<(ConnId, SocketAddr, Disconnect)>,
     pub(crate) rooms: Rooms,
-    /// Handed out by `Ctx::handle`.
+    /// Handed out by `ServerCtx::handle`.
     pub(crate) handle: Handle,
     /// Reused list of recipients, so publishing does not allocate.
     scratch: Vec<ConnId>,
