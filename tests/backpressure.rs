@@ -13,8 +13,8 @@ use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
 use common::{
-    client, client_at, client_frame, close_code, next_close, probe_server, raw_upgraded,
-    read_frame, spawn_server, Client, PATIENCE,
+    client, client_at, client_frame, close_code, manual_clock, next_close, probe_server,
+    raw_upgraded, read_frame, spawn_server, Client, PATIENCE,
 };
 use tungstenite::Message;
 use wsreactor::{Cause, CloseCode, Config, ConnId, Ctx, Disconnect, Handler, Request};
@@ -144,20 +144,28 @@ fn paused_connection_whose_peer_resets_is_closed() {
 #[test]
 fn paused_connection_whose_peer_never_reads_is_closed_1008_after_an_idle_period() {
     let count = Arc::new(AtomicUsize::new(0));
-    let config = Config::default()
-        .idle_timeout(Some(Duration::from_millis(100)))
-        .pong_timeout(Duration::from_millis(100))
-        .close_timeout(Duration::from_millis(100));
+    let idle = Duration::from_secs(10);
+    let (clock, config) = manual_clock();
+    let config = config
+        .idle_timeout(Some(idle))
+        .pong_timeout(idle)
+        .close_timeout(idle);
     let (addr, closes) = probe_server(config, counting_echo(count.clone()));
     let flood = flood_until_paused(addr, &count);
 
     // The peer does not read; the paused server does not read it either, so the idle
-    // timer measures how long the queue has been stuck above the soft limit.
+    // timer measures how long the queue has been stuck above the soft limit. Time has
+    // not moved yet, so one idle period passes for every connection at once: the paused
+    // one is closed, the client that drove the passes is only pinged.
+    clock.advance(idle + Duration::from_secs(1));
     let why = next_close(&closes);
     assert_eq!(
         (why.code, why.cause),
         (CloseCode::Policy, Cause::Backpressure)
     );
+    // Its close frame cannot go out; after the close timeout the socket is dropped, and
+    // the writer gets its error.
+    clock.advance(idle + Duration::from_secs(1));
     flood.writer.join().unwrap();
 }
 
@@ -189,8 +197,9 @@ impl Handler for Forward {
 #[test]
 fn consumer_past_the_hard_limit_is_closed_1008_and_others_are_unaffected() {
     let (closed, closes) = mpsc::channel();
-    // A long close timeout, so the sink can still read its close frame after the fact.
-    let config = Config::default().close_timeout(PATIENCE);
+    // Time stands still (a manual clock nobody advances), so the close timeout cannot
+    // pass before the sink reads its close frame after the fact.
+    let (_clock, config) = manual_clock();
     let addr = spawn_server(config, Forward { sink: None, closed });
     let mut sink = common::tcp(addr);
     sink.write_all(common::upgrade_request(addr, "/sink").as_bytes())

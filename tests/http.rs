@@ -92,8 +92,11 @@ fn bodies_over_the_limit_get_413() {
 
 #[test]
 fn held_request_is_answered_from_another_connections_callback() {
-    let addr = spawn_server(Config::default(), Poller::default());
+    let (clock, config) = common::manual_clock();
+    let addr = spawn_server(config, Poller::default());
     let mut ws = client(addr);
+    // on_open set the timer in the pass that sent the 101
+    clock.advance(Duration::from_secs(1));
     assert_eq!(ws.read().unwrap(), Message::text("tick"), "timers fire");
     let mut polls: Vec<_> = (0..2).map(|_| tcp(addr)).collect();
     for poll in &mut polls {
@@ -133,16 +136,20 @@ fn timers_fire_no_earlier_than_their_delay_in_ctx_time() {
         fn on_open(&mut self, ctx: &mut Ctx<'_>, _req: &Request) {
             self.0 = Some(ctx.now());
             self.1 = Some(ctx.id());
-            ctx.set_timer(Duration::from_millis(20));
+            ctx.set_timer(Duration::from_secs(2));
         }
         fn on_timer(&mut self, ctx: &mut ServerCtx<'_>, _timer: TimerId) {
             if let (Some(start), Some(id)) = (self.0, self.1) {
                 let waited = ctx.now().duration_since(start);
-                ctx.send_to(id, format!("{}", waited >= Duration::from_millis(20)));
+                ctx.send_to(id, format!("{}", waited >= Duration::from_secs(2)));
             }
         }
     }
-    let addr = spawn_server(Config::default(), Stopwatch(None, None));
+    let (clock, config) = common::manual_clock();
+    let addr = spawn_server(config, Stopwatch(None, None));
     let mut ws = client(addr);
+    // Time moves in steps a fifth of the delay until the timer fires: an early timer
+    // would report `false`.
+    common::advance_until_readable(&clock, Duration::from_millis(400), ws.get_ref());
     assert_eq!(ws.read().unwrap(), Message::text("true"));
 }

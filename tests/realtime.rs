@@ -174,8 +174,9 @@ fn handle_sends_publishes_closes_and_shuts_down_from_another_thread() {
 
 #[test]
 fn shutdown_does_not_wait_past_the_close_timeout_for_a_silent_peer() {
-    let config = Config::default().close_timeout(std::time::Duration::from_millis(50));
-    let server = Server::bind_with("127.0.0.1:0", config).unwrap();
+    let timeout = std::time::Duration::from_secs(5);
+    let (clock, config) = common::manual_clock();
+    let server = Server::bind_with("127.0.0.1:0", config.close_timeout(timeout)).unwrap();
     let addr = server.local_addr().unwrap();
     let (handle, thread) = server.spawn(wsreactor::Echo);
     let mut silent = tcp(addr); // upgrades, then never reads or answers the close
@@ -183,6 +184,10 @@ fn shutdown_does_not_wait_past_the_close_timeout_for_a_silent_peer() {
     let head = common::read_head(&mut silent);
     assert!(head.starts_with("HTTP/1.1 101"), "{head}");
     handle.shutdown().unwrap();
+    // The close frame is on its way (left unread), so the close timeout is armed: let
+    // it pass.
+    silent.peek(&mut [0u8; 1]).unwrap();
+    clock.advance(timeout + std::time::Duration::from_secs(1));
     thread.join().unwrap().unwrap();
     // the server is gone: the socket reaches EOF after the close frame
     let mut rest = Vec::new();

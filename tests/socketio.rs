@@ -13,11 +13,18 @@ use common::{client_at, read_response, tcp};
 use serde_json::json;
 use tungstenite::{Bytes, Message};
 use wsreactor::socketio::{Options, Payload, SocketIo};
-use wsreactor::{ConnId, Ctx, Handler, Request, Response, Server, ServerCtx, TimerId};
+use wsreactor::{Config, ConnId, Ctx, Handler, Request, Response, Server, ServerCtx, TimerId};
 
 /// A server whose handler is built on its own thread (Socket.IO callbacks are not `Send`).
 fn spawn<H: Handler + 'static>(build: impl FnOnce() -> H + Send + 'static) -> SocketAddr {
-    let server = Server::bind("127.0.0.1:0").expect("bind");
+    spawn_with(Config::default(), build)
+}
+
+fn spawn_with<H: Handler + 'static>(
+    config: Config,
+    build: impl FnOnce() -> H + Send + 'static,
+) -> SocketAddr {
+    let server = Server::bind_with("127.0.0.1:0", config).expect("bind");
     let addr = server.local_addr().expect("local_addr");
     thread::spawn(move || server.run(build()));
     addr
@@ -182,8 +189,10 @@ impl Handler for Fallback {
 
 #[test]
 fn other_paths_their_connections_and_timers_go_to_the_fallback() {
-    let addr = spawn(|| {
-        let mut io = SocketIo::new(Options::default().ping_interval(Duration::from_millis(5)))
+    let ping_interval = Duration::from_secs(5);
+    let (clock, config) = common::manual_clock();
+    let addr = spawn_with(config, move || {
+        let mut io = SocketIo::new(Options::default().ping_interval(ping_interval))
             .fallback(Fallback::default());
         io.of("/").on_connection(|socket| {
             socket.send(Payload::new().arg("hi"));
@@ -198,10 +207,13 @@ fn other_paths_their_connections_and_timers_go_to_the_fallback() {
         "no bundle set"
     );
 
-    // a Socket.IO client pinged every 5 ms keeps the engine's timers busy meanwhile
+    // a Socket.IO client pinged every 5 s keeps the engine's timers busy meanwhile
     let mut sio = client_at(addr, "/socket.io/?EIO=4&transport=websocket");
     sio.read().unwrap();
     let mut plain = client_at(addr, "/plain");
+    // Both timers are armed (with the open packet, and in on_open with the 101): let
+    // them come due.
+    clock.advance(ping_interval);
     assert_eq!(plain.read().unwrap(), Message::text("tick 7"));
     plain.send(Message::text("echo")).unwrap();
     assert_eq!(plain.read().unwrap(), Message::text("echo"));

@@ -1,20 +1,71 @@
 //! Shared helpers: a server on a free port in a background thread, and blocking clients.
 #![allow(dead_code)]
 
-use std::io::{self, Read, Write};
+use std::io::{self, ErrorKind, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::sync::mpsc;
 use std::thread;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use tungstenite::protocol::WebSocket;
-use wsreactor::{Config, Ctx, Disconnect, Handler, Message, Server};
+use wsreactor::{Config, Ctx, Disconnect, Handler, ManualClock, Message, Server};
 
 /// How long a client waits for any reply before the test fails (not a timing assertion:
 /// only a hung server hits it).
 pub const PATIENCE: Duration = Duration::from_secs(20);
 
+/// How long a test looks for the effect of one step of a [`ManualClock`] before it takes
+/// the next. Only the speed of such a loop depends on it, never its outcome.
+pub const TICK: Duration = Duration::from_millis(20);
+
 pub type Client = WebSocket<TcpStream>;
+
+/// A manual clock and a default config that runs on it: time passes only when the test
+/// calls `clock.advance`.
+pub fn manual_clock() -> (ManualClock, Config) {
+    let clock = ManualClock::new();
+    let config = Config::default().manual_clock(clock.clone());
+    (clock, config)
+}
+
+/// Advances `clock` by `step` until `stream` has something to read (bytes, EOF or an
+/// error), looking for [`TICK`] after each step. For when the test cannot observe that the
+/// server has armed the deadline it wants to pass: stepping again is harmless, so the
+/// loop is correct whatever the scheduling. Panics after [`PATIENCE`].
+pub fn advance_until_readable(clock: &ManualClock, step: Duration, stream: &TcpStream) {
+    let deadline = Instant::now() + PATIENCE;
+    stream.set_read_timeout(Some(TICK)).unwrap();
+    loop {
+        clock.advance(step);
+        match stream.peek(&mut [0u8; 1]) {
+            Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
+                assert!(Instant::now() < deadline, "nothing came as time passed");
+            }
+            _ => break,
+        }
+    }
+    stream.set_read_timeout(Some(PATIENCE)).unwrap();
+}
+
+/// The next data (or close) message, skipping the keepalive pings that time passing on a
+/// manual clock may bring (tungstenite answers them on the next call).
+pub fn read_data(ws: &mut Client) -> Message {
+    loop {
+        match ws.read().unwrap() {
+            Message::Ping(_) | Message::Pong(_) => continue,
+            msg => return msg,
+        }
+    }
+}
+
+/// One echo round trip on `ws` (pings skipped). When it returns, the server has run a
+/// pass that polled after whatever few bytes this test had already written on its other
+/// sockets (loopback queues a write at the receiver before `write` returns), so it has
+/// read them: the test may now move time past them.
+pub fn round_trip(ws: &mut Client) {
+    ws.send(Message::text("sync")).unwrap();
+    assert_eq!(read_data(ws), Message::text("sync"));
+}
 
 /// Starts a server with this config and handler on 127.0.0.1:0; it runs until the test
 /// process exits.
