@@ -89,10 +89,11 @@ struct Open {
 #[derive(Debug)]
 pub(crate) enum Event {
     /// A valid upgrade request: answer with [`Connection::accept`] or
-    /// [`Connection::refuse`] before anything else.
-    Upgrade(Request),
+    /// [`Connection::refuse`] before anything else. (Requests are boxed so that the
+    /// event a message travels in stays small.)
+    Upgrade(Box<Request>),
     /// A complete plain HTTP request, now held: [`Connection::respond`] answers it.
-    Http(Request),
+    Http(Box<Request>),
     /// A Text or Binary message on the open WebSocket.
     Message(Message),
     /// The WebSocket ended: `on_close` is owed, exactly once.
@@ -222,6 +223,7 @@ impl Connection {
     /// Reads and decodes input until there is an event for the handler (`Some`) or this
     /// pass is over (`None`: drained, budget spent, backpressure, or the state does not
     /// read any more this pass). Call again after handling each event.
+    #[inline]
     pub(crate) fn read<R: Read>(
         &mut self,
         input: &mut Input<'_, R>,
@@ -232,6 +234,24 @@ impl Connection {
             return None;
         }
         let event = match &mut self.state {
+            State::Open(_) => self.read_frames(input, config, now),
+            _ => self.read_other(input, config, now),
+        };
+        input.pass.started = true;
+        // A message or an accepted upgrade lets the pass go on; anything else ends it.
+        input.pass.over = !matches!(event, Some(Event::Message(_) | Event::Upgrade(_)));
+        event
+    }
+
+    /// [`read`](Self::read) in the states that are not an open WebSocket.
+    #[inline(never)]
+    fn read_other<R: Read>(
+        &mut self,
+        input: &mut Input<'_, R>,
+        config: &Config,
+        now: Instant,
+    ) -> Option<Event> {
+        match &mut self.state {
             State::Request(_) => self.read_request(input, config, now),
             State::HttpBody { .. } => self.read_body(input, config, now),
             State::Open(_) => self.read_frames(input, config, now),
@@ -243,12 +263,7 @@ impl Connection {
             }
             State::HttpHeld { .. } | State::Linger { .. } | State::Upgrading { .. } => None,
             State::Done => None,
-        };
-        input.pass.started = true;
-        if event.is_none() || matches!(event, Some(Event::Http(_) | Event::Closed(_))) {
-            input.pass.over = true;
         }
-        event
     }
 
     fn read_request<R: Read>(
@@ -296,7 +311,7 @@ impl Connection {
             }
             Parsed::Upgrade { request, key, tail } => {
                 self.state = State::Upgrading { key, tail };
-                Some(Event::Upgrade(request))
+                Some(Event::Upgrade(Box::new(request)))
             }
         }
     }
@@ -348,7 +363,7 @@ impl Connection {
         if let Some(idle) = config.idle_timeout {
             self.deadline = Some(now + idle);
         }
-        Event::Http(request)
+        Event::Http(Box::new(request))
     }
 
     /// Accepts the upgrade `Event::Upgrade` asked about: queues the 101 and opens the
@@ -496,6 +511,7 @@ impl Connection {
     /// queue stays within `max_backpressure` (a single frame larger than the limit still
     /// goes out on an empty queue, so the bound is max(limit, one message)). Over the limit
     /// the connection fails with 1008.
+    #[inline]
     pub(crate) fn send(
         &mut self,
         opcode: OpCode,
@@ -508,17 +524,24 @@ impl Connection {
         }
         let pending = self.out.pending();
         if pending > 0 && pending + frame::encoded_len(payload.len()) > config.max_backpressure {
-            let why = Disconnect::new(CloseCode::Policy, "backpressure", Cause::Backpressure);
-            return match self.fail(why, config, now) {
-                Some(why) => Sent::Failed(why),
-                None => Sent::Refused,
-            };
+            return self.overflow(config, now);
         }
         self.out.push_frame(opcode, payload);
         Sent::Queued
     }
 
+    /// The queue would pass `max_backpressure`: fails the connection with 1008.
+    #[cold]
+    fn overflow(&mut self, config: &Config, now: Instant) -> Sent {
+        let why = Disconnect::new(CloseCode::Policy, "backpressure", Cause::Backpressure);
+        match self.fail(why, config, now) {
+            Some(why) => Sent::Failed(why),
+            None => Sent::Refused,
+        }
+    }
+
     /// Open, and no close frame sent yet.
+    #[inline]
     fn can_send(&self) -> bool {
         matches!(&self.state, State::Open(open) if open.ws.can_write())
     }

@@ -1,6 +1,7 @@
 //! Calling the handler: the one place that builds a callback's context, catches a
 //! callback's panic, and runs the `on_close` callbacks owed.
 
+use std::net::SocketAddr;
 use std::panic::{self, AssertUnwindSafe};
 
 use log::{debug, warn};
@@ -12,11 +13,44 @@ use crate::error::{Cause, Disconnect};
 use crate::handler::Handler;
 use crate::http::Response;
 use crate::id::{ConnId, TimerId};
-use crate::CloseCode;
+use crate::{CloseCode, Message};
 
-/// Hands one event of connection `id` to the handler, then runs the `on_close` callbacks
-/// owed.
-pub(super) fn dispatch<H: Handler>(core: &mut Core, handler: &mut H, id: ConnId, event: Event) {
+/// Hands one event of connection `id` (whose peer is `peer`) to the handler, then runs the
+/// `on_close` callbacks owed.
+#[inline]
+pub(super) fn dispatch<H: Handler>(
+    core: &mut Core,
+    handler: &mut H,
+    (id, peer): (ConnId, SocketAddr),
+    event: Event,
+) {
+    // Messages are the hot path; everything else happens a few times per connection.
+    match event {
+        Event::Message(msg) => on_message(core, handler, (id, peer), msg),
+        event => dispatch_other(core, handler, (id, peer), event),
+    }
+    run_on_close(core, handler);
+}
+
+#[inline]
+fn on_message<H: Handler>(
+    core: &mut Core,
+    handler: &mut H,
+    at: (ConnId, SocketAddr),
+    msg: Message,
+) {
+    if call(core, handler, at, |h, ctx| h.on_message(ctx, msg)).is_none() {
+        core.fail(at.0, panicked());
+    }
+}
+
+#[inline(never)]
+fn dispatch_other<H: Handler>(
+    core: &mut Core,
+    handler: &mut H,
+    (id, peer): (ConnId, SocketAddr),
+    event: Event,
+) {
     match event {
         Event::Upgrade(request) => {
             let verdict = guard(|| handler.on_upgrade(&request));
@@ -31,38 +65,36 @@ pub(super) fn dispatch<H: Handler>(core: &mut Core, handler: &mut H, id: ConnId,
             }
             let opened = entry.conn.is_open();
             core.settle(id);
-            if opened && call(core, handler, id, |h, ctx| h.on_open(ctx, &request)).is_none() {
+            if opened
+                && call(core, handler, (id, peer), |h, ctx| h.on_open(ctx, &request)).is_none()
+            {
                 core.fail(id, panicked());
             }
         }
-        Event::Http(request) => match call(core, handler, id, |h, ctx| h.on_http(ctx, &request)) {
-            Some(Some(response)) => {
-                core.respond(id, &response);
-            }
-            Some(None) => core.settle(id),
-            None => {
-                core.respond(id, &Response::status_text(500));
-            }
-        },
-        Event::Message(msg) => {
-            if call(core, handler, id, |h, ctx| h.on_message(ctx, msg)).is_none() {
-                core.fail(id, panicked());
+        Event::Http(request) => {
+            match call(core, handler, (id, peer), |h, ctx| h.on_http(ctx, &request)) {
+                Some(Some(response)) => {
+                    core.respond(id, &response);
+                }
+                Some(None) => core.settle(id),
+                None => {
+                    core.respond(id, &Response::status_text(500));
+                }
             }
         }
+        Event::Message(msg) => on_message(core, handler, (id, peer), msg),
         Event::Closed(why) => core.owe(id, Some(why)),
     }
-    run_on_close(core, handler);
 }
 
-/// Calls the handler with the context of connection `id`. `None` if the connection is
-/// gone, or if the callback panicked (the caller decides what that costs the connection).
+/// Calls the handler with the context of connection `id`. `None` if the callback
+/// panicked (the caller decides what that costs the connection).
 fn call<H: Handler, T>(
     core: &mut Core,
     handler: &mut H,
-    id: ConnId,
+    (id, peer): (ConnId, SocketAddr),
     f: impl FnOnce(&mut H, &mut Ctx<'_>) -> T,
 ) -> Option<T> {
-    let peer = core.conns.get(id)?.conn.peer();
     guard(|| f(handler, &mut Ctx::new(core, id, peer)))
 }
 
@@ -75,7 +107,16 @@ pub(super) fn fire_timer<H: Handler>(core: &mut Core, handler: &mut H, timer: Ti
 }
 
 /// Runs the `on_close` callbacks owed, including any that they cause.
+#[inline]
 pub(super) fn run_on_close<H: Handler>(core: &mut Core, handler: &mut H) {
+    if core.closed.is_empty() {
+        return;
+    }
+    run_owed(core, handler);
+}
+
+#[inline(never)]
+fn run_owed<H: Handler>(core: &mut Core, handler: &mut H) {
     while let Some((id, peer, why)) = core.closed.pop() {
         debug!("{id} closed: {why}");
         if guard(|| handler.on_close(&mut Ctx::new(core, id, peer), &why)).is_none() {

@@ -18,6 +18,7 @@ pub(super) fn read<H: Handler>(core: &mut Core, rbuf: &mut ReadBuf, handler: &mu
     if entry.conn.is_paused() {
         return;
     }
+    let peer = entry.conn.peer();
     rbuf.begin(std::mem::take(&mut entry.conn.carry), entry.peer_closed);
     let mut pass = Pass::default();
     loop {
@@ -32,7 +33,7 @@ pub(super) fn read<H: Handler>(core: &mut Core, rbuf: &mut ReadBuf, handler: &mu
         let Some(event) = entry.conn.read(&mut input, &core.config, core.now) else {
             break;
         };
-        dispatch(core, handler, id, event);
+        dispatch(core, handler, (id, peer), event);
     }
     // Edge-triggered: input left behind raises no new event, so ask for another pass.
     if pass.more || rbuf.more_pending() {
