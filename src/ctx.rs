@@ -35,6 +35,7 @@ pub struct Ctx<'a> {
 }
 
 impl<'a> ServerCtx<'a> {
+    #[inline]
     pub(crate) fn new(core: &'a mut Core) -> Self {
         ServerCtx { core }
     }
@@ -114,6 +115,7 @@ impl<'a> ServerCtx<'a> {
 }
 
 impl<'a> Ctx<'a> {
+    #[inline]
     pub(crate) fn new(core: &'a mut Core, id: ConnId, peer: SocketAddr) -> Self {
         Ctx {
             server: ServerCtx::new(core),

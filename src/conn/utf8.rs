@@ -26,6 +26,9 @@ const MAX_HEADER: usize = 14;
 /// at the same mask phase.
 const SCRATCH: usize = 2048;
 
+/// The scratch buffer for payloads this small or smaller.
+const SMALL_SCRATCH: usize = 128;
+
 /// Watches one connection's inbound bytes for invalid UTF-8 in text messages.
 #[derive(Debug, Default)]
 pub(crate) struct Utf8Guard {
@@ -202,7 +205,16 @@ struct Utf8Validator {
 impl Utf8Validator {
     /// Unmasks `masked` (the mask rotated to its first byte) and validates it.
     fn feed_masked(&mut self, masked: &[u8], mask: [u8; 4]) -> Result<(), usize> {
-        let mut scratch = [0u8; SCRATCH];
+        // The stack buffer is zeroed before use: a small payload (the common chat message)
+        // gets a small one, so it does not pay for clearing 2 KiB.
+        let (mut small, mut large);
+        let scratch: &mut [u8] = if masked.len() <= SMALL_SCRATCH {
+            small = [0u8; SMALL_SCRATCH];
+            &mut small
+        } else {
+            large = [0u8; SCRATCH];
+            &mut large
+        };
         for (i, chunk) in masked.chunks(SCRATCH).enumerate() {
             let plain = &mut scratch[..chunk.len()];
             unmask(plain, chunk, mask);

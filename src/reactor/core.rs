@@ -175,6 +175,7 @@ impl Core {
         sent.count()
     }
 
+    #[inline]
     fn send_frame(&mut self, id: ConnId, opcode: OpCode, payload: Bytes) -> bool {
         let Some(entry) = self.conns.get_mut(id) else {
             return false;

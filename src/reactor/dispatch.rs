@@ -89,6 +89,7 @@ fn dispatch_other<H: Handler>(
 
 /// Calls the handler with the context of connection `id`. `None` if the callback
 /// panicked (the caller decides what that costs the connection).
+#[inline]
 fn call<H: Handler, T>(
     core: &mut Core,
     handler: &mut H,
@@ -129,6 +130,7 @@ fn run_owed<H: Handler>(core: &mut Core, handler: &mut H) {
 
 /// Runs a callback; a panic is caught (and logged by the panic hook) so it costs one
 /// connection, not the server. `None` if it panicked.
+#[inline]
 fn guard<T>(f: impl FnOnce() -> T) -> Option<T> {
     panic::catch_unwind(AssertUnwindSafe(f)).ok()
 }
