@@ -64,6 +64,7 @@ mod handler;
 mod http;
 mod id;
 mod reactor;
+mod request_ext;
 mod rooms;
 mod server;
 mod slab;
@@ -87,3 +88,16 @@ pub use tungstenite::{Bytes, Message, Utf8Bytes};
 
 #[cfg(feature = "socketio")]
 pub mod socketio;
+
+/// `serde_json`, re-exported because the [`socketio`] API takes and gives its `Value`:
+/// an application uses this one (`wsreactor::serde_json::json!`, `Value`) and needs no
+/// dependency of its own that could drift to another major version. Its major version is
+/// part of this crate's API (feature `socketio`).
+///
+/// ```
+/// use wsreactor::serde_json::{json, Value};
+/// let hello: Value = json!({ "text": "hello", "n": 1 });
+/// assert_eq!(hello["n"], 1);
+/// ```
+#[cfg(feature = "socketio")]
+pub use serde_json;
