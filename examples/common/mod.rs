@@ -2,15 +2,11 @@
 
 use wsreactor::Handle;
 
-/// Logs with `simple_logger` at the level from `RUST_LOG` (default info).
+/// Logs with `env_logger`: `RUST_LOG` takes its usual filters (`debug`, `echo=debug`,
+/// `wsreactor=trace,info`); without it, `info` for everything.
 pub fn init_logging() -> std::io::Result<()> {
-    let level = std::env::var("RUST_LOG")
-        .ok()
-        .and_then(|l| l.parse().ok())
-        .unwrap_or(log::LevelFilter::Info);
-    simple_logger::SimpleLogger::new()
-        .with_level(level)
-        .init()
+    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info"))
+        .try_init()
         .map_err(std::io::Error::other)
 }
 
