@@ -5,7 +5,9 @@
 //! `cargo run --features socketio --example socketio_chat [ADDR]` (default
 //! `127.0.0.1:3000`, or `WSREACTOR_ADDR`), then open http://127.0.0.1:3000/. The page loads
 //! the browser client from `/socket.io/socket.io.js`, served from `SOCKETIO_CLIENT_DIR`
-//! (default `node_modules/socket.io-client/dist`; `npm install socket.io-client`).
+//! (default `tests/socketio/node_modules/socket.io-client/dist`, the client version the
+//! tests pin: `(cd tests/socketio && npm ci)` installs it there, leaving the repository
+//! root clean).
 //!
 //! Events of the main namespace:
 //! - `message` (text) → `message` `"Reply to: " + text` (what `socket.send` sends);
@@ -198,9 +200,9 @@ fn main() -> std::io::Result<()> {
     }
     let mut io = SocketIo::new(options).fallback(Page);
     let client_dir = std::env::var("SOCKETIO_CLIENT_DIR")
-        .unwrap_or_else(|_| "node_modules/socket.io-client/dist".into());
+        .unwrap_or_else(|_| "tests/socketio/node_modules/socket.io-client/dist".into());
     if let Err(e) = io.serve_client(&client_dir) {
-        warn!("not serving the browser client ({e}); `npm install socket.io-client` here, or set SOCKETIO_CLIENT_DIR");
+        warn!("not serving the browser client ({e}); run `(cd tests/socketio && npm ci)`, or set SOCKETIO_CLIENT_DIR");
     }
 
     let chat = Shared::default();
