@@ -45,6 +45,8 @@ pub trait Handler {
     /// Answers a request on the same port that is not a WebSocket upgrade (its body, by
     /// `Content-Length`, is in `req`). Return `None` to hold the request and answer later
     /// with [`ServerCtx::respond`] (long-polling); a held request waits at most the idle timeout.
+    /// Answer `HEAD` with what `GET` would get: the server sends its headers and length, not
+    /// its body, however late the answer comes (see [`Response`] for how it is framed).
     /// Default: `426 Upgrade Required`.
     fn on_http(&mut self, _ctx: &mut Ctx<'_>, _req: &Request) -> Option<Response> {
         Some(Response::status_text(426).header("Upgrade", "websocket"))

@@ -6,7 +6,6 @@
 mod common;
 
 use std::collections::HashMap;
-use std::net::TcpStream;
 use std::time::Duration;
 
 use common::{exchange, expect_eof, spawn_server, tcp, StrictResponse};
@@ -190,6 +189,7 @@ fn library_responses_to_head_carry_no_body() {
 #[cfg(feature = "socketio")]
 mod socketio {
     use std::fs;
+    use std::net::TcpStream;
     use std::thread;
 
     use wsreactor::socketio::{Options, SocketIo};
