@@ -45,6 +45,8 @@ pub trait Handler {
     /// Answers a request on the same port that is not a WebSocket upgrade (its body, by
     /// `Content-Length`, is in `req`). Return `None` to hold the request and answer later
     /// with [`ServerCtx::respond`] (long-polling); a held request waits at most the idle timeout.
+    /// Answer `HEAD` with what `GET` would get: the server sends its headers and length, not
+    /// its body, however late the answer comes (see [`Response`] for how it is framed).
     /// Default: `426 Upgrade Required`.
     fn on_http(&mut self, _ctx: &mut Ctx<'_>, _req: &Request) -> Option<Response> {
         Some(Response::status_text(426).header("Upgrade", "websocket"))
@@ -74,11 +76,57 @@ pub struct Accept {
 }
 
 impl Accept {
-    /// Accepts with this subprotocol, which should be one the client offered.
+    /// Accepts with this subprotocol, which must be one of the tokens the client offered
+    /// ([`Request::protocols`]), spelled exactly as offered.
+    ///
+    /// Any other choice (a name the client did not offer, a list such as `chat, superchat`,
+    /// an empty name, or any name when the client offered none) is refused: the client gets
+    /// `500 Internal Server Error` and an error is logged, as when `on_upgrade` panics. The
+    /// server "selects one or none of the acceptable protocols" (RFC 6455 §1.3), and a
+    /// client fails a connection whose 101 names one it did not ask for (§4.1).
+    ///
+    /// ```
+    /// use wsreactor::{Accept, Request, Response};
+    ///
+    /// fn on_upgrade(req: &Request) -> Result<Accept, Response> {
+    ///     // prefer v2, then v1; without either, no subprotocol
+    ///     let chosen = ["chat.v2", "chat.v1"]
+    ///         .into_iter()
+    ///         .find(|&p| req.protocols().any(|offered| offered == p));
+    ///     Ok(chosen.map_or_else(Accept::default, Accept::protocol))
+    /// }
+    /// # let req = Request::from_parts("GET", "/", [("Sec-WebSocket-Protocol", "chat.v1, chat.v2")]);
+    /// # assert_eq!(on_upgrade(&req), Ok(Accept::protocol("chat.v2")));
+    /// ```
     pub fn protocol(name: impl Into<String>) -> Self {
         Accept {
             protocol: Some(name.into()),
         }
+    }
+
+    /// Whether the choice fits `req`: no subprotocol, or one that `req` offered.
+    pub(crate) fn check(&self, req: &Request) -> Result<(), NotOffered> {
+        // "The value chosen MUST be derived from the client's handshake, specifically by
+        // selecting one of the values from the |Sec-WebSocket-Protocol| field" (RFC 6455
+        // §4.2.2 step 5, /subprotocol/).
+        match &self.protocol {
+            Some(p) if !req.protocols().any(|offered| offered == p) => Err(NotOffered(p.clone())),
+            _ => Ok(()),
+        }
+    }
+}
+
+/// An [`Accept`] named a subprotocol the client did not offer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct NotOffered(pub(crate) String);
+
+impl std::fmt::Display for NotOffered {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "chose subprotocol {:?}, which the client did not offer",
+            self.0
+        )
     }
 }
 
@@ -98,5 +146,32 @@ where
         if let Some(reply) = self(msg) {
             ctx.send(reply);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_an_offered_subprotocol_can_be_chosen() {
+        let offering = |values: &[&'static str]| {
+            let headers = values.iter().map(|v| ("Sec-WebSocket-Protocol", *v));
+            Request::from_parts("GET", "/", headers)
+        };
+        let req = offering(&["chat, superchat", "v2"]);
+        for ok in ["chat", "superchat", "v2"] {
+            assert_eq!(Accept::protocol(ok).check(&req), Ok(()), "{ok}");
+        }
+        assert_eq!(Accept::default().check(&req), Ok(()));
+        assert_eq!(Accept::default().check(&offering(&[])), Ok(()));
+        for bad in ["chat, superchat", "Chat", "", " chat", "mqtt", "chat,v2"] {
+            assert_eq!(
+                Accept::protocol(bad).check(&req),
+                Err(NotOffered(bad.into())),
+                "{bad:?}"
+            );
+        }
+        assert!(Accept::protocol("chat").check(&offering(&[])).is_err());
     }
 }

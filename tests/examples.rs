@@ -90,6 +90,27 @@ fn echo_example_echoes_and_shuts_down_on_sigterm() {
     assert!(child.wait().unwrap().success());
 }
 
+/// `HEAD /` is not allowed (405), and its answer has no body: the page that follows on
+/// the same connection is read whole, and nothing is left over.
+#[test]
+fn chat_example_answers_head_without_a_body() {
+    let (mut child, addr) = start("chat");
+    let mut c = common::tcp(addr);
+    let head = common::exchange(&mut c, "HEAD / HTTP/1.1\r\nHost: x\r\n\r\n");
+    assert_eq!((head.status, head.body.len()), (405, 0));
+    assert_eq!(head.content_length, Some("405 Method Not Allowed\n".len()));
+    assert!(head.keep_alive);
+    let page = common::exchange(
+        &mut c,
+        "GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+    );
+    assert_eq!(page.status, 200);
+    assert!(page.body.starts_with(b"<!doctype html>"));
+    common::expect_eof(&mut c);
+    terminate(&child);
+    assert!(child.wait().unwrap().success());
+}
+
 #[test]
 fn chat_example_serves_page_and_socket_and_shuts_down_on_sigterm() {
     let (mut child, addr) = start("chat");

@@ -34,6 +34,10 @@ fn with_header(addr: std::net::SocketAddr, name: &str, value: Option<&str>) -> V
 fn bad_handshakes_get_their_status_codes() {
     let addr = echo_server();
     let valid = upgrade_request(addr, "/");
+    let repeat = |line: &str| {
+        let end = format!("\r\n{line}\r\n\r\n");
+        valid.replacen("\r\n\r\n", &end, 1).into_bytes()
+    };
     let cases: Vec<(&str, Vec<u8>, u16)> = vec![
         ("POST", valid.replacen("GET", "POST", 1).into_bytes(), 400),
         (
@@ -58,6 +62,19 @@ fn bad_handshakes_get_their_status_codes() {
             with_header(addr, "connection", Some("close")),
             426,
         ),
+        // RFC 6455 §11.3: these may not be repeated, even with the same value.
+        ("two versions", repeat("Sec-WebSocket-Version: 8"), 400),
+        (
+            "the version twice",
+            repeat("sec-websocket-version: 13"),
+            400,
+        ),
+        (
+            "two keys",
+            repeat("Sec-WebSocket-Key: AAAAAAAAAAAAAAAAAAAAAA=="),
+            400,
+        ),
+        ("two hosts", repeat("Host: elsewhere"), 400),
         ("garbage", b"\x16\x03\x01 hello\r\n\r\n".to_vec(), 400),
         (
             "huge header",

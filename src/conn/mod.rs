@@ -40,7 +40,7 @@ use tungstenite::protocol::{Role, WebSocketContext};
 use crate::config::Config;
 use crate::error::{Cause, Disconnect};
 use crate::handler::Accept;
-use crate::http::{Request, Response};
+use crate::http::{Framing, Request, Response};
 use crate::{Bytes, CloseCode, Message};
 use frame::OpCode;
 use io::{Io, OutBuf, ReadBuf, Sink};
@@ -62,8 +62,9 @@ enum State {
         need: usize,
         keep_alive: bool,
     },
-    /// A plain HTTP request is with the handler, which answers now or later.
-    HttpHeld { keep_alive: bool },
+    /// A plain HTTP request is with the handler, which answers now or later; `framing`
+    /// remembers what the request says about the response (`HEAD`: no body).
+    HttpHeld { framing: Framing },
     /// Exchanging frames.
     Open(Box<Open>),
     /// The WebSocket or the response is done: flushing what is queued, then waiting for the
@@ -281,10 +282,12 @@ impl Connection {
             Err(e) if e.kind() == ErrorKind::WouldBlock => return None,
             Err(_) => return self.drop_now(Disconnect::reset()).map(Event::Closed),
         };
+        // A request refused before it is parsed whole is still framed for its method.
+        let head_method = matches!(parsed, Parsed::Reject(_)) && head.is_head();
         match parsed {
             Parsed::Partial => None,
             Parsed::Reject(response) => {
-                self.respond_and_close(&response, config, now);
+                self.respond_and_close(&response, head_method, config, now);
                 None
             }
             Parsed::Http {
@@ -294,7 +297,8 @@ impl Connection {
                 keep_alive,
             } => {
                 if body_len > config.max_http_body {
-                    self.respond_and_close(&Response::status_text(413), config, now);
+                    let head_method = Framing::of(&request, false).head;
+                    self.respond_and_close(&Response::status_text(413), head_method, config, now);
                     return None;
                 }
                 request.body = tail;
@@ -339,7 +343,7 @@ impl Connection {
             request,
             need,
             keep_alive,
-        } = std::mem::replace(&mut self.state, State::HttpHeld { keep_alive: false })
+        } = std::mem::replace(&mut self.state, State::Done)
         else {
             return None;
         };
@@ -359,7 +363,9 @@ impl Connection {
         // Pipelined requests are not served: answer this one, then close.
         let keep_alive = keep_alive && request.body.len() == body_len;
         request.body.truncate(body_len);
-        self.state = State::HttpHeld { keep_alive };
+        self.state = State::HttpHeld {
+            framing: Framing::of(&request, keep_alive),
+        };
         if let Some(idle) = config.idle_timeout {
             self.deadline = Some(now + idle);
         }
@@ -389,18 +395,19 @@ impl Connection {
 
     /// Refuses the upgrade `Event::Upgrade` asked about with this response, then closes.
     pub(crate) fn refuse(&mut self, response: &Response, config: &Config, now: Instant) {
-        self.respond_and_close(response, config, now);
+        // An upgrade request is a GET (RFC 6455 §4.2.1 item 1).
+        self.respond_and_close(response, false, config, now);
     }
 
-    /// Answers a held plain HTTP request. A kept-alive connection goes back to reading the
-    /// next request, with a new handshake timeout; otherwise it closes after the response.
-    /// `false` if no request is held.
+    /// Answers a held plain HTTP request, framed for it (a `HEAD` gets no body, however
+    /// late the answer). A kept-alive connection goes back to reading the next request,
+    /// with a new handshake timeout; otherwise it closes after the response. `false` if no
+    /// request is held.
     pub(crate) fn respond(&mut self, response: &Response, config: &Config, now: Instant) -> bool {
-        let State::HttpHeld { keep_alive } = self.state else {
+        let State::HttpHeld { framing } = self.state else {
             return false;
         };
-        response.write_to(&mut self.out.buf, keep_alive);
-        if keep_alive {
+        if response.write_to(&mut self.out.buf, framing) {
             self.state = State::Request(RequestHead::default());
             self.deadline = Some(now + config.handshake_timeout);
         } else {
@@ -409,8 +416,19 @@ impl Connection {
         true
     }
 
-    fn respond_and_close(&mut self, response: &Response, config: &Config, now: Instant) {
-        response.write_to(&mut self.out.buf, false);
+    /// Answers a request (`head`: a `HEAD` one) that is not served further, then closes.
+    fn respond_and_close(
+        &mut self,
+        response: &Response,
+        head: bool,
+        config: &Config,
+        now: Instant,
+    ) {
+        let framing = Framing {
+            head,
+            keep_alive: false,
+        };
+        response.write_to(&mut self.out.buf, framing);
         self.finish(Disconnect::reset(), config, now);
     }
 

@@ -55,6 +55,14 @@ impl RequestHead {
         }
         parse(&self.buf, max_bytes)
     }
+
+    /// The request received so far is a `HEAD` (its answer has no body), as far as its
+    /// first bytes tell; for requests refused before they parse whole. Empty lines before
+    /// the request line are skipped, as the parser does (RFC 9112 §2.2).
+    pub(crate) fn is_head(&self) -> bool {
+        let start = self.buf.iter().position(|&b| b != b'\r' && b != b'\n');
+        start.is_some_and(|i| self.buf[i..].starts_with(b"HEAD "))
+    }
 }
 
 /// Parses a buffer that holds a whole request head (or has reached `max_bytes`).
@@ -99,15 +107,39 @@ pub(crate) fn parse(buf: &[u8], max_bytes: usize) -> Parsed {
             .flat_map(|(_, v)| v.split(','))
             .any(|t| t.trim().eq_ignore_ascii_case(token))
     };
+    let count = |name: &str| {
+        (request.headers.iter())
+            .filter(|(n, _)| n.eq_ignore_ascii_case(name))
+            .count()
+    };
+    // "A server MUST respond with a 400 (Bad Request) status code to any HTTP/1.1 request
+    // message that lacks a Host header field and to any that contains more than one Host
+    // header field line" (RFC 9112 §3.2): two could name two different origins.
+    if count("host") > 1 {
+        return reject(400);
+    }
     if !(has_token("upgrade", "websocket") && has_token("connection", "upgrade")) {
         // Bodies are delimited by Content-Length only (RFC 9112 §6.3).
         if request.header("transfer-encoding").is_some() {
             return reject(501);
         }
-        let body_len = match request.header("content-length").map(|v| v.trim().parse()) {
-            None => 0,
-            Some(Ok(len)) => len,
-            Some(Err(_)) => return reject(400),
+        // "If a message is received without Transfer-Encoding and with an invalid
+        // Content-Length header field, then the message framing is invalid ... the server
+        // MUST respond with a 400 (Bad Request) status code and then close the connection"
+        // (RFC 9112 §6.3 item 5). `Content-Length = 1*DIGIT` (RFC 9110 §8.6), so no sign,
+        // and a repeated header, which could disagree, is refused whatever its values.
+        let mut lengths = (request.headers.iter())
+            .filter(|(n, _)| n.eq_ignore_ascii_case("content-length"))
+            .map(|(_, v)| v.trim());
+        let body_len = match (lengths.next(), lengths.next()) {
+            (None, _) => 0,
+            (Some(v), None) if !v.is_empty() && v.bytes().all(|b| b.is_ascii_digit()) => {
+                match v.parse() {
+                    Ok(len) => len,
+                    Err(_) => return reject(400),
+                }
+            }
+            _ => return reject(400),
         };
         // HTTP/1.1 keeps the connection unless told otherwise (RFC 9112 §9.3).
         let keep_alive = version == 1 && !has_token("connection", "close");
@@ -121,6 +153,21 @@ pub(crate) fn parse(buf: &[u8], max_bytes: usize) -> Parsed {
     }
     // "An HTTP/1.1 or higher GET request" (§4.2.1 item 1) with a Host header (item 2).
     if method != "GET" || version != 1 || request.header("host").is_none() {
+        return reject(400);
+    }
+    // "The |Sec-WebSocket-Key| header field MUST NOT appear more than once in an HTTP
+    // request" (§11.3.1), nor may |Sec-WebSocket-Version| (§11.3.5); |Sec-WebSocket-Accept|
+    // belongs in one response only (§11.3.3), so a client that sends it twice is not
+    // speaking the protocol either. (|Sec-WebSocket-Protocol| and |Sec-WebSocket-Extensions|
+    // MAY repeat: their values form one list, §11.3.2, §11.3.4.)
+    if [
+        "sec-websocket-key",
+        "sec-websocket-version",
+        "sec-websocket-accept",
+    ]
+    .iter()
+    .any(|name| count(name) > 1)
+    {
         return reject(400);
     }
     // "A |Sec-WebSocket-Key| header field with a base64-encoded value that, when decoded,
@@ -194,6 +241,10 @@ mod tests {
         .map(|s| s.to_string())
         .collect();
         for e in extra {
+            if let Some(added) = e.strip_prefix('+') {
+                v.push(added.to_string());
+                continue;
+            }
             let name = e.split(':').next().unwrap();
             v.retain(|l| !l.starts_with(name));
             if !e.ends_with(':') {
@@ -212,7 +263,8 @@ mod tests {
         }
     }
 
-    /// `verdict!(status, [replaced or removed ("Name:") header lines...])`
+    /// `verdict!(status, [replaced, removed ("Name:") or added ("+Name: value") header
+    /// lines...])`
     macro_rules! verdict {
         ($($name:ident: $status:expr, [$($line:expr),*];)*) => {$(
             #[test]
@@ -238,6 +290,94 @@ mod tests {
         missing_version_is_upgrade_required: 426, ["Sec-WebSocket-Version:"];
         no_upgrade_header_is_plain_http: 426, ["Upgrade:"];
         connection_without_upgrade_is_plain_http: 426, ["Connection: keep-alive"];
+        // RFC 6455 §11.3: the headers that may appear once, repeated with the same value or
+        // another, in any case; and the two that may repeat.
+        repeated_key_is_bad_request: 400, ["+Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ=="];
+        repeated_key_other_value_is_bad_request: 400,
+            ["+sec-websocket-key: AAAAAAAAAAAAAAAAAAAAAA=="];
+        repeated_version_is_bad_request: 400, ["+Sec-WebSocket-Version: 13"];
+        repeated_version_other_value_is_bad_request: 400, ["+Sec-WebSocket-Version: 8"];
+        repeated_version_other_case_is_bad_request: 400, ["+SEC-WEBSOCKET-VERSION: 13"];
+        one_accept_header_is_ignored: 101, ["+Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo="];
+        repeated_accept_is_bad_request: 400, [
+            "+Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=",
+            "+Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo="
+        ];
+        repeated_protocol_is_one_list: 101,
+            ["+Sec-WebSocket-Protocol: chat", "+Sec-WebSocket-Protocol: superchat, v2"];
+        repeated_extensions_is_one_list: 101, [
+            "+Sec-WebSocket-Extensions: permessage-deflate",
+            "+Sec-WebSocket-Extensions: x-webkit-deflate-frame"
+        ];
+        // RFC 9112 §3.2: one Host, or 400; upgrade or not.
+        repeated_host_is_bad_request: 400, ["+Host: other.example"];
+        repeated_host_on_plain_http_is_bad_request: 400,
+            ["Upgrade:", "+Host: example.com"];
+    }
+
+    #[test]
+    fn repeated_websocket_headers_are_refused_in_any_order_and_split() {
+        // The issue's input: two versions that disagree, the wrong one first.
+        let req = b"GET /chat HTTP/1.1\r\nHost: a\r\nUpgrade: websocket\r\n\
+            Sec-WebSocket-Version: 8\r\nConnection: Upgrade\r\n\
+            Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n";
+        assert_eq!(status_of(&parse(req, 8192)), 400);
+        let mut hs = RequestHead::default();
+        let verdicts: Vec<u16> = req
+            .iter()
+            .map(|b| status_of(&hs.push(&[*b], 8192)))
+            .collect();
+        assert_eq!(
+            verdicts.iter().rev().skip(1).max(),
+            Some(&0),
+            "partial until the end"
+        );
+        assert_eq!(verdicts.last(), Some(&400));
+    }
+
+    #[test]
+    fn content_length_must_be_one_run_of_digits() {
+        let with = |lines: &str| {
+            let req = format!("POST /x HTTP/1.1\r\nHost: a\r\n{lines}\r\n\r\nabcde");
+            match parse(req.as_bytes(), 8192) {
+                Parsed::Http { body_len, .. } => Ok(body_len),
+                other => Err(status_of(&other)),
+            }
+        };
+        assert_eq!(with("Content-Length: 5"), Ok(5));
+        assert_eq!(with("Content-Length:  5 "), Ok(5));
+        assert_eq!(with("X-A: 1"), Ok(0));
+        // Two lengths could disagree: one intermediary frames by the first, we by another.
+        assert_eq!(with("Content-Length: 5\r\nContent-Length: 0"), Err(400));
+        assert_eq!(with("Content-Length: 5\r\ncontent-length: 5"), Err(400));
+        for bad in [
+            "+5",
+            "-0",
+            "5, 5",
+            "0x5",
+            "",
+            "5 5",
+            "99999999999999999999999",
+        ] {
+            assert_eq!(with(&format!("Content-Length: {bad}")), Err(400), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn a_refused_head_request_is_known_to_be_head() {
+        for (bytes, head) in [
+            (&b"HEAD / HTTP/1.1\r\nBad Header\r\n\r\n"[..], true),
+            (b"\r\nHEAD / HTTP/1.1\r\nX-Big: aaaa", true),
+            (b"HEAD", false),
+            (b"GET / HTTP/1.1\r\n\r\n", false),
+            (b"HEADER / HTTP/1.1\r\n\r\n", false),
+            (b"head / HTTP/1.1\r\n\r\n", false),
+            (b"", false),
+        ] {
+            let mut hs = RequestHead::default();
+            hs.push(bytes, 8192);
+            assert_eq!(hs.is_head(), head, "{:?}", String::from_utf8_lossy(bytes));
+        }
     }
 
     #[test]
@@ -248,7 +388,7 @@ mod tests {
             panic!()
         };
         let mut out = Vec::new();
-        resp.write_to(&mut out, false);
+        resp.write_to(&mut out, crate::http::Framing::default());
         assert!(String::from_utf8(out)
             .unwrap()
             .contains("Sec-WebSocket-Version: 13\r\n"));

@@ -319,6 +319,67 @@ fn http_connection_close_lingers_after_the_response() {
     assert!(h.conn.is_done());
 }
 
+#[test]
+fn http_held_head_is_answered_without_a_body_however_late() {
+    let mut h = Harness::new(Config::default());
+    let events = h.recv(b"HEAD /poll HTTP/1.1\r\nHost: x\r\n\r\n");
+    assert!(matches!(&events[..], [Event::Http(req)] if req.method() == "HEAD"));
+    h.advance(IDLE - MS);
+    let page = Response::new(200).body("hello");
+    assert!(h.conn.respond(&page, &h.config, h.now));
+    assert_eq!(
+        h.written(),
+        b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\nConnection: keep-alive\r\n\r\n"
+    );
+    // The next request on the connection is a GET: it gets the body.
+    h.recv(b"GET /poll HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+    assert!(h.conn.respond(&page, &h.config, h.now));
+    assert!(h.written().ends_with(b"Connection: close\r\n\r\nhello"));
+}
+
+#[test]
+fn http_head_with_a_body_is_held_as_head() {
+    let mut h = Harness::new(Config::default());
+    h.recv(b"HEAD / HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\na");
+    let events = h.recv(b"b");
+    assert!(matches!(&events[..], [Event::Http(req)] if req.body == b"ab"));
+    h.conn
+        .respond(&Response::new(404).body("none"), &h.config, h.now);
+    assert!(h
+        .written()
+        .ends_with(b"Content-Length: 4\r\nConnection: keep-alive\r\n\r\n"));
+}
+
+#[test]
+fn http_head_refused_by_the_library_gets_no_body() {
+    let config = Config::default().max_http_body(4).max_handshake_bytes(1024);
+    let mut big = b"HEAD / HTTP/1.1\r\nX-Big: ".to_vec();
+    big.resize(2048, b'a');
+    for (request, status) in [
+        (
+            &b"HEAD / HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\n"[..],
+            413,
+        ),
+        (
+            b"HEAD / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n",
+            501,
+        ),
+        (b"\r\nHEAD / HTTP/1.1\r\nBad Header\r\n\r\n", 400),
+        (&big, 431),
+    ] {
+        let mut h = Harness::new(config.clone());
+        h.recv(request);
+        let written = String::from_utf8(h.written()).unwrap();
+        let status_line = format!("HTTP/1.1 {status} ");
+        assert!(written.starts_with(&status_line), "{written}");
+        assert!(
+            written.ends_with("Connection: close\r\n\r\n"),
+            "{written:?}"
+        );
+        assert!(h.conn.is_shut());
+    }
+}
+
 // ---- Open: exchanging frames ----
 
 #[test]

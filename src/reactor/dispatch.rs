@@ -4,7 +4,7 @@
 use std::net::SocketAddr;
 use std::panic::{self, AssertUnwindSafe};
 
-use log::{debug, warn};
+use log::{debug, error, warn};
 
 use super::core::Core;
 use crate::conn::Event;
@@ -59,7 +59,14 @@ fn dispatch_other<H: Handler>(
             };
             let (config, now) = (&core.config, core.now);
             match verdict {
-                Some(Ok(accept)) => entry.conn.accept(&accept, config, now),
+                Some(Ok(accept)) => match accept.check(&request) {
+                    Ok(()) => entry.conn.accept(&accept, config, now),
+                    // A handler bug, like a panic: the client is not told the details.
+                    Err(e) => {
+                        error!("{id}: on_upgrade {e}; refused with 500");
+                        entry.conn.refuse(&Response::status_text(500), config, now);
+                    }
+                },
                 Some(Err(response)) => entry.conn.refuse(&response, config, now),
                 None => entry.conn.refuse(&Response::status_text(500), config, now),
             }

@@ -61,8 +61,10 @@ impl Bundle {
     pub(crate) fn serve(&self, req: &Request, base: &str) -> Option<Response> {
         let name = req.path().strip_prefix(base)?;
         let (name, body) = self.files.iter().find(|(n, _)| *n == name)?;
-        if req.method() != "GET" {
-            return Some(Response::status_text(405).header("Allow", "GET"));
+        // "All general-purpose servers MUST support the methods GET and HEAD" (RFC 9110
+        // §9.1); the server sends a HEAD the GET's headers and length, without the body.
+        if !matches!(req.method(), "GET" | "HEAD") {
+            return Some(Response::status_text(405).header("Allow", "GET, HEAD"));
         }
         let weak = format!("W/{}", self.etag);
         if req
@@ -121,7 +123,7 @@ mod tests {
         let mut out = Vec::new();
         get("/socket.io/socket.io.js", None)
             .unwrap()
-            .write_to(&mut out, true);
+            .write_to(&mut out, crate::http::Framing::default());
         let text = String::from_utf8(out).unwrap();
         assert!(text.starts_with("HTTP/1.1 200 OK\r\n"), "{text}");
         assert!(text.contains("Content-Type: application/javascript; charset=utf-8\r\n"));

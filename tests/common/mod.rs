@@ -269,3 +269,125 @@ pub fn blocking_echo(
         _ => ctx.send(msg),
     }
 }
+
+/// One response as a strict HTTP/1.1 client reads it: see [`read_strict`].
+#[derive(Debug)]
+pub struct StrictResponse {
+    pub status: u16,
+    /// Every header line but `Content-Length` and `Connection`, in order.
+    pub headers: Vec<(String, String)>,
+    pub content_length: Option<usize>,
+    pub keep_alive: bool,
+    pub body: Vec<u8>,
+}
+
+/// Reads one response to a `method` request the way a strict client does (RFC 9112),
+/// panicking on anything such a client would refuse: a status line other than
+/// `HTTP/1.1 DDD reason`, a header line that is not `token: value`, `Transfer-Encoding`, a
+/// repeated or non-numeric `Content-Length`, or one in a 1xx or 204, a `Connection` other
+/// than `keep-alive` or `close`. The body is exactly what the framing announces: none for
+/// `HEAD`, 1xx, 204 and 304 (RFC 9112 §6.3 rule 1), `Content-Length` bytes otherwise. The
+/// head is read a byte at a time, so nothing past the response is consumed: a body byte too
+/// many is the start of the next response's status line, and fails there, or in
+/// [`expect_eof`] after the last response.
+pub fn read_strict(stream: &mut TcpStream, method: &str) -> StrictResponse {
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") {
+        assert!(head.len() < 64 << 10, "response head too large");
+        match stream.read(&mut byte) {
+            Ok(1) => head.push(byte[0]),
+            other => panic!(
+                "response head cut off ({other:?}): {:?}",
+                String::from_utf8_lossy(&head)
+            ),
+        }
+    }
+    let head = String::from_utf8(head).expect("response head is UTF-8");
+    let mut lines = head.strip_suffix("\r\n\r\n").unwrap().split("\r\n");
+    let status_line = lines.next().unwrap();
+    let status = status_line
+        .strip_prefix("HTTP/1.1 ")
+        .filter(|rest| rest.len() >= 4 && rest.as_bytes()[3] == b' ')
+        .and_then(|rest| rest[..3].parse::<u16>().ok())
+        .filter(|s| (100..=999).contains(s))
+        .unwrap_or_else(|| panic!("bad status line {status_line:?} (excess bytes before it?)"));
+    let tchar = |b: u8| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b);
+    let (mut headers, mut content_length, mut connection) = (Vec::new(), None, None);
+    for line in lines {
+        let (name, value) = line
+            .split_once(':')
+            .unwrap_or_else(|| panic!("bad header line {line:?}"));
+        assert!(
+            !name.is_empty() && name.bytes().all(tchar),
+            "bad header name {name:?}"
+        );
+        let value = value.trim_matches([' ', '\t']);
+        assert!(
+            !value.contains(['\r', '\n', '\0']),
+            "bad header value {value:?}"
+        );
+        if name.eq_ignore_ascii_case("content-length") {
+            assert!(content_length.is_none(), "Content-Length twice in {head:?}");
+            assert!(
+                !value.is_empty() && value.bytes().all(|b| b.is_ascii_digit()),
+                "{value:?}"
+            );
+            content_length = Some(value.parse::<usize>().unwrap());
+        } else if name.eq_ignore_ascii_case("connection") {
+            assert!(connection.is_none(), "Connection twice in {head:?}");
+            connection = Some(value.to_owned());
+        } else {
+            assert!(!name.eq_ignore_ascii_case("transfer-encoding"), "{head:?}");
+            headers.push((name.to_owned(), value.to_owned()));
+        }
+    }
+    // "A server MUST NOT send a Content-Length header field in any response with a status
+    // code of 1xx (Informational) or 204 (No Content)" (RFC 9110 §8.6).
+    if status < 200 || status == 204 {
+        assert_eq!(
+            content_length, None,
+            "Content-Length in a {status}: {head:?}"
+        );
+    }
+    let keep_alive = match connection.as_deref() {
+        Some("keep-alive") => true,
+        Some("close") => false,
+        other => panic!("Connection: {other:?} in {head:?}"),
+    };
+    let bodiless = method == "HEAD" || status < 200 || status == 204 || status == 304;
+    let mut body = vec![
+        0;
+        if bodiless {
+            0
+        } else {
+            content_length.expect("Content-Length")
+        }
+    ];
+    stream.read_exact(&mut body).expect("the whole body");
+    StrictResponse {
+        status,
+        headers,
+        content_length,
+        keep_alive,
+        body,
+    }
+}
+
+/// Writes `request` and reads its response strictly ([`read_strict`]); the method is the
+/// request's first word.
+pub fn exchange(stream: &mut TcpStream, request: &str) -> StrictResponse {
+    stream.write_all(request.as_bytes()).unwrap();
+    let method = request.split(' ').next().unwrap();
+    read_strict(stream, method)
+}
+
+/// The server sends nothing more and closes cleanly: no byte after the last response.
+pub fn expect_eof(stream: &mut TcpStream) {
+    let rest = read_to_eof(stream).expect("a clean close");
+    assert!(
+        rest.is_empty(),
+        "excess bytes: {:?}",
+        String::from_utf8_lossy(&rest)
+    );
+}

@@ -159,7 +159,8 @@ mod tests {
             origin: Some("*".into()),
         };
         let mut out = Vec::new();
-        cors.error(ErrorCode::UnknownSid).write_to(&mut out, true);
+        cors.error(ErrorCode::UnknownSid)
+            .write_to(&mut out, crate::http::Framing::default());
         let text = String::from_utf8(out).unwrap();
         assert!(text.starts_with("HTTP/1.1 400 "), "{text}");
         assert!(

@@ -52,7 +52,7 @@ impl Wire for Rec {
 
 fn body_of(response: &Response) -> String {
     let mut out = Vec::new();
-    response.write_to(&mut out, true);
+    response.write_to(&mut out, crate::http::Framing::default());
     let text = String::from_utf8(out).unwrap();
     let (head, body) = text.split_once("\r\n\r\n").unwrap();
     format!("{} {body}", &head[9..12])
