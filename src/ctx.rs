@@ -57,7 +57,7 @@ impl<'a> ServerCtx<'a> {
     pub fn close_conn(&mut self, id: ConnId, code: CloseCode, reason: &str) -> bool {
         let frame = CloseFrame {
             code,
-            reason: truncate_reason(reason).into(),
+            reason: reason.into(),
         };
         self.core.close(id, frame, Cause::ServerClosed)
     }
@@ -187,29 +187,5 @@ impl<'a> Deref for Ctx<'a> {
 impl DerefMut for Ctx<'_> {
     fn deref_mut(&mut self) -> &mut Self::Target {
         &mut self.server
-    }
-}
-
-/// Cuts a close reason to 123 bytes on a character boundary (RFC 6455 §5.5: control frame
-/// payloads are at most 125 bytes, two of which carry the code).
-pub(crate) fn truncate_reason(reason: &str) -> &str {
-    let mut end = reason.len().min(123);
-    while !reason.is_char_boundary(end) {
-        end -= 1;
-    }
-    &reason[..end]
-}
-
-#[cfg(test)]
-mod tests {
-    use super::truncate_reason;
-
-    #[test]
-    fn reasons_are_cut_on_char_boundaries() {
-        assert_eq!(truncate_reason("bye"), "bye");
-        let long = "é".repeat(100); // 200 bytes
-        let cut = truncate_reason(&long);
-        assert!(cut.len() <= 123 && cut.len() >= 122);
-        assert!(long.starts_with(cut));
     }
 }

@@ -5,7 +5,7 @@ use std::fmt;
 use tungstenite::error::{CapacityError, Error as WsError, ProtocolError};
 use tungstenite::protocol::frame::coding::CloseCode;
 
-use crate::conn::utf8::InvalidUtf8;
+use crate::conn::guard::{Stopped, Verdict};
 
 /// Why a connection ended, as passed to [`Handler::on_close`](crate::Handler::on_close).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -70,8 +70,11 @@ impl Disconnect {
             }
             WsError::Capacity(_) => (CloseCode::Size, "capacity exceeded"),
             WsError::Utf8(_) => (CloseCode::Invalid, "invalid UTF-8"),
-            // Found by the connection's UTF-8 guard before the frame was complete.
-            WsError::Io(e) if InvalidUtf8::is(e) => (CloseCode::Invalid, "invalid UTF-8"),
+            // Found by the connection's frame guard before the frame was complete.
+            WsError::Io(e) => match Stopped::verdict(e) {
+                Some(Verdict::Fail(code, reason)) => (*code, *reason),
+                _ => return None,
+            },
             // EOF without a close frame is the peer leaving, not a frame we can answer.
             WsError::Protocol(ProtocolError::ResetWithoutClosingHandshake) => return None,
             WsError::Protocol(ProtocolError::InvalidCloseSequence) => {
@@ -83,6 +86,27 @@ impl Disconnect {
         };
         Some(Disconnect::new(code, reason, Cause::Protocol))
     }
+}
+
+/// Whether a close code may be sent in a Close frame, and is valid when received in one.
+/// RFC 6455 §7.4.1: 1005, 1006 and 1015 "MUST NOT be set as a status code in a Close
+/// control frame by an endpoint"; §7.4.2: 0–999 are "not used", 1000–2999 are "reserved for
+/// definition by this protocol, its future revisions, and extensions specified in a
+/// permanent and readily available public specification", of which the IANA "WebSocket
+/// Close Code Number Registry" defines 1000–1003 and 1007–1014 (1004 is reserved);
+/// 3000–4999 are for libraries, frameworks and applications.
+pub(crate) fn is_valid_close_code(code: u16) -> bool {
+    matches!(code, 1000..=1003 | 1007..=1014 | 3000..=4999)
+}
+
+/// Cuts a close reason to 123 bytes on a character boundary (RFC 6455 §5.5: control frame
+/// payloads are at most 125 bytes, two of which carry the code).
+pub(crate) fn truncate_reason(reason: &str) -> &str {
+    let mut end = reason.len().min(123);
+    while !reason.is_char_boundary(end) {
+        end -= 1;
+    }
+    &reason[..end]
 }
 
 impl fmt::Display for Disconnect {
@@ -104,7 +128,13 @@ mod tests {
         let cases = [
             (WsError::Protocol(ProtocolError::NonZeroReservedBits), 1002),
             (WsError::Utf8("bad".into()), 1007),
-            (WsError::Io(InvalidUtf8::io_error()), 1007),
+            (
+                WsError::Io(Stopped::io_error(Verdict::Fail(
+                    CloseCode::Invalid,
+                    "invalid UTF-8",
+                ))),
+                1007,
+            ),
             (
                 WsError::Capacity(CapacityError::MessageTooLong {
                     size: 2,
@@ -119,6 +149,26 @@ mod tests {
             assert_eq!(d.cause, Cause::Protocol);
         }
         assert!(Disconnect::for_ws_error(&WsError::ConnectionClosed).is_none());
+        let peer_closed = Stopped::io_error(Verdict::Close(None));
+        assert!(Disconnect::for_ws_error(&WsError::Io(peer_closed)).is_none());
+    }
+
+    #[test]
+    fn reasons_are_cut_on_char_boundaries() {
+        assert_eq!(truncate_reason("bye"), "bye");
+        let long = "é".repeat(100); // 200 bytes
+        let cut = truncate_reason(&long);
+        assert!(cut.len() <= 123 && cut.len() >= 122);
+        assert!(long.starts_with(cut));
+    }
+
+    #[test]
+    fn close_codes_are_judged_by_the_iana_registry() {
+        let valid: Vec<u16> = (0..=u16::MAX).filter(|&c| is_valid_close_code(c)).collect();
+        let mut want: Vec<u16> = [1000, 1001, 1002, 1003].into();
+        want.extend(1007..=1014);
+        want.extend(3000..=4999);
+        assert_eq!(valid, want);
     }
 
     #[test]
