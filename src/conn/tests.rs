@@ -231,6 +231,23 @@ fn request_head_over_the_limit_is_answered_431_and_closed() {
 }
 
 #[test]
+fn request_that_cannot_be_http_is_answered_400_at_once() {
+    // A TLS ClientHello on the plain port, and binary garbage: no line end, no blank line.
+    for bytes in [
+        &b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03"[..],
+        b"\x00\xff\xfe",
+    ] {
+        let mut h = Harness::new(Config::default());
+        assert!(h.recv(&bytes[..1]).is_empty());
+        assert!(
+            h.written().starts_with(b"HTTP/1.1 400 "),
+            "answered on its first byte, not at the handshake timeout"
+        );
+        assert!(h.conn.is_shut());
+    }
+}
+
+#[test]
 fn request_refused_by_the_handler_gets_its_response_then_linger() {
     let mut h = Harness::new(Config::default());
     h.peer.chunks.push_back(UPGRADE.to_vec());
