@@ -11,7 +11,9 @@ use crate::conn::guard::{Stopped, Verdict};
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Disconnect {
     /// The close code sent or received; [`CloseCode::Abnormal`] (1006) when the connection
-    /// ended without a close frame.
+    /// ended without a close frame, [`CloseCode::Status`] (1005) when the peer's close
+    /// frame carried no code. A peer's code is reported as sent, including codes
+    /// tungstenite has no name for (1014 is `CloseCode::from(1014)`).
     pub code: CloseCode,
     /// The close reason sent or received (often empty).
     pub reason: String,
@@ -27,8 +29,9 @@ pub enum Cause {
     PeerClosed,
     /// The server side (a handler, or a `Handle`) started the close handshake.
     ServerClosed,
-    /// The peer broke the protocol (1002), sent invalid UTF-8 (1007) or a message over the
-    /// size limit (1009); the server closed with that code.
+    /// The peer broke the protocol (1002; a close frame with a code that may not be sent
+    /// counts), sent invalid UTF-8 (1007) or a frame or message over the size limit
+    /// (1009); the server closed with that code, as soon as the bytes showed it.
     Protocol,
     /// The peer did not read what it was sent: its outbound queue passed
     /// [`Config::max_backpressure`](crate::Config::max_backpressure), or stayed above the
