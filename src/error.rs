@@ -5,6 +5,8 @@ use std::fmt;
 use tungstenite::error::{CapacityError, Error as WsError, ProtocolError};
 use tungstenite::protocol::frame::coding::CloseCode;
 
+#[cfg(test)]
+use crate::conn::guard::is_valid_close_code;
 use crate::conn::guard::{Stopped, Verdict};
 
 /// Why a connection ended, as passed to [`Handler::on_close`](crate::Handler::on_close).
@@ -89,17 +91,6 @@ impl Disconnect {
         };
         Some(Disconnect::new(code, reason, Cause::Protocol))
     }
-}
-
-/// Whether a close code may be sent in a Close frame, and is valid when received in one.
-/// RFC 6455 §7.4.1: 1005, 1006 and 1015 "MUST NOT be set as a status code in a Close
-/// control frame by an endpoint"; §7.4.2: 0–999 are "not used", 1000–2999 are "reserved for
-/// definition by this protocol, its future revisions, and extensions specified in a
-/// permanent and readily available public specification", of which the IANA "WebSocket
-/// Close Code Number Registry" defines 1000–1003 and 1007–1014 (1004 is reserved);
-/// 3000–4999 are for libraries, frameworks and applications.
-pub(crate) fn is_valid_close_code(code: u16) -> bool {
-    matches!(code, 1000..=1003 | 1007..=1014 | 3000..=4999)
 }
 
 /// Cuts a close reason to 123 bytes on a character boundary (RFC 6455 §5.5: control frame

@@ -21,12 +21,10 @@
 
 use std::{fmt, io, str};
 
+use tungstenite::protocol::frame::coding::CloseCode;
 use tungstenite::protocol::frame::CloseFrame;
 
 use super::utf8::Utf8Validator;
-use crate::config::Config;
-use crate::error::is_valid_close_code;
-use crate::CloseCode;
 
 /// Longest frame header: 2 bytes, 8 bytes of extended length, 4 bytes of mask (§5.2).
 const MAX_HEADER: usize = 14;
@@ -56,14 +54,19 @@ enum State {
         mask: [u8; 4],
         text: bool,
     },
-    /// Taking the peer's Close frame: `left` bytes to go, unmasked into `payload`.
-    Close {
-        left: usize,
-        mask: [u8; 4],
-        payload: Vec<u8>,
-    },
+    /// Taking the peer's Close frame. (The rare states are boxed so that the common ones
+    /// stay small to move.)
+    Close(Box<Closing>),
     /// Decided: nothing more reaches tungstenite.
-    Stopped(Verdict),
+    Stopped(Box<Verdict>),
+}
+
+/// The peer's Close frame being taken: `left` bytes to go, unmasked into `payload`.
+#[derive(Debug)]
+struct Closing {
+    left: usize,
+    mask: [u8; 4],
+    payload: Vec<u8>,
 }
 
 /// Why the guard stopped the stream.
@@ -85,14 +88,15 @@ impl Default for State {
 }
 
 impl FrameGuard {
-    /// A guard for a connection with these limits.
-    pub(crate) fn new(config: &Config) -> Self {
+    /// A guard for a connection with these limits (`Config::max_frame_size` and
+    /// `max_message_size`).
+    pub(crate) fn new(max_frame: usize, max_message: usize) -> Self {
         FrameGuard {
             state: State::default(),
             fragmented: None,
             message_len: 0,
-            max_frame: config.max_frame_size as u64,
-            max_message: config.max_message_size as u64,
+            max_frame: max_frame as u64,
+            max_message: max_message as u64,
             utf8: Utf8Validator::default(),
         }
     }
@@ -110,12 +114,21 @@ impl FrameGuard {
                 State::Header { buf, have } => {
                     if *have == 0 {
                         frame_start = pos;
+                        // The common case: the whole header is in these bytes.
+                        let whole = bytes.get(pos + 1).map(|&b1| pos + header_len(b1));
+                        if let Some(end) = whole.filter(|&end| end <= bytes.len()) {
+                            if let Some(header) = Header::parse(&bytes[pos..end]) {
+                                pos = end;
+                                self.state = self.enter(header).unwrap_or_else(stopped);
+                                continue;
+                            }
+                        }
                     }
                     buf[*have] = bytes[pos];
                     *have += 1;
                     pos += 1;
                     if let Some(header) = Header::parse(&buf[..*have]) {
-                        self.state = self.enter(header).unwrap_or_else(State::Stopped);
+                        self.state = self.enter(header).unwrap_or_else(stopped);
                     }
                 }
                 State::Payload { left, mask, text } => {
@@ -128,7 +141,7 @@ impl FrameGuard {
                             // stream, that endpoint MUST _Fail the WebSocket Connection_"
                             // (§8.1).
                             let why = Verdict::Fail(CloseCode::Invalid, "invalid UTF-8");
-                            self.state = State::Stopped(why);
+                            self.state = stopped(why);
                             return Err(pos + valid);
                         }
                     }
@@ -139,11 +152,12 @@ impl FrameGuard {
                         self.state = State::default();
                     }
                 }
-                State::Close {
-                    left,
-                    mask,
-                    payload,
-                } => {
+                State::Close(closing) => {
+                    let Closing {
+                        left,
+                        mask,
+                        payload,
+                    } = &mut **closing;
                     let n = (bytes.len() - pos).min(*left);
                     let at = payload.len();
                     let unmasked = bytes[pos..pos + n].iter().enumerate();
@@ -151,13 +165,13 @@ impl FrameGuard {
                     *left -= n;
                     pos += n;
                     if let Some(verdict) = judge_close(payload, *left == 0) {
-                        self.state = State::Stopped(verdict);
+                        self.state = stopped(verdict);
                     }
                 }
             }
         }
         match self.state {
-            State::Stopped(_) | State::Close { .. } => Err(frame_start),
+            State::Stopped(_) | State::Close(_) => Err(frame_start),
             _ => Ok(()),
         }
     }
@@ -165,7 +179,7 @@ impl FrameGuard {
     /// Why the stream was stopped, once it was.
     pub(crate) fn verdict(&self) -> Option<&Verdict> {
         match &self.state {
-            State::Stopped(verdict) => Some(verdict),
+            State::Stopped(verdict) => Some(&**verdict),
             _ => None,
         }
     }
@@ -247,20 +261,24 @@ impl FrameGuard {
     /// The state after the header of the peer's Close frame (its length is at most 125).
     fn close(&mut self, len: u64, mask: [u8; 4]) -> State {
         match len {
-            0 => State::Stopped(Verdict::Close(None)),
+            0 => stopped(Verdict::Close(None)),
             // "If there is a body, the first two bytes of the body MUST be a 2-byte unsigned
             // integer" (§5.5.1): one byte is not a body.
-            1 => State::Stopped(Verdict::Fail(
+            1 => stopped(Verdict::Fail(
                 CloseCode::Protocol,
                 "close frame of one byte",
             )),
-            _ => State::Close {
+            _ => State::Close(Box::new(Closing {
                 left: len as usize,
                 mask,
                 payload: Vec::with_capacity(len as usize),
-            },
+            })),
         }
     }
+}
+
+fn stopped(verdict: Verdict) -> State {
+    State::Stopped(Box::new(verdict))
 }
 
 /// The verdict on the peer's Close payload received so far (`complete`: all of it), if
@@ -294,6 +312,17 @@ fn judge_close(payload: &[u8], complete: bool) -> Option<Verdict> {
     })))
 }
 
+/// Whether a close code may be sent in a Close frame, and is valid when received in one.
+/// RFC 6455 §7.4.1: 1005, 1006 and 1015 "MUST NOT be set as a status code in a Close
+/// control frame by an endpoint"; §7.4.2: 0–999 are "not used", 1000–2999 are "reserved for
+/// definition by this protocol, its future revisions, and extensions specified in a
+/// permanent and readily available public specification", of which the IANA "WebSocket
+/// Close Code Number Registry" defines 1000–1003 and 1007–1014 (1004 is reserved);
+/// 3000–4999 are for libraries, frameworks and applications.
+pub(crate) fn is_valid_close_code(code: u16) -> bool {
+    matches!(code, 1000..=1003 | 1007..=1014 | 3000..=4999)
+}
+
 /// The fields of a frame header the guard needs (RFC 6455 §5.2).
 #[derive(Debug)]
 struct Header {
@@ -304,21 +333,30 @@ struct Header {
     mask: Option<[u8; 4]>,
 }
 
+/// The length of a header whose second byte is `b1` (§5.2).
+fn header_len(b1: u8) -> usize {
+    let extended = match b1 & 0x7F {
+        126 => 2,
+        127 => 8,
+        _ => 0,
+    };
+    2 + extended + if b1 & 0x80 != 0 { 4 } else { 0 }
+}
+
 impl Header {
     /// Parses `buf` if it is exactly one complete header; `None` while more bytes are needed.
     fn parse(buf: &[u8]) -> Option<Header> {
         let [b0, b1, rest @ ..] = buf else {
             return None;
         };
-        let (extended, code) = match b1 & 0x7F {
-            126 => (2, None),
-            127 => (8, None),
-            len => (0, Some(u64::from(len))),
-        };
-        let masked = b1 & 0x80 != 0;
-        if rest.len() != extended + if masked { 4 } else { 0 } {
+        if buf.len() != header_len(*b1) {
             return None;
         }
+        let extended = rest.len() - if b1 & 0x80 != 0 { 4 } else { 0 };
+        let code = match b1 & 0x7F {
+            126 | 127 => None,
+            len => Some(u64::from(len)),
+        };
         let (len_bytes, mask_bytes) = rest.split_at(extended);
         let len = code.unwrap_or_else(|| {
             len_bytes
@@ -366,7 +404,11 @@ impl std::error::Error for Stopped {}
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::conn::utf8::SCRATCH;
+    // `super::super`, not `crate::conn`: the bench compiles this module at its root.
+    use super::super::utf8::SCRATCH;
+
+    /// `(max_frame_size, max_message_size)`, as `Config::default()` has them.
+    const LIMITS: (usize, usize) = (1 << 20, 1 << 20);
 
     const MASK: [u8; 4] = [0x12, 0x34, 0x56, 0x78];
 
@@ -400,13 +442,17 @@ mod tests {
     /// Feeds `stream` in pieces of `step` bytes. `Some(n)` if the guard stopped it, where
     /// `n` is how many stream bytes it let through.
     fn scan_in_pieces(stream: &[u8], step: usize) -> Option<usize> {
-        stopped_in_pieces(stream, step, &Config::default()).map(|(n, _)| n)
+        stopped_in_pieces(stream, step, LIMITS).map(|(n, _)| n)
     }
 
-    /// Feeds `stream` in pieces of `step` bytes to a guard with `config`'s limits. If it
+    /// Feeds `stream` in pieces of `step` bytes to a guard with these limits. If it
     /// stopped the stream: how many bytes it let through, and its verdict.
-    fn stopped_in_pieces(stream: &[u8], step: usize, config: &Config) -> Option<(usize, Verdict)> {
-        let mut guard = FrameGuard::new(config);
+    fn stopped_in_pieces(
+        stream: &[u8],
+        step: usize,
+        limits: (usize, usize),
+    ) -> Option<(usize, Verdict)> {
+        let mut guard = FrameGuard::new(limits.0, limits.1);
         let mut through = 0;
         for piece in stream.chunks(step) {
             match guard.scan(piece) {
@@ -545,10 +591,10 @@ mod tests {
 
     /// However `before` + `bad` is cut, the guard fails it with `code` at the header of
     /// `bad`, before any of what follows it.
-    fn assert_fails(before: &[u8], bad: &[u8], code: u16, config: &Config) {
+    fn assert_fails(before: &[u8], bad: &[u8], code: u16, limits: (usize, usize)) {
         let stream = [before, bad].concat();
         for step in STEPS {
-            let stopped = stopped_in_pieces(&stream, step, config);
+            let stopped = stopped_in_pieces(&stream, step, limits);
             let Some((through, Verdict::Fail(got, _))) = stopped else {
                 panic!("{bad:x?} in pieces of {step}: {stopped:?}");
             };
@@ -562,9 +608,7 @@ mod tests {
 
     #[test]
     fn a_header_that_must_be_refused_stops_the_stream_before_its_payload() {
-        let config = Config::default()
-            .max_frame_size(1000)
-            .max_message_size(1500);
+        let limits = (1000, 1500);
         let ok = frame(TEXT, b"ok");
         let big = 1 << 40;
         let cases: &[(&[u8], Vec<u8>, u16)] = &[
@@ -588,14 +632,14 @@ mod tests {
             (&frame(0x02, &[0; 1000]), header(CONT_FIN, 501), 1009),
         ];
         for (before, bad, code) in cases {
-            assert_fails(before, bad, *code, &config);
+            assert_fails(before, bad, *code, limits);
         }
         // A message of exactly the limit passes, and the count starts again after it.
         let mut stream = frame(0x02, &[0; 1000]);
         stream.extend(frame(CONT_FIN, &[0; 500]));
         stream.extend(frame(BINARY, &[0; 1000]));
         for step in STEPS {
-            assert_eq!(stopped_in_pieces(&stream, step, &config), None);
+            assert_eq!(stopped_in_pieces(&stream, step, limits), None);
         }
     }
 
@@ -620,7 +664,7 @@ mod tests {
                     code: code.into(),
                     reason: "bye ✓".into(),
                 };
-                let got = stopped_in_pieces(&stream, step, &Config::default());
+                let got = stopped_in_pieces(&stream, step, LIMITS);
                 let Some((through, verdict)) = got else {
                     panic!("{code} in pieces of {step}: not stopped");
                 };
@@ -631,7 +675,7 @@ mod tests {
                 );
             }
         }
-        let got = stopped_in_pieces(&close_then_more(b""), 1, &Config::default());
+        let got = stopped_in_pieces(&close_then_more(b""), 1, LIMITS);
         assert_eq!(got, Some((5, Verdict::Close(None))), "no status code");
         // Invalid codes are refused on their two bytes, whatever the rest would be.
         for code in [0, 999, 1004, 1005, 1006, 1015, 1016, 2999, 5000, 65535] {
@@ -643,15 +687,10 @@ mod tests {
                     .enumerate()
                     .map(|(i, b)| b ^ MASK[i]),
             );
-            assert_fails(&ok, &bad, 1002, &Config::default());
+            assert_fails(&ok, &bad, 1002, LIMITS);
             assert_eq!(bad.len(), at + 2);
         }
-        assert_fails(
-            &ok,
-            &frame(CLOSE, b"\x03\xe8\xff"),
-            1007,
-            &Config::default(),
-        );
+        assert_fails(&ok, &frame(CLOSE, b"\x03\xe8\xff"), 1007, LIMITS);
     }
 
     #[test]

@@ -39,12 +39,12 @@ use tungstenite::protocol::frame::CloseFrame;
 use tungstenite::protocol::{Role, WebSocketContext};
 
 use crate::config::Config;
-use crate::error::{is_valid_close_code, truncate_reason, Cause, Disconnect};
+use crate::error::{truncate_reason, Cause, Disconnect};
 use crate::handler::Accept;
 use crate::http::{Request, Response};
 use crate::{Bytes, CloseCode, Message};
 use frame::OpCode;
-use guard::{FrameGuard, Stopped, Verdict};
+use guard::{is_valid_close_code, FrameGuard, Stopped, Verdict};
 use io::{Io, OutBuf, ReadBuf, Sink};
 use request::{Parsed, RequestHead};
 
@@ -164,7 +164,7 @@ impl Connection {
             peer,
             state: State::Request(RequestHead::default()),
             out: OutBuf::default(),
-            guard: FrameGuard::new(config),
+            guard: FrameGuard::new(config.max_frame_size, config.max_message_size),
             deadline: Some(now + config.handshake_timeout),
             carry: Vec::new(),
         }
