@@ -308,7 +308,7 @@ impl OutBuf {
 }
 
 /// The stream tungstenite sees: reads come from the shared buffer, past the connection's
-/// UTF-8 guard; writes land in the connection's outbound buffer and never block.
+/// frame guard; writes land in the connection's outbound buffer and never block.
 pub(crate) struct Io<'a, R> {
     pub(crate) src: &'a mut R,
     pub(crate) rbuf: &'a mut ReadBuf,
