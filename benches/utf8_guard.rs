@@ -1,20 +1,24 @@
-//! Cost of the fail-fast UTF-8 guard on the read path, against the work tungstenite does on
-//! the same bytes anyway (copy, unmask, validate).
+//! Cost of the frame guard (header checks, fail-fast UTF-8) on the read path, against the
+//! work tungstenite does on the same bytes anyway (copy, unmask, validate).
 //!
 //! `cargo bench --bench utf8_guard`. Each input is one 1 MiB masked frame, scanned in the
 //! 64 KiB pieces the reactor reads.
 
-// The guard is crate-private; the bench compiles its module on its own (it depends on std
-// only). Not every item of it is used here.
-#[allow(dead_code)]
+// The guard is crate-private; the bench compiles its modules on their own (they depend on
+// std and tungstenite only). Not every item of them is used here (nor, under
+// `--all-targets`, what only their `#[test]` functions use).
+#[allow(dead_code, unused_imports)]
+#[path = "../src/conn/guard.rs"]
+mod guard;
+#[allow(dead_code, unused_imports)]
 #[path = "../src/conn/utf8.rs"]
 mod utf8;
 
 use std::io::{self, Read, Write};
 
 use criterion::{black_box, criterion_group, criterion_main, Criterion, Throughput};
+use guard::FrameGuard;
 use tungstenite::protocol::{Role, WebSocketConfig, WebSocketContext};
-use utf8::Utf8Guard;
 
 const LEN: usize = 1 << 20;
 const MASK: [u8; 4] = [0x12, 0x34, 0x56, 0x78];
@@ -64,7 +68,7 @@ fn bench(c: &mut Criterion) {
         let frame = masked_frame(opcode, payload);
         g.bench_function(name, |b| {
             b.iter(|| {
-                let mut guard = Utf8Guard::default();
+                let mut guard = FrameGuard::new(usize::MAX, usize::MAX);
                 for piece in frame.chunks(READ) {
                     guard.scan(black_box(piece)).expect("valid");
                 }

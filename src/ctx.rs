@@ -47,17 +47,25 @@ impl<'a> ServerCtx<'a> {
 
     /// Queues a message to a connection; `false` if that connection is gone, closing, or
     /// was just closed for backpressure. An id that outlived its connection never reaches
-    /// a newer one.
+    /// a newer one. A [`Message::Close`] starts the close handshake as
+    /// [`close_conn`](Self::close_conn) does, with the same rules for its code and reason.
     pub fn send_to(&mut self, to: ConnId, msg: impl Into<Message>) -> bool {
         self.core.send(to, msg.into())
     }
 
-    /// Starts the close handshake on a connection, with a code and reason (the reason is
-    /// cut to the 123 bytes a close frame can carry); `false` if it is gone or closing.
+    /// Starts the close handshake on a connection, with a code and reason; `false` if it is
+    /// gone or closing.
+    ///
+    /// Only a valid Close frame goes on the wire (RFC 6455 §5.5, §7.4), whichever API asks
+    /// for it: the reason is cut to the 123 bytes a close frame can carry, on a character
+    /// boundary, and a code that may not be sent (1004, 1005, 1006, 1015, 1016–2999, below
+    /// 1000, 5000 and above) is sent as 1011 (Internal Error) and logged as a warning. The
+    /// connection still closes, since that is what was asked; `on_close` reports the code
+    /// and reason sent. The codes that may be sent are 1000–1003, 1007–1014 and 3000–4999.
     pub fn close_conn(&mut self, id: ConnId, code: CloseCode, reason: &str) -> bool {
         let frame = CloseFrame {
             code,
-            reason: truncate_reason(reason).into(),
+            reason: reason.into(),
         };
         self.core.close(id, frame, Cause::ServerClosed)
     }
@@ -134,7 +142,8 @@ impl<'a> Ctx<'a> {
         self.peer
     }
 
-    /// Queues a message to this connection. Does nothing once it is closing. If the
+    /// Queues a message to this connection. Does nothing once it is closing. A
+    /// [`Message::Close`] starts the close handshake as [`close`](Self::close) does. If the
     /// connection's outbound queue would pass
     /// [`Config::max_backpressure`](crate::Config::max_backpressure), the message is dropped
     /// and the connection is closed with 1008; `on_close` reports it.
@@ -142,9 +151,9 @@ impl<'a> Ctx<'a> {
         self.server.core.send(self.id, msg.into());
     }
 
-    /// Starts the close handshake on this connection with a code and reason (the reason is
-    /// cut to the 123 bytes a close frame can carry). Messages that arrive afterwards are
-    /// not delivered.
+    /// Starts the close handshake on this connection with a code and reason, made valid
+    /// as [`ServerCtx::close_conn`] describes (an invalid code is sent as 1011, a long
+    /// reason is cut). Messages that arrive afterwards are not delivered.
     pub fn close(&mut self, code: CloseCode, reason: &str) {
         self.server.close_conn(self.id, code, reason);
     }
@@ -187,29 +196,5 @@ impl<'a> Deref for Ctx<'a> {
 impl DerefMut for Ctx<'_> {
     fn deref_mut(&mut self) -> &mut Self::Target {
         &mut self.server
-    }
-}
-
-/// Cuts a close reason to 123 bytes on a character boundary (RFC 6455 §5.5: control frame
-/// payloads are at most 125 bytes, two of which carry the code).
-pub(crate) fn truncate_reason(reason: &str) -> &str {
-    let mut end = reason.len().min(123);
-    while !reason.is_char_boundary(end) {
-        end -= 1;
-    }
-    &reason[..end]
-}
-
-#[cfg(test)]
-mod tests {
-    use super::truncate_reason;
-
-    #[test]
-    fn reasons_are_cut_on_char_boundaries() {
-        assert_eq!(truncate_reason("bye"), "bye");
-        let long = "é".repeat(100); // 200 bytes
-        let cut = truncate_reason(&long);
-        assert!(cut.len() <= 123 && cut.len() >= 122);
-        assert!(long.starts_with(cut));
     }
 }

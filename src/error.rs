@@ -5,13 +5,17 @@ use std::fmt;
 use tungstenite::error::{CapacityError, Error as WsError, ProtocolError};
 use tungstenite::protocol::frame::coding::CloseCode;
 
-use crate::conn::utf8::InvalidUtf8;
+#[cfg(test)]
+use crate::conn::guard::is_valid_close_code;
+use crate::conn::guard::{Stopped, Verdict};
 
 /// Why a connection ended, as passed to [`Handler::on_close`](crate::Handler::on_close).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Disconnect {
     /// The close code sent or received; [`CloseCode::Abnormal`] (1006) when the connection
-    /// ended without a close frame.
+    /// ended without a close frame, [`CloseCode::Status`] (1005) when the peer's close
+    /// frame carried no code. A peer's code is reported as sent, including codes
+    /// tungstenite has no name for (1014 is `CloseCode::from(1014)`).
     pub code: CloseCode,
     /// The close reason sent or received (often empty).
     pub reason: String,
@@ -27,8 +31,9 @@ pub enum Cause {
     PeerClosed,
     /// The server side (a handler, or a `Handle`) started the close handshake.
     ServerClosed,
-    /// The peer broke the protocol (1002), sent invalid UTF-8 (1007) or a message over the
-    /// size limit (1009); the server closed with that code.
+    /// The peer broke the protocol (1002; a close frame with a code that may not be sent
+    /// counts), sent invalid UTF-8 (1007) or a frame or message over the size limit
+    /// (1009); the server closed with that code, as soon as the bytes showed it.
     Protocol,
     /// The peer did not read what it was sent: its outbound queue passed
     /// [`Config::max_backpressure`](crate::Config::max_backpressure), or stayed above the
@@ -70,8 +75,11 @@ impl Disconnect {
             }
             WsError::Capacity(_) => (CloseCode::Size, "capacity exceeded"),
             WsError::Utf8(_) => (CloseCode::Invalid, "invalid UTF-8"),
-            // Found by the connection's UTF-8 guard before the frame was complete.
-            WsError::Io(e) if InvalidUtf8::is(e) => (CloseCode::Invalid, "invalid UTF-8"),
+            // Found by the connection's frame guard before the frame was complete.
+            WsError::Io(e) => match Stopped::verdict(e) {
+                Some(Verdict::Fail(code, reason)) => (*code, *reason),
+                _ => return None,
+            },
             // EOF without a close frame is the peer leaving, not a frame we can answer.
             WsError::Protocol(ProtocolError::ResetWithoutClosingHandshake) => return None,
             WsError::Protocol(ProtocolError::InvalidCloseSequence) => {
@@ -83,6 +91,16 @@ impl Disconnect {
         };
         Some(Disconnect::new(code, reason, Cause::Protocol))
     }
+}
+
+/// Cuts a close reason to 123 bytes on a character boundary (RFC 6455 §5.5: control frame
+/// payloads are at most 125 bytes, two of which carry the code).
+pub(crate) fn truncate_reason(reason: &str) -> &str {
+    let mut end = reason.len().min(123);
+    while !reason.is_char_boundary(end) {
+        end -= 1;
+    }
+    &reason[..end]
 }
 
 impl fmt::Display for Disconnect {
@@ -104,7 +122,13 @@ mod tests {
         let cases = [
             (WsError::Protocol(ProtocolError::NonZeroReservedBits), 1002),
             (WsError::Utf8("bad".into()), 1007),
-            (WsError::Io(InvalidUtf8::io_error()), 1007),
+            (
+                WsError::Io(Stopped::io_error(Verdict::Fail(
+                    CloseCode::Invalid,
+                    "invalid UTF-8",
+                ))),
+                1007,
+            ),
             (
                 WsError::Capacity(CapacityError::MessageTooLong {
                     size: 2,
@@ -119,6 +143,26 @@ mod tests {
             assert_eq!(d.cause, Cause::Protocol);
         }
         assert!(Disconnect::for_ws_error(&WsError::ConnectionClosed).is_none());
+        let peer_closed = Stopped::io_error(Verdict::Close(None));
+        assert!(Disconnect::for_ws_error(&WsError::Io(peer_closed)).is_none());
+    }
+
+    #[test]
+    fn reasons_are_cut_on_char_boundaries() {
+        assert_eq!(truncate_reason("bye"), "bye");
+        let long = "é".repeat(100); // 200 bytes
+        let cut = truncate_reason(&long);
+        assert!(cut.len() <= 123 && cut.len() >= 122);
+        assert!(long.starts_with(cut));
+    }
+
+    #[test]
+    fn close_codes_are_judged_by_the_iana_registry() {
+        let valid: Vec<u16> = (0..=u16::MAX).filter(|&c| is_valid_close_code(c)).collect();
+        let mut want: Vec<u16> = [1000, 1001, 1002, 1003].into();
+        want.extend(1007..=1014);
+        want.extend(3000..=4999);
+        assert_eq!(valid, want);
     }
 
     #[test]

@@ -85,7 +85,8 @@ impl Handle {
         (handle, Inbox { rx, woken })
     }
 
-    /// Sends a message to one connection.
+    /// Sends a message to one connection. A [`Message::Close`] starts the close handshake
+    /// as [`close`](Self::close) does.
     pub fn send(&self, to: ConnId, msg: impl Into<Message>) -> Result<(), SendError> {
         self.push(Command::Send(to, msg.into()))
     }
@@ -100,7 +101,10 @@ impl Handle {
         self.push(Command::Broadcast(msg.into()))
     }
 
-    /// Starts the close handshake on a connection.
+    /// Starts the close handshake on a connection. The code and reason are made valid on
+    /// the reactor as [`ServerCtx::close_conn`](crate::ServerCtx::close_conn) describes: a
+    /// code that may not be sent goes out as 1011 (logged as a warning), a reason longer
+    /// than 123 bytes is cut. `Ok` means only that the command was queued.
     pub fn close(&self, id: ConnId, code: CloseCode, reason: &str) -> Result<(), SendError> {
         self.push(Command::Close(id, code, reason.to_owned()))
     }

@@ -10,7 +10,7 @@
 //! and the EOF still has to be read, so once the poller has reported it reading goes on
 //! until the read that returns 0. When a connection's pass ends before its input does
 //! (message budget, backpressure), the rest is carried in a buffer of its own until its
-//! next pass. Each chunk read for an open WebSocket passes the connection's [`Utf8Guard`]
+//! next pass. Each chunk read for an open WebSocket passes the connection's [`FrameGuard`]
 //! before tungstenite sees it.
 //!
 //! Writes: tungstenite's control replies (pong, close) and our own frames go into the
@@ -22,7 +22,7 @@ use std::io::{self, IoSlice, Read, Write};
 use tungstenite::Bytes;
 
 use super::frame::{self, OpCode};
-use super::utf8::{InvalidUtf8, Utf8Guard};
+use super::guard::{FrameGuard, Stopped};
 
 /// Bytes one socket read may bring in; also the most one connection reads per pass.
 pub(crate) const READ_CHUNK: usize = 64 * 1024;
@@ -308,28 +308,28 @@ impl OutBuf {
 }
 
 /// The stream tungstenite sees: reads come from the shared buffer, past the connection's
-/// UTF-8 guard; writes land in the connection's outbound buffer and never block.
+/// frame guard; writes land in the connection's outbound buffer and never block.
 pub(crate) struct Io<'a, R> {
     pub(crate) src: &'a mut R,
     pub(crate) rbuf: &'a mut ReadBuf,
-    pub(crate) utf8: &'a mut Utf8Guard,
+    pub(crate) guard: &'a mut FrameGuard,
     pub(crate) out: &'a mut Vec<u8>,
 }
 
 impl<R: Read> Read for Io<'_, R> {
-    /// Every byte read from the socket passes the guard first. When it finds invalid text,
-    /// tungstenite still gets the bytes before it (earlier frames are delivered in order);
-    /// the rest are dropped, and the next read fails with [`InvalidUtf8`].
+    /// Every byte read from the socket passes the guard first. When it stops the stream,
+    /// tungstenite still gets the bytes before the frame at fault (earlier frames are
+    /// delivered in order); the rest are dropped, and the next read fails with [`Stopped`].
     fn read(&mut self, dst: &mut [u8]) -> io::Result<usize> {
         while self.rbuf.is_empty() {
-            if self.utf8.found_invalid() {
-                return Err(InvalidUtf8::io_error());
+            if let Some(verdict) = self.guard.verdict() {
+                return Err(Stopped::io_error(verdict.clone()));
             }
             if self.rbuf.refill(self.src)? == 0 {
                 return Ok(0);
             }
-            if let Err(valid) = self.utf8.scan(self.rbuf.unread()) {
-                self.rbuf.truncate(valid);
+            if let Err(keep) = self.guard.scan(self.rbuf.unread()) {
+                self.rbuf.truncate(keep);
             }
         }
         Ok(self.rbuf.take_into(dst))

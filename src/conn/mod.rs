@@ -21,6 +21,7 @@
 //! lost to a reset.
 
 pub(crate) mod frame;
+pub(crate) mod guard;
 pub(crate) mod io;
 pub(crate) mod request;
 pub(crate) mod utf8;
@@ -32,20 +33,20 @@ use std::io::{ErrorKind, Read};
 use std::net::SocketAddr;
 use std::time::Instant;
 
-use log::debug;
+use log::{debug, warn};
 use tungstenite::error::Error as WsError;
 use tungstenite::protocol::frame::CloseFrame;
 use tungstenite::protocol::{Role, WebSocketContext};
 
 use crate::config::Config;
-use crate::error::{Cause, Disconnect};
+use crate::error::{truncate_reason, Cause, Disconnect};
 use crate::handler::Accept;
 use crate::http::{Framing, Request, Response};
 use crate::{Bytes, CloseCode, Message};
 use frame::OpCode;
+use guard::{is_valid_close_code, FrameGuard, Stopped, Verdict};
 use io::{Io, OutBuf, ReadBuf, Sink};
 use request::{Parsed, RequestHead};
-use utf8::Utf8Guard;
 
 /// Where a connection is in its life. Each variant holds what only it needs, so no
 /// combination of flags can contradict the phase.
@@ -148,8 +149,9 @@ pub(crate) struct Connection {
     peer: SocketAddr,
     state: State,
     pub(crate) out: OutBuf,
-    /// Fails text with invalid UTF-8 before the rest of its frame arrives.
-    utf8: Utf8Guard,
+    /// Refuses a frame as soon as its header (or its first invalid UTF-8 byte) arrives, and
+    /// takes the peer's Close frame.
+    guard: FrameGuard,
     /// When [`on_timeout`](Self::on_timeout) must run next (what for depends on the state).
     deadline: Option<Instant>,
     /// Input read but left for the next pass (its budget ran out).
@@ -163,7 +165,7 @@ impl Connection {
             peer,
             state: State::Request(RequestHead::default()),
             out: OutBuf::default(),
-            utf8: Utf8Guard::default(),
+            guard: FrameGuard::new(config.max_frame_size, config.max_message_size),
             deadline: Some(now + config.handshake_timeout),
             carry: Vec::new(),
         }
@@ -375,13 +377,16 @@ impl Connection {
     /// Accepts the upgrade `Event::Upgrade` asked about: queues the 101 and opens the
     /// WebSocket, whose first frames may already be in the request's tail.
     pub(crate) fn accept(&mut self, accept: &Accept, config: &Config, now: Instant) {
-        let State::Upgrading { key, tail } = std::mem::replace(&mut self.state, State::Done) else {
+        let State::Upgrading { key, mut tail } = std::mem::replace(&mut self.state, State::Done)
+        else {
             return;
         };
         request::write_accept(&key, accept.protocol.as_deref(), &mut self.out.buf);
         // The tail goes to tungstenite directly, so the guard sees it here; a verdict on it
         // is kept and reported by the first read.
-        let _ = self.utf8.scan(&tail);
+        if let Err(keep) = self.guard.scan(&tail) {
+            tail.truncate(keep);
+        }
         let ws =
             WebSocketContext::from_partially_read(tail, Role::Server, Some(config.ws_config()));
         self.state = State::Open(Box::new(Open {
@@ -458,7 +463,7 @@ impl Connection {
             let mut io = Io {
                 src: &mut *input.src,
                 rbuf: &mut *input.rbuf,
-                utf8: &mut self.utf8,
+                guard: &mut self.guard,
                 out: &mut self.out.buf,
             };
             match open.ws.read(&mut io) {
@@ -487,6 +492,14 @@ impl Connection {
                     let why = open.closing.take().unwrap_or_else(Disconnect::reset);
                     return self.finish(why, config, now).map(Event::Closed);
                 }
+                Err(WsError::Io(e)) if matches!(Stopped::verdict(&e), Some(Verdict::Close(_))) => {
+                    let Some(Verdict::Close(frame)) = Stopped::verdict(&e) else {
+                        return None;
+                    };
+                    return self
+                        .peer_closed(frame.clone(), config, now)
+                        .map(Event::Closed);
+                }
                 Err(err) => {
                     let owed = match Disconnect::for_ws_error(&err) {
                         Some(why) => {
@@ -499,6 +512,32 @@ impl Connection {
                 }
             }
         }
+    }
+
+    /// The peer's Close frame, valid (the guard judged it, tungstenite never saw it): it
+    /// answers ours, or it starts the close handshake and we answer it. Either way the
+    /// WebSocket is done.
+    fn peer_closed(
+        &mut self,
+        frame: Option<CloseFrame>,
+        config: &Config,
+        now: Instant,
+    ) -> Option<Disconnect> {
+        let State::Open(open) = &mut self.state else {
+            return None;
+        };
+        if let Some(why) = open.closing.take() {
+            return self.finish(why, config, now);
+        }
+        let why = match &frame {
+            Some(f) => Disconnect::new(f.code, f.reason.as_str(), Cause::PeerClosed),
+            None => Disconnect::new(CloseCode::Status, "", Cause::PeerClosed),
+        };
+        // "If an endpoint receives a Close frame and did not previously send a Close frame,
+        // the endpoint MUST send a Close frame in response. (When sending a Close frame in
+        // response, the endpoint typically echos the status code it received.)" (§5.5.1)
+        self.send_close(frame);
+        self.finish(why, config, now)
     }
 
     /// Any inbound traffic counts as life for keepalive: the idle period starts again.
@@ -566,7 +605,8 @@ impl Connection {
 
     /// Starts the close handshake (RFC 6455 §5.5.1): queues our Close frame; the
     /// connection ends when the peer answers or `close_timeout` passes. `false` if it is not
-    /// open or a close frame was already sent.
+    /// open or a close frame was already sent. The frame is made valid first (see
+    /// [`wire_frame`]); `on_close` will report what was sent.
     pub(crate) fn close(
         &mut self,
         frame: CloseFrame,
@@ -574,8 +614,12 @@ impl Connection {
         config: &Config,
         now: Instant,
     ) -> bool {
+        if !self.can_send() {
+            return false;
+        }
+        let frame = wire_frame(frame, self.peer);
         let why = Disconnect::new(frame.code, frame.reason.as_str(), cause);
-        if !self.send_close(frame) {
+        if !self.send_close(Some(frame)) {
             return false;
         }
         if let State::Open(open) = &mut self.state {
@@ -585,8 +629,9 @@ impl Connection {
         true
     }
 
-    /// Queues our Close frame if the WebSocket is open and has not sent one.
-    fn send_close(&mut self, frame: CloseFrame) -> bool {
+    /// Queues our Close frame if the WebSocket is open and has not sent one. Every Close
+    /// frame we send passes here; `frame` is already valid on the wire.
+    fn send_close(&mut self, frame: Option<CloseFrame>) -> bool {
         let State::Open(open) = &mut self.state else {
             return false;
         };
@@ -594,9 +639,7 @@ impl Connection {
             return false;
         }
         // Writes into `out` only; an error here means the context was already closed.
-        (open.ws)
-            .close(&mut Sink(&mut self.out.buf), Some(frame))
-            .is_ok()
+        (open.ws).close(&mut Sink(&mut self.out.buf), frame).is_ok()
     }
 
     /// Fails the connection (RFC 6455 §7.1.7): sends a close frame with the code if it
@@ -604,15 +647,20 @@ impl Connection {
     /// `on_close` owed.
     pub(crate) fn fail(
         &mut self,
-        why: Disconnect,
+        mut why: Disconnect,
         config: &Config,
         now: Instant,
     ) -> Option<Disconnect> {
-        let frame = CloseFrame {
-            code: why.code,
-            reason: why.reason.as_str().into(),
-        };
-        self.send_close(frame);
+        if self.can_send() {
+            let frame = CloseFrame {
+                code: why.code,
+                reason: why.reason.as_str().into(),
+            };
+            let frame = wire_frame(frame, self.peer);
+            why.code = frame.code;
+            why.reason.truncate(frame.reason.len());
+            self.send_close(Some(frame));
+        }
         self.finish(why, config, now)
     }
 
@@ -709,4 +757,25 @@ impl Connection {
             _ => Flushed::default(),
         }
     }
+}
+
+/// The Close frame we may send for `frame` (RFC 6455 §5.5, §7.4). A code that may not
+/// appear on the wire (1004, 1005, 1006, 1015, 1016–2999, below 1000, 5000 and above)
+/// becomes 1011 (Internal Error): the application asked to close, so the connection still
+/// closes, and a code it should not have chosen is an error on our side of it; it is logged
+/// as a warning. A reason is cut to the 123 bytes the frame has room for, on a character
+/// boundary.
+fn wire_frame(frame: CloseFrame, peer: SocketAddr) -> CloseFrame {
+    let code = u16::from(frame.code);
+    let code = if is_valid_close_code(code) {
+        frame.code
+    } else {
+        warn!("{peer}: close code {code} may not be sent; sending 1011 (Internal Error)");
+        CloseCode::Error
+    };
+    let reason = match truncate_reason(&frame.reason) {
+        cut if cut.len() < frame.reason.len() => cut.into(),
+        _ => frame.reason,
+    };
+    CloseFrame { code, reason }
 }

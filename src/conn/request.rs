@@ -3,9 +3,12 @@
 //! rejection.
 //!
 //! The request may arrive a byte at a time; [`RequestHead::push`] keeps what it was given and
-//! only runs `httparse` once the blank line that ends the headers has arrived (or the size
-//! limit is reached), so a slow request costs linear, not quadratic, work. Bytes after the
-//! blank line are returned untouched: they are the first WebSocket frames.
+//! parses the whole head once, when the blank line that ends the headers has arrived (or the
+//! size limit is reached). Bytes after the blank line are returned untouched: they are the
+//! first WebSocket frames. Before that, each line is judged on its own as it arrives, so
+//! input that cannot be HTTP/1.1 (binary garbage, a TLS ClientHello on the plain port) is
+//! answered `400` at once, not at the handshake timeout. Both keep the work linear in the
+//! bytes received, however slowly they come.
 
 use tungstenite::handshake::derive_accept_key;
 
@@ -41,6 +44,24 @@ pub(crate) enum Parsed {
 #[derive(Debug, Default)]
 pub(crate) struct RequestHead {
     buf: Vec<u8>,
+    /// `buf[..checked]` is whole lines, each judged valid.
+    checked: usize,
+    /// How long the unfinished line after them was when it was last judged. It is judged
+    /// again once it has doubled, so a line trickled in a byte at a time costs linear work,
+    /// and an invalid byte is found by the time the line is twice as long as where it is.
+    probed: usize,
+    /// The request line is judged whole: the lines after it are header lines.
+    past_request_line: bool,
+}
+
+/// What the lines received so far say.
+enum Lines {
+    /// Valid so far.
+    Plausible,
+    /// A line that cannot be part of a valid request head.
+    Invalid,
+    /// An empty line after the request line: the head is complete.
+    Ended,
 }
 
 impl RequestHead {
@@ -51,7 +72,11 @@ impl RequestHead {
         self.buf.extend_from_slice(bytes);
         let has_end = self.buf[search_from..].windows(4).any(|w| w == b"\r\n\r\n");
         if !has_end && self.buf.len() < max_bytes {
-            return Parsed::Partial;
+            match self.judge_lines() {
+                Lines::Plausible => return Parsed::Partial,
+                Lines::Invalid => return reject(400),
+                Lines::Ended => {}
+            }
         }
         parse(&self.buf, max_bytes)
     }
@@ -62,6 +87,48 @@ impl RequestHead {
     pub(crate) fn is_head(&self) -> bool {
         let start = self.buf.iter().position(|&b| b != b'\r' && b != b'\n');
         start.is_some_and(|i| self.buf[i..].starts_with(b"HEAD "))
+    }
+
+    /// Judges the lines completed since the last call, and the unfinished one if it has
+    /// doubled since it was last judged. httparse tells a partial line from an invalid one
+    /// (`Status::Partial` is not an error), and its grammar is line by line: a request
+    /// line, then header lines (RFC 9112 §2.1).
+    fn judge_lines(&mut self) -> Lines {
+        while let Some(at) = self.buf[self.checked..].iter().position(|&b| b == b'\n') {
+            let end = self.checked + at + 1;
+            let line = &self.buf[self.checked..end];
+            // httparse skips empty lines before the request line (RFC 9112 §2.2).
+            let empty = matches!(line, b"\r\n" | b"\n");
+            if empty && self.past_request_line {
+                return Lines::Ended;
+            }
+            if !self.line_is_plausible(line) {
+                return Lines::Invalid;
+            }
+            self.past_request_line |= !empty;
+            self.checked = end;
+            self.probed = 0;
+        }
+        let unfinished = self.buf.len() - self.checked;
+        if unfinished > 0 && unfinished >= 2 * self.probed {
+            self.probed = unfinished;
+            if !self.line_is_plausible(&self.buf[self.checked..]) {
+                return Lines::Invalid;
+            }
+        }
+        Lines::Plausible
+    }
+
+    /// Whether httparse finds nothing invalid in this line, or this start of one.
+    fn line_is_plausible(&self, line: &[u8]) -> bool {
+        if self.past_request_line {
+            let mut header = [httparse::EMPTY_HEADER; 1];
+            httparse::parse_headers(line, &mut header).is_ok()
+        } else {
+            // No room for headers: the request line alone can only be partial or invalid.
+            let mut req = httparse::Request::new(&mut []);
+            req.parse(line).is_ok()
+        }
     }
 }
 
@@ -441,6 +508,68 @@ mod tests {
         );
     }
 
+    /// The first bytes of a TLS 1.2 ClientHello (a record header, then the handshake).
+    const CLIENT_HELLO: &[u8] = b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03\x8e\x1b";
+
+    #[test]
+    fn input_that_cannot_be_http_is_bad_request_before_the_blank_line() {
+        let cases: &[&[u8]] = &[
+            CLIENT_HELLO,
+            b"\x00\x01\x02\xff\xfe",
+            b"GET / HTTP/1.1 extra\r\n",
+            b"GET / HTTP/1.1\r\nHost: x\r\nBad Name: y\r\n",
+            b"GET / HTTP/1.1\r\nHost: x\r\n Folded: y\r\n",
+            b"GET / HTTP/1.1\r\nHost: x\r\nNo-Colon\r\n",
+            b"GET / HTTP/1.1\r\nHost: x\r\nX: a\x00b",
+            b"PRI * HTTP/2.0\r\n",
+            b"GET / HTTP/1.1\r\nHo(st",
+        ];
+        for bytes in cases {
+            let verdict = RequestHead::default().push(bytes, 8192);
+            assert_eq!(
+                status_of(&verdict),
+                400,
+                "{:?}",
+                String::from_utf8_lossy(bytes)
+            );
+        }
+        // Trickled in: refused on the first byte that cannot be HTTP.
+        let mut hs = RequestHead::default();
+        assert_eq!(status_of(&hs.push(&CLIENT_HELLO[..1], 8192)), 400);
+        let mut hs = RequestHead::default();
+        let head = b"GET / HTTP/1.1\r\nX-Ok: 1\r\n\x01";
+        for (i, b) in head.iter().enumerate() {
+            let verdict = hs.push(std::slice::from_ref(b), 8192);
+            let want = if i + 1 == head.len() { 400 } else { 0 };
+            assert_eq!(status_of(&verdict), want, "after {} bytes", i + 1);
+        }
+    }
+
+    #[test]
+    fn valid_heads_are_not_refused_early_however_they_arrive() {
+        let heads: &[&[u8]] = &[
+            b"GET /chat?x=1 HTTP/1.1\r\nHost: example.com\r\nX-Empty:\r\nX-Obs: caf\xc3\xa9\r\n\r\n",
+            // empty lines before the request line are skipped (RFC 9112 §2.2)
+            b"\r\n\r\nGET / HTTP/1.1\r\nHost: x\r\n\r\n",
+            b"GET / HTTP/1.1\nHost: x\n\n",
+        ];
+        for head in heads {
+            for step in [1, 2, 3, 7, head.len()] {
+                let mut hs = RequestHead::default();
+                let mut verdict = Parsed::Partial;
+                for piece in head.chunks(step) {
+                    assert_eq!(verdict, Parsed::Partial);
+                    verdict = hs.push(piece, 8192);
+                }
+                assert!(
+                    matches!(verdict, Parsed::Http { .. }),
+                    "{:?} in pieces of {step}: {verdict:?}",
+                    String::from_utf8_lossy(head)
+                );
+            }
+        }
+    }
+
     #[test]
     fn oversized_headers_are_431() {
         let big = format!("X-Big: {}", "a".repeat(9000));
@@ -567,7 +696,9 @@ mod props {
         #![proptest_config(ProptestConfig::with_cases(512))]
 
         /// However the request is cut into reads, the first verdict is the one the bytes
-        /// received so far get in one piece (the end-of-headers search across reads).
+        /// received so far get in one piece (the end-of-headers search across reads),
+        /// except that an unfinished line is judged only once it has doubled: fed in pieces,
+        /// an invalid byte in it may still be `Partial` where one piece says 400.
         #[test]
         fn split_feeding_agrees_with_one_piece(
             bytes in input(),
@@ -587,7 +718,12 @@ mod props {
                     break;
                 }
             }
-            prop_assert_eq!(verdict, RequestHead::default().push(&bytes[..fed], MAX));
+            let whole = RequestHead::default().push(&bytes[..fed], MAX);
+            let refused = matches!(&whole, Parsed::Reject(r) if r.status() == 400);
+            if verdict == Parsed::Partial && refused {
+                return Ok(());
+            }
+            prop_assert_eq!(verdict, whole);
         }
 
         /// An upgrade is granted only to a request that meets RFC 6455 §4.2.1, and the

@@ -231,6 +231,23 @@ fn request_head_over_the_limit_is_answered_431_and_closed() {
 }
 
 #[test]
+fn request_that_cannot_be_http_is_answered_400_at_once() {
+    // A TLS ClientHello on the plain port, and binary garbage: no line end, no blank line.
+    for bytes in [
+        &b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03"[..],
+        b"\x00\xff\xfe",
+    ] {
+        let mut h = Harness::new(Config::default());
+        assert!(h.recv(&bytes[..1]).is_empty());
+        assert!(
+            h.written().starts_with(b"HTTP/1.1 400 "),
+            "answered on its first byte, not at the handshake timeout"
+        );
+        assert!(h.conn.is_shut());
+    }
+}
+
+#[test]
 fn request_refused_by_the_handler_gets_its_response_then_linger() {
     let mut h = Harness::new(Config::default());
     h.peer.chunks.push_back(UPGRADE.to_vec());
@@ -664,4 +681,168 @@ fn linger_without_the_peers_eof_ends_at_the_close_timeout() {
     h.advance(CLOSE);
     assert!(h.conn.is_done());
     assert_eq!(h.closed.len(), 1);
+}
+
+// ---- Open: frames refused on their header (issue 11 §3) ----
+
+#[test]
+fn open_a_header_that_must_be_refused_fails_at_once_without_its_payload() {
+    // Only the header is sent: the verdict may not wait for the payload it announces.
+    let mask = [0u8; 4];
+    let masked = |b0: u8, len: &[u8]| [&[b0][..], len, &mask].concat();
+    let cases: [(Vec<u8>, u16); 9] = [
+        (vec![0x81, 0x7E, 0xFF, 0xFF], 1002), // unmasked text of 65,535 bytes
+        (masked(0xC1, &[0xFE, 0x10, 0x00]), 1002), // RSV1, no extension negotiated
+        (masked(0x83, &[0xFE, 0x10, 0x00]), 1002), // reserved data opcode
+        (masked(0x8B, &[0x85]), 1002),        // reserved control opcode
+        (masked(0x09, &[0x85]), 1002),        // fragmented ping
+        (masked(0x89, &[0xFE, 0x00, 0x7E]), 1002), // ping of 126 bytes
+        (masked(0x80, &[0x85]), 1002),        // continuation of nothing
+        (masked(0x82, &[0xFE, 0x04, 0x01]), 1009), // over max_frame_size
+        (masked(0x82, &[0xFF, 0, 0, 1, 0, 0, 0, 0, 0]), 1009), // 2^40 bytes
+    ];
+    for (header, code) in cases {
+        let mut h = Harness::open(Config::default().max_frame_size(1024));
+        let events = h.recv(&header);
+        let [Event::Closed(why)] = &events[..] else {
+            panic!("{header:x?}: {events:?}");
+        };
+        assert_eq!((u16::from(why.code), why.cause), (code, Cause::Protocol));
+        let frames = h.frames();
+        assert_eq!((frames[0].0, close_code(&frames[0].1)), (0x8, code));
+        assert!(!h.conn.is_open(), "failed, not waiting for an answer");
+    }
+}
+
+#[test]
+fn open_fragments_over_max_message_size_fail_1009_on_the_header_that_passes_it() {
+    let mut h = Harness::open(Config::default().max_message_size(1000));
+    let mut first = client_frame(0x2, &[7; 600]);
+    first[0] &= 0x7F; // not final
+    assert!(h.recv(&first).is_empty());
+    // 600 + 401 > 1000: refused on the header alone.
+    let events = h.recv(&[0x80, 0x80 | 126, 0x01, 0x91, 0, 0, 0, 0]);
+    assert!(matches!(&events[..], [Event::Closed(why)]
+        if why.code == CloseCode::Size && why.cause == Cause::Protocol));
+}
+
+#[test]
+fn open_frames_before_a_refused_header_are_delivered_first() {
+    let mut h = Harness::open(Config::default());
+    let mut bytes = client_frame(0x1, b"first");
+    bytes.extend_from_slice(&[0x81, 0x7E, 0xFF, 0xFF]);
+    let events = h.recv(&bytes);
+    assert!(
+        matches!(&events[..], [Event::Message(m), Event::Closed(why)]
+        if *m == Message::text("first") && why.code == CloseCode::Protocol)
+    );
+}
+
+// ---- Closing: codes on the wire (issue 11 §2) ----
+
+#[test]
+fn closing_theirs_with_1014_is_echoed_and_reported_as_sent() {
+    let mut h = Harness::open(Config::default());
+    let events = h.recv(&close_frame(1014, "bad gateway"));
+    assert!(matches!(&events[..], [Event::Closed(why)]
+        if why.cause == Cause::PeerClosed && u16::from(why.code) == 1014 && why.reason == "bad gateway"));
+    let frames = h.frames();
+    assert_eq!((frames[0].0, close_code(&frames[0].1)), (0x8, 1014));
+}
+
+#[test]
+fn closing_theirs_in_the_upgrade_tail_after_a_message() {
+    let mut h = Harness::new(Config::default());
+    let mut bytes = UPGRADE.to_vec();
+    bytes.extend(client_frame(0x1, b"hi"));
+    bytes.extend(close_frame(1012, ""));
+    let events = h.recv(&bytes);
+    assert!(
+        matches!(&events[..], [Event::Upgrade(_), Event::Message(_), Event::Closed(why)]
+        if u16::from(why.code) == 1012 && why.cause == Cause::PeerClosed)
+    );
+}
+
+#[test]
+fn closing_theirs_without_a_code_is_answered_without_one() {
+    let mut h = Harness::open(Config::default());
+    let events = h.recv(&client_frame(0x8, b""));
+    assert!(matches!(&events[..], [Event::Closed(why)]
+        if why.cause == Cause::PeerClosed && why.code == CloseCode::Status));
+    assert_eq!(h.frames(), [(0x8, vec![])]);
+}
+
+#[test]
+fn closing_theirs_with_an_invalid_code_is_a_protocol_failure() {
+    for code in [0, 999, 1004, 1005, 1006, 1015, 1016, 2999, 5000] {
+        let mut h = Harness::open(Config::default());
+        let events = h.recv(&close_frame(code, ""));
+        let [Event::Closed(why)] = &events[..] else {
+            panic!("{code}: {events:?}");
+        };
+        assert_eq!(
+            (why.code, why.cause),
+            (CloseCode::Protocol, Cause::Protocol)
+        );
+        let frames = h.frames();
+        assert_eq!(
+            (frames[0].0, close_code(&frames[0].1)),
+            (0x8, 1002),
+            "{code}"
+        );
+    }
+    // An invalid reason is 1007.
+    let mut h = Harness::open(Config::default());
+    let events = h.recv(&client_frame(0x8, b"\x03\xe8\xc0\x80"));
+    assert!(matches!(&events[..], [Event::Closed(why)]
+        if why.code == CloseCode::Invalid && why.cause == Cause::Protocol));
+}
+
+#[test]
+fn closing_ours_with_a_code_that_may_not_be_sent_sends_1011() {
+    for code in [0, 999, 1004, 1005, 1006, 1015, 1016, 2999, 5000, 65535] {
+        let mut h = Harness::open(Config::default());
+        let frame = CloseFrame {
+            code: code.into(),
+            reason: "why".into(),
+        };
+        assert!(h.conn.close(frame, Cause::ServerClosed, &h.config, h.now));
+        let frames = h.frames();
+        assert_eq!(
+            (frames[0].0, frames[0].1.clone()),
+            (0x8, b"\x03\xf3why".to_vec())
+        );
+        h.advance(CLOSE);
+        let why = h.closed.pop().expect("on_close owed");
+        assert_eq!(why.code, CloseCode::Error, "reports what was sent");
+    }
+    // The codes that may be sent go out as they are.
+    for code in [1000, 1003, 1007, 1010, 1014, 3000, 4999] {
+        let mut h = Harness::open(Config::default());
+        let frame = CloseFrame {
+            code: code.into(),
+            reason: "".into(),
+        };
+        h.conn.close(frame, Cause::ServerClosed, &h.config, h.now);
+        assert_eq!(close_code(&h.frames()[0].1), code);
+    }
+}
+
+#[test]
+fn closing_ours_with_a_long_reason_cuts_it_on_a_char_boundary() {
+    let mut h = Harness::open(Config::default());
+    let frame = CloseFrame {
+        code: CloseCode::Normal,
+        reason: "é".repeat(100).into(), // 200 bytes
+    };
+    h.conn.close(frame, Cause::ServerClosed, &h.config, h.now);
+    let frames = h.frames();
+    assert_eq!(
+        frames[0].1.len(),
+        2 + 122,
+        "a control frame carries at most 125 bytes"
+    );
+    let reason = std::str::from_utf8(&frames[0].1[2..]).expect("cut on a boundary");
+    h.recv(&close_frame(1000, ""));
+    assert_eq!(h.closed.pop().unwrap().reason, reason);
 }

@@ -45,7 +45,6 @@ use self::token::{LISTENER, WAKER};
 use crate::clock::Clock;
 use crate::config::Config;
 use crate::conn::io::ReadBuf;
-use crate::ctx::truncate_reason;
 use crate::error::{Cause, Disconnect};
 use crate::handle::{Command, Handle, Inbox};
 use crate::handler::Handler;
@@ -268,7 +267,7 @@ impl Reactor {
                 Command::Close(id, code, reason) => {
                     let frame = CloseFrame {
                         code,
-                        reason: truncate_reason(&reason).into(),
+                        reason: reason.into(),
                     };
                     core.close(id, frame, Cause::ServerClosed);
                 }
