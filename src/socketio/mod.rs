@@ -69,6 +69,7 @@ mod bundle;
 mod eio;
 mod endpoint;
 pub(crate) mod engine;
+mod json;
 mod namespace;
 mod packet;
 mod payload;
