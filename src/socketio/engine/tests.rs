@@ -19,6 +19,7 @@ struct Rec {
     responses: Vec<(ConnId, String)>,
     held: HashSet<ConnId>,
     closed: Vec<ConnId>,
+    close_codes: Vec<CloseCode>,
     timers: Vec<(Instant, TimerId)>,
     /// Timer ids handed out so far.
     next_timer: Slab<TimerId, ()>,
@@ -39,8 +40,9 @@ impl Wire for Rec {
     fn is_held(&mut self, conn: ConnId) -> bool {
         self.held.contains(&conn)
     }
-    fn close(&mut self, conn: ConnId) {
+    fn close(&mut self, conn: ConnId, code: CloseCode, _reason: &str) {
         self.closed.push(conn);
+        self.close_codes.push(code);
     }
     fn set_timer(&mut self, delay: Duration) -> TimerId {
         let now = self.now.expect("time set");
