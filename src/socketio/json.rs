@@ -255,7 +255,15 @@ mod tests {
 
     #[test]
     fn invalid_json_is_refused() {
-        for text in ["", "[", r#"["\ud83"]"#, r#"["x"] ["#, "[1,]", "'a'", r#"["\q"]"#] {
+        for text in [
+            "",
+            "[",
+            r#"["\ud83"]"#,
+            r#"["x"] ["#,
+            "[1,]",
+            "'a'",
+            r#"["\q"]"#,
+        ] {
             assert_eq!(parse(text), Err(JsonError::Invalid), "{text:?}");
         }
     }

@@ -509,7 +509,10 @@ impl App for Sio {
         };
         if packet.too_deep {
             // Valid JSON, too deep to read safely: dropped, the session goes on.
-            debug!("packet nested deeper than {} levels dropped", super::json::MAX_DEPTH);
+            debug!(
+                "packet nested deeper than {} levels dropped",
+                super::json::MAX_DEPTH
+            );
             return;
         }
         if let Some(data) = &packet.data {
