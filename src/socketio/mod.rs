@@ -72,11 +72,11 @@
 //! A session behaves the same on long-polling and WebSocket: `max_payload` bounds a POST
 //! (413) and a WebSocket message (closed with 1009) alike; a client whose held GET's
 //! connection closes is disconnected at once (`transport error`, through
-//! [`Handler::on_http_closed`](crate::Handler::on_http_closed)), as one whose WebSocket
+//! [`Handler::on_http_closed`]), as one whose WebSocket
 //! closes; on [`Handle::shutdown`](crate::Handle::shutdown) every socket gets
 //! `on_disconnect` with `server shutting down`, a held GET is answered with a close
 //! packet and a WebSocket is closed with 1001 (through
-//! [`Handler::on_shutdown`](crate::Handler::on_shutdown)).
+//! [`Handler::on_shutdown`]).
 //!
 //! # Threading
 //!
