@@ -18,12 +18,14 @@
 //! - `chat` ({room, text}) → `chat` ({from, room, text}) to the room's others;
 //! - `file` (room, name, bytes, ack) → `file` (from, name, bytes) to the room's others,
 //!   acks the size: binary both ways;
-//! - `announce` (text) → `announcement` ({from, text}) to everyone, the sender included.
+//! - `announce` (text) → `announcement` ({from, text}) to everyone, the sender included;
+//! - `echo` (args..., ack) → acks the same arguments, as received (JSON round trips).
 //!
 //! Namespace `/admin` takes `auth: { token }` equal to `SOCKETIO_ADMIN_TOKEN` (default
 //! `let-me-in`) and answers `stats` (ack) with `{ "connected": N }`.
 //!
-//! Heartbeat: `SOCKETIO_PING_INTERVAL_MS`, `SOCKETIO_PING_TIMEOUT_MS` (25000 / 20000).
+//! Heartbeat: `SOCKETIO_PING_INTERVAL_MS`, `SOCKETIO_PING_TIMEOUT_MS` (25000 / 20000);
+//! largest packet: `SOCKETIO_MAX_PAYLOAD` (bytes, 1000000).
 
 mod common;
 
@@ -168,6 +170,12 @@ fn on_connection(chat: &Shared, socket: &mut Socket<'_>) {
         }
     });
 
+    socket.on("echo", |socket, args, ack| {
+        if let Some(ack) = ack {
+            ack.send(socket, args);
+        }
+    });
+
     let c = Rc::clone(chat);
     socket.on("announce", move |socket, args, _ack| {
         let text = args.text(0).unwrap_or_default().to_owned();
@@ -197,6 +205,12 @@ fn main() -> std::io::Result<()> {
     }
     if let Some(timeout) = env_ms("SOCKETIO_PING_TIMEOUT_MS") {
         options = options.ping_timeout(timeout);
+    }
+    if let Some(bytes) = std::env::var("SOCKETIO_MAX_PAYLOAD")
+        .ok()
+        .and_then(|v| v.parse().ok())
+    {
+        options = options.max_payload(bytes);
     }
     let mut io = SocketIo::new(options).fallback(Page);
     let client_dir = std::env::var("SOCKETIO_CLIENT_DIR")

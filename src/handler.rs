@@ -63,6 +63,22 @@ pub trait Handler {
     /// A connection that was opened has ended; called exactly once for each.
     fn on_close(&mut self, _ctx: &mut Ctx<'_>, _why: &Disconnect) {}
 
+    /// A connection whose request [`on_http`](Self::on_http) held (returned `None` for)
+    /// ended before the request was answered: the peer closed it or it failed, the held
+    /// request's timeout passed, or the server is stopping. Called once per request held
+    /// and never answered, as soon as the reactor sees it, so a long-polling server learns
+    /// at once that its client is gone. `ctx.id()` is the id `on_http` saw; answering it is
+    /// no longer possible ([`ServerCtx::respond`] returns `false`).
+    fn on_http_closed(&mut self, _ctx: &mut Ctx<'_>) {}
+
+    /// [`Handle::shutdown`](crate::Handle::shutdown) was called. Runs once, before
+    /// anything is closed: requests held now can still be answered (their responses are
+    /// written before the connections close), WebSockets can still be sent a last
+    /// message. When it returns, every WebSocket is closed with 1001 and every other
+    /// connection once its response is out; unanswered held requests then get
+    /// [`on_http_closed`](Self::on_http_closed).
+    fn on_shutdown(&mut self, _ctx: &mut ServerCtx<'_>) {}
+
     /// A timer set with [`ServerCtx::set_timer`] is due. It serves no connection, so its
     /// context is the server's: reach connections by id (`send_to`, `respond`), rooms
     /// (`publish`), or set the next timer.

@@ -6,6 +6,7 @@ mod common;
 use std::collections::HashMap;
 use std::io::Write;
 use std::net::{SocketAddr, TcpStream};
+use std::sync::mpsc;
 use std::thread;
 use std::time::Duration;
 
@@ -218,4 +219,173 @@ fn other_paths_their_connections_and_timers_go_to_the_fallback() {
     plain.send(Message::text("echo")).unwrap();
     assert_eq!(plain.read().unwrap(), Message::text("echo"));
     assert_eq!(sio.read().unwrap(), Message::text("2"), "engine pings too");
+}
+
+// ---- issue 11 §6: JSON as JavaScript writes it; §7: every transport alike ----
+
+/// `echo_io` with these options, reporting each socket's disconnect reason.
+fn reporting_io(options: Options, reasons: mpsc::Sender<String>) -> SocketIo {
+    let mut io = SocketIo::new(options);
+    io.of("/").on_connection(move |socket| {
+        let reasons = reasons.clone();
+        socket.on_disconnect(move |_socket, reason| {
+            let _ = reasons.send(reason.to_string());
+        });
+        socket.on("echo", |socket, args, ack| {
+            socket.emit("echo", args.clone());
+            if let Some(ack) = ack {
+                ack.send(socket, args);
+            }
+        });
+        socket.on("message", |socket, args, _ack| {
+            let text = args.text(0).unwrap_or_default().to_owned();
+            socket.emit("message", format!("Reply to: {text}"));
+        });
+    });
+    io
+}
+
+/// A WebSocket session joined to `/`, its greeting read.
+fn ws_session(addr: SocketAddr) -> common::Client {
+    let mut ws = client_at(addr, "/socket.io/?EIO=4&transport=websocket");
+    ws.read().unwrap();
+    ws.send(Message::text("40")).unwrap();
+    assert!(ws.read().unwrap().to_text().unwrap().starts_with("40{"));
+    ws
+}
+
+/// A polling session joined to `/`: its query string, its first packets read.
+fn polling_session(addr: SocketAddr) -> String {
+    let mut conn = tcp(addr);
+    let (_, open) = http(&mut conn, "GET", "/socket.io/?EIO=4&transport=polling", "");
+    let open: serde_json::Value = serde_json::from_str(&open[1..]).unwrap();
+    let q = format!(
+        "/socket.io/?EIO=4&transport=polling&sid={}",
+        open["sid"].as_str().unwrap()
+    );
+    assert_eq!(http(&mut conn, "POST", &q, "40"), (200, "ok".into()));
+    let (_, connected) = http(&mut conn, "GET", &q, "");
+    assert!(connected.starts_with("40{"), "{connected}");
+    q
+}
+
+/// Sends a GET that the server holds, on a connection of its own.
+fn held_get(addr: SocketAddr, q: &str) -> TcpStream {
+    let mut conn = tcp(addr);
+    write!(conn, "GET {q} HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+    conn
+}
+
+#[test]
+fn strings_numbers_keys_and_depth_javascript_writes_come_back_as_sent() {
+    let (tx, reasons) = mpsc::channel();
+    let addr = spawn(move || reporting_io(Options::default(), tx));
+    let mut ws = ws_session(addr);
+    // a string cut inside an emoji, a key with a lone surrogate, key order, numbers
+    // past u64 and f64's integers
+    let args = r#""cut:\ud83c",{"b":1,"\udc00a":[2.5,1e+21]},98765432109876540000,5e-324"#;
+    ws.send(Message::text(format!(r#"42["echo",{args}]"#)))
+        .unwrap();
+    assert_eq!(
+        ws.read().unwrap(),
+        Message::text(format!(r#"42["echo",{args}]"#))
+    );
+    ws.send(Message::text(r#"42["message","cut:\ud83c"]"#))
+        .unwrap();
+    assert_eq!(
+        ws.read().unwrap(),
+        Message::text(r#"42["message","Reply to: cut:\ud83c"]"#)
+    );
+    // nesting: 256 levels (the event's own array is one) come back; deeper packets
+    // are dropped, the session stays
+    let nest = |n| format!("{}1{}", "[".repeat(n), "]".repeat(n));
+    ws.send(Message::text(format!(r#"42["echo",{}]"#, nest(255))))
+        .unwrap();
+    assert_eq!(
+        ws.read().unwrap(),
+        Message::text(format!(r#"42["echo",{}]"#, nest(255)))
+    );
+    ws.send(Message::text(format!(r#"42["echo",{}]"#, nest(100_000))))
+        .unwrap();
+    ws.send(Message::text(r#"42["echo","still here"]"#))
+        .unwrap();
+    assert_eq!(
+        ws.read().unwrap(),
+        Message::text(r#"42["echo","still here"]"#)
+    );
+    assert!(reasons.try_recv().is_err(), "nobody disconnected");
+
+    // and over long-polling
+    let q = polling_session(addr);
+    let mut conn = tcp(addr);
+    let body = r#"42["message","cut:\ud83c"]"#;
+    assert_eq!(http(&mut conn, "POST", &q, body), (200, "ok".into()));
+    assert_eq!(
+        http(&mut conn, "GET", &q, ""),
+        (200, r#"42["message","Reply to: cut:\ud83c"]"#.into())
+    );
+}
+
+#[test]
+fn a_polling_client_whose_held_get_dies_is_gone_at_once() {
+    let (tx, reasons) = mpsc::channel();
+    let addr = spawn(move || reporting_io(Options::default(), tx));
+    let q = polling_session(addr);
+    let get = held_get(addr, &q);
+    thread::sleep(Duration::from_millis(50)); // held by now
+    drop(get);
+    // the heartbeat would take 45 s
+    let reason = reasons
+        .recv_timeout(Duration::from_secs(2))
+        .expect("noticed");
+    assert_eq!(reason, "transport error");
+    let mut conn = tcp(addr);
+    assert_eq!(http(&mut conn, "GET", &q, "").0, 400, "the session is gone");
+}
+
+#[test]
+fn shutdown_tells_every_socket_and_answers_a_held_get_with_a_close_packet() {
+    let (tx, reasons) = mpsc::channel();
+    let server = Server::bind("127.0.0.1:0").unwrap();
+    let (addr, handle) = (server.local_addr().unwrap(), server.handle());
+    let done = thread::spawn(move || server.run(reporting_io(Options::default(), tx)));
+    let mut ws = ws_session(addr);
+    let q = polling_session(addr);
+    let mut get = held_get(addr, &q);
+    thread::sleep(Duration::from_millis(50));
+    handle.shutdown().unwrap();
+    let (head, body) = read_response(&mut get);
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    assert_eq!(body, b"1", "a close packet");
+    match ws.read() {
+        Ok(Message::Close(Some(frame))) => assert_eq!(u16::from(frame.code), 1001),
+        other => panic!("{other:?}"),
+    }
+    let mut got = vec![reasons.recv().unwrap(), reasons.recv().unwrap()];
+    got.dedup();
+    assert_eq!(got, ["server shutting down"]);
+    drop(ws);
+    done.join().unwrap().unwrap();
+}
+
+#[test]
+fn max_payload_bounds_websocket_messages_as_it_bounds_polling_posts() {
+    let (tx, reasons) = mpsc::channel();
+    let options = Options::default().max_payload(1000);
+    let addr = spawn(move || reporting_io(options, tx));
+    let q = polling_session(addr);
+    let big = format!(r#"42["echo","{}"]"#, "x".repeat(1000));
+    let mut conn = tcp(addr);
+    assert_eq!(http(&mut conn, "POST", &q, &big).0, 413);
+
+    let mut ws = ws_session(addr);
+    ws.send(Message::text(big)).unwrap();
+    match ws.read() {
+        Ok(Message::Close(Some(frame))) => assert_eq!(u16::from(frame.code), 1009),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(
+        reasons.recv_timeout(Duration::from_secs(2)).unwrap(),
+        "transport error"
+    );
 }

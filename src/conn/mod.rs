@@ -676,6 +676,19 @@ impl Connection {
         was_open.then_some(why)
     }
 
+    /// Ends a connection that is not an open WebSocket (the server is stopping): with bytes
+    /// queued (a response), it lingers until they are out; otherwise it is dropped now.
+    pub(crate) fn end_plain(&mut self, config: &Config, now: Instant) {
+        if self.is_open() {
+            return;
+        }
+        if self.out.pending() > 0 {
+            self.finish(Disconnect::reset(), config, now);
+        } else {
+            self.state = State::Done;
+        }
+    }
+
     /// Drops the connection now (the reactor closes the socket). Returns the `on_close`
     /// owed, if it was open.
     pub(crate) fn drop_now(&mut self, why: Disconnect) -> Option<Disconnect> {

@@ -36,6 +36,9 @@ pub(crate) struct Entry {
     scheduled: bool,
     /// The poller reported the peer's FIN; reading goes on until the EOF is read.
     pub(crate) peer_closed: bool,
+    /// Holds an unanswered plain HTTP request (as of the last `settle`): if it ends so,
+    /// `on_http_closed` is owed.
+    held: bool,
 }
 
 impl Entry {
@@ -47,6 +50,7 @@ impl Entry {
             dirty: false,
             scheduled: false,
             peer_closed: false,
+            held: false,
         }
     }
 }
@@ -70,6 +74,8 @@ pub(crate) struct Core {
     pub(crate) ready: Vec<ConnId>,
     /// Ended connections whose `on_close` is owed.
     pub(crate) closed: Vec<(ConnId, SocketAddr, Disconnect)>,
+    /// Ended connections that held an unanswered request: `on_http_closed` is owed.
+    pub(crate) held_closed: Vec<(ConnId, SocketAddr)>,
     pub(crate) rooms: Rooms,
     /// Handed out by `ServerCtx::handle`.
     pub(crate) handle: Handle,
@@ -121,6 +127,7 @@ impl Core {
             dirty: Vec::new(),
             ready: Vec::new(),
             closed: Vec::new(),
+            held_closed: Vec::new(),
         }
     }
 
@@ -233,6 +240,15 @@ impl Core {
         }
     }
 
+    /// Ends a connection that is not an open WebSocket: what it has queued (a response) is
+    /// written first; with nothing queued it is dropped now.
+    pub(crate) fn end_plain(&mut self, id: ConnId) {
+        if let Some(entry) = self.conns.get_mut(id) {
+            entry.conn.end_plain(&self.config, self.now);
+            self.settle(id);
+        }
+    }
+
     /// A connection's deadline may have come.
     pub(crate) fn on_timeout(&mut self, id: ConnId, at: Instant) {
         let Some(entry) = self.conns.get_mut(id) else {
@@ -261,9 +277,15 @@ impl Core {
             return;
         };
         if entry.conn.is_done() {
+            // Every transition out of a held request passes through here (an answer
+            // leaves it held no more; the peer leaving, a timeout, a drop make it done).
+            if entry.held {
+                self.held_closed.push((id, entry.conn.peer()));
+            }
             self.conns.remove(id);
             return;
         }
+        entry.held = entry.conn.is_held();
         // A later deadline needs no new entry: the earlier one pops, finds the deadline
         // later, and is armed again here.
         if let Some(at) = entry.conn.poll_at() {

@@ -117,7 +117,7 @@ pub(super) fn fire_timer<H: Handler>(core: &mut Core, handler: &mut H, timer: Ti
 /// Runs the `on_close` callbacks owed, including any that they cause.
 #[inline]
 pub(super) fn run_on_close<H: Handler>(core: &mut Core, handler: &mut H) {
-    if core.closed.is_empty() {
+    if core.closed.is_empty() && core.held_closed.is_empty() {
         return;
     }
     run_owed(core, handler);
@@ -125,7 +125,18 @@ pub(super) fn run_on_close<H: Handler>(core: &mut Core, handler: &mut H) {
 
 #[inline(never)]
 fn run_owed<H: Handler>(core: &mut Core, handler: &mut H) {
-    while let Some((id, peer, why)) = core.closed.pop() {
+    loop {
+        if let Some((id, peer)) = core.held_closed.pop() {
+            debug!("{id}: held request's connection closed");
+            let ctx = &mut Ctx::new(core, id, peer);
+            if guard(|| handler.on_http_closed(ctx)).is_none() {
+                warn!("on_http_closed panicked for {id}");
+            }
+            continue;
+        }
+        let Some((id, peer, why)) = core.closed.pop() else {
+            break;
+        };
         debug!("{id} closed: {why}");
         if guard(|| handler.on_close(&mut Ctx::new(core, id, peer), &why)).is_none() {
             warn!("on_close panicked for {id}");
@@ -133,6 +144,14 @@ fn run_owed<H: Handler>(core: &mut Core, handler: &mut H) {
         // After `on_close`, so it can still see the rooms it is leaving.
         core.rooms.leave_all(id);
     }
+}
+
+/// Tells the handler the server is stopping (before anything is closed).
+pub(super) fn shutting_down<H: Handler>(core: &mut Core, handler: &mut H) {
+    if guard(|| handler.on_shutdown(&mut ServerCtx::new(core))).is_none() {
+        warn!("on_shutdown panicked");
+    }
+    run_on_close(core, handler);
 }
 
 /// Runs a callback; a panic is caught (and logged by the panic hook) so it costs one

@@ -39,7 +39,7 @@ use tungstenite::protocol::frame::CloseFrame;
 
 use self::accept::{accept, Backlog};
 use self::core::Core;
-use self::dispatch::{fire_timer, run_on_close};
+use self::dispatch::{fire_timer, run_on_close, shutting_down};
 use self::read::read;
 use self::token::{LISTENER, WAKER};
 use crate::clock::Clock;
@@ -277,15 +277,17 @@ impl Reactor {
         self.more_commands = ran == COMMANDS_PER_PASS;
         run_on_close(&mut self.core, handler);
         if shutdown {
-            self.begin_shutdown();
+            self.begin_shutdown(handler);
         }
     }
 
-    /// Stops accepting and starts closing every connection with 1001.
-    fn begin_shutdown(&mut self) {
+    /// Stops accepting, tells the handler, and starts closing every connection with 1001.
+    fn begin_shutdown<H: Handler>(&mut self, handler: &mut H) {
         if self.state != State::Running {
             return;
         }
+        // First, so the handler can still answer held requests and reach every client.
+        shutting_down(&mut self.core, handler);
         if let Some(mut listener) = self.listener.take() {
             let _ = self.poll.registry().deregister(&mut listener);
         }
@@ -302,9 +304,11 @@ impl Reactor {
                 // `false` for connections already closing: their timers end them.
                 core.close(id, frame, Cause::Shutdown);
             } else {
-                core.remove(id, Disconnect::reset());
+                // A response (one `on_shutdown` gave, say) is written before it closes.
+                core.end_plain(id);
             }
         }
+        run_on_close(core, handler);
         self.state = State::ShuttingDown(core.now + core.config.close_timeout);
     }
 

@@ -81,6 +81,23 @@ where
         true
     }
 
+    /// A connection that held a request closed; `false` if the engine held no GET there.
+    pub(crate) fn http_closed(&mut self, ctx: &mut Ctx<'_>) -> bool {
+        let (id, now) = (ctx.id(), ctx.now());
+        if !self.engine.on_http_closed(&mut self.app, id, now) {
+            return false;
+        }
+        self.engine.flush(&mut self.app, &mut **ctx);
+        true
+    }
+
+    /// The server is stopping: every session ends now, on every transport.
+    pub(crate) fn shutdown(&mut self, ctx: &mut ServerCtx<'_>) {
+        let now = ctx.now();
+        self.engine.on_shutdown(&mut self.app, now);
+        self.engine.flush(&mut self.app, ctx);
+    }
+
     pub(crate) fn timer(&mut self, ctx: &mut ServerCtx<'_>, timer: TimerId) -> bool {
         if !self.engine.owns_timer(timer) {
             return false;
@@ -140,6 +157,17 @@ macro_rules! endpoint_handler {
                 if !self.ep.close(ctx, why) {
                     self.fallback.on_close(ctx, why);
                 }
+            }
+
+            fn on_http_closed(&mut self, ctx: &mut $crate::Ctx<'_>) {
+                if !self.ep.http_closed(ctx) {
+                    self.fallback.on_http_closed(ctx);
+                }
+            }
+
+            fn on_shutdown(&mut self, ctx: &mut $crate::ServerCtx<'_>) {
+                self.ep.shutdown(ctx);
+                self.fallback.on_shutdown(ctx);
             }
 
             fn on_timer(&mut self, ctx: &mut $crate::ServerCtx<'_>, timer: $crate::TimerId) {

@@ -42,6 +42,42 @@
 //! emits to a long-polling client leaves in one response. One reactor timer per session
 //! (its earliest deadline among heartbeat, upgrade, connect and ack timeouts), no scan.
 //!
+//! # JSON as JavaScript writes it
+//!
+//! Payloads are read as `JSON.parse` reads them and written as `JSON.stringify` writes
+//! them, so what a client sends comes back as the reference server would send it:
+//!
+//! - object keys keep the order they came in (serde_json's `preserve_order`);
+//! - numbers keep their text (`arbitrary_precision`): `98765432109876540000` or `1e+21`
+//!   go back out as sent; [`Value::as_f64`](serde_json::Value::as_f64) and friends still
+//!   read them;
+//! - a string may hold lone surrogates (a JavaScript string cut inside an emoji:
+//!   `"cut:\ud83c"`). A Rust string cannot, so each lone surrogate U+D800 + n reaches the
+//!   app as the private-use character U+10F800 + n, and every character of
+//!   U+10F800..=U+10FFFF the server sends goes out as the lone surrogate it stands for.
+//!   `format!("Reply to: {text}")` thus answers `"Reply to: cut:\ud83c"`, as the
+//!   reference does; a client that sends a real character of that range (the last 2048
+//!   code points of Plane 16) gets a lone surrogate back;
+//! - nesting is read up to 256 levels (the event's own array counts): serde_json and a
+//!   `Value`'s drop recurse per level, and 256 fit a 2 MiB thread stack in a debug build.
+//!   A deeper packet is dropped (logged at debug level) and the session goes on, where the
+//!   reference runs the handler (and echoes up to a few thousand levels).
+//!
+//! Cargo unifies features: with `socketio`, every user of serde_json in the same build
+//! gets `preserve_order` and `arbitrary_precision` (the latter changes how numbers
+//! deserialize into untagged or flattened serde types).
+//!
+//! # Every transport alike
+//!
+//! A session behaves the same on long-polling and WebSocket: `max_payload` bounds a POST
+//! (413) and a WebSocket message (closed with 1009) alike; a client whose held GET's
+//! connection closes is disconnected at once (`transport error`, through
+//! [`Handler::on_http_closed`]), as one whose WebSocket
+//! closes; on [`Handle::shutdown`](crate::Handle::shutdown) every socket gets
+//! `on_disconnect` with `server shutting down`, a held GET is answered with a close
+//! packet and a WebSocket is closed with 1001 (through
+//! [`Handler::on_shutdown`]).
+//!
 //! # Threading
 //!
 //! Callbacks are `'static` but not `Send`: like the reactor, they run on its thread and
@@ -60,15 +96,13 @@
 //!   processes (Redis): this is one reactor's state.
 //! - Cookies (`cookie` option) and `allowRequest`; a namespace [`auth`](Namespace::auth)
 //!   check sees the request that opened the connection instead.
-//! - A polling session's GET connection dying is noticed at its next ping (the reactor does
-//!   not report plain HTTP connections closing), so such a client is dropped after at most
-//!   `ping_interval + ping_timeout`.
 
 mod base64;
 mod bundle;
 mod eio;
 mod endpoint;
 pub(crate) mod engine;
+mod json;
 mod namespace;
 mod packet;
 mod payload;
@@ -158,9 +192,13 @@ impl Options {
         self
     }
 
-    /// Largest long-polling POST body, in bytes, announced to clients as `maxPayload`.
-    /// Default 1,000,000; over it → 413. WebSocket messages are bounded by
-    /// [`Config::max_message_size`](crate::Config::max_message_size) (1 MiB by default).
+    /// Largest packet a client may send, in bytes, announced to clients as `maxPayload`
+    /// (the reference's `maxHttpBufferSize`). Default 1,000,000. A long-polling POST over
+    /// it is answered 413; a WebSocket message over it ends the session (`transport
+    /// error`) and its connection is closed with 1009, as the reference's does. A WebSocket
+    /// message is read whole before it is measured, so
+    /// [`Config::max_message_size`](crate::Config::max_message_size) (1 MiB by default)
+    /// bounds the memory one costs.
     pub fn max_payload(mut self, bytes: usize) -> Self {
         self.max_payload = bytes;
         self

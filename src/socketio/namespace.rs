@@ -507,6 +507,14 @@ impl App for Sio {
         let Some((packet, bins)) = complete else {
             return;
         };
+        if packet.too_deep {
+            // Valid JSON, too deep to read safely: dropped, the session goes on.
+            debug!(
+                "packet nested deeper than {} levels dropped",
+                super::json::MAX_DEPTH
+            );
+            return;
+        }
         if let Some(data) = &packet.data {
             if !packet::placeholders_are_valid(data, bins.len()) {
                 return self.close_client(eng, s, DisconnectReason::ParseError, false);

@@ -13,6 +13,8 @@ use std::fmt::Write as _;
 
 use serde_json::Value;
 
+use super::json::{self, JsonError};
+
 /// Attachments accepted on one binary packet (the reference parser's `maxAttachments`).
 pub(crate) const MAX_ATTACHMENTS: usize = 10;
 
@@ -35,6 +37,10 @@ pub(crate) struct Packet {
     pub(crate) nsp: String,
     pub(crate) id: Option<u64>,
     pub(crate) data: Option<Value>,
+    /// Its JSON was nested deeper than [`json::MAX_DEPTH`]: valid, but not read. The packet
+    /// is dropped once its attachments are in; the session goes on, as the reference
+    /// server's does.
+    pub(crate) too_deep: bool,
 }
 
 /// The packet breaks the format; the connection is closed.
@@ -84,12 +90,16 @@ pub(crate) fn decode(text: &str) -> Result<Packet, Invalid> {
     } else {
         None
     };
-    let data = if i < text.len() {
-        Some(serde_json::from_str::<Value>(&text[i..]).map_err(|_| Invalid)?)
+    let (data, too_deep) = if i < text.len() {
+        match json::parse(&text[i..]) {
+            Ok(data) => (Some(data), false),
+            Err(JsonError::TooDeep) => (None, true),
+            Err(JsonError::Invalid) => return Err(Invalid),
+        }
     } else {
-        None
+        (None, false)
     };
-    if !payload_is_valid(kind, data.as_ref()) {
+    if !too_deep && !payload_is_valid(kind, data.as_ref()) {
         return Err(Invalid);
     }
     Ok(Packet {
@@ -98,6 +108,7 @@ pub(crate) fn decode(text: &str) -> Result<Packet, Invalid> {
         nsp,
         id,
         data,
+        too_deep,
     })
 }
 
@@ -196,9 +207,10 @@ pub(crate) fn event(
 ) -> String {
     let mut s = header(Kind::Event, attachments, nsp, id);
     s.push('[');
-    let _ = write!(s, "{}", Value::from(name));
+    json::write(&mut s, name);
     for arg in args {
-        let _ = write!(s, ",{arg}");
+        s.push(',');
+        json::write(&mut s, arg);
     }
     s.push(']');
     s
@@ -212,7 +224,7 @@ pub(crate) fn ack(nsp: &str, id: u64, args: &[Value], attachments: usize) -> Str
         if i > 0 {
             s.push(',');
         }
-        let _ = write!(s, "{arg}");
+        json::write(&mut s, arg);
     }
     s.push(']');
     s
@@ -221,16 +233,20 @@ pub(crate) fn ack(nsp: &str, id: u64, args: &[Value], attachments: usize) -> Str
 /// The CONNECT answer: `{"sid":..}`.
 pub(crate) fn connect(nsp: &str, sid: &str) -> String {
     let mut s = header(Kind::Connect, 0, nsp, None);
-    let _ = write!(s, r#"{{"sid":{}}}"#, Value::from(sid));
+    s.push_str(r#"{"sid":"#);
+    json::write(&mut s, sid);
+    s.push('}');
     s
 }
 
 /// CONNECT_ERROR with `{"message":..[,"data":..]}`.
 pub(crate) fn connect_error(nsp: &str, message: &str, data: Option<&Value>) -> String {
     let mut s = header(Kind::ConnectError, 0, nsp, None);
-    let _ = write!(s, r#"{{"message":{}"#, Value::from(message));
+    s.push_str(r#"{"message":"#);
+    json::write(&mut s, message);
     if let Some(data) = data {
-        let _ = write!(s, r#","data":{data}"#);
+        s.push_str(r#","data":"#);
+        json::write(&mut s, data);
     }
     s.push('}');
     s
@@ -252,6 +268,7 @@ mod tests {
             nsp: nsp.into(),
             id,
             data,
+            too_deep: false,
         }
     }
 

@@ -12,6 +12,11 @@ use super::packet::{placeholder, placeholder_index};
 /// [`binary`](Self::binary) resolves to its bytes. A received payload can be sent on as it
 /// is: its placeholders and buffers stay paired.
 ///
+/// Received JSON is kept as JavaScript wrote it: keys in order, numbers as their text, and
+/// a lone surrogate in a string (`"\ud83c"`) as the character U+10F800 + (its code unit
+/// − 0xD800), which is written back out as the same lone surrogate; see the
+/// [module docs](super#json-as-javascript-writes-it).
+///
 /// ```
 /// use serde_json::json;
 /// use wsreactor::socketio::Payload;

@@ -234,3 +234,125 @@ test("heartbeat: a silent server or client is dropped after a short ping timeout
     await server.stop();
   }
 });
+
+// ---- issue 11 §6: what JSON.stringify writes comes back as the reference sends it ----
+
+const MODES = { "websocket only": ["websocket"], "polling only": ["polling"], "default (upgrade)": undefined };
+
+/** A client of `url` on `transports` (undefined: polling, then the upgrade), upgraded if it will be. */
+async function connectOver(url, transports, opts = {}) {
+  const socket = await connect(url, { ...(transports ? { transports } : {}), ...opts });
+  if (!transports && socket.io.engine.transport.name !== "websocket") {
+    await new Promise((resolve) => socket.io.engine.once("upgrade", resolve));
+  }
+  return socket;
+}
+
+for (const [mode, transports] of Object.entries(MODES)) {
+  test(`${mode}: lone surrogates, key order, numbers and depth round-trip`, LIMIT, async () => {
+    const socket = await connectOver(chat.url, transports);
+    const reply = next(socket, "message");
+    socket.send("cut:\ud83c");
+    assert.deepEqual(await reply, ["Reply to: cut:\ud83c"]);
+
+    const nums = JSON.parse("[98765432109876540000, 1e+21, 5e-324, 1.7976931348623157e+308, 0.1, 123456789012345680000]");
+    let deep = "bottom";
+    for (let i = 0; i < 200; i++) deep = [deep];
+    const args = ["\udc00\ud83c\ud83c\udf89", { b: 1, a: 2, "\ud800k": { z: [3], y: null } }, nums, deep];
+    const back = await socket.timeout(5000).emitWithAck("echo", ...args);
+    assert.equal(JSON.stringify(back), JSON.stringify(args[0]), "the first argument");
+    const all = await new Promise((resolve) => socket.emit("echo", ...args, (...got) => resolve(got)));
+    assert.equal(JSON.stringify(all), JSON.stringify(args));
+
+    // deeper than the server reads: dropped, the session goes on
+    let deeper = 0;
+    for (let i = 0; i < 1000; i++) deeper = [deeper];
+    socket.emit("echo", deeper);
+    const again = next(socket, "message");
+    socket.send("still here");
+    assert.deepEqual(await again, ["Reply to: still here"]);
+    assert.ok(socket.connected);
+    socket.disconnect();
+  });
+}
+
+// ---- issue 11 §7: every transport treated alike ----
+
+/** Waits until `pattern` shows in the server's log; rejects after `ms`. */
+function logged(server, pattern, ms = 3000) {
+  return new Promise((resolve, reject) => {
+    const started = Date.now();
+    const poll = () => {
+      const m = server.log().match(pattern);
+      if (m) return resolve(m);
+      if (Date.now() - started > ms) return reject(new Error(`not logged in ${ms} ms: ${pattern}\n${server.log()}`));
+      setTimeout(poll, 20);
+    };
+    poll();
+  });
+}
+
+const here = dirname(fileURLToPath(import.meta.url));
+
+for (const [mode, transports] of Object.entries(MODES)) {
+  test(`${mode}: a client that vanishes is noticed at once`, LIMIT, async () => {
+    // The official client in a process of its own, killed: its sockets close with it.
+    const code = `
+      import { io } from "socket.io-client";
+      const socket = io(${JSON.stringify(chat.url)}, { reconnection: false ${transports ? `, transports: ${JSON.stringify(transports)}` : ""} });
+      socket.on("nickname?", (ack) => ack(""));
+      socket.on("connect", () => {
+        const report = () => console.log("connected " + socket.id + " " + socket.io.engine.transport.name);
+        if (${!transports} && socket.io.engine.transport.name !== "websocket") socket.io.engine.once("upgrade", report);
+        else report();
+      });`;
+    const child = spawn(process.execPath, ["--input-type=module", "-e", code], { cwd: here, stdio: ["ignore", "pipe", "inherit"] });
+    const id = await new Promise((resolve) => {
+      let out = "";
+      child.stdout.on("data", (chunk) => {
+        out += chunk;
+        const m = out.match(/connected (\S+)/);
+        if (m) resolve(m[1]);
+      });
+    });
+    await new Promise((resolve) => setTimeout(resolve, 200)); // a GET is held by now
+    child.kill("SIGKILL");
+    // The heartbeat would take 45 s; the reference notices in milliseconds.
+    await logged(chat, new RegExp(`${id} \\(guest-\\d+\\) disconnected: transport (close|error)`), 2000);
+  });
+}
+
+test("shutdown: every transport's socket hears 'server shutting down'; a held GET gets a close packet", LIMIT, async () => {
+  const server = await startServer();
+  const sockets = {};
+  for (const [mode, transports] of Object.entries(MODES)) sockets[mode] = await connectOver(server.url, transports);
+  await new Promise((resolve) => setTimeout(resolve, 200)); // polling: a GET is held
+  const ids = Object.values(sockets).map((s) => s.id);
+  const reasons = Object.values(sockets).map((s) => next(s, "disconnect"));
+  await server.stop();
+  // "transport error" would mean a dropped GET or WebSocket; the reference closes both.
+  for (const [reason] of await Promise.all(reasons)) assert.equal(reason, "transport close");
+  for (const id of ids) {
+    assert.match(server.log(), new RegExp(`${id} \\(guest-\\d+\\) disconnected: server shutting down`));
+  }
+});
+
+test("max_payload refuses a larger message on every transport", LIMIT, async () => {
+  const server = await startServer("127.0.0.1:0", { SOCKETIO_MAX_PAYLOAD: "500000" });
+  try {
+    for (const [mode, transports] of Object.entries(MODES)) {
+      const socket = await connectOver(server.url, transports);
+      const id = socket.id;
+      const gone = next(socket, "disconnect");
+      const replies = [];
+      socket.on("message", (text) => replies.push(text));
+      socket.send("x".repeat(900_000));
+      const [reason] = await gone;
+      assert.match(reason, /transport (close|error)/, mode);
+      assert.deepEqual(replies, [], `${mode}: not answered`);
+      await logged(server, new RegExp(`${id} \\(guest-\\d+\\) disconnected: transport (close|error)`));
+    }
+  } finally {
+    await server.stop();
+  }
+});

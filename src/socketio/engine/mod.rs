@@ -65,7 +65,7 @@ pub(crate) trait Wire {
     /// `false` if the request is no longer held (its connection is gone).
     fn respond(&mut self, conn: ConnId, response: Response) -> bool;
     fn is_held(&mut self, conn: ConnId) -> bool;
-    fn close(&mut self, conn: ConnId);
+    fn close(&mut self, conn: ConnId, code: CloseCode, reason: &str);
     fn set_timer(&mut self, delay: Duration) -> TimerId;
 }
 
@@ -79,8 +79,8 @@ impl Wire for ServerCtx<'_> {
     fn is_held(&mut self, conn: ConnId) -> bool {
         ServerCtx::is_held(self, conn)
     }
-    fn close(&mut self, conn: ConnId) {
-        self.close_conn(conn, CloseCode::Normal, "");
+    fn close(&mut self, conn: ConnId, code: CloseCode, reason: &str) {
+        self.close_conn(conn, code, reason);
     }
     fn set_timer(&mut self, delay: Duration) -> TimerId {
         ServerCtx::set_timer(self, delay)
@@ -105,6 +105,16 @@ pub(crate) trait App {
     /// The deadline set with [`Engine::set_app_deadline`] has come.
     fn on_deadline(&mut self, eng: &mut Engine<Self::Client>, s: SessKey);
 }
+
+/// The close frame a WebSocket of the engine is closed with.
+pub(crate) type WsClose = (CloseCode, &'static str);
+
+/// How the engine closes a WebSocket it is done with.
+const NORMAL: WsClose = (CloseCode::Normal, "");
+/// A message over `max_payload`: what the reference's `ws` sends (its `maxPayload`).
+const TOO_LARGE: WsClose = (CloseCode::Size, "max payload exceeded");
+/// What the reactor closes every WebSocket with on shutdown.
+const SHUTDOWN: WsClose = (CloseCode::Away, "server shutting down");
 
 key_type! {
     /// A session's key: a slot and generation, so a stale key never reaches a newer
@@ -176,7 +186,7 @@ const MAX_SESSIONS: usize = 1 << 24;
 enum Effect {
     Send(ConnId, Message),
     Respond(ConnId, Response),
-    Close(ConnId),
+    Close(ConnId, WsClose),
     Timer(Duration, SessKey),
 }
 
@@ -187,6 +197,9 @@ pub(crate) struct Engine<C> {
     sessions: Slab<SessKey, Session<C>>,
     by_sid: HashMap<Arc<str>, SessKey>,
     ws: HashMap<ConnId, WsRole>,
+    /// The connection of each held GET, to its session: told that a connection closed,
+    /// the engine finds the session it held a GET for.
+    gets: HashMap<ConnId, SessKey>,
     ids: IdGen,
     dirty: Vec<SessKey>,
     /// Polling sessions whose queue passed `max_buffer`, ended at the next flush.
@@ -207,6 +220,7 @@ impl<C: Default> Engine<C> {
             sessions: Slab::default(),
             by_sid: HashMap::new(),
             ws: HashMap::new(),
+            gets: HashMap::new(),
             ids: IdGen::default(),
             dirty: Vec::new(),
             overflowed: Vec::new(),
@@ -278,7 +292,7 @@ impl<C: Default> Engine<C> {
     /// Closes the session from the server side; the app is not called back. On polling,
     /// what is queued still goes to the next GET, with a close packet.
     pub(crate) fn close(&mut self, s: SessKey) {
-        self.teardown(s, None);
+        self.teardown(s, None, NORMAL);
     }
 
     /// Sets (or clears) the one deadline of the app for this session; `App::on_deadline`
@@ -387,7 +401,7 @@ impl<C: Default> Engine<C> {
         let Some(sid) = q.sid else {
             if self.sessions.len() >= MAX_SESSIONS {
                 self.ws.insert(conn, WsRole::Done);
-                self.effects.push(Effect::Close(conn));
+                self.effects.push(Effect::Close(conn, NORMAL));
                 return;
             }
             let s = self.open(Transport::WebSocket(conn), now);
@@ -418,7 +432,7 @@ impl<C: Default> Engine<C> {
             }
             _ => {
                 self.ws.insert(conn, WsRole::Done);
-                self.effects.push(Effect::Close(conn));
+                self.effects.push(Effect::Close(conn, NORMAL));
             }
         }
     }
@@ -432,10 +446,22 @@ impl<C: Default> Engine<C> {
         now: Instant,
     ) {
         self.now = Some(now);
+        let len = match &msg {
+            Message::Text(text) => text.len(),
+            Message::Binary(bytes) => bytes.len(),
+            _ => 0,
+        };
         match self.ws.get(&conn).copied() {
             Some(WsRole::Transport(s)) => {
                 if self.overdue(app, s, now) {
                     return;
+                }
+                // `maxPayload` bounds a packet on every transport: on polling the POST
+                // (413), on WebSocket the message, as the reference's `ws` does (1009).
+                if len > self.settings.max_payload {
+                    debug!("{conn}: message of {len} bytes over max_payload");
+                    let reason = DisconnectReason::TransportError;
+                    return self.end_with(app, s, reason, Out::CLOSE, TOO_LARGE);
                 }
                 match msg {
                     Message::Text(text) => match packet::decode_text(&text) {
@@ -446,6 +472,9 @@ impl<C: Default> Engine<C> {
                     _ => {}
                 }
                 self.rearm(s);
+            }
+            Some(WsRole::Probe(s)) if len > self.settings.max_payload => {
+                self.abandon_probe(s, conn, TOO_LARGE);
             }
             Some(WsRole::Probe(s)) => self.on_probe_message(s, conn, msg),
             Some(WsRole::Done) | None => {}
@@ -484,6 +513,55 @@ impl<C: Default> Engine<C> {
         }
     }
 
+    /// A connection closed while the engine held a GET on it (the client vanished, or its
+    /// proxy gave up): the reference's "poll connection closed prematurely". The session
+    /// ends at once (`transport error`), as it would on WebSocket, instead of at its next
+    /// ping. `false` if the engine held no GET there.
+    pub(crate) fn on_http_closed<A: App<Client = C>>(
+        &mut self,
+        app: &mut A,
+        conn: ConnId,
+        now: Instant,
+    ) -> bool {
+        let Some(s) = self.gets.remove(&conn) else {
+            return false;
+        };
+        self.now = Some(now);
+        let Some(sess) = self.sessions.get_mut(s) else {
+            return true;
+        };
+        match &mut sess.transport {
+            Transport::Polling { get } if *get == Some(conn) => *get = None,
+            _ => return true,
+        }
+        debug!("{}: held GET's connection closed", sess.sid);
+        if sess.closed {
+            // Closed by the server and draining: the GET that would have drained it is
+            // gone, and nobody is left to send the rest to.
+            self.remove(s);
+        } else {
+            self.end(app, s, DisconnectReason::TransportError, Out::CLOSE);
+        }
+        true
+    }
+
+    /// The server is shutting down: every session ends (`server shutting down`), on
+    /// every transport alike. A held GET gets a close packet, as the reference answers
+    /// it; a WebSocket is closed with 1001, as the reactor closes all of them.
+    pub(crate) fn on_shutdown<A: App<Client = C>>(&mut self, app: &mut A, now: Instant) {
+        self.now = Some(now);
+        let open: Vec<SessKey> = self.sessions.keys().collect();
+        for s in open {
+            if self.is_open(s) {
+                let reason = DisconnectReason::ServerShuttingDown;
+                self.end_with(app, s, reason, Out::CLOSE, SHUTDOWN);
+            } else {
+                // Draining a server close: its last GET will not come now.
+                self.remove(s);
+            }
+        }
+    }
+
     /// One of the engine's reactor timers fired.
     pub(crate) fn on_timer<A: App<Client = C>>(
         &mut self,
@@ -517,7 +595,7 @@ impl<C: Default> Engine<C> {
                 Effect::Respond(conn, response) => {
                     wire.respond(conn, response);
                 }
-                Effect::Close(conn) => wire.close(conn),
+                Effect::Close(conn, (code, reason)) => wire.close(conn, code, reason),
                 Effect::Timer(delay, s) => {
                     self.timers.insert(wire.set_timer(delay), s);
                 }
@@ -535,6 +613,7 @@ impl<C: Default> Engine<C> {
             let Some(conn) = get.take() else {
                 continue;
             };
+            self.gets.remove(&conn);
             let close_packet = Out::CLOSE;
             let close = draining.then_some(&close_packet);
             let body = packet::encode_payload(sess.queue.iter().chain(close));
@@ -629,6 +708,18 @@ impl<C: Default> Engine<C> {
         reason: DisconnectReason,
         reply: Out,
     ) {
+        self.end_with(app, s, reason, reply, NORMAL);
+    }
+
+    /// [`end`](Self::end), closing a WebSocket transport with `ws_close`.
+    fn end_with<A: App<Client = C>>(
+        &mut self,
+        app: &mut A,
+        s: SessKey,
+        reason: DisconnectReason,
+        reply: Out,
+        ws_close: WsClose,
+    ) {
         let Some(sess) = self.sessions.get_mut(s) else {
             return;
         };
@@ -638,19 +729,19 @@ impl<C: Default> Engine<C> {
         sess.closed = true;
         debug!("{}: closed ({reason})", sess.sid);
         app.on_close(self, s, reason);
-        self.teardown(s, Some(reply));
+        self.teardown(s, Some(reply), ws_close);
     }
 
     /// Closes the transports. `reply`: answer a held GET with it and drop the session now;
     /// `None`: the server closes, so queued packets drain to one more GET first.
-    fn teardown(&mut self, s: SessKey, reply: Option<Out>) {
+    fn teardown(&mut self, s: SessKey, reply: Option<Out>, ws_close: WsClose) {
         let (Some(sess), Some(now)) = (self.sessions.get_mut(s), self.now) else {
             return;
         };
         sess.closed = true;
         if let Some(probe) = sess.probe.take() {
             self.ws.insert(probe.conn, WsRole::Done);
-            self.effects.push(Effect::Close(probe.conn));
+            self.effects.push(Effect::Close(probe.conn, ws_close));
         }
         match (&mut sess.transport, reply) {
             (Transport::WebSocket(conn), _) => {
@@ -659,11 +750,12 @@ impl<C: Default> Engine<C> {
                     self.effects.push(Effect::Send(conn, out.to_ws()));
                 }
                 self.ws.insert(conn, WsRole::Done);
-                self.effects.push(Effect::Close(conn));
+                self.effects.push(Effect::Close(conn, ws_close));
                 self.remove(s);
             }
             (Transport::Polling { get }, Some(reply)) => {
                 if let Some(get) = get.take() {
+                    self.gets.remove(&get);
                     let body = packet::encode_payload([&reply]);
                     let response = self.settings.cors.payload(body);
                     self.effects.push(Effect::Respond(get, response));
@@ -685,6 +777,9 @@ impl<C: Default> Engine<C> {
     fn remove(&mut self, s: SessKey) {
         if let Some(sess) = self.sessions.remove(s) {
             self.by_sid.remove(&sess.sid);
+            if let Transport::Polling { get: Some(get) } = sess.transport {
+                self.gets.remove(&get);
+            }
         }
     }
 }

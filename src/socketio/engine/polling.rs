@@ -54,6 +54,8 @@ impl<C: Default> Engine<C> {
                 self.end(app, s, DisconnectReason::TransportError, Out::CLOSE);
                 return Some(self.settings.cors.error(ErrorCode::BadRequest));
             }
+            // Whichever it was, it is held no more (answered, or its connection gone).
+            self.gets.remove(&previous);
         }
         let draining = sess.draining.is_some();
         if !sess.queue.is_empty() || draining {
@@ -74,6 +76,7 @@ impl<C: Default> Engine<C> {
             return Some(self.settings.cors.payload(b"6".to_vec()));
         }
         *get = Some(conn);
+        self.gets.insert(conn, s);
         None
     }
 

@@ -19,6 +19,7 @@ struct Rec {
     responses: Vec<(ConnId, String)>,
     held: HashSet<ConnId>,
     closed: Vec<ConnId>,
+    close_codes: Vec<CloseCode>,
     timers: Vec<(Instant, TimerId)>,
     /// Timer ids handed out so far.
     next_timer: Slab<TimerId, ()>,
@@ -39,8 +40,9 @@ impl Wire for Rec {
     fn is_held(&mut self, conn: ConnId) -> bool {
         self.held.contains(&conn)
     }
-    fn close(&mut self, conn: ConnId) {
+    fn close(&mut self, conn: ConnId, code: CloseCode, _reason: &str) {
         self.closed.push(conn);
+        self.close_codes.push(code);
     }
     fn set_timer(&mut self, delay: Duration) -> TimerId {
         let now = self.now.expect("time set");
@@ -560,4 +562,80 @@ fn pacing_holds_later_packets_for_a_write_of_their_own() {
     h.eng.send(s, Out::message("third"));
     h.eng.flush(&mut h.app, &mut h.wire);
     assert_eq!(h.sent(), [(5, Message::text("4third"))], "paced once");
+}
+
+// ---- every transport alike (issue 11 §7) ----
+
+#[test]
+fn a_held_get_whose_connection_closes_ends_the_session_at_once() {
+    let mut h = Harness::new();
+    let sid = h.handshake();
+    assert_eq!(h.http(2, "GET", &q(&sid), ""), None);
+    h.wire.held.remove(&conn(2));
+    assert!(h.eng.on_http_closed(&mut h.app, conn(2), h.now));
+    assert_eq!(
+        h.app.closed,
+        [(h.app.opened[0], DisconnectReason::TransportError)]
+    );
+    assert_eq!(h.eng.len(), 0, "no wait for the heartbeat");
+    assert!(h.http(3, "GET", &q(&sid), "").unwrap().starts_with("400 "));
+    // a connection the engine held nothing on is not its business
+    assert!(!h.eng.on_http_closed(&mut h.app, conn(9), h.now));
+}
+
+#[test]
+fn a_get_that_was_answered_is_forgotten_so_its_connection_closing_is_not_news() {
+    let mut h = Harness::new();
+    let sid = h.handshake();
+    assert_eq!(h.http(2, "GET", &q(&sid), ""), None);
+    h.http(3, "POST", &q(&sid), "4hi");
+    assert_eq!(h.responses(), [(2, "200 4hi".to_owned())]);
+    assert!(!h.eng.on_http_closed(&mut h.app, conn(2), h.now));
+    assert!(h.app.closed.is_empty());
+    // held again on the same (kept-alive) connection, then lost
+    assert_eq!(h.http(2, "GET", &q(&sid), ""), None);
+    assert!(h.eng.on_http_closed(&mut h.app, conn(2), h.now));
+    assert_eq!(h.app.closed.len(), 1);
+}
+
+#[test]
+fn shutdown_ends_every_session_alike_and_answers_held_gets_with_a_close_packet() {
+    let mut h = Harness::new();
+    let polling = h.handshake();
+    assert_eq!(h.http(2, "GET", &q(&polling), ""), None);
+    let idle = h.handshake(); // polling, between two GETs
+    h.ws_open(5, "EIO=4&transport=websocket");
+    h.sent();
+    h.eng.on_shutdown(&mut h.app, h.now);
+    h.eng.flush(&mut h.app, &mut h.wire);
+    let reasons: Vec<_> = h.app.closed.iter().map(|c| c.1).collect();
+    assert_eq!(reasons, [DisconnectReason::ServerShuttingDown; 3]);
+    assert_eq!(h.responses(), [(2, "200 1".to_owned())]);
+    assert_eq!(h.wire.closed, [conn(5)]);
+    assert_eq!(h.wire.close_codes, [CloseCode::Away]);
+    assert_eq!(h.eng.len(), 0);
+    assert!(h.http(3, "GET", &q(&idle), "").unwrap().starts_with("400 "));
+}
+
+#[test]
+fn max_payload_bounds_websocket_messages_too() {
+    let mut h = Harness::new();
+    h.ws_open(5, "EIO=4&transport=websocket");
+    h.sent();
+    let fits = format!("4{}", "x".repeat(999));
+    h.ws_text(5, &fits);
+    assert_eq!(h.sent().len(), 1, "1000 bytes: echoed");
+    h.ws_text(5, &format!("4{}", "x".repeat(1000)));
+    assert_eq!(h.app.closed[0].1, DisconnectReason::TransportError);
+    assert_eq!(h.wire.closed, [conn(5)]);
+    assert_eq!(h.wire.close_codes, [CloseCode::Size]);
+    // binary too, and on a probe (the upgrade is abandoned; polling goes on)
+    let sid = h.handshake();
+    h.ws_open(7, &format!("EIO=4&transport=websocket&sid={sid}"));
+    h.eng
+        .on_ws_message(&mut h.app, conn(7), Message::binary(vec![0u8; 1001]), h.now);
+    h.eng.flush(&mut h.app, &mut h.wire);
+    assert_eq!(h.wire.closed[1], conn(7));
+    assert_eq!(h.wire.close_codes[1], CloseCode::Size);
+    assert_eq!(h.http(3, "POST", &q(&sid), "4a").as_deref(), Some("200 ok"));
 }

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 use log::debug;
 
 use super::packet::Out;
-use super::{App, Effect, Engine, Heartbeat, SessKey, Transport, WsRole};
+use super::{App, Effect, Engine, Heartbeat, SessKey, Transport, WsRole, NORMAL};
 use crate::socketio::reason::DisconnectReason;
 
 /// How long [`Engine::pace`] holds packets back. A reactor pass is a few microseconds, less
@@ -73,7 +73,7 @@ impl<C: Default> Engine<C> {
         if let Some(probe) = sess.probe.take_if(|p| p.deadline <= now) {
             debug!("{}: upgrade timed out", sess.sid);
             self.ws.insert(probe.conn, WsRole::Done);
-            self.effects.push(Effect::Close(probe.conn));
+            self.effects.push(Effect::Close(probe.conn, NORMAL));
         }
         match sess.heartbeat {
             Heartbeat::PingAt(at) if at <= now => {

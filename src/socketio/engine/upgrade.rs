@@ -5,7 +5,7 @@
 use log::debug;
 
 use super::packet::{self, Out, Packet};
-use super::{Effect, Engine, SessKey, Transport, WsRole};
+use super::{Effect, Engine, SessKey, Transport, WsClose, WsRole, NORMAL};
 use crate::id::ConnId;
 use crate::Message;
 
@@ -31,6 +31,7 @@ impl<C: Default> Engine<C> {
                 // Upgrade), so the client can pause polling.
                 if let Transport::Polling { get } = &mut sess.transport {
                     if let Some(get) = get.take() {
+                        self.gets.remove(&get);
                         let noop = self.settings.cors.payload(b"6".to_vec());
                         self.effects.push(Effect::Respond(get, noop));
                     }
@@ -41,6 +42,7 @@ impl<C: Default> Engine<C> {
                 sess.probe = None;
                 let old = std::mem::replace(&mut sess.transport, Transport::WebSocket(conn));
                 if let Transport::Polling { get: Some(get) } = old {
+                    self.gets.remove(&get);
                     let noop = self.settings.cors.payload(b"6".to_vec());
                     self.effects.push(Effect::Respond(get, noop));
                 }
@@ -57,10 +59,20 @@ impl<C: Default> Engine<C> {
                     "{}: unexpected packet on the probe; upgrade abandoned",
                     sess.sid
                 );
-                sess.probe = None;
-                self.ws.insert(conn, WsRole::Done);
-                self.effects.push(Effect::Close(conn));
+                self.abandon_probe(s, conn, NORMAL);
             }
         }
+    }
+
+    /// Gives up the upgrade on `conn`, closing it with `ws_close`; the session stays on
+    /// polling.
+    pub(super) fn abandon_probe(&mut self, s: SessKey, conn: ConnId, ws_close: WsClose) {
+        if let Some(sess) = self.sessions.get_mut(s) {
+            if sess.probe.as_ref().is_some_and(|p| p.conn == conn) {
+                sess.probe = None;
+            }
+        }
+        self.ws.insert(conn, WsRole::Done);
+        self.effects.push(Effect::Close(conn, ws_close));
     }
 }
