@@ -12,12 +12,15 @@ use crate::conn::guard::{Stopped, Verdict};
 /// Why a connection ended, as passed to [`Handler::on_close`](crate::Handler::on_close).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Disconnect {
-    /// The close code sent or received; [`CloseCode::Abnormal`] (1006) when the connection
-    /// ended without a close frame, [`CloseCode::Status`] (1005) when the peer's close
-    /// frame carried no code. A peer's code is reported as sent, including codes
-    /// tungstenite has no name for (1014 is `CloseCode::from(1014)`).
+    /// The close code sent or received: the first Close frame of the connection, ours or
+    /// the peer's. When the server had sent a Close and the peer then dropped the
+    /// connection without answering (reset, EOF, a socket error), it is the code sent and
+    /// [`cause`](Self::cause) is [`Cause::Reset`]. [`CloseCode::Abnormal`] (1006) only
+    /// when no close frame was sent either way; [`CloseCode::Status`] (1005) when the
+    /// peer's close frame carried no code. A peer's code is reported as sent, including
+    /// codes tungstenite has no name for (1014 is `CloseCode::from(1014)`).
     pub code: CloseCode,
-    /// The close reason sent or received (often empty).
+    /// The close reason sent or received, from the same frame as `code` (often empty).
     pub reason: String,
     /// What ended the connection.
     pub cause: Cause,
@@ -41,7 +44,9 @@ pub enum Cause {
     Backpressure,
     /// The peer sent nothing within the keepalive's Ping and pong timeout (1001).
     IdleTimeout,
-    /// The connection dropped without a close handshake: reset, EOF, or a socket error.
+    /// The connection dropped without completing a close handshake: reset, EOF, or a
+    /// socket error. If the server had already sent a Close (a handler's or a `Handle`'s
+    /// close, a shutdown's 1001), `code` and `reason` are the ones it sent; otherwise 1006.
     Reset,
     /// The peer did not answer our close frame within the close timeout.
     CloseTimeout,

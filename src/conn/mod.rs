@@ -506,7 +506,12 @@ impl Connection {
                             debug!("{} failed: {err}", self.peer);
                             self.fail(why, config, now)
                         }
-                        None => self.finish(Disconnect::reset(), config, now),
+                        // EOF or a socket error without the peer's Close: a reset, reported
+                        // with the code we sent if we had started closing.
+                        None => {
+                            let why = self.reset_report();
+                            self.finish(why, config, now)
+                        }
                     };
                     return owed.map(Event::Closed);
                 }
@@ -686,6 +691,28 @@ impl Connection {
             self.finish(Disconnect::reset(), config, now);
         } else {
             self.state = State::Done;
+        }
+    }
+
+    /// The connection dropped (EOF or a socket error) without completing a close
+    /// handshake: dropped now, as [`drop_now`](Self::drop_now) with
+    /// [`reset_report`](Self::reset_report).
+    pub(crate) fn reset(&mut self) -> Option<Disconnect> {
+        let why = self.reset_report();
+        self.drop_now(why)
+    }
+
+    /// What `on_close` reports when the connection drops without the peer's Close: 1006
+    /// (Abnormal), `Cause::Reset`; but if we had sent a Close, the code and reason we sent
+    /// (the docs of `Disconnect::code` promise "the code sent or received", and one was
+    /// sent), still with `Cause::Reset`, since the handshake did not complete.
+    fn reset_report(&self) -> Disconnect {
+        match &self.state {
+            State::Open(open) => match &open.closing {
+                Some(sent) => Disconnect::new(sent.code, sent.reason.as_str(), Cause::Reset),
+                None => Disconnect::reset(),
+            },
+            _ => Disconnect::reset(),
         }
     }
 

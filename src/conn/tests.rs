@@ -23,12 +23,16 @@ const UPGRADE: &[u8] = b"GET /chat HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\n
 struct Peer {
     chunks: VecDeque<Vec<u8>>,
     eof: bool,
+    /// After the chunks: `ConnectionReset` instead of EOF or `WouldBlock`.
+    reset: bool,
 }
 
 impl Read for Peer {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         let Some(chunk) = self.chunks.front_mut() else {
-            return if self.eof {
+            return if self.reset {
+                Err(io::ErrorKind::ConnectionReset.into())
+            } else if self.eof {
                 Ok(0)
             } else {
                 Err(io::ErrorKind::WouldBlock.into())
@@ -641,6 +645,70 @@ fn closing_unanswered_times_out_with_the_code_sent() {
         (CloseCode::Normal, Cause::CloseTimeout)
     );
     assert!(h.conn.is_done());
+}
+
+/// Starts our close handshake as a shutdown does: 1001 "server shutting down".
+fn close_for_shutdown(h: &mut Harness) {
+    let frame = CloseFrame {
+        code: CloseCode::Away,
+        reason: "server shutting down".into(),
+    };
+    assert!(h.conn.close(frame, Cause::Shutdown, &h.config, h.now));
+}
+
+fn assert_reset_after_our_close(why: &Disconnect) {
+    assert_eq!(
+        (why.code, why.reason.as_str(), why.cause),
+        (CloseCode::Away, "server shutting down", Cause::Reset),
+        "the code sent, and that the peer reset"
+    );
+}
+
+#[test]
+fn closing_ours_then_the_peers_eof_reports_the_code_sent_and_a_reset() {
+    let mut h = Harness::open(Config::default());
+    close_for_shutdown(&mut h);
+    h.peer.eof = true;
+    let events = h.recv(b"");
+    let [Event::Closed(why)] = &events[..] else {
+        panic!("{events:?}");
+    };
+    assert_reset_after_our_close(why);
+}
+
+#[test]
+fn closing_ours_then_a_socket_error_on_read_reports_the_code_sent_and_a_reset() {
+    let mut h = Harness::open(Config::default());
+    close_for_shutdown(&mut h);
+    h.peer.reset = true;
+    let events = h.recv(b"");
+    let [Event::Closed(why)] = &events[..] else {
+        panic!("{events:?}");
+    };
+    assert_reset_after_our_close(why);
+}
+
+#[test]
+fn closing_ours_then_a_failed_write_reports_the_code_sent_and_a_reset() {
+    let mut h = Harness::open(Config::default());
+    close_for_shutdown(&mut h);
+    // What the reactor does when writing the queue fails (EPIPE, ECONNRESET).
+    let why = h.conn.reset().expect("on_close owed");
+    assert_reset_after_our_close(&why);
+    assert!(h.conn.is_done());
+}
+
+#[test]
+fn open_reset_without_any_close_frame_is_still_1006() {
+    let mut h = Harness::open(Config::default());
+    let why = h.conn.reset().expect("on_close owed");
+    assert_eq!((why.code, why.cause), (CloseCode::Abnormal, Cause::Reset));
+    let mut h = Harness::open(Config::default());
+    h.peer.reset = true;
+    let events = h.recv(b"");
+    assert!(
+        matches!(&events[..], [Event::Closed(why)] if why.code == CloseCode::Abnormal && why.cause == Cause::Reset)
+    );
 }
 
 // ---- Linger: done, flushing, waiting for the peer's EOF ----

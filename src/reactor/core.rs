@@ -356,7 +356,13 @@ impl Core {
         entry.dirty = false;
         let flushed = match entry.conn.out.write_to(&mut entry.sock) {
             Ok(all_out) => entry.conn.on_flushed(all_out, &self.config),
-            Err(_) => return self.remove(id, Disconnect::reset()),
+            Err(_) => {
+                // The peer is gone (reset, broken pipe); if we had sent a Close, that code
+                // is what `on_close` reports.
+                let owed = entry.conn.reset();
+                self.owe(id, owed);
+                return self.settle(id);
+            }
         };
         if flushed.shutdown {
             // Best effort: a peer that already left makes this fail harmlessly.
