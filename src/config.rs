@@ -35,9 +35,29 @@ pub struct Config {
     pub(crate) close_timeout: Duration,
     pub(crate) backpressure_soft_limit: usize,
     pub(crate) max_backpressure: usize,
+    pub(crate) backpressure_policy: BackpressurePolicy,
     pub(crate) messages_per_pass: usize,
     pub(crate) command_queue_capacity: usize,
     pub(crate) clock: Clock,
+}
+
+/// What happens to a message that would take a connection's outbound queue past
+/// [`Config::max_backpressure`]; set with [`Config::backpressure_policy`].
+///
+/// A queue that big means the peer reads slower than it is sent to. `Close` treats that
+/// as the peer's failure (uWebSockets closes too); `Drop` suits feeds where a newer
+/// message replaces an older one (prices, positions), and leaves it to the sender, who is
+/// told [`SendStatus::Dropped`](crate::SendStatus::Dropped), to decide. Under either
+/// policy a peer whose queue stays above the soft limit for a whole idle timeout is closed
+/// with 1008 ("peer is not reading").
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum BackpressurePolicy {
+    /// Drop the message and close the connection with 1008 (Policy Violation),
+    /// `Cause::Backpressure`. The default.
+    #[default]
+    Close,
+    /// Drop the message; the connection and what is already queued stay.
+    Drop,
 }
 
 impl Default for Config {
@@ -55,6 +75,7 @@ impl Default for Config {
             close_timeout: Duration::from_secs(5),
             backpressure_soft_limit: 64 * 1024,
             max_backpressure: 1 << 20,
+            backpressure_policy: BackpressurePolicy::Close,
             messages_per_pass: 64,
             command_queue_capacity: 1024,
             clock: Clock::System,
@@ -118,11 +139,20 @@ impl Config {
         /// until they drain. Default 64 KiB. Checked before each frame is decoded, so the
         /// queue passes it by at most what one message's callback sends.
         backpressure_soft_limit / get_backpressure_soft_limit: usize,
-        /// Outbound bytes queued for a peer above which the connection is closed with 1008
-        /// (Policy Violation). Default 1 MiB. This bounds the memory a peer that never reads
-        /// can make the server hold: at most this, or one message when a single message is
-        /// larger (it is queued only on an empty queue).
+        /// Outbound bytes queued for a peer that a new message may not take the queue past.
+        /// Default 1 MiB. What happens to a message that would is
+        /// [`backpressure_policy`](Self::backpressure_policy)'s choice (by default the
+        /// connection is closed with 1008, Policy Violation). This bounds the memory a peer
+        /// that never reads can make the server hold: at most this, or one message when a
+        /// single message is larger (it is queued only on an empty queue).
         max_backpressure / get_max_backpressure: usize,
+        /// What a send does when its message would take a connection's outbound queue past
+        /// [`max_backpressure`](Self::max_backpressure). Default
+        /// [`BackpressurePolicy::Close`]: the message is dropped and the connection closed
+        /// with 1008, `Cause::Backpressure`. [`BackpressurePolicy::Drop`]: only the message
+        /// is dropped. Either way the send answers
+        /// [`SendStatus::Dropped`](crate::SendStatus::Dropped).
+        backpressure_policy / get_backpressure_policy: BackpressurePolicy,
         /// Frames (messages and control frames) one connection gets handled per pass of
         /// the reactor before the others get their turn; the rest of its input waits for
         /// the next pass. Default 64. With the single socket read of at most 64 KiB per

@@ -14,6 +14,61 @@ use crate::id::{ConnId, TimerId};
 use crate::reactor::core::Core;
 use crate::{CloseCode, Message};
 
+/// What became of a message handed to [`Ctx::send`] or [`ServerCtx::send_to`], as
+/// uWebSockets' `send` reports it. Known on the spot: the reactor's thread owns every
+/// connection, so this is the truth at the time of the call (what a
+/// [`Handle`](crate::Handle), on another thread, cannot know; see [`Handle::send`]).
+///
+/// Not `#[must_use]`: an echo handler may ignore it, and the default policy
+/// ([`BackpressurePolicy::Close`](crate::BackpressurePolicy::Close)) still protects the
+/// server. A producer that sends more than its peer reads checks it and slows down on
+/// [`Backpressure`](Self::Backpressure), which comes well before a message is dropped.
+///
+/// ```no_run
+/// use wsreactor::{Ctx, Message, SendStatus};
+///
+/// fn feed(ctx: &mut Ctx<'_>, updates: &mut Vec<Message>) {
+///     while let Some(update) = updates.pop() {
+///         match ctx.send(update) {
+///             SendStatus::Queued => {}
+///             // Queued, but the peer is behind: stop for now (a timer can resume).
+///             SendStatus::Backpressure => break,
+///             SendStatus::Dropped | SendStatus::Closed => return,
+///         }
+///     }
+/// }
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SendStatus {
+    /// Queued; it is written at the end of this reactor pass.
+    Queued,
+    /// Queued, but the connection's outbound queue is now above
+    /// [`Config::backpressure_soft_limit`](crate::Config::backpressure_soft_limit): the
+    /// peer reads slower than it is sent to. The caller should slow down; the server also
+    /// stops reading that peer until its queue drains.
+    Backpressure,
+    /// Not queued: the message would have taken the queue past
+    /// [`Config::max_backpressure`](crate::Config::max_backpressure). Under
+    /// [`BackpressurePolicy::Close`](crate::BackpressurePolicy::Close) (the default) the
+    /// connection is now closing with 1008 and `on_close` will report
+    /// [`Cause::Backpressure`](crate::Cause::Backpressure); under
+    /// [`BackpressurePolicy::Drop`](crate::BackpressurePolicy::Drop) it carries on. Also
+    /// the answer for a message that may never be sent: a Ping or Pong over 125 bytes
+    /// (RFC 6455 §5.5), a raw [`Message::Frame`].
+    Dropped,
+    /// Not queued: the connection is gone, closing (a Close was sent or received), or not
+    /// a WebSocket (still in its handshake, or plain HTTP). For a [`Message::Close`]: the
+    /// close handshake had already started.
+    Closed,
+}
+
+impl SendStatus {
+    /// Queued ([`Queued`](Self::Queued) or [`Backpressure`](Self::Backpressure)).
+    pub fn is_queued(self) -> bool {
+        matches!(self, SendStatus::Queued | SendStatus::Backpressure)
+    }
+}
+
 /// A callback's view of the server: every connection by id, rooms, timers. What
 /// [`Handler::on_timer`](crate::Handler::on_timer) gets, and what a [`Ctx`] derefs to.
 ///
@@ -45,16 +100,24 @@ impl<'a> ServerCtx<'a> {
         self.core.conns.len()
     }
 
-    /// Queues a message to a connection; `false` if that connection is gone, closing, or
-    /// was just closed for backpressure. An id that outlived its connection never reaches
-    /// a newer one. A [`Message::Close`] starts the close handshake as
-    /// [`close_conn`](Self::close_conn) does, with the same rules for its code and reason.
-    pub fn send_to(&mut self, to: ConnId, msg: impl Into<Message>) -> bool {
+    /// Queues a message to a connection and says what became of it ([`SendStatus`]):
+    /// [`Closed`](SendStatus::Closed) if that connection is gone or closing,
+    /// [`Dropped`](SendStatus::Dropped) past the hard backpressure limit,
+    /// [`Backpressure`](SendStatus::Backpressure) if queued above the soft limit. An id
+    /// that outlived its connection never reaches a newer one. A [`Message::Close`] starts
+    /// the close handshake as [`close_conn`](Self::close_conn) does, with the same rules
+    /// for its code and reason.
+    ///
+    /// This is the synchronous counterpart of [`Handle::send`], whose `Ok` means only that
+    /// the reactor accepted the command for delivery.
+    #[inline]
+    pub fn send_to(&mut self, to: ConnId, msg: impl Into<Message>) -> SendStatus {
         self.core.send(to, msg.into())
     }
 
     /// Starts the close handshake on a connection, with a code and reason; `false` if it is
-    /// gone or closing.
+    /// gone, closing, or not a WebSocket. (The synchronous counterpart of
+    /// [`Handle::close`], whose `Ok` means only that the command was accepted.)
     ///
     /// Only a valid Close frame goes on the wire (RFC 6455 §5.5, §7.4), whichever API asks
     /// for it: the reason is cut to the 123 bytes a close frame can carry, on a character
@@ -142,13 +205,22 @@ impl<'a> Ctx<'a> {
         self.peer
     }
 
-    /// Queues a message to this connection. Does nothing once it is closing. A
-    /// [`Message::Close`] starts the close handshake as [`close`](Self::close) does. If the
-    /// connection's outbound queue would pass
-    /// [`Config::max_backpressure`](crate::Config::max_backpressure), the message is dropped
-    /// and the connection is closed with 1008; `on_close` reports it.
-    pub fn send(&mut self, msg: impl Into<Message>) {
-        self.server.core.send(self.id, msg.into());
+    /// Queues a message to this connection and says what became of it ([`SendStatus`];
+    /// ignoring it is fine). Nothing is queued once the connection is closing
+    /// ([`Closed`](SendStatus::Closed)). A [`Message::Close`] starts the close handshake as
+    /// [`close`](Self::close) does.
+    ///
+    /// If the connection's outbound queue would pass
+    /// [`Config::max_backpressure`](crate::Config::max_backpressure), the message is
+    /// dropped ([`Dropped`](SendStatus::Dropped)) and, under the default
+    /// [`BackpressurePolicy::Close`](crate::BackpressurePolicy::Close), the connection is
+    /// closed with 1008 (`on_close` reports it). A single message larger than the limit
+    /// is still queued on an empty queue, so `send(5 MB)` then `send("after")` with the
+    /// default 1 MiB limit closes the connection: the first answers
+    /// [`Backpressure`](SendStatus::Backpressure), which is the moment to stop.
+    #[inline]
+    pub fn send(&mut self, msg: impl Into<Message>) -> SendStatus {
+        self.server.core.send(self.id, msg.into())
     }
 
     /// Starts the close handshake on this connection with a code and reason, made valid

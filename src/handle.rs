@@ -47,7 +47,18 @@ impl std::error::Error for SendError {}
 
 /// A cheap, cloneable, thread-safe way to act on a running server.
 ///
-/// Stale connection ids are harmless: a command for a connection that is gone does nothing.
+/// Every method queues a command for the reactor's thread and returns at once, so
+/// `Ok(())` means **accepted for delivery**: the command is in the reactor's queue and will
+/// run within a pass or so. It cannot mean more: which connections exist is known only on
+/// the reactor's thread, and a connection may end between the call and the command. There,
+/// a command for a connection that is gone (or closing) does nothing, and a stale id
+/// never reaches a newer connection. `Err` says the command was not accepted:
+/// [`SendError::Full`] or [`SendError::Stopped`].
+///
+/// To know what became of a message, send it from a callback on the reactor's thread:
+/// [`ServerCtx::send_to`](crate::ServerCtx::send_to) answers a
+/// [`SendStatus`](crate::SendStatus) (`Closed` for a connection that is gone) and
+/// [`ServerCtx::close_conn`](crate::ServerCtx::close_conn) a `bool`.
 ///
 /// ```
 /// let server = wsreactor::Server::bind("127.0.0.1:0")?;
@@ -86,7 +97,10 @@ impl Handle {
     }
 
     /// Sends a message to one connection. A [`Message::Close`] starts the close handshake
-    /// as [`close`](Self::close) does.
+    /// as [`close`](Self::close) does. `Ok(())`: accepted for delivery (queued for the
+    /// reactor), not "the connection exists": on the reactor the message goes the way of
+    /// [`ServerCtx::send_to`](crate::ServerCtx::send_to), and nobody is told if it is then
+    /// [`Closed`](crate::SendStatus::Closed) or [`Dropped`](crate::SendStatus::Dropped).
     pub fn send(&self, to: ConnId, msg: impl Into<Message>) -> Result<(), SendError> {
         self.push(Command::Send(to, msg.into()))
     }
@@ -104,7 +118,9 @@ impl Handle {
     /// Starts the close handshake on a connection. The code and reason are made valid on
     /// the reactor as [`ServerCtx::close_conn`](crate::ServerCtx::close_conn) describes: a
     /// code that may not be sent goes out as 1011 (logged as a warning), a reason longer
-    /// than 123 bytes is cut. `Ok` means only that the command was queued.
+    /// than 123 bytes is cut. `Ok(())`: accepted for delivery (queued for the reactor), not
+    /// "the connection exists"; on the reactor it goes the way of `close_conn`, and a
+    /// connection that is gone or already closing is left as it is.
     pub fn close(&self, id: ConnId, code: CloseCode, reason: &str) -> Result<(), SendError> {
         self.push(Command::Close(id, code, reason.to_owned()))
     }

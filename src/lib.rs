@@ -76,8 +76,8 @@ mod slab;
 struct ReadmeDoctests;
 
 pub use clock::ManualClock;
-pub use config::Config;
-pub use ctx::{Ctx, ServerCtx};
+pub use config::{BackpressurePolicy, Config};
+pub use ctx::{Ctx, SendStatus, ServerCtx};
 pub use error::{Cause, Disconnect};
 pub use handle::{Handle, SendError};
 pub use handler::{Accept, Echo, Handler};

@@ -17,7 +17,9 @@ use common::{
     raw_upgraded, read_frame, spawn_server, Client, PATIENCE,
 };
 use tungstenite::Message;
-use wsreactor::{Cause, CloseCode, Config, ConnId, Ctx, Disconnect, Handler, Request};
+use wsreactor::{
+    BackpressurePolicy, Cause, CloseCode, Config, ConnId, Ctx, Disconnect, Handler, Request,
+};
 
 /// Frames in a flood, 1 KiB each: 32 MiB, far more than loopback socket buffers hold
 /// (about 4 MiB each way on Linux), so a server that keeps reading would take them all.
@@ -183,7 +185,7 @@ impl Handler for Forward {
     }
 
     fn on_message(&mut self, ctx: &mut Ctx<'_>, msg: Message) {
-        let forwarded = self.sink.is_some_and(|sink| ctx.send_to(sink, msg));
+        let forwarded = (self.sink).is_some_and(|sink| ctx.send_to(sink, msg).is_queued());
         ctx.send(if forwarded { "ok" } else { "dropped" });
     }
 
@@ -255,8 +257,12 @@ fn a_flooding_client_cannot_starve_another() {
             blocked_tx.send(()).unwrap();
             release_rx.recv_timeout(PATIENCE).unwrap();
         }
-        Ok("probe") => ctx.send(seen.load(Ordering::SeqCst).to_string()),
-        Ok("tick") => ctx.send(msg),
+        Ok("probe") => {
+            ctx.send(seen.load(Ordering::SeqCst).to_string());
+        }
+        Ok("tick") => {
+            ctx.send(msg);
+        }
         _ => {
             seen.fetch_add(1, Ordering::SeqCst);
         }
@@ -295,4 +301,54 @@ fn a_flooding_client_cannot_starve_another() {
         let_server_run(&mut other, 1);
     }
     drop(writer.join().unwrap());
+}
+
+/// The case: one message larger than the hard limit, then a small one. `send`
+/// says what became of each; under the default policy the second closes the connection
+/// with 1008, under `BackpressurePolicy::Drop` only the second message is dropped.
+#[test]
+fn a_send_past_the_hard_limit_says_so_and_the_policy_decides_the_rest() {
+    let big = 5 << 20;
+    let statuses = |reported: Arc<std::sync::Mutex<String>>| {
+        move |ctx: &mut Ctx<'_>, msg: Message| match msg.to_text() {
+            Ok("go") => {
+                let first = ctx.send(Message::binary(vec![7u8; big]));
+                let second = ctx.send("after big");
+                *reported.lock().unwrap() = format!("{first:?} {second:?}");
+            }
+            Ok("report") => {
+                let report = reported.lock().unwrap().clone();
+                ctx.send(report);
+            }
+            _ => {}
+        }
+    };
+    let config = Config::default()
+        .max_message_size(big + 1024)
+        .max_frame_size(big + 1024);
+
+    // Default: close 1008.
+    let reported = Arc::default();
+    let (addr, closed) = probe_server(config.clone(), statuses(Arc::clone(&reported)));
+    let mut ws = client(addr);
+    ws.send(Message::text("go")).unwrap();
+    let why = next_close(&closed);
+    assert_eq!(
+        (why.code, why.cause),
+        (CloseCode::Policy, Cause::Backpressure)
+    );
+    assert_eq!(*reported.lock().unwrap(), "Backpressure Dropped");
+
+    // Drop: the big message arrives, the small one was dropped, the connection stays.
+    let config = config.backpressure_policy(BackpressurePolicy::Drop);
+    let (addr, closed) = probe_server(config, statuses(Arc::default()));
+    let mut ws = client(addr);
+    ws.send(Message::text("go")).unwrap();
+    assert_eq!(common::read_data(&mut ws).len(), big);
+    ws.send(Message::text("report")).unwrap();
+    assert_eq!(
+        common::read_data(&mut ws),
+        Message::text("Backpressure Dropped")
+    );
+    assert!(closed.try_recv().is_err(), "still open");
 }

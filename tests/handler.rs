@@ -51,7 +51,7 @@ impl Handler for Relay {
             let relayed = format!("from {}: {body}", ctx.id());
             let delivered = ids_seen()
                 .iter()
-                .any(|id| id.to_string() == to && ctx.send_to(*id, relayed.clone()));
+                .any(|id| id.to_string() == to && ctx.send_to(*id, relayed.clone()).is_queued());
             ctx.send(if delivered {
                 "delivered"
             } else {

@@ -186,7 +186,7 @@ fn lingering_socket_is_dropped_after_the_close_timeout() {
     let timeout = Duration::from_secs(5);
     let (clock, config) = manual_clock();
     let (addr, _closes) = probe_server(config.close_timeout(timeout), |ctx, _msg| {
-        ctx.send(ctx.connections().to_string())
+        ctx.send(ctx.connections().to_string());
     });
     let mut counter = client(addr);
     let mut count = || -> usize {

@@ -38,7 +38,7 @@ use tungstenite::error::Error as WsError;
 use tungstenite::protocol::frame::CloseFrame;
 use tungstenite::protocol::{Role, WebSocketContext};
 
-use crate::config::Config;
+use crate::config::{BackpressurePolicy, Config};
 use crate::error::{truncate_reason, Cause, Disconnect};
 use crate::handler::Accept;
 use crate::http::{Framing, Request, Response};
@@ -108,8 +108,11 @@ pub(crate) enum Sent {
     Queued,
     /// Not open, or closing: nothing was queued.
     Refused,
-    /// The queue would pass `max_backpressure`: the connection failed with 1008 and
-    /// `on_close` is owed.
+    /// The queue would pass `max_backpressure` and the policy is `Drop`: this frame was
+    /// not queued; the connection carries on.
+    Dropped,
+    /// The queue would pass `max_backpressure` and the policy is `Close`: the connection
+    /// failed with 1008 and `on_close` is owed.
     Failed(Disconnect),
 }
 
@@ -572,7 +575,8 @@ impl Connection {
     /// Queues one data or control frame: the connection is open and not closing, and its
     /// queue stays within `max_backpressure` (a single frame larger than the limit still
     /// goes out on an empty queue, so the bound is max(limit, one message)). Over the limit
-    /// the connection fails with 1008.
+    /// `Config::backpressure_policy` decides: fail the connection with 1008, or drop this
+    /// frame.
     #[inline]
     pub(crate) fn send(
         &mut self,
@@ -592,9 +596,13 @@ impl Connection {
         Sent::Queued
     }
 
-    /// The queue would pass `max_backpressure`: fails the connection with 1008.
+    /// The queue would pass `max_backpressure`: drops the frame, or fails the connection
+    /// with 1008, as the policy says.
     #[cold]
     fn overflow(&mut self, config: &Config, now: Instant) -> Sent {
+        if config.backpressure_policy == BackpressurePolicy::Drop {
+            return Sent::Dropped;
+        }
         let why = Disconnect::new(CloseCode::Policy, "backpressure", Cause::Backpressure);
         match self.fail(why, config, now) {
             Some(why) => Sent::Failed(why),

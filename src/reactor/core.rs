@@ -14,6 +14,7 @@ use super::timers::Timers;
 use crate::config::Config;
 use crate::conn::frame::OpCode;
 use crate::conn::{Connection, Sent};
+use crate::ctx::SendStatus;
 use crate::error::{Cause, Disconnect};
 use crate::handle::Handle;
 use crate::http::Response;
@@ -139,13 +140,18 @@ impl Core {
         id
     }
 
-    /// Queues a message on a connection (large payloads by reference). `false` if it was
-    /// not queued.
-    pub(crate) fn send(&mut self, id: ConnId, msg: Message) -> bool {
+    /// Queues a message on a connection (large payloads by reference), and says what
+    /// became of it.
+    #[inline]
+    pub(crate) fn send(&mut self, id: ConnId, msg: Message) -> SendStatus {
         match outgoing(msg) {
             Outgoing::Frame(opcode, payload) => self.send_frame(id, opcode, payload),
-            Outgoing::Close(frame) => self.close(id, frame, Cause::ServerClosed),
-            Outgoing::Nothing => false,
+            Outgoing::Close(frame) => match self.close(id, frame, Cause::ServerClosed) {
+                true => SendStatus::Queued,
+                false => SendStatus::Closed,
+            },
+            // A frame that may not be sent (an oversized control frame, a raw frame).
+            Outgoing::Nothing => SendStatus::Dropped,
         }
     }
 
@@ -178,25 +184,34 @@ impl Core {
         };
         let sent = ids
             .iter()
-            .filter(|&&id| self.send_frame(id, opcode, payload.clone()));
+            .filter(|&&id| self.send_frame(id, opcode, payload.clone()).is_queued());
         sent.count()
     }
 
     #[inline]
-    fn send_frame(&mut self, id: ConnId, opcode: OpCode, payload: Bytes) -> bool {
+    fn send_frame(&mut self, id: ConnId, opcode: OpCode, payload: Bytes) -> SendStatus {
         let Some(entry) = self.conns.get_mut(id) else {
-            return false;
+            return SendStatus::Closed;
         };
         match entry.conn.send(opcode, payload, &self.config, self.now) {
             Sent::Queued => {
-                self.mark_dirty(id);
-                true
+                let over = entry.conn.out.pending() > self.config.backpressure_soft_limit;
+                // `mark_dirty`, without looking the entry up again (the hot path).
+                if !entry.dirty {
+                    entry.dirty = true;
+                    self.dirty.push(id);
+                }
+                match over {
+                    false => SendStatus::Queued,
+                    true => SendStatus::Backpressure,
+                }
             }
-            Sent::Refused => false,
+            Sent::Refused => SendStatus::Closed,
+            Sent::Dropped => SendStatus::Dropped,
             Sent::Failed(why) => {
                 self.owe(id, Some(why));
                 self.settle(id);
-                false
+                SendStatus::Dropped
             }
         }
     }
@@ -448,17 +463,43 @@ mod tests {
         let (mut core, ids, _peers) = core_with_open(1);
         core.config.max_backpressure = 10_000;
         let chunk = Message::binary(vec![0u8; 4_000]);
-        assert!(core.send(ids[0], chunk.clone()));
-        assert!(core.send(ids[0], chunk.clone()));
-        assert!(
-            !core.send(ids[0], chunk),
+        core.config.backpressure_soft_limit = 5_000;
+        assert_eq!(core.send(ids[0], chunk.clone()), SendStatus::Queued);
+        assert_eq!(
+            core.send(ids[0], chunk.clone()),
+            SendStatus::Backpressure,
+            "queued, over the soft limit"
+        );
+        assert_eq!(
+            core.send(ids[0], chunk.clone()),
+            SendStatus::Dropped,
             "the third would pass 10,000 bytes"
         );
+        assert_eq!(core.send(ids[0], chunk), SendStatus::Closed, "closing");
         let (_, _, why) = core.closed.pop().expect("on_close owed");
         assert_eq!(
             (why.code, why.cause),
             (CloseCode::Policy, Cause::Backpressure)
         );
+    }
+
+    #[test]
+    fn over_the_hard_limit_with_the_drop_policy_only_the_message_is_dropped() {
+        let (mut core, ids, _peers) = core_with_open(1);
+        core.config.max_backpressure = 10_000;
+        core.config.backpressure_soft_limit = 5_000;
+        core.config.backpressure_policy = crate::config::BackpressurePolicy::Drop;
+        let chunk = Message::binary(vec![0u8; 4_000]);
+        assert!(core.send(ids[0], chunk.clone()).is_queued());
+        assert!(core.send(ids[0], chunk.clone()).is_queued());
+        assert_eq!(core.send(ids[0], chunk), SendStatus::Dropped);
+        assert!(core.closed.is_empty(), "no on_close: the connection stays");
+        assert_eq!(
+            core.send(ids[0], Message::text("small")),
+            SendStatus::Backpressure
+        );
+        let entry = core.conns.get(ids[0]).unwrap();
+        assert!(entry.conn.is_open() && entry.conn.out.pending() < 10_000);
     }
 
     #[test]

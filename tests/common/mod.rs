@@ -265,8 +265,12 @@ pub fn blocking_echo(
             blocked.send(()).unwrap();
             release.recv_timeout(PATIENCE).unwrap();
         }
-        Ok("count") => ctx.send(ctx.connections().to_string()),
-        _ => ctx.send(msg),
+        Ok("count") => {
+            ctx.send(ctx.connections().to_string());
+        }
+        _ => {
+            ctx.send(msg);
+        }
     }
 }
 
