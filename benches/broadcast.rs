@@ -24,7 +24,7 @@ struct Room;
 impl Handler for Room {
     fn on_message(&mut self, ctx: &mut Ctx<'_>, msg: Message) {
         if msg.to_text().is_ok_and(|t| t == "sub") {
-            ctx.join("room");
+            ctx.join("room").ok();
             ctx.send("ok");
         } else {
             ctx.publish_to_others("room", msg);

@@ -43,13 +43,17 @@ impl Chat {
             if room.is_empty() || room == member.room {
                 return;
             }
+            // The name comes from the peer: the server's room limits may refuse it.
+            if let Err(e) = ctx.join(room) {
+                ctx.send(format!("* cannot join {room}: {e}"));
+                return;
+            }
+            ctx.leave(&member.room);
             ctx.publish_to_others(
                 &member.room,
                 format!("* {} left {}", member.name, member.room),
             );
-            ctx.leave(&member.room);
             member.room = room.to_owned();
-            ctx.join(room);
             ctx.publish_to_others(room, format!("* {} joined {room}", member.name));
             ctx.send(format!("* you are in {room}"));
         } else if let Some(name) = line.strip_prefix("/nick ").map(str::trim) {
@@ -85,7 +89,7 @@ impl Handler for Chat {
         self.guests += 1;
         let name = format!("guest-{}", self.guests);
         info!("{} connected from {} as {name}", ctx.id(), ctx.peer_addr());
-        ctx.join(LOBBY);
+        ctx.join(LOBBY).ok(); // a fixed, short name: only a closed connection fails
         ctx.publish_to_others(LOBBY, format!("* {name} joined {LOBBY}"));
         ctx.send(format!("* you are {name} in {LOBBY}"));
         self.members.insert(

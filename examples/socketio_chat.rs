@@ -121,7 +121,11 @@ fn on_connection(chat: &Shared, socket: &mut Socket<'_>) {
         let Some(room) = args.text(0).map(str::to_owned) else {
             return;
         };
-        socket.join(&room);
+        // The name comes from the client: the room limits may refuse it.
+        if let Err(e) = socket.join(&room) {
+            socket.emit("message", format!("cannot join {room}: {e}"));
+            return;
+        }
         let from = name_of(&c, socket);
         socket
             .to(&room)

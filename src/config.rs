@@ -6,6 +6,7 @@ use std::time::Duration;
 use tungstenite::protocol::WebSocketConfig;
 
 use crate::clock::{Clock, ManualClock};
+use crate::rooms::RoomLimits;
 
 /// Server configuration: every limit the server enforces, with a default.
 ///
@@ -38,6 +39,8 @@ pub struct Config {
     pub(crate) backpressure_policy: BackpressurePolicy,
     pub(crate) messages_per_pass: usize,
     pub(crate) command_queue_capacity: usize,
+    pub(crate) max_rooms_per_connection: usize,
+    pub(crate) max_room_name_len: usize,
     pub(crate) clock: Clock,
 }
 
@@ -78,6 +81,8 @@ impl Default for Config {
             backpressure_policy: BackpressurePolicy::Close,
             messages_per_pass: 64,
             command_queue_capacity: 1024,
+            max_rooms_per_connection: 256,
+            max_room_name_len: 256,
             clock: Clock::System,
         }
     }
@@ -164,6 +169,19 @@ impl Config {
         /// 1,024; past it `Handle` methods answer `SendError::Full` instead of blocking. The
         /// queue's slots are allocated up front.
         command_queue_capacity / get_command_queue_capacity: usize,
+        /// Rooms one connection may be in at once. Default 256. Past it
+        /// [`Ctx::join`](crate::Ctx::join) answers
+        /// [`JoinError::TooManyRooms`](crate::JoinError::TooManyRooms) and nothing changes.
+        /// Cost: about 270 bytes per membership (plus each room's name once), so at most
+        /// about 70 KiB per connection with the defaults; and leaving every room when the
+        /// connection closes runs on the reactor's thread at about 1 µs per room (0.3 ms
+        /// for 256). DoS warning: an application that joins rooms its peers name lets each
+        /// peer make the server hold, and later walk, this many; raising it raises both.
+        max_rooms_per_connection / get_max_rooms_per_connection: usize,
+        /// Longest room name accepted, in bytes. Default 256. Longer →
+        /// [`JoinError::NameTooLong`](crate::JoinError::NameTooLong). Cost: a room's name
+        /// is held once, shared by its members.
+        max_room_name_len / get_max_room_name_len: usize,
     }
 
     /// Runs the server on a [`ManualClock`] instead of the system clock, so that a test
@@ -171,6 +189,14 @@ impl Config {
     pub fn manual_clock(mut self, clock: ManualClock) -> Self {
         self.clock = Clock::Manual(clock);
         self
+    }
+
+    /// The room limits of each connection.
+    pub(crate) fn room_limits(&self) -> RoomLimits {
+        RoomLimits {
+            max_rooms: self.max_rooms_per_connection,
+            max_name_len: self.max_room_name_len,
+        }
     }
 
     /// Checks that the values fit together.

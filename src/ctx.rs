@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use tungstenite::protocol::frame::CloseFrame;
 
-use crate::error::Cause;
+use crate::error::{Cause, JoinError};
 use crate::handle::Handle;
 use crate::http::Response;
 use crate::id::{ConnId, TimerId};
@@ -230,14 +230,21 @@ impl<'a> Ctx<'a> {
         self.server.close_conn(self.id, code, reason);
     }
 
-    /// Joins a room; `false` if already a member, or if this is not an open WebSocket
-    /// connection. Connections leave all their rooms when they close (after `on_close`,
-    /// which still sees them).
-    pub fn join(&mut self, room: &str) -> bool {
+    /// Joins a room: `Ok(true)` if it joined, `Ok(false)` if it was already a member.
+    /// Refused, with nothing changed, if this is not an open WebSocket connection
+    /// ([`JoinError::NotOpen`]), if it is already in
+    /// [`Config::max_rooms_per_connection`](crate::Config::max_rooms_per_connection) rooms
+    /// ([`JoinError::TooManyRooms`], default 256), or if the name is longer than
+    /// [`Config::max_room_name_len`](crate::Config::max_room_name_len) bytes
+    /// ([`JoinError::NameTooLong`], default 256). Connections leave all their rooms when
+    /// they close (after `on_close`, which still sees them).
+    pub fn join(&mut self, room: &str) -> Result<bool, JoinError> {
         let core = &mut self.server.core;
         // Only open WebSocket connections are members: their `on_close` is what leaves.
-        let open = core.conns.get(self.id).is_some_and(|e| e.conn.is_open());
-        open && core.rooms.join(self.id, room)
+        if !core.conns.get(self.id).is_some_and(|e| e.conn.is_open()) {
+            return Err(JoinError::NotOpen);
+        }
+        core.rooms.join(self.id, room)
     }
 
     /// Leaves a room; `false` if not a member.

@@ -56,6 +56,37 @@ pub enum Cause {
     Shutdown,
 }
 
+/// Why a connection (or a Socket.IO socket) could not join a room.
+///
+/// Returned by [`Ctx::join`](crate::Ctx::join) and, with the `socketio` feature,
+/// `Socket::join`; nothing changed. The limits are
+/// [`Config::max_rooms_per_connection`](crate::Config::max_rooms_per_connection) and
+/// [`Config::max_room_name_len`](crate::Config::max_room_name_len) (Socket.IO:
+/// `Options::max_rooms_per_socket` and `Options::max_room_name_len`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum JoinError {
+    /// Not an open WebSocket connection (still in its handshake, plain HTTP, or gone), or
+    /// a Socket.IO socket that has disconnected.
+    NotOpen,
+    /// Already in as many rooms as the limit allows; leave one first.
+    TooManyRooms,
+    /// The room's name is longer than the limit, in bytes.
+    NameTooLong,
+}
+
+impl fmt::Display for JoinError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            JoinError::NotOpen => "not an open connection",
+            JoinError::TooManyRooms => "already in as many rooms as allowed",
+            JoinError::NameTooLong => "room name longer than allowed",
+        })
+    }
+}
+
+impl std::error::Error for JoinError {}
+
 impl Disconnect {
     pub(crate) fn new(code: CloseCode, reason: impl Into<String>, cause: Cause) -> Self {
         Disconnect {

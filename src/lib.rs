@@ -78,7 +78,7 @@ struct ReadmeDoctests;
 pub use clock::ManualClock;
 pub use config::{BackpressurePolicy, Config};
 pub use ctx::{Ctx, SendStatus, ServerCtx};
-pub use error::{Cause, Disconnect};
+pub use error::{Cause, Disconnect, JoinError};
 pub use handle::{Handle, SendError};
 pub use handler::{Accept, Echo, Handler};
 pub use http::{Request, Response};

@@ -31,7 +31,10 @@ impl Handler for Rooms {
             words.next(),
         );
         let reply = match verb {
-            "join" => ctx.join(room).to_string(),
+            "join" => match ctx.join(room) {
+                Ok(joined) => joined.to_string(),
+                Err(e) => format!("{e:?}"),
+            },
             "leave" => ctx.leave(room).to_string(),
             "all" => ctx.publish(room, rest.unwrap_or_default()).to_string(),
             "others" => ctx
@@ -287,4 +290,24 @@ fn plain_http_goes_to_the_hook_and_defaults_to_426() {
     let mut ws = client_at(echo, "/any");
     ws.send(Message::text("same port")).unwrap();
     assert_eq!(ws.read().unwrap(), Message::text("same port"));
+}
+
+/// Room limits (issue 19): past `max_rooms_per_connection` or `max_room_name_len` a join
+/// is refused with a typed error and changes nothing; leaving makes room again.
+#[test]
+fn joins_past_the_room_limits_are_refused() {
+    let (tx, _rx) = channel();
+    let config = Config::default()
+        .max_rooms_per_connection(2)
+        .max_room_name_len(8);
+    let addr = common::spawn_server(config, Rooms(tx));
+    let mut a = client(addr);
+    assert_eq!(say(&mut a, "join red"), "ok true");
+    assert_eq!(say(&mut a, "join 12345678"), "ok true", "exactly the limit");
+    assert_eq!(say(&mut a, "join blue"), "ok TooManyRooms");
+    assert_eq!(say(&mut a, "join red"), "ok false", "still a member");
+    assert_eq!(say(&mut a, "rooms"), "ok red,12345678");
+    assert_eq!(say(&mut a, "leave red"), "ok true");
+    assert_eq!(say(&mut a, "join 123456789"), "ok NameTooLong");
+    assert_eq!(say(&mut a, "join blue"), "ok true");
 }

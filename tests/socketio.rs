@@ -389,3 +389,35 @@ fn max_payload_bounds_websocket_messages_as_it_bounds_polling_posts() {
         "transport error"
     );
 }
+
+/// Room limits apply to sockets too (issue 19); a socket's own room does not count.
+#[test]
+fn socket_joins_past_the_room_limits_are_refused() {
+    let addr = spawn(|| {
+        let options = Options::default()
+            .max_rooms_per_socket(1)
+            .max_room_name_len(8);
+        let mut io = SocketIo::new(options);
+        io.of("/").on_connection(|socket| {
+            socket.on("join", |socket, args, _ack| {
+                let room = args.text(0).unwrap_or_default().to_owned();
+                let answer = match socket.join(&room) {
+                    Ok(joined) => joined.to_string(),
+                    Err(e) => format!("{e:?}"),
+                };
+                socket.emit("joined", answer);
+            });
+        });
+        io
+    });
+    let mut ws = ws_session(addr);
+    let mut join = |room: &str| {
+        ws.send(Message::text(format!(r#"42["join","{room}"]"#)))
+            .unwrap();
+        ws.read().unwrap().to_text().unwrap().to_owned()
+    };
+    assert_eq!(join("red"), r#"42["joined","true"]"#);
+    assert_eq!(join("blue"), r#"42["joined","TooManyRooms"]"#);
+    assert_eq!(join("red"), r#"42["joined","false"]"#);
+    assert_eq!(join("123456789"), r#"42["joined","NameTooLong"]"#);
+}

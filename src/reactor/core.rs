@@ -116,7 +116,7 @@ fn outgoing(msg: Message) -> Outgoing {
 impl Core {
     pub(crate) fn new(config: Config, handle: Handle, now: Instant) -> Self {
         Core {
-            rooms: Rooms::default(),
+            rooms: Rooms::new(config.room_limits()),
             handle,
             scratch: Vec::new(),
             conns: Slab::default(),
@@ -439,7 +439,7 @@ mod tests {
     fn publish_shares_large_payloads_instead_of_copying_them() {
         let (mut core, ids, _peers) = core_with_open(3);
         for &id in &ids {
-            core.rooms.join(id, "room");
+            core.rooms.join(id, "room").unwrap();
         }
         let payload = "x".repeat(SHARE_MIN);
         let sent = core.publish("room", Message::text(payload), Some(ids[0]));

@@ -127,6 +127,7 @@ use self::engine::http::Cors;
 use self::engine::Settings;
 use self::namespace::Sio;
 use crate::http::{Request, Response};
+use crate::rooms::RoomLimits;
 use crate::{Accept, Ctx, Handler};
 
 /// Engine.IO and Socket.IO settings, with the reference server's defaults.
@@ -150,6 +151,7 @@ pub struct Options {
     pub(crate) upgrade_timeout: Duration,
     pub(crate) connect_timeout: Duration,
     pub(crate) cors_origin: Option<String>,
+    pub(crate) room_limits: RoomLimits,
 }
 
 impl Default for Options {
@@ -163,6 +165,7 @@ impl Default for Options {
             upgrade_timeout: Duration::from_millis(10_000),
             connect_timeout: Duration::from_millis(45_000),
             cors_origin: None,
+            room_limits: RoomLimits::default(),
         }
     }
 }
@@ -232,6 +235,23 @@ impl Options {
         self
     }
 
+    /// Rooms one socket may be in at once, besides the room named after its id. Default
+    /// 256 (as [`Config::max_rooms_per_connection`](crate::Config::max_rooms_per_connection),
+    /// with the same cost per membership). Past it `Socket::join` answers
+    /// [`JoinError::TooManyRooms`](crate::JoinError::TooManyRooms). A socket's rooms are
+    /// left when it disconnects, on the reactor's thread, at about 1 µs per room.
+    pub fn max_rooms_per_socket(mut self, rooms: usize) -> Self {
+        self.room_limits.max_rooms = rooms;
+        self
+    }
+
+    /// Longest room name a socket may join, in bytes. Default 256. Longer →
+    /// [`JoinError::NameTooLong`](crate::JoinError::NameTooLong).
+    pub fn max_room_name_len(mut self, bytes: usize) -> Self {
+        self.room_limits.max_name_len = bytes;
+        self
+    }
+
     pub(crate) fn settings(&self) -> Settings {
         Settings {
             ping_interval: self.ping_interval,
@@ -286,7 +306,7 @@ impl SocketIo {
     /// namespace that was not made with [`of`](Self::of) gets `connect_error`
     /// (`Invalid namespace`).
     pub fn new(options: Options) -> Self {
-        let app = Sio::new(options.connect_timeout);
+        let app = Sio::new(options.connect_timeout, options.room_limits);
         SocketIo {
             ep: Endpoint::new(options.path.clone(), options.settings(), app),
             bundle: None,

@@ -30,7 +30,7 @@ use super::payload::Payload;
 use super::reason::DisconnectReason;
 use super::socket::{Ack, AckError, Socket};
 use crate::http::Request;
-use crate::rooms::Rooms;
+use crate::rooms::{RoomLimits, Rooms};
 use crate::slab::{key_type, Slab};
 
 pub(crate) type EventFn = dyn FnMut(&mut Socket<'_>, Payload, Option<Ack>);
@@ -89,12 +89,12 @@ impl fmt::Debug for Namespace {
 }
 
 impl Namespace {
-    pub(crate) fn new(name: &str) -> Self {
+    pub(crate) fn new(name: &str, limits: RoomLimits) -> Self {
         Namespace {
             name: name.to_owned(),
             auth: None,
             on_connection: None,
-            rooms: Rooms::default(),
+            rooms: Rooms::new(limits),
             members: HashSet::new(),
         }
     }
@@ -188,14 +188,17 @@ pub(crate) struct Sio {
     pub(crate) namespaces: Vec<Namespace>,
     pub(crate) sockets: Slab<SocketKey, SocketState>,
     pub(crate) connect_timeout: Duration,
+    /// The room limits of every namespace.
+    room_limits: RoomLimits,
 }
 
 impl Sio {
-    pub(crate) fn new(connect_timeout: Duration) -> Self {
+    pub(crate) fn new(connect_timeout: Duration, room_limits: RoomLimits) -> Self {
         Sio {
             namespaces: Vec::new(),
             sockets: Slab::default(),
             connect_timeout,
+            room_limits,
         }
     }
 
@@ -203,7 +206,13 @@ impl Sio {
         let i = match self.namespaces.iter().position(|n| n.name == name) {
             Some(i) => i,
             None => {
-                self.namespaces.push(Namespace::new(name));
+                // Every socket is also in its own room (`join_unlimited`), which the limit
+                // does not count.
+                let limits = RoomLimits {
+                    max_rooms: self.room_limits.max_rooms.saturating_add(1),
+                    ..self.room_limits
+                };
+                self.namespaces.push(Namespace::new(name, limits));
                 self.namespaces.len() - 1
             }
         };
@@ -287,7 +296,8 @@ impl Sio {
             connected: true,
         });
         // "each socket joins a room identified by its own id"
-        namespace.rooms.join(k, &sid);
+        // Not counted against the limits: the protocol requires it, the server names it.
+        namespace.rooms.join_unlimited(k, &sid);
         namespace.members.insert(k);
         if let Some(client) = eng.client_mut(s) {
             client.sockets.push((ns, k));

@@ -21,6 +21,7 @@ use super::namespace::{Client, Info, Sio, SocketKey};
 use super::packet;
 use super::payload::Payload;
 use super::reason::DisconnectReason;
+use crate::error::JoinError;
 use crate::http::Request;
 
 /// One client's connection to one namespace, lent to a callback (Socket.IO's `socket`).
@@ -43,7 +44,7 @@ use crate::http::Request;
 ///             ack.send(socket, "delivered");
 ///         }
 ///     });
-///     socket.join("lobby");
+///     socket.join("lobby").ok(); // Err only past the room limits
 /// });
 /// wsreactor::Server::bind("127.0.0.1:3000")?.run(io)
 /// # }
@@ -222,10 +223,17 @@ impl<'a> Socket<'a> {
         self.emit_packet(event, &payload, Some(id))
     }
 
-    /// Joins a room of the namespace; `false` if already in it.
-    pub fn join(&mut self, room: &str) -> bool {
+    /// Joins a room of the namespace: `Ok(true)` if it joined, `Ok(false)` if it was
+    /// already in it. Refused, with nothing changed, once the socket has disconnected
+    /// ([`JoinError::NotOpen`]), past [`Options::max_rooms_per_socket`] rooms
+    /// ([`JoinError::TooManyRooms`]; its own room does not count) or for a name longer than
+    /// [`Options::max_room_name_len`] bytes ([`JoinError::NameTooLong`]).
+    ///
+    /// [`Options::max_rooms_per_socket`]: super::Options::max_rooms_per_socket
+    /// [`Options::max_room_name_len`]: super::Options::max_room_name_len
+    pub fn join(&mut self, room: &str) -> Result<bool, JoinError> {
         if self.state().is_none() {
-            return false;
+            return Err(JoinError::NotOpen);
         }
         let key = self.key;
         self.sio.namespaces[self.info.ns].rooms.join(key, room)
