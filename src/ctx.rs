@@ -195,6 +195,13 @@ impl<'a> Ctx<'a> {
         }
     }
 
+    /// Logs that this connection's request was refused with `status` (rate-limited, at
+    /// `info`), as the library's own refusals are.
+    pub(crate) fn rejected(&mut self, status: u16, why: &dyn std::fmt::Display) {
+        let peer = self.peer;
+        (self.server.core).rejected(log::Level::Info, peer, status, why);
+    }
+
     /// This connection's id, unique for the life of the server.
     pub fn id(&self) -> ConnId {
         self.id

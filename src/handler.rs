@@ -47,8 +47,15 @@ pub trait Handler {
     /// with [`ServerCtx::respond`] (long-polling); a held request waits at most the idle timeout.
     /// Answer `HEAD` with what `GET` would get: the server sends its headers and length, not
     /// its body, however late the answer comes (see [`Response`] for how it is framed).
-    /// Default: `426 Upgrade Required`.
-    fn on_http(&mut self, _ctx: &mut Ctx<'_>, _req: &Request) -> Option<Response> {
+    /// Default: `426 Upgrade Required`, and the refusal is logged at `info` (rate-limited,
+    /// as every request the library refuses is; see the README's Logging section).
+    fn on_http(&mut self, ctx: &mut Ctx<'_>, req: &Request) -> Option<Response> {
+        let why = format_args!(
+            "plain HTTP {} {} (this handler serves WebSocket only)",
+            req.method(),
+            crate::reactor::rejects::clip(req.path())
+        );
+        ctx.rejected(426, &why);
         Some(Response::status_text(426).header("Upgrade", "websocket"))
     }
 

@@ -100,6 +100,9 @@ pub(crate) enum Event {
     Message(Message),
     /// The WebSocket ended: `on_close` is owed, exactly once.
     Closed(Disconnect),
+    /// The request was refused by the library (the response is queued, the connection
+    /// closes after it): for the reactor's rate-limited log.
+    Rejected { status: u16, reason: &'static str },
 }
 
 /// What became of a frame handed to [`Connection::send`].
@@ -288,12 +291,13 @@ impl Connection {
             Err(_) => return self.drop_now(Disconnect::reset()).map(Event::Closed),
         };
         // A request refused before it is parsed whole is still framed for its method.
-        let head_method = matches!(parsed, Parsed::Reject(_)) && head.is_head();
+        let head_method = matches!(parsed, Parsed::Reject(..)) && head.is_head();
         match parsed {
             Parsed::Partial => None,
-            Parsed::Reject(response) => {
+            Parsed::Reject(response, reason) => {
                 self.respond_and_close(&response, head_method, config, now);
-                None
+                let status = response.status();
+                Some(Event::Rejected { status, reason })
             }
             Parsed::Http {
                 mut request,
@@ -304,7 +308,11 @@ impl Connection {
                 if body_len > config.max_http_body {
                     let head_method = Framing::of(&request, false).head;
                     self.respond_and_close(&Response::status_text(413), head_method, config, now);
-                    return None;
+                    let reason = "body over max_http_body";
+                    return Some(Event::Rejected {
+                        status: 413,
+                        reason,
+                    });
                 }
                 request.body = tail;
                 if request.body.len() < body_len {

@@ -36,8 +36,8 @@ pub(crate) enum Parsed {
         tail: Vec<u8>,
         keep_alive: bool,
     },
-    /// An invalid request, answered with this response and then closed.
-    Reject(Response),
+    /// An invalid request, answered with this response and then closed; why, for the log.
+    Reject(Response, &'static str),
 }
 
 /// The buffer of one connection's request head.
@@ -74,7 +74,7 @@ impl RequestHead {
         if !has_end && self.buf.len() < max_bytes {
             match self.judge_lines() {
                 Lines::Plausible => return Parsed::Partial,
-                Lines::Invalid => return reject(400),
+                Lines::Invalid => return reject(400, "not an HTTP/1.1 request"),
                 Lines::Ended => {}
             }
         }
@@ -138,15 +138,16 @@ pub(crate) fn parse(buf: &[u8], max_bytes: usize) -> Parsed {
     let mut req = httparse::Request::new(&mut headers);
     let head_len = match req.parse(buf) {
         Ok(httparse::Status::Complete(n)) if n <= max_bytes => n,
-        Ok(httparse::Status::Complete(_)) | Err(httparse::Error::TooManyHeaders) => {
-            return reject(431)
+        Ok(httparse::Status::Complete(_)) => return reject(431, "request head too large"),
+        Err(httparse::Error::TooManyHeaders) => return reject(431, "too many headers"),
+        Ok(httparse::Status::Partial) if buf.len() >= max_bytes => {
+            return reject(431, "request head too large")
         }
-        Ok(httparse::Status::Partial) if buf.len() >= max_bytes => return reject(431),
         Ok(httparse::Status::Partial) => return Parsed::Partial,
-        Err(_) => return reject(400),
+        Err(_) => return reject(400, "malformed request head"),
     };
     let (Some(method), Some(target), Some(version)) = (req.method, req.path, req.version) else {
-        return reject(400);
+        return reject(400, "malformed request line");
     };
     let request = Request {
         method: method.to_owned(),
@@ -183,12 +184,12 @@ pub(crate) fn parse(buf: &[u8], max_bytes: usize) -> Parsed {
     // message that lacks a Host header field and to any that contains more than one Host
     // header field line" (RFC 9112 §3.2): two could name two different origins.
     if count("host") > 1 {
-        return reject(400);
+        return reject(400, "repeated Host header");
     }
     if !(has_token("upgrade", "websocket") && has_token("connection", "upgrade")) {
         // Bodies are delimited by Content-Length only (RFC 9112 §6.3).
         if request.header("transfer-encoding").is_some() {
-            return reject(501);
+            return reject(501, "Transfer-Encoding is not supported");
         }
         // "If a message is received without Transfer-Encoding and with an invalid
         // Content-Length header field, then the message framing is invalid ... the server
@@ -203,10 +204,10 @@ pub(crate) fn parse(buf: &[u8], max_bytes: usize) -> Parsed {
             (Some(v), None) if !v.is_empty() && v.bytes().all(|b| b.is_ascii_digit()) => {
                 match v.parse() {
                     Ok(len) => len,
-                    Err(_) => return reject(400),
+                    Err(_) => return reject(400, "invalid Content-Length"),
                 }
             }
-            _ => return reject(400),
+            _ => return reject(400, "invalid or repeated Content-Length"),
         };
         // HTTP/1.1 keeps the connection unless told otherwise (RFC 9112 §9.3).
         let keep_alive = version == 1 && !has_token("connection", "close");
@@ -220,7 +221,7 @@ pub(crate) fn parse(buf: &[u8], max_bytes: usize) -> Parsed {
     }
     // "An HTTP/1.1 or higher GET request" (§4.2.1 item 1) with a Host header (item 2).
     if method != "GET" || version != 1 || request.header("host").is_none() {
-        return reject(400);
+        return reject(400, "upgrade that is not an HTTP/1.1 GET with a Host");
     }
     // "The |Sec-WebSocket-Key| header field MUST NOT appear more than once in an HTTP
     // request" (§11.3.1), nor may |Sec-WebSocket-Version| (§11.3.5); |Sec-WebSocket-Accept|
@@ -235,18 +236,21 @@ pub(crate) fn parse(buf: &[u8], max_bytes: usize) -> Parsed {
     .iter()
     .any(|name| count(name) > 1)
     {
-        return reject(400);
+        return reject(400, "repeated Sec-WebSocket header");
     }
     // "A |Sec-WebSocket-Key| header field with a base64-encoded value that, when decoded,
     // is 16 bytes in length" (§4.2.1 item 5).
     let key = match request.header("sec-websocket-key") {
         Some(key) if is_base64_of_16_bytes(key.trim()) => key.trim().to_owned(),
-        _ => return reject(400),
+        _ => return reject(400, "missing or invalid Sec-WebSocket-Key"),
     };
     // "A |Sec-WebSocket-Version| header field, with a value of 13" (§4.2.1 item 6); otherwise
     // answer with the versions we speak (§4.4).
     if request.header("sec-websocket-version").map(str::trim) != Some("13") {
-        return Parsed::Reject(Response::status_text(426).header("Sec-WebSocket-Version", "13"));
+        return Parsed::Reject(
+            Response::status_text(426).header("Sec-WebSocket-Version", "13"),
+            "unsupported Sec-WebSocket-Version",
+        );
     }
     Parsed::Upgrade {
         request,
@@ -255,8 +259,8 @@ pub(crate) fn parse(buf: &[u8], max_bytes: usize) -> Parsed {
     }
 }
 
-fn reject(status: u16) -> Parsed {
-    Parsed::Reject(Response::status_text(status))
+fn reject(status: u16, reason: &'static str) -> Parsed {
+    Parsed::Reject(Response::status_text(status), reason)
 }
 
 /// 16 bytes encode to 22 base64 characters plus `==`.
@@ -323,7 +327,7 @@ mod tests {
 
     fn status_of(parsed: &Parsed) -> u16 {
         match parsed {
-            Parsed::Reject(r) => r.status(),
+            Parsed::Reject(r, _) => r.status(),
             Parsed::Upgrade { .. } => 101,
             Parsed::Http { .. } => 426,
             Parsed::Partial => 0,
@@ -451,7 +455,7 @@ mod tests {
     fn version_426_names_the_supported_version() {
         let lines = valid(&["Sec-WebSocket-Version: 8"]);
         let lines: Vec<&str> = lines.iter().map(String::as_str).collect();
-        let Parsed::Reject(resp) = parse(&request(&lines), 8192) else {
+        let Parsed::Reject(resp, _) = parse(&request(&lines), 8192) else {
             panic!()
         };
         let mut out = Vec::new();
@@ -719,7 +723,7 @@ mod props {
                 }
             }
             let whole = RequestHead::default().push(&bytes[..fed], MAX);
-            let refused = matches!(&whole, Parsed::Reject(r) if r.status() == 400);
+            let refused = matches!(&whole, Parsed::Reject(r, _) if r.status() == 400);
             if verdict == Parsed::Partial && refused {
                 return Ok(());
             }

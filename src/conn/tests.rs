@@ -224,7 +224,11 @@ fn request_head_over_the_limit_is_answered_431_and_closed() {
     let mut h = Harness::new(Config::default().max_handshake_bytes(1024));
     let mut head = b"GET / HTTP/1.1\r\nX-Big: ".to_vec();
     head.resize(2048, b'a');
-    assert!(h.recv(&head).is_empty());
+    let events = h.recv(&head);
+    assert!(
+        matches!(&events[..], [Event::Rejected { status: 431, reason }] if reason.contains("too large")),
+        "reported for the log: {events:?}"
+    );
     assert!(h.written().starts_with(b"HTTP/1.1 431 "));
     assert!(
         h.conn.is_shut(),
@@ -242,7 +246,11 @@ fn request_that_cannot_be_http_is_answered_400_at_once() {
         b"\x00\xff\xfe",
     ] {
         let mut h = Harness::new(Config::default());
-        assert!(h.recv(&bytes[..1]).is_empty());
+        let events = h.recv(&bytes[..1]);
+        assert!(
+            matches!(&events[..], [Event::Rejected { status: 400, .. }]),
+            "{events:?}"
+        );
         assert!(
             h.written().starts_with(b"HTTP/1.1 400 "),
             "answered on its first byte, not at the handshake timeout"

@@ -5,7 +5,7 @@ use std::io::{self, Write};
 use std::net::Shutdown;
 use std::time::{Duration, Instant};
 
-use log::{debug, warn};
+use log::{debug, warn, Level};
 use mio::net::{TcpListener, TcpStream};
 use mio::{Interest, Poll};
 
@@ -88,7 +88,14 @@ pub(super) fn accept(
             }
         };
         if core.conns.len() >= core.config.max_connections {
-            debug!("refusing {peer}: at max_connections");
+            // `warn`: the server is full, which its operator wants to know.
+            let max = core.config.max_connections;
+            core.rejected(
+                Level::Warn,
+                peer,
+                503,
+                &format_args!("at max_connections ({max})"),
+            );
             refuse(sock, rbuf);
             continue;
         }

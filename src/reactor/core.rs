@@ -4,12 +4,15 @@
 //! what it decided: drop it, arm its timer, put it on the flush list, owe its `on_close`.
 //! They only queue work; the reactor does the I/O and runs the callbacks.
 
+use std::fmt::Display;
 use std::net::{Shutdown, SocketAddr};
 use std::time::{Duration, Instant};
 
+use log::Level;
 use mio::net::TcpStream;
 use tungstenite::protocol::frame::CloseFrame;
 
+use super::rejects::Rejects;
 use super::timers::Timers;
 use crate::config::Config;
 use crate::conn::frame::OpCode;
@@ -82,6 +85,8 @@ pub(crate) struct Core {
     pub(crate) handle: Handle,
     /// Reused list of recipients, so publishing does not allocate.
     scratch: Vec<ConnId>,
+    /// The rate-limited log of rejected requests.
+    pub(crate) rejects: Rejects,
 }
 
 /// What a message becomes on the wire.
@@ -119,6 +124,7 @@ impl Core {
             rooms: Rooms::new(config.room_limits()),
             handle,
             scratch: Vec::new(),
+            rejects: Rejects::default(),
             conns: Slab::default(),
             config,
             now,
@@ -214,6 +220,18 @@ impl Core {
                 SendStatus::Dropped
             }
         }
+    }
+
+    /// Logs a refused request (rate-limited): the peer, the status it was answered with,
+    /// and why.
+    pub(crate) fn rejected(
+        &mut self,
+        level: Level,
+        peer: SocketAddr,
+        status: u16,
+        why: &dyn Display,
+    ) {
+        self.rejects.log(self.now, level, peer, status, why);
     }
 
     /// Answers a plain HTTP request the handler holds. `false` if the connection is gone

@@ -4,9 +4,10 @@
 use std::net::SocketAddr;
 use std::panic::{self, AssertUnwindSafe};
 
-use log::{debug, error, warn};
+use log::{debug, warn, Level};
 
 use super::core::Core;
+use super::rejects::clip;
 use crate::conn::Event;
 use crate::ctx::{Ctx, ServerCtx};
 use crate::error::{Cause, Disconnect};
@@ -63,11 +64,17 @@ fn dispatch_other<H: Handler>(
                     Ok(()) => entry.conn.accept(&accept, config, now),
                     // A handler bug, like a panic: the client is not told the details.
                     Err(e) => {
-                        error!("{id}: on_upgrade {e}; refused with 500");
                         entry.conn.refuse(&Response::status_text(500), config, now);
+                        let why = format_args!("{id}: on_upgrade {e}");
+                        core.rejects.log(now, Level::Error, peer, 500, &why);
                     }
                 },
-                Some(Err(response)) => entry.conn.refuse(&response, config, now),
+                Some(Err(response)) => {
+                    entry.conn.refuse(&response, config, now);
+                    let why = format_args!("refused by on_upgrade ({})", clip(request.path()));
+                    (core.rejects).log(now, Level::Info, peer, response.status(), &why);
+                }
+                // The panic hook has logged it.
                 None => entry.conn.refuse(&Response::status_text(500), config, now),
             }
             let opened = entry.conn.is_open();
@@ -91,6 +98,7 @@ fn dispatch_other<H: Handler>(
         }
         Event::Message(msg) => on_message(core, handler, (id, peer), msg),
         Event::Closed(why) => core.owe(id, Some(why)),
+        Event::Rejected { status, reason } => core.rejected(Level::Info, peer, status, &reason),
     }
 }
 

@@ -26,6 +26,7 @@ mod accept;
 pub(crate) mod core;
 mod dispatch;
 mod read;
+pub(crate) mod rejects;
 pub(crate) mod timers;
 pub(crate) mod token;
 
@@ -144,7 +145,9 @@ impl Reactor {
             State::ShuttingDown(deadline) => Some(deadline.saturating_duration_since(now)),
             _ => None,
         };
-        [cap, timer, user_timer, accept, shutdown]
+        // A count of unlogged rejections is logged when its window ends, event or not.
+        let rejects = (core.rejects.due()).map(|t| t.saturating_duration_since(now));
+        [cap, timer, user_timer, accept, shutdown, rejects]
             .into_iter()
             .flatten()
             .min()
@@ -236,6 +239,7 @@ impl Reactor {
         }
         flush_all(&mut self.core);
         run_on_close(&mut self.core, handler);
+        self.core.rejects.roll(self.core.now);
         if let State::ShuttingDown(deadline) = self.state {
             // Done when every close handshake has finished and its last bytes are out;
             // waiting for the peers' EOF too would only delay the exit.
