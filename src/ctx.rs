@@ -24,19 +24,27 @@ use crate::{CloseCode, Message};
 /// server. A producer that sends more than its peer reads checks it and slows down on
 /// [`Backpressure`](Self::Backpressure), which comes well before a message is dropped.
 ///
-/// ```no_run
-/// use wsreactor::{Ctx, Message, SendStatus};
+/// ```
+/// use wsreactor::{Ctx, Handler, Message, SendStatus};
 ///
-/// fn feed(ctx: &mut Ctx<'_>, updates: &mut Vec<Message>) {
-///     while let Some(update) = updates.pop() {
-///         match ctx.send(update) {
-///             SendStatus::Queued => {}
-///             // Queued, but the peer is behind: stop for now (a timer can resume).
-///             SendStatus::Backpressure => break,
-///             SendStatus::Dropped | SendStatus::Closed => return,
+/// /// Sends its backlog as fast as the peer reads it.
+/// struct Feed {
+///     backlog: Vec<Message>,
+/// }
+///
+/// impl Handler for Feed {
+///     fn on_message(&mut self, ctx: &mut Ctx<'_>, _msg: Message) {
+///         while let Some(update) = self.backlog.pop() {
+///             match ctx.send(update) {
+///                 SendStatus::Queued => {}
+///                 // Queued, but the peer is behind: go on at its next message.
+///                 SendStatus::Backpressure => break,
+///                 SendStatus::Dropped | SendStatus::Closed => return,
+///             }
 ///         }
 ///     }
 /// }
+/// # let _feed = Feed { backlog: Vec::new() };
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SendStatus {
