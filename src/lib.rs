@@ -38,8 +38,10 @@
 //! Every limit is a [`Config`] field with a default: message and frame size (1 MiB,
 //! close 1009 above), handshake size (8 KiB, 431) and time (10 s), keepalive (ping after
 //! 120 s idle, close 1001 after 30 s more), outbound queue (stop reading above 64 KiB,
-//! close 1008 above 1 MiB), frames handled per connection per pass (64), connections
-//! (10,000, then 503).
+//! close 1008 above 1 MiB, or drop the message: [`BackpressurePolicy`]), frames handled
+//! per connection per pass (64), connections (10,000, then 503), rooms per connection
+//! (256) and room names (256 bytes). Refused requests are logged, at most 10 lines a
+//! second per reactor.
 //!
 //! # Threading
 //!
