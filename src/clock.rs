@@ -36,6 +36,17 @@ impl Clock {
 /// [`advance`](Self::advance) it; every server using it wakes and runs what is due.
 /// Between advances time stands still, so a deadline is never passed by a slow scheduler.
 ///
+/// Every timeout counts on this clock, the shutdown's too: [`Handle::shutdown`] waits for
+/// the peers' close handshakes up to `close_timeout` of this clock's time, so with clients
+/// still connected that do not answer, `run` returns only once the clock has moved past it.
+/// Close the clients first, or advance the clock after the shutdown has begun:
+/// [`Handler::on_shutdown`] runs then and can tell the test. (An advance made before the
+/// reactor has taken the shutdown command does not count: the close timeout starts when it
+/// does.)
+///
+/// [`Handle::shutdown`]: crate::Handle::shutdown
+/// [`Handler::on_shutdown`]: crate::Handler::on_shutdown
+///
 /// ```
 /// use std::time::Duration;
 /// use wsreactor::{Config, ManualClock, Server};

@@ -128,6 +128,8 @@ impl Handle {
     /// Shuts the server down gracefully: it stops accepting, sends 1001 (Going Away) to
     /// every connection, waits for their close handshakes up to the close timeout, and then
     /// `run` returns.
+    /// The close timeout counts on the server's clock: with a
+    /// [`ManualClock`](crate::ManualClock), the test moves it (see there).
     pub fn shutdown(&self) -> Result<(), SendError> {
         self.push(Command::Shutdown)
     }

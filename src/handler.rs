@@ -35,6 +35,13 @@ use crate::{Message, TimerId};
 /// # }
 /// ```
 pub trait Handler {
+    /// The server is about to serve: called once, on the reactor's thread, in its first
+    /// pass (from [`Server::run`](crate::Server::run), [`Server::spawn`](crate::Server::spawn)
+    /// or the first [`Server::poll`](crate::Server::poll)), before any connection is served.
+    /// The place to start work that does not wait for a connection, such as a periodic
+    /// timer ([`ServerCtx::set_timer`]). Default: nothing.
+    fn on_start(&mut self, _ctx: &mut ServerCtx<'_>) {}
+
     /// Sees an upgrade request before it is accepted. Return `Err(response)` to refuse it
     /// (401, 403 for a bad `Origin`, 404 for an unknown path), or accept, optionally
     /// choosing a subprotocol. Default: accept.

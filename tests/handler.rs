@@ -214,3 +214,58 @@ fn a_program_can_drive_the_reactor_from_its_own_loop() {
         "poll returns after each bounded pass"
     );
 }
+
+/// `on_start` runs once, before any connection: a periodic timer it sets fires with nobody
+/// connected, and keeps firing for clients that come later.
+#[test]
+fn on_start_sets_a_timer_that_runs_without_connections() {
+    use std::sync::mpsc;
+    use std::time::Duration;
+    use wsreactor::{ServerCtx, TimerId};
+
+    const TICK: Duration = Duration::from_secs(5);
+
+    struct Ticker {
+        ticks: mpsc::Sender<usize>,
+        starts: usize,
+    }
+
+    impl Handler for Ticker {
+        fn on_start(&mut self, ctx: &mut ServerCtx<'_>) {
+            self.starts += 1;
+            ctx.set_timer(TICK);
+            // Time may move only once the timer is set: tell the test.
+            let _ = self.ticks.send(usize::MAX);
+        }
+        fn on_timer(&mut self, ctx: &mut ServerCtx<'_>, _timer: TimerId) {
+            let reached = ctx.broadcast(format!("tick after {} start", self.starts));
+            let _ = self.ticks.send(reached);
+            ctx.set_timer(TICK);
+        }
+    }
+
+    let (clock, config) = common::manual_clock();
+    let (tx, ticks) = mpsc::channel();
+    let addr = common::spawn_server(
+        config,
+        Ticker {
+            ticks: tx,
+            starts: 0,
+        },
+    );
+    assert_eq!(
+        ticks.recv_timeout(common::PATIENCE),
+        Ok(usize::MAX),
+        "started"
+    );
+    clock.advance(TICK);
+    assert_eq!(
+        ticks.recv_timeout(common::PATIENCE),
+        Ok(0),
+        "the first tick reaches nobody"
+    );
+    let mut ws = common::client(addr);
+    clock.advance(TICK);
+    assert_eq!(ticks.recv_timeout(common::PATIENCE), Ok(1));
+    assert_eq!(ws.read().unwrap(), Message::text("tick after 1 start"));
+}

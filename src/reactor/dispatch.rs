@@ -13,7 +13,7 @@ use crate::ctx::{Ctx, ServerCtx};
 use crate::error::{Cause, Disconnect};
 use crate::handler::Handler;
 use crate::http::Response;
-use crate::id::{ConnId, TimerId};
+use crate::id::ConnId;
 use crate::{CloseCode, Message};
 
 /// Hands one event of connection `id` (whose peer is `peer`) to the handler, then runs the
@@ -114,10 +114,17 @@ fn call<H: Handler, T>(
     guard(|| f(handler, &mut Ctx::new(core, id, peer)))
 }
 
-/// Fires the handler's timer `timer`.
-pub(super) fn fire_timer<H: Handler>(core: &mut Core, handler: &mut H, timer: TimerId) {
-    if guard(|| handler.on_timer(&mut ServerCtx::new(core), timer)).is_none() {
-        warn!("on_timer panicked");
+/// Calls a handler callback that serves no connection (`on_start`, `on_timer`,
+/// `on_shutdown`; `what` names it in the log if it panics), then runs the `on_close`
+/// callbacks it caused.
+pub(super) fn on_server<H: Handler>(
+    core: &mut Core,
+    handler: &mut H,
+    what: &str,
+    f: impl FnOnce(&mut H, &mut ServerCtx<'_>),
+) {
+    if guard(|| f(handler, &mut ServerCtx::new(core))).is_none() {
+        warn!("{what} panicked");
     }
     run_on_close(core, handler);
 }
@@ -152,14 +159,6 @@ fn run_owed<H: Handler>(core: &mut Core, handler: &mut H) {
         // After `on_close`, so it can still see the rooms it is leaving.
         core.rooms.leave_all(id);
     }
-}
-
-/// Tells the handler the server is stopping (before anything is closed).
-pub(super) fn shutting_down<H: Handler>(core: &mut Core, handler: &mut H) {
-    if guard(|| handler.on_shutdown(&mut ServerCtx::new(core))).is_none() {
-        warn!("on_shutdown panicked");
-    }
-    run_on_close(core, handler);
 }
 
 /// Runs a callback; a panic is caught (and logged by the panic hook) so it costs one

@@ -40,7 +40,7 @@ use tungstenite::protocol::frame::CloseFrame;
 
 use self::accept::{accept, Backlog};
 use self::core::Core;
-use self::dispatch::{fire_timer, run_on_close, shutting_down};
+use self::dispatch::{on_server, run_on_close};
 use self::read::read;
 use self::token::{LISTENER, WAKER};
 use crate::clock::Clock;
@@ -79,6 +79,8 @@ pub(crate) struct Reactor {
     inbox: Option<Inbox>,
     /// The last drain hit `COMMANDS_PER_PASS`; drain again without waiting for a wake.
     more_commands: bool,
+    /// `on_start` has run.
+    started: bool,
     state: State,
 }
 
@@ -105,6 +107,7 @@ impl Reactor {
             clock,
             inbox: Some(inbox),
             more_commands: false,
+            started: false,
             state: State::Running,
         })
     }
@@ -161,6 +164,14 @@ impl Reactor {
     ) -> io::Result<()> {
         if self.state == State::Stopped {
             return Ok(());
+        }
+        if !std::mem::replace(&mut self.started, true) {
+            // Before the first poll, which may sleep until a connection arrives: the
+            // timers `on_start` sets must count in the poll timeout.
+            self.core.now = self.clock.now();
+            on_server(&mut self.core, handler, "on_start", |h, ctx| {
+                h.on_start(ctx)
+            });
         }
         let timeout = self.poll_timeout(cap);
         if let Err(e) = self.poll.poll(&mut self.events, timeout) {
@@ -231,7 +242,7 @@ impl Reactor {
             run_on_close(core, handler);
         }
         while let Some(timer) = core.pop_timer() {
-            fire_timer(core, handler, timer);
+            on_server(core, handler, "on_timer", |h, ctx| h.on_timer(ctx, timer));
         }
         core.prune_timers();
         if woken {
@@ -291,7 +302,9 @@ impl Reactor {
             return;
         }
         // First, so the handler can still answer held requests and reach every client.
-        shutting_down(&mut self.core, handler);
+        on_server(&mut self.core, handler, "on_shutdown", |h, ctx| {
+            h.on_shutdown(ctx)
+        });
         if let Some(mut listener) = self.listener.take() {
             let _ = self.poll.registry().deregister(&mut listener);
         }

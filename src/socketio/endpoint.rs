@@ -165,6 +165,10 @@ macro_rules! endpoint_handler {
                 }
             }
 
+            fn on_start(&mut self, ctx: &mut $crate::ServerCtx<'_>) {
+                self.fallback.on_start(ctx);
+            }
+
             fn on_shutdown(&mut self, ctx: &mut $crate::ServerCtx<'_>) {
                 self.ep.shutdown(ctx);
                 self.fallback.on_shutdown(ctx);

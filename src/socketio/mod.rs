@@ -16,6 +16,12 @@
 //!         let text = msg.text(0).unwrap_or_default().to_owned();
 //!         socket.emit("message", format!("Reply to: {text}"));
 //!     });
+//!     // The client called `socket.emit("ping", cb)`: answer its callback.
+//!     socket.on("ping", |socket, _msg, ack| {
+//!         if let Some(ack) = ack {
+//!             ack.send(socket, "pong");
+//!         }
+//!     });
 //!     socket.on_disconnect(|socket, reason| log::info!("{} left: {reason}", socket.id()));
 //! });
 //! wsreactor::Server::bind("127.0.0.1:3000")?.run(io)

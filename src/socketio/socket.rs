@@ -97,6 +97,21 @@ pub struct Ack {
 impl Ack {
     /// Sends the answer; the client's callback gets the payload's arguments. `false` if its
     /// socket is gone. Any socket handle will do: the ack knows its own.
+    ///
+    /// ```
+    /// # use wsreactor::socketio::{Options, SocketIo};
+    /// # let mut io = SocketIo::new(Options::default());
+    /// # io.of("/").on_connection(|socket| {
+    /// // The client: `socket.emit("add", 2, 3, (sum) => console.log(sum))`
+    /// socket.on("add", |socket, args, ack| {
+    ///     let sum = args.get(0).and_then(|v| v.as_i64()).unwrap_or(0)
+    ///         + args.get(1).and_then(|v| v.as_i64()).unwrap_or(0);
+    ///     if let Some(ack) = ack {
+    ///         ack.send(socket, wsreactor::serde_json::json!(sum));
+    ///     }
+    /// });
+    /// # });
+    /// ```
     pub fn send(self, socket: &mut Socket<'_>, payload: impl Into<Payload>) -> bool {
         let payload = payload.into();
         let Some(sock) = socket.sio.sockets.get_mut(self.socket) else {
