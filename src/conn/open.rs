@@ -1,0 +1,253 @@
+//! The open WebSocket side of a connection: decoding frames into messages, queueing
+//! frames under backpressure, and the close handshake.
+
+use super::*;
+
+impl Connection {
+    /// Decodes frames until there is a message, the socket has nothing more this pass, or
+    /// the pass's budget is spent.
+    pub(super) fn read_frames<R: Read>(
+        &mut self,
+        input: &mut Input<'_, R>,
+        config: &Config,
+        now: Instant,
+    ) -> Option<Event> {
+        loop {
+            let State::Open(open) = &mut self.state else {
+                return None;
+            };
+            // Fairness, then backpressure: what was read but not decoded waits in `carry`
+            // (frames tungstenite already holds wait in its own buffer).
+            if input.pass.handled == config.messages_per_pass
+                || self.out.pending() > config.backpressure_soft_limit
+            {
+                self.carry = input.rbuf.take_rest();
+                input.pass.more = true;
+                self.traffic(input, config, now);
+                return None;
+            }
+            input.pass.handled += 1;
+            let mut io = Io {
+                src: &mut *input.src,
+                rbuf: &mut *input.rbuf,
+                guard: &mut self.guard,
+                out: &mut self.out.buf,
+            };
+            match open.ws.read(&mut io) {
+                Ok(msg @ (Message::Text(_) | Message::Binary(_))) => {
+                    // After a close has started, data is drained but not delivered.
+                    if open.closing.is_none() {
+                        return Some(Event::Message(msg));
+                    }
+                }
+                Ok(Message::Close(frame)) => {
+                    if open.closing.is_none() {
+                        let (code, reason) = match frame {
+                            Some(f) => (f.code, f.reason.to_string()),
+                            None => (CloseCode::Status, String::new()),
+                        };
+                        open.closing = Some(Disconnect::new(code, reason, Cause::PeerClosed));
+                    }
+                }
+                // Pings are answered by tungstenite (the pong is already in `out`).
+                Ok(_) => {}
+                Err(WsError::Io(e)) if e.kind() == ErrorKind::WouldBlock => {
+                    self.traffic(input, config, now);
+                    return None;
+                }
+                Err(WsError::ConnectionClosed | WsError::AlreadyClosed) => {
+                    let why = open.closing.take().unwrap_or_else(Disconnect::reset);
+                    return self.finish(why, config, now).map(Event::Closed);
+                }
+                Err(WsError::Io(e)) if matches!(Stopped::verdict(&e), Some(Verdict::Close(_))) => {
+                    let Some(Verdict::Close(frame)) = Stopped::verdict(&e) else {
+                        return None;
+                    };
+                    return self
+                        .peer_closed(frame.clone(), config, now)
+                        .map(Event::Closed);
+                }
+                Err(err) => {
+                    let owed = match Disconnect::for_ws_error(&err) {
+                        Some(why) => {
+                            debug!("{} failed: {err}", self.peer);
+                            self.fail(why, config, now)
+                        }
+                        // EOF or a socket error without the peer's Close: a reset, reported
+                        // with the code we sent if we had started closing.
+                        None => {
+                            let why = self.reset_report();
+                            self.finish(why, config, now)
+                        }
+                    };
+                    return owed.map(Event::Closed);
+                }
+            }
+        }
+    }
+
+    /// The peer's Close frame, valid (the guard judged it, tungstenite never saw it): it
+    /// answers ours, or it starts the close handshake and we answer it. Either way the
+    /// WebSocket is done.
+    pub(super) fn peer_closed(
+        &mut self,
+        frame: Option<CloseFrame>,
+        config: &Config,
+        now: Instant,
+    ) -> Option<Disconnect> {
+        let State::Open(open) = &mut self.state else {
+            return None;
+        };
+        if let Some(why) = open.closing.take() {
+            return self.finish(why, config, now);
+        }
+        let why = match &frame {
+            Some(f) => Disconnect::new(f.code, f.reason.as_str(), Cause::PeerClosed),
+            None => Disconnect::new(CloseCode::Status, "", Cause::PeerClosed),
+        };
+        // "If an endpoint receives a Close frame and did not previously send a Close frame,
+        // the endpoint MUST send a Close frame in response. (When sending a Close frame in
+        // response, the endpoint typically echos the status code it received.)" (§5.5.1)
+        self.send_close(frame);
+        self.finish(why, config, now)
+    }
+
+    /// Any inbound traffic counts as life for keepalive: the idle period starts again.
+    pub(super) fn traffic<R>(&mut self, input: &Input<'_, R>, config: &Config, now: Instant) {
+        let State::Open(open) = &mut self.state else {
+            return;
+        };
+        if input.rbuf.got_bytes() && open.closing.is_none() {
+            open.awaiting_pong = false;
+            if let Some(idle) = config.idle_timeout {
+                self.deadline = Some(now + idle);
+            }
+        }
+    }
+
+    /// Queues one data or control frame: the connection is open and not closing, and its
+    /// queue stays within `max_backpressure` (a single frame larger than the limit still
+    /// goes out on an empty queue, so the bound is max(limit, one message)). Over the limit
+    /// `Config::backpressure_policy` decides: fail the connection with 1008, or drop this
+    /// frame.
+    #[inline]
+    pub(crate) fn send(
+        &mut self,
+        opcode: OpCode,
+        payload: Bytes,
+        config: &Config,
+        now: Instant,
+    ) -> Sent {
+        if !self.can_send() {
+            return Sent::Refused;
+        }
+        let pending = self.out.pending();
+        if pending > 0 && pending + frame::encoded_len(payload.len()) > config.max_backpressure {
+            return self.overflow(config, now);
+        }
+        self.out.push_frame(opcode, payload);
+        Sent::Queued
+    }
+
+    /// The queue would pass `max_backpressure`: drops the frame, or fails the connection
+    /// with 1008, as the policy says.
+    #[cold]
+    pub(super) fn overflow(&mut self, config: &Config, now: Instant) -> Sent {
+        if config.backpressure_policy == BackpressurePolicy::Drop {
+            return Sent::Dropped;
+        }
+        let why = Disconnect::new(CloseCode::Policy, "backpressure", Cause::Backpressure);
+        match self.fail(why, config, now) {
+            Some(why) => Sent::Failed(why),
+            None => Sent::Refused,
+        }
+    }
+
+    /// Open, and no close frame sent yet.
+    #[inline]
+    pub(super) fn can_send(&self) -> bool {
+        matches!(&self.state, State::Open(open) if open.ws.can_write())
+    }
+
+    /// Starts the close handshake (RFC 6455 §5.5.1): queues our Close frame; the
+    /// connection ends when the peer answers or `close_timeout` passes. `false` if it is not
+    /// open or a close frame was already sent. The frame is made valid first (see
+    /// [`wire_frame`]); `on_close` will report what was sent.
+    pub(crate) fn close(
+        &mut self,
+        frame: CloseFrame,
+        cause: Cause,
+        config: &Config,
+        now: Instant,
+    ) -> bool {
+        if !self.can_send() {
+            return false;
+        }
+        let frame = wire_frame(frame, self.peer);
+        let why = Disconnect::new(frame.code, frame.reason.as_str(), cause);
+        if !self.send_close(Some(frame)) {
+            return false;
+        }
+        if let State::Open(open) = &mut self.state {
+            open.closing = Some(why);
+        }
+        self.deadline = Some(now + config.close_timeout);
+        true
+    }
+
+    /// Queues our Close frame if the WebSocket is open and has not sent one. Every Close
+    /// frame we send passes here; `frame` is already valid on the wire.
+    pub(super) fn send_close(&mut self, frame: Option<CloseFrame>) -> bool {
+        let State::Open(open) = &mut self.state else {
+            return false;
+        };
+        if !open.ws.can_write() {
+            return false;
+        }
+        // Writes into `out` only; an error here means the context was already closed.
+        (open.ws).close(&mut Sink(&mut self.out.buf), frame).is_ok()
+    }
+
+    /// Fails the connection (RFC 6455 §7.1.7): sends a close frame with the code if it
+    /// still can, and ends the connection without waiting for the answer. Returns the
+    /// `on_close` owed.
+    pub(crate) fn fail(
+        &mut self,
+        mut why: Disconnect,
+        config: &Config,
+        now: Instant,
+    ) -> Option<Disconnect> {
+        if self.can_send() {
+            let frame = CloseFrame {
+                code: why.code,
+                reason: why.reason.as_str().into(),
+            };
+            let frame = wire_frame(frame, self.peer);
+            why.code = frame.code;
+            why.reason.truncate(frame.reason.len());
+            self.send_close(Some(frame));
+        }
+        self.finish(why, config, now)
+    }
+}
+
+/// The Close frame we may send for `frame` (RFC 6455 §5.5, §7.4). A code that may not
+/// appear on the wire (1004, 1005, 1006, 1015, 1016–2999, below 1000, 5000 and above)
+/// becomes 1011 (Internal Error): the application asked to close, so the connection still
+/// closes, and a code it should not have chosen is an error on our side of it; it is logged
+/// as a warning. A reason is cut to the 123 bytes the frame has room for, on a character
+/// boundary.
+fn wire_frame(frame: CloseFrame, peer: SocketAddr) -> CloseFrame {
+    let code = u16::from(frame.code);
+    let code = if is_valid_close_code(code) {
+        frame.code
+    } else {
+        warn!("{peer}: close code {code} may not be sent; sending 1011 (Internal Error)");
+        CloseCode::Error
+    };
+    let reason = match truncate_reason(&frame.reason) {
+        cut if cut.len() < frame.reason.len() => cut.into(),
+        _ => frame.reason,
+    };
+    CloseFrame { code, reason }
+}
