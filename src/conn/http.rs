@@ -86,7 +86,7 @@ impl Connection {
             request,
             need,
             keep_alive,
-        } = std::mem::replace(&mut self.state, State::Done)
+        } = std::mem::replace(&mut self.state, State::Done { unanswered: false })
         else {
             return None;
         };
@@ -118,7 +118,8 @@ impl Connection {
     /// Accepts the upgrade `Event::Upgrade` asked about: queues the 101 and opens the
     /// WebSocket, whose first frames may already be in the request's tail.
     pub(crate) fn accept(&mut self, accept: &Accept, config: &Config, now: Instant) {
-        let State::Upgrading { key, mut tail } = std::mem::replace(&mut self.state, State::Done)
+        let State::Upgrading { key, mut tail } =
+            std::mem::replace(&mut self.state, State::Done { unanswered: false })
         else {
             return;
         };
@@ -182,10 +183,10 @@ impl Connection {
     /// drop the connection at its EOF.
     pub(super) fn discard<R: Read>(&mut self, input: &mut Input<'_, R>) {
         match input.rbuf.fill(input.src) {
-            Ok([]) => self.state = State::Done,
+            Ok([]) => self.end_now(),
             Ok(_) => {}
             Err(e) if e.kind() == ErrorKind::WouldBlock => {}
-            Err(_) => self.state = State::Done,
+            Err(_) => self.end_now(),
         }
     }
 
@@ -198,7 +199,7 @@ impl Connection {
         if self.out.pending() > 0 {
             self.finish(Disconnect::reset(), config, now);
         } else {
-            self.state = State::Done;
+            self.end_now();
         }
     }
 }

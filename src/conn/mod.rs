@@ -13,7 +13,7 @@
 //! must be written in its [`OutBuf`], and says when it next needs to run
 //! ([`poll_at`](Connection::poll_at)). Every policy that depends on time lives here:
 //! the handshake timeout, keepalive pings and the pong timeout, the close timeout, linger,
-//! and pausing a peer that does not read (backpressure). A connection in [`State::Done`]
+//! and pausing a peer that does not read (backpressure). A connection in `State::Done`
 //! is to be dropped: the reactor releases its socket.
 //!
 //! The transitions are split by side: `http.rs` (request heads, bodies, held requests,
@@ -77,8 +77,9 @@ enum State {
     /// The WebSocket or the response is done: flushing what is queued, then waiting for the
     /// peer's EOF. `shut`: our half is shut down.
     Linger { shut: bool },
-    /// To be dropped now.
-    Done,
+    /// To be dropped now. `unanswered`: it ended holding a request the handler never
+    /// answered, so `on_http_closed` is owed.
+    Done { unanswered: bool },
 }
 
 /// An open WebSocket.
@@ -227,7 +228,12 @@ impl Connection {
 
     /// The reactor must drop it now.
     pub(crate) fn is_done(&self) -> bool {
-        matches!(self.state, State::Done)
+        matches!(self.state, State::Done { .. })
+    }
+
+    /// Done, and it ended holding a request the handler never answered.
+    pub(crate) fn dropped_unanswered(&self) -> bool {
+        matches!(self.state, State::Done { unanswered: true })
     }
 
     /// There is something to write, or a shutdown to do once it is written.
@@ -277,14 +283,14 @@ impl Connection {
                 None
             }
             State::HttpHeld { .. } | State::Linger { .. } | State::Upgrading { .. } => None,
-            State::Done => None,
+            State::Done { .. } => None,
         }
     }
 
     /// Ends the connection: no more frames either way; what is queued is still written,
     /// for at most `close_timeout`. Returns the `on_close` owed, if it was open.
     fn finish(&mut self, why: Disconnect, config: &Config, now: Instant) -> Option<Disconnect> {
-        if matches!(self.state, State::Linger { .. } | State::Done) {
+        if matches!(self.state, State::Linger { .. } | State::Done { .. }) {
             return None;
         }
         let was_open = self.is_open();
@@ -319,8 +325,16 @@ impl Connection {
     /// owed, if it was open.
     pub(crate) fn drop_now(&mut self, why: Disconnect) -> Option<Disconnect> {
         let was_open = self.is_open();
-        self.state = State::Done;
+        self.end_now();
         was_open.then_some(why)
+    }
+
+    /// Enters `Done`, remembering whether a held request goes unanswered.
+    fn end_now(&mut self) {
+        if !self.is_done() {
+            let unanswered = self.is_held();
+            self.state = State::Done { unanswered };
+        }
     }
 
     /// The deadline may have come. Returns the `on_close` owed, if this ends the
@@ -338,7 +352,7 @@ impl Connection {
                 debug!("{} request timed out", self.peer);
                 return self.drop_now(Disconnect::reset());
             }
-            State::Linger { .. } | State::Done => return self.drop_now(Disconnect::reset()),
+            State::Linger { .. } | State::Done { .. } => return self.drop_now(Disconnect::reset()),
             State::Open(open) => open,
         };
         if let Some(mut why) = open.closing.take() {

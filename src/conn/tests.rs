@@ -922,3 +922,23 @@ fn closing_ours_with_a_long_reason_cuts_it_on_a_char_boundary() {
     h.recv(&close_frame(1000, ""));
     assert_eq!(h.closed.pop().unwrap().reason, reason);
 }
+
+#[test]
+fn http_held_request_dropped_unanswered_is_reported_answered_one_is_not() {
+    let mut h = Harness::new(Config::default());
+    h.recv(b"GET /poll HTTP/1.1\r\nHost: x\r\n\r\n");
+    h.peer.eof = true;
+    h.recv(b"");
+    assert!(
+        h.conn.is_done() && h.conn.dropped_unanswered(),
+        "on_http_closed owed"
+    );
+
+    let mut h = Harness::new(Config::default());
+    h.recv(b"GET /poll HTTP/1.1\r\nHost: x\r\n\r\n");
+    h.conn.respond(&Response::new(200), &h.config, h.now);
+    h.written();
+    h.peer.eof = true;
+    h.recv(b"");
+    assert!(h.conn.is_done() && !h.conn.dropped_unanswered());
+}

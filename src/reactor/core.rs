@@ -40,9 +40,6 @@ pub(crate) struct Entry {
     scheduled: bool,
     /// The poller reported the peer's FIN; reading goes on until the EOF is read.
     pub(crate) peer_closed: bool,
-    /// Holds an unanswered plain HTTP request (as of the last `settle`): if it ends so,
-    /// `on_http_closed` is owed.
-    held: bool,
 }
 
 impl Entry {
@@ -54,7 +51,6 @@ impl Entry {
             dirty: false,
             scheduled: false,
             peer_closed: false,
-            held: false,
         }
     }
 }
@@ -310,15 +306,12 @@ impl Core {
             return;
         };
         if entry.conn.is_done() {
-            // Every transition out of a held request passes through here (an answer
-            // leaves it held no more; the peer leaving, a timeout, a drop make it done).
-            if entry.held {
+            if entry.conn.dropped_unanswered() {
                 self.held_closed.push((id, entry.conn.peer()));
             }
             self.conns.remove(id);
             return;
         }
-        entry.held = entry.conn.is_held();
         // A later deadline needs no new entry: the earlier one pops, finds the deadline
         // later, and is armed again here.
         if let Some(at) = entry.conn.poll_at() {
