@@ -43,6 +43,15 @@ pub(crate) struct Entry {
 }
 
 impl Entry {
+    /// Puts the connection `id` (this entry) on the flush list, once.
+    #[inline]
+    fn mark_dirty(&mut self, id: ConnId, list: &mut Vec<ConnId>) {
+        if !self.dirty {
+            self.dirty = true;
+            list.push(id);
+        }
+    }
+
     pub(crate) fn new(sock: TcpStream, conn: Connection) -> Self {
         Entry {
             sock,
@@ -198,11 +207,8 @@ impl Core {
         match entry.conn.send(opcode, payload, &self.config, self.now) {
             Sent::Queued => {
                 let over = entry.conn.out.pending() > self.config.backpressure_soft_limit;
-                // `mark_dirty`, without looking the entry up again (the hot path).
-                if !entry.dirty {
-                    entry.dirty = true;
-                    self.dirty.push(id);
-                }
+                // Without looking the entry up again (the hot path).
+                entry.mark_dirty(id, &mut self.dirty);
                 match over {
                     false => SendStatus::Queued,
                     true => SendStatus::Backpressure,
@@ -366,10 +372,7 @@ impl Core {
     /// Puts the connection on this pass's flush list.
     pub(crate) fn mark_dirty(&mut self, id: ConnId) {
         if let Some(entry) = self.conns.get_mut(id) {
-            if !entry.dirty {
-                entry.dirty = true;
-                self.dirty.push(id);
-            }
+            entry.mark_dirty(id, &mut self.dirty);
         }
     }
 
