@@ -40,16 +40,8 @@ impl Connection {
                         return Some(Event::Message(msg));
                     }
                 }
-                Ok(Message::Close(frame)) => {
-                    if open.closing.is_none() {
-                        let (code, reason) = match frame {
-                            Some(f) => (f.code, f.reason.to_string()),
-                            None => (CloseCode::Status, String::new()),
-                        };
-                        open.closing = Some(Disconnect::new(code, reason, Cause::PeerClosed));
-                    }
-                }
-                // Pings are answered by tungstenite (the pong is already in `out`).
+                // Pings are answered by tungstenite (the pong is already in `out`). A Close
+                // never reaches it: the guard takes the peer's Close (below).
                 Ok(_) => {}
                 Err(WsError::Io(e)) if e.kind() == ErrorKind::WouldBlock => {
                     self.traffic(input, config, now);
@@ -59,15 +51,14 @@ impl Connection {
                     let why = open.closing.take().unwrap_or_else(Disconnect::reset);
                     return self.finish(why, config, now).map(Event::Closed);
                 }
-                Err(WsError::Io(e)) if matches!(Stopped::verdict(&e), Some(Verdict::Close(_))) => {
-                    let Some(Verdict::Close(frame)) = Stopped::verdict(&e) else {
-                        return None;
-                    };
-                    return self
-                        .peer_closed(frame.clone(), config, now)
-                        .map(Event::Closed);
-                }
                 Err(err) => {
+                    // The guard stopped the stream at the peer's valid Close frame.
+                    if let WsError::Io(e) = &err {
+                        if let Some(Verdict::Close(frame)) = Stopped::verdict(e) {
+                            let frame = frame.clone();
+                            return self.peer_closed(frame, config, now).map(Event::Closed);
+                        }
+                    }
                     let owed = match Disconnect::for_ws_error(&err) {
                         Some(why) => {
                             debug!("{} failed: {err}", self.peer);
