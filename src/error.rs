@@ -132,11 +132,16 @@ impl Disconnect {
 /// Cuts a close reason to 123 bytes on a character boundary (RFC 6455 §5.5: control frame
 /// payloads are at most 125 bytes, two of which carry the code).
 pub(crate) fn truncate_reason(reason: &str) -> &str {
-    let mut end = reason.len().min(123);
-    while !reason.is_char_boundary(end) {
+    prefix(reason, 123)
+}
+
+/// The longest prefix of `text` of at most `max` bytes that ends on a character boundary.
+pub(crate) fn prefix(text: &str, max: usize) -> &str {
+    let mut end = text.len().min(max);
+    while !text.is_char_boundary(end) {
         end -= 1;
     }
-    &reason[..end]
+    &text[..end]
 }
 
 impl fmt::Display for Disconnect {

@@ -85,11 +85,7 @@ impl Rejects {
 /// `text` (a path the peer chose) cut to at most 100 bytes on a character boundary, so a
 /// log line stays a line's length whatever the request.
 pub(crate) fn clip(text: &str) -> &str {
-    let mut end = text.len().min(100);
-    while !text.is_char_boundary(end) {
-        end -= 1;
-    }
-    &text[..end]
+    crate::error::prefix(text, 100)
 }
 
 #[cfg(test)]
