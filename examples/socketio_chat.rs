@@ -85,26 +85,28 @@ fn on_connection(chat: &Shared, socket: &mut Socket<'_>) {
     info!(
         "{} connected from {} as {name}",
         socket.id(),
-        socket.peer_addr()
+        socket.handshake().address()
     );
 
     let asked = Rc::clone(chat);
-    socket.emit_with_ack(
-        "nickname?",
-        (),
-        Duration::from_secs(5),
-        move |socket, answer| match answer.as_ref().ok().and_then(|p| p.text(0)) {
-            Some(nick) if !nick.trim().is_empty() => {
-                let nick = nick.trim().to_owned();
-                info!("{} is {nick}", socket.id());
-                asked
-                    .borrow_mut()
-                    .names
-                    .insert(socket.id().to_owned(), nick);
-            }
-            _ => debug!("{} kept its guest name", socket.id()),
-        },
-    );
+    socket
+        .emit_with_ack(
+            "nickname?",
+            (),
+            Duration::from_secs(5),
+            move |socket, answer| match answer.as_ref().ok().and_then(|p| p.text(0)) {
+                Some(nick) if !nick.trim().is_empty() => {
+                    let nick = nick.trim().to_owned();
+                    info!("{} is {nick}", socket.id());
+                    asked
+                        .borrow_mut()
+                        .names
+                        .insert(socket.id().to_owned(), nick);
+                }
+                _ => debug!("{} kept its guest name", socket.id()),
+            },
+        )
+        .ok();
 
     socket.on("message", |socket, msg, _ack| {
         let text = match msg.get(0) {
@@ -113,7 +115,7 @@ fn on_connection(chat: &Shared, socket: &mut Socket<'_>) {
             None => String::new(),
         };
         debug!("{} says {text:?}", socket.id());
-        socket.emit("message", format!("Reply to: {text}"));
+        socket.emit("message", format!("Reply to: {text}")).ok();
     });
 
     let c = Rc::clone(chat);
@@ -123,13 +125,16 @@ fn on_connection(chat: &Shared, socket: &mut Socket<'_>) {
         };
         // The name comes from the client: the room limits may refuse it.
         if let Err(e) = socket.join(&room) {
-            socket.emit("message", format!("cannot join {room}: {e}"));
+            socket
+                .emit("message", format!("cannot join {room}: {e}"))
+                .ok();
             return;
         }
         let from = name_of(&c, socket);
         socket
             .to(&room)
-            .emit("joined", json!({ "name": from, "room": room }));
+            .emit("joined", json!({ "name": from, "room": room }))
+            .ok();
         if let Some(ack) = ack {
             let size = socket.room_size(&room);
             ack.send(socket, json!(size));
@@ -153,7 +158,8 @@ fn on_connection(chat: &Shared, socket: &mut Socket<'_>) {
         let from = name_of(&c, socket);
         socket
             .to(&room)
-            .emit("chat", json!({ "from": from, "room": room, "text": text }));
+            .emit("chat", json!({ "from": from, "room": room, "text": text }))
+            .ok();
     });
 
     let c = Rc::clone(chat);
@@ -168,7 +174,7 @@ fn on_connection(chat: &Shared, socket: &mut Socket<'_>) {
         let size = bytes.len();
         let from = name_of(&c, socket);
         let file = Payload::new().arg(from).arg(name).bin(bytes);
-        socket.to(&room).emit("file", file);
+        socket.to(&room).emit("file", file).ok();
         if let Some(ack) = ack {
             ack.send(socket, json!(size));
         }
@@ -186,7 +192,8 @@ fn on_connection(chat: &Shared, socket: &mut Socket<'_>) {
         let from = name_of(&c, socket);
         socket
             .nsp()
-            .emit("announcement", json!({ "from": from, "text": text }));
+            .emit("announcement", json!({ "from": from, "text": text }))
+            .ok();
     });
 
     let c = Rc::clone(chat);

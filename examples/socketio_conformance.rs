@@ -21,8 +21,8 @@ use wsreactor::socketio::{EngineIo, Options, Socket, SocketIo};
 use wsreactor::Server;
 
 fn emit_auth(socket: &mut Socket<'_>) {
-    let auth = socket.auth().clone();
-    socket.emit("auth", auth);
+    let auth = socket.handshake().auth().clone();
+    socket.emit("auth", auth).ok();
 }
 
 fn main() -> std::io::Result<()> {
@@ -41,7 +41,7 @@ fn main() -> std::io::Result<()> {
     io.of("/").on_connection(|socket| {
         emit_auth(socket);
         socket.on("message", |socket, args, _ack| {
-            socket.emit("message-back", args);
+            socket.emit("message-back", args).ok();
         });
         socket.on("message-with-ack", |socket, args, ack| {
             if let Some(ack) = ack {

@@ -35,9 +35,9 @@ fn spawn_with<H: Handler + 'static>(
 fn echo_io() -> SocketIo {
     let mut io = SocketIo::new(Options::default());
     io.of("/").on_connection(|socket| {
-        socket.emit("hello", json!({ "id": socket.id() }));
+        socket.emit("hello", json!({ "id": socket.id() })).ok();
         socket.on("echo", |socket, args, ack| {
-            socket.emit("echo", args.clone());
+            socket.emit("echo", args.clone()).ok();
             if let Some(ack) = ack {
                 ack.send(socket, args);
             }
@@ -196,7 +196,7 @@ fn other_paths_their_connections_and_timers_go_to_the_fallback() {
         let mut io = SocketIo::new(Options::default().ping_interval(ping_interval))
             .fallback(Fallback::default());
         io.of("/").on_connection(|socket| {
-            socket.send(Payload::new().arg("hi"));
+            socket.send(Payload::new().arg("hi")).ok();
         });
         io
     });
@@ -232,14 +232,14 @@ fn reporting_io(options: Options, reasons: mpsc::Sender<String>) -> SocketIo {
             let _ = reasons.send(reason.to_string());
         });
         socket.on("echo", |socket, args, ack| {
-            socket.emit("echo", args.clone());
+            socket.emit("echo", args.clone()).ok();
             if let Some(ack) = ack {
                 ack.send(socket, args);
             }
         });
         socket.on("message", |socket, args, _ack| {
             let text = args.text(0).unwrap_or_default().to_owned();
-            socket.emit("message", format!("Reply to: {text}"));
+            socket.emit("message", format!("Reply to: {text}")).ok();
         });
     });
     io
@@ -405,7 +405,7 @@ fn socket_joins_past_the_room_limits_are_refused() {
                     Ok(joined) => joined.to_string(),
                     Err(e) => format!("{e:?}"),
                 };
-                socket.emit("joined", answer);
+                socket.emit("joined", answer).ok();
             });
         });
         io

@@ -104,10 +104,12 @@
 //!   check sees the request that opened the connection instead.
 
 mod base64;
+mod broadcast;
 mod bundle;
 mod eio;
 mod endpoint;
 pub(crate) mod engine;
+mod handshake;
 mod json;
 mod namespace;
 mod packet;
@@ -121,11 +123,13 @@ use std::io;
 use std::path::Path;
 use std::time::Duration;
 
+pub use self::broadcast::Broadcast;
 pub use self::eio::{Data, EngineIo, EngineSocket};
+pub use self::handshake::Handshake;
 pub use self::namespace::{ConnectError, Namespace};
 pub use self::payload::Payload;
 pub use self::reason::DisconnectReason;
-pub use self::socket::{Ack, AckError, Broadcast, Socket};
+pub use self::socket::{Ack, AckError, EmitError, Socket};
 
 use self::bundle::Bundle;
 use self::endpoint::{endpoint_handler, Endpoint};

@@ -17,7 +17,9 @@ use std::fmt;
 use std::net::SocketAddr;
 use std::rc::Rc;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
+
+use http::Extensions;
 
 use log::{debug, warn};
 use serde_json::Value;
@@ -25,6 +27,7 @@ use tungstenite::Bytes;
 
 use super::engine::packet::{Incoming, Out};
 use super::engine::{App, Engine, SessKey};
+use super::handshake::{Handshake, Opening};
 use super::packet::{self, Kind, Packet};
 use super::payload::Payload;
 use super::reason::DisconnectReason;
@@ -128,22 +131,12 @@ impl Namespace {
     }
 }
 
-/// The HTTP request that opened an Engine.IO session, and where it came from, shared by
-/// its sockets. Socket.IO calls this data `socket.handshake`; here it is not named so, to
-/// keep it apart from the HTTP upgrade handshake and its byte buffer in `conn/`.
-#[derive(Debug)]
-pub(crate) struct OpeningRequest {
-    pub(crate) request: Request,
-    pub(crate) peer: SocketAddr,
-}
-
 /// What a socket handle needs even after its socket is gone.
 #[derive(Debug)]
 pub(crate) struct Info {
     pub(crate) sid: Arc<str>,
     pub(crate) ns: usize,
-    pub(crate) auth: Value,
-    pub(crate) opening: Rc<OpeningRequest>,
+    pub(crate) handshake: Handshake,
 }
 
 pub(crate) struct PendingAck {
@@ -156,6 +149,8 @@ pub(crate) struct SocketState {
     pub(crate) session: SessKey,
     pub(crate) handlers: Vec<(Box<str>, Rc<RefCell<EventFn>>)>,
     pub(crate) on_disconnect: Option<Rc<RefCell<DisconnectFn>>>,
+    /// `socket.data`: whatever the app attached.
+    pub(crate) data: Extensions,
     acks: Vec<PendingAck>,
     next_ack: u64,
     pub(crate) connected: bool,
@@ -179,7 +174,7 @@ pub(crate) struct Client {
     partial: Option<(Packet, Vec<Bytes>)>,
     connect_by: Option<Instant>,
     acks: BinaryHeap<Reverse<(Instant, SocketKey, u64)>>,
-    opening: Option<Rc<OpeningRequest>>,
+    opening: Option<Arc<Opening>>,
 }
 
 /// Every namespace and socket of a Socket.IO endpoint.
@@ -271,8 +266,9 @@ impl Sio {
             .clone()
             .unwrap_or_else(|| Value::Object(Default::default()));
         let namespace = &mut self.namespaces[ns];
+        let handshake = Handshake::new(opening, auth);
         if let Some(check) = namespace.auth.as_mut() {
-            if let Err(refused) = check(&auth, &opening.request) {
+            if let Err(refused) = check(handshake.auth(), handshake.request()) {
                 debug!("{}: refused: {}", namespace.name, refused.message);
                 let text =
                     packet::connect_error(&namespace.name, &refused.message, refused.data.as_ref());
@@ -285,12 +281,12 @@ impl Sio {
             info: Rc::new(Info {
                 sid: Arc::clone(&sid),
                 ns,
-                auth,
-                opening,
+                handshake,
             }),
             session: s,
             handlers: Vec::new(),
             on_disconnect: None,
+            data: Extensions::new(),
             acks: Vec::new(),
             next_ack: 0,
             connected: true,
@@ -465,10 +461,8 @@ impl App for Sio {
         let connect_by = eng.now().map(|now| now + self.connect_timeout);
         if let Some(client) = eng.client_mut(s) {
             client.connect_by = connect_by;
-            client.opening = Some(Rc::new(OpeningRequest {
-                request: req.clone(),
-                peer,
-            }));
+            let opening = Opening::new(req.clone(), peer, SystemTime::now());
+            client.opening = Some(Arc::new(opening));
         }
         refresh_deadline(eng, s);
     }

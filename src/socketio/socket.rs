@@ -1,22 +1,26 @@
-//! [`Socket`]: a client's connection to a namespace, as a callback sees it; [`Broadcast`]
-//! for rooms and the whole namespace; [`Ack`] to answer an event.
+//! [`Socket`]: a client's connection to a namespace, as a callback sees it; [`Ack`] to
+//! answer an event.
 //!
 //! These are views lent to callbacks; the state they act on (namespaces, sockets, the
 //! packet dispatch) is in `namespace.rs`.
 
 use std::cell::RefCell;
-use std::collections::HashSet;
 use std::fmt;
 use std::net::SocketAddr;
 use std::rc::Rc;
-use std::time::Duration;
+use std::sync::Arc;
+use std::time::{Duration, UNIX_EPOCH};
 
 use log::debug;
 use serde_json::Value;
 use tungstenite::{Bytes, Utf8Bytes};
 
+use http::Extensions;
+
+use super::broadcast::Broadcast;
 use super::engine::packet::Out;
 use super::engine::{Engine, SessKey};
+use super::handshake::{Handshake, Opening};
 use super::namespace::{Client, Info, Sio, SocketKey};
 use super::packet;
 use super::payload::Payload;
@@ -54,6 +58,8 @@ pub struct Socket<'a> {
     pub(crate) sio: &'a mut Sio,
     key: SocketKey,
     info: Rc<Info>,
+    /// What `data_mut` lends once the socket is gone (never, while it is lent out).
+    spare: Extensions,
 }
 
 impl fmt::Debug for Socket<'_> {
@@ -137,6 +143,7 @@ impl<'a> Socket<'a> {
             sio,
             key,
             info,
+            spare: Extensions::new(),
         }
     }
 
@@ -151,19 +158,45 @@ impl<'a> Socket<'a> {
         &self.sio.namespaces[self.info.ns].name
     }
 
-    /// The `auth` object the client sent when connecting (`{}` if none).
-    pub fn auth(&self) -> &Value {
-        &self.info.auth
+    /// What the socket was opened with: headers, query, address, time, `auth`
+    /// (Socket.IO's `socket.handshake`).
+    pub fn handshake(&self) -> &Handshake {
+        &self.info.handshake
     }
 
-    /// The HTTP request that opened the connection: headers, query, cookies.
-    pub fn request(&self) -> &Request {
-        &self.info.opening.request
+    /// The app's data on this socket (`socket.data`): values of any type, one per type,
+    /// set by a middleware or a handler and kept until it disconnects.
+    /// [`fetch_sockets`](super::Broadcast::fetch_sockets) returns a copy, hence
+    /// `Clone + Send + Sync` on what goes in.
+    ///
+    /// ```
+    /// # use wsreactor::socketio::{Options, SocketIo};
+    /// #[derive(Clone)]
+    /// struct User { name: String }
+    /// # let mut io = SocketIo::new(Options::default());
+    /// io.of("/").on_connection(|socket| {
+    ///     socket.data_mut().insert(User { name: "ada".into() });
+    ///     socket.on("whoami", |socket, _msg, ack| {
+    ///         let name = socket.data().get::<User>().map(|u| u.name.clone());
+    ///         if let Some(ack) = ack {
+    ///             ack.send(socket, name.unwrap_or_default());
+    ///         }
+    ///     });
+    /// });
+    /// ```
+    pub fn data(&self) -> &Extensions {
+        match self.sio.sockets.get(self.key) {
+            Some(sock) => &sock.data,
+            None => &self.spare,
+        }
     }
 
-    /// The address the connection came from.
-    pub fn peer_addr(&self) -> SocketAddr {
-        self.info.opening.peer
+    /// The app's data on this socket, to change; see [`data`](Self::data).
+    pub fn data_mut(&mut self) -> &mut Extensions {
+        match self.sio.sockets.get_mut(self.key) {
+            Some(sock) => &mut sock.data,
+            None => &mut self.spare,
+        }
     }
 
     /// Whether it is still connected.
@@ -199,42 +232,46 @@ impl<'a> Socket<'a> {
         }
     }
 
-    /// Sends an event to this client. `false` if it is disconnected, or the name is one
-    /// Socket.IO reserves (`connect`, `disconnect`, ...).
-    pub fn emit(&mut self, event: &str, payload: impl Into<Payload>) -> bool {
+    /// Sends an event to this client.
+    ///
+    /// # Errors
+    /// [`EmitError::Reserved`] for a name the client keeps for itself (`connect`,
+    /// `disconnect`, ...: the reference server throws); [`EmitError::Disconnected`] once
+    /// the socket is gone. Most handlers ignore the result: `socket.emit(..).ok();`.
+    pub fn emit(&mut self, event: &str, payload: impl Into<Payload>) -> Result<(), EmitError> {
         let payload = payload.into();
         self.emit_packet(event, &payload, None)
     }
 
-    /// Sends `payload` as the event `message` (Socket.IO's `socket.send`).
-    pub fn send(&mut self, payload: impl Into<Payload>) -> bool {
+    /// Sends `payload` as the event `message` (Socket.IO's `socket.send`); errors as
+    /// [`emit`](Self::emit).
+    pub fn send(&mut self, payload: impl Into<Payload>) -> Result<(), EmitError> {
         self.emit("message", payload)
     }
 
     /// Sends an event and asks the client to acknowledge it. `callback` gets the client's
     /// answer, or [`AckError::Timeout`] after `timeout`, or [`AckError::Disconnected`].
-    /// `false` (and the callback dropped unrun) if the socket is already disconnected.
+    ///
+    /// # Errors
+    /// As [`emit`](Self::emit); then the callback is dropped unrun.
     pub fn emit_with_ack(
         &mut self,
         event: &str,
         payload: impl Into<Payload>,
         timeout: Duration,
         callback: impl FnOnce(&mut Socket<'_>, Result<Payload, super::AckError>) + 'static,
-    ) -> bool {
+    ) -> Result<(), EmitError> {
         let payload = payload.into();
-        if self.state().is_none() || !emittable(event) {
-            return false;
-        }
-        let Some(now) = self.eng.now() else {
-            return false;
+        check_event(event)?;
+        let now = self.eng.now();
+        let id = match (self.state(), now) {
+            (Some(_), Some(now)) => {
+                let deadline = now + timeout;
+                (self.sio).expect_ack(self.eng, self.key, deadline, Box::new(callback))
+            }
+            _ => None,
         };
-        let deadline = now + timeout;
-        let Some(id) = self
-            .sio
-            .expect_ack(self.eng, self.key, deadline, Box::new(callback))
-        else {
-            return false;
-        };
+        let id = id.ok_or(EmitError::Disconnected)?;
         self.emit_packet(event, &payload, Some(id))
     }
 
@@ -310,49 +347,78 @@ impl<'a> Socket<'a> {
         self.sio.sockets.get_mut(self.key).filter(|s| s.connected)
     }
 
-    fn emit_packet(&mut self, event: &str, payload: &Payload, id: Option<u64>) -> bool {
-        if !emittable(event) {
-            debug!("{event:?} is reserved; not emitted");
-            return false;
-        }
-        let Some(session) = self.state().map(|s| s.session) else {
-            return false;
-        };
+    fn emit_packet(
+        &mut self,
+        event: &str,
+        payload: &Payload,
+        id: Option<u64>,
+    ) -> Result<(), EmitError> {
+        check_event(event)?;
+        let session = self.state().map(|s| s.session);
+        let session = session.ok_or(EmitError::Disconnected)?;
         let nsp = &self.sio.namespaces[self.info.ns].name;
         let text = packet::event(nsp, event, &payload.args, payload.bins.len(), id);
-        send_packet(self.eng, session, text.into(), &payload.bins)
+        match send_packet(self.eng, session, text.into(), &payload.bins) {
+            true => Ok(()),
+            false => Err(EmitError::Disconnected),
+        }
     }
 }
 
+/// Why an event was not sent.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum EmitError {
+    /// The name is one the client reserves for itself (`connect`, `connect_error`,
+    /// `disconnect`, `disconnecting`, `newListener`, `removeListener`); the reference
+    /// server throws `"<name>" is a reserved event name`.
+    Reserved(String),
+    /// The socket is disconnected.
+    Disconnected,
+}
+
+impl fmt::Display for EmitError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            EmitError::Reserved(name) => write!(f, "\"{name}\" is a reserved event name"),
+            EmitError::Disconnected => f.write_str("socket has been disconnected"),
+        }
+    }
+}
+
+impl std::error::Error for EmitError {}
+
 /// Events a server may not emit: the client reserves them for its own use.
-fn emittable(event: &str) -> bool {
-    !matches!(
-        event,
-        "connect"
-            | "connect_error"
-            | "disconnect"
-            | "disconnecting"
-            | "newListener"
-            | "removeListener"
-    )
+pub(crate) fn check_event(event: &str) -> Result<(), EmitError> {
+    match event {
+        "connect" | "connect_error" | "disconnect" | "disconnecting" | "newListener"
+        | "removeListener" => {
+            debug!("{event:?} is reserved; not emitted");
+            Err(EmitError::Reserved(event.to_owned()))
+        }
+        _ => Ok(()),
+    }
 }
 
 fn unreachable_info() -> Rc<Info> {
     // Sockets are only lent out while they exist; should that ever break, the handle is
     // inert rather than a panic.
+    let address = SocketAddr::from(([0, 0, 0, 0], 0));
+    let opening = Opening::new(Request::default(), address, UNIX_EPOCH);
     Rc::new(Info {
         sid: "".into(),
         ns: 0,
-        auth: Value::Null,
-        opening: Rc::new(super::namespace::OpeningRequest {
-            request: Request::default(),
-            peer: SocketAddr::from(([0, 0, 0, 0], 0)),
-        }),
+        handshake: Handshake::new(Arc::new(opening), Value::Null),
     })
 }
 
 /// Queues an encoded packet and its attachments, adjacent.
-fn send_packet(eng: &mut Engine<Client>, s: SessKey, text: Utf8Bytes, bins: &[Bytes]) -> bool {
+pub(crate) fn send_packet(
+    eng: &mut Engine<Client>,
+    s: SessKey,
+    text: Utf8Bytes,
+    bins: &[Bytes],
+) -> bool {
     if !eng.send(s, Out::Text(text)) {
         return false;
     }
@@ -360,96 +426,4 @@ fn send_packet(eng: &mut Engine<Client>, s: SessKey, text: Utf8Bytes, bins: &[By
         eng.send(s, Out::Binary(bin.clone()));
     }
     true
-}
-
-/// An event for many sockets of a namespace: some rooms (or all of it), minus some rooms,
-/// minus the sender. The packet is encoded once.
-pub struct Broadcast<'a> {
-    eng: &'a mut Engine<Client>,
-    sio: &'a mut Sio,
-    ns: usize,
-    rooms: Vec<String>,
-    except_rooms: Vec<String>,
-    except: Option<SocketKey>,
-}
-
-impl fmt::Debug for Broadcast<'_> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Broadcast")
-            .field("rooms", &self.rooms)
-            .field("except_rooms", &self.except_rooms)
-            .finish_non_exhaustive()
-    }
-}
-
-impl<'a> Broadcast<'a> {
-    fn new(
-        eng: &'a mut Engine<Client>,
-        sio: &'a mut Sio,
-        ns: usize,
-        except: Option<SocketKey>,
-    ) -> Self {
-        Broadcast {
-            eng,
-            sio,
-            ns,
-            rooms: Vec::new(),
-            except_rooms: Vec::new(),
-            except,
-        }
-    }
-
-    /// Narrows to the members of `room` (several calls: members of any of them).
-    pub fn to(mut self, room: &str) -> Self {
-        self.rooms.push(room.to_owned());
-        self
-    }
-
-    /// Leaves out the members of `room`.
-    pub fn except(mut self, room: &str) -> Self {
-        self.except_rooms.push(room.to_owned());
-        self
-    }
-
-    /// Sends the event; returns how many sockets it was queued for.
-    pub fn emit(self, event: &str, payload: impl Into<Payload>) -> usize {
-        let payload = payload.into();
-        if !emittable(event) {
-            return 0;
-        }
-        let namespace = &self.sio.namespaces[self.ns];
-        let text: Utf8Bytes = packet::event(
-            &namespace.name,
-            event,
-            &payload.args,
-            payload.bins.len(),
-            None,
-        )
-        .into();
-        let mut targets: Vec<SocketKey> = if self.rooms.is_empty() {
-            namespace.members.iter().copied().collect()
-        } else {
-            let mut t: Vec<SocketKey> = (self.rooms.iter())
-                .flat_map(|room| namespace.rooms.members(room))
-                .collect();
-            t.sort_unstable();
-            t.dedup();
-            t
-        };
-        let excluded: HashSet<SocketKey> = (self.except_rooms.iter())
-            .flat_map(|room| namespace.rooms.members(room))
-            .chain(self.except)
-            .collect();
-        targets.retain(|k| !excluded.contains(k));
-        let mut sent = 0;
-        for k in targets {
-            let Some(sock) = self.sio.sockets.get_mut(k).filter(|s| s.connected) else {
-                continue;
-            };
-            if send_packet(self.eng, sock.session, text.clone(), &payload.bins) {
-                sent += 1;
-            }
-        }
-        sent
-    }
 }

@@ -1,0 +1,159 @@
+//! [`Handshake`]: what a socket was opened with (Socket.IO's `socket.handshake`): the HTTP
+//! request that opened its Engine.IO session, where it came from, when, and the `auth` its
+//! client sent to the namespace.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use serde_json::Value;
+
+use crate::http::Request;
+
+/// The Engine.IO query parameters, which `query` leaves out: they describe the transport,
+/// not the app.
+const ENGINE_PARAMS: [&str; 4] = ["EIO", "transport", "t", "sid"];
+
+/// What one Engine.IO session was opened with, shared by its sockets.
+#[derive(Debug)]
+pub(crate) struct Opening {
+    request: Request,
+    address: SocketAddr,
+    issued: SystemTime,
+    query: Vec<(String, String)>,
+}
+
+impl Opening {
+    /// `issued`: the wall-clock time the session opened (only reported, never used to
+    /// decide anything, so it is read where the session opens, not from the reactor's
+    /// clock).
+    pub(crate) fn new(request: Request, address: SocketAddr, issued: SystemTime) -> Self {
+        let query = request
+            .query_pairs()
+            .filter(|(name, _)| !ENGINE_PARAMS.contains(&name.as_ref()))
+            .map(|(name, value)| (name.into_owned(), value.into_owned()))
+            .collect();
+        Opening {
+            request,
+            address,
+            issued,
+            query,
+        }
+    }
+}
+
+/// The details of a socket's handshake, as the reference server's `socket.handshake`
+/// gives them: headers, query, address, time, and the `auth` payload.
+///
+/// Cheap to clone (the request is shared by every socket of the connection); `Send` and
+/// `Sync`, so [`fetch_sockets`](super::Broadcast::fetch_sockets) can hand it to another
+/// thread.
+///
+/// ```
+/// # use wsreactor::socketio::{Options, SocketIo};
+/// # let mut io = SocketIo::new(Options::default());
+/// io.of("/").on_connection(|socket| {
+///     let hs = socket.handshake();
+///     log::info!("{} from {} (room {:?})", socket.id(), hs.address(), hs.query_param("room"));
+/// });
+/// ```
+#[derive(Debug, Clone)]
+pub struct Handshake {
+    opening: Arc<Opening>,
+    auth: Value,
+}
+
+impl Handshake {
+    pub(crate) fn new(opening: Arc<Opening>, auth: Value) -> Self {
+        Handshake { opening, auth }
+    }
+
+    /// The HTTP request that opened the connection (the first long-polling GET, or the
+    /// WebSocket upgrade): method, target, headers, cookies.
+    pub fn request(&self) -> &Request {
+        &self.opening.request
+    }
+
+    /// The first header of this name (case-insensitive), from [`request`](Self::request).
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.opening.request.header(name)
+    }
+
+    /// The request target as sent (`handshake.url`): `/socket.io/?EIO=4&transport=polling&x=1`.
+    pub fn url(&self) -> &str {
+        self.opening.request.target()
+    }
+
+    /// The query parameters, percent-decoded, in order, without Engine.IO's own (`EIO`,
+    /// `transport`, `t`, `sid`): what the client passed as `io(url, { query })`.
+    pub fn query(&self) -> &[(String, String)] {
+        &self.opening.query
+    }
+
+    /// The first query parameter of this name, if any.
+    pub fn query_param(&self, name: &str) -> Option<&str> {
+        (self.opening.query.iter())
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// The address the connection came from (`handshake.address`).
+    pub fn address(&self) -> SocketAddr {
+        self.opening.address
+    }
+
+    /// When the connection was opened (`handshake.time`, as a [`SystemTime`]).
+    pub fn time(&self) -> SystemTime {
+        self.opening.issued
+    }
+
+    /// When the connection was opened, in milliseconds since the Unix epoch
+    /// (`handshake.issued`).
+    pub fn issued(&self) -> u64 {
+        let since = self.opening.issued.duration_since(UNIX_EPOCH);
+        since.map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+    }
+
+    /// Whether the connection is encrypted (`handshake.secure`). Always `false`: wsreactor
+    /// does not terminate TLS itself yet.
+    pub fn secure(&self) -> bool {
+        false
+    }
+
+    /// Whether the request came from another origin (`handshake.xdomain`: it has an
+    /// `Origin` header).
+    pub fn xdomain(&self) -> bool {
+        self.opening.request.header("origin").is_some()
+    }
+
+    /// The `auth` object the client sent to this namespace (`{}` if none).
+    pub fn auth(&self) -> &Value {
+        &self.auth
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn query_leaves_out_the_engine_parameters_and_decodes() {
+        let req = Request::from_parts(
+            "GET",
+            "/socket.io/?EIO=4&transport=polling&t=abc&room=a%20b&sid=x&room=c",
+            [("Origin", "http://app")],
+        );
+        let at = UNIX_EPOCH + std::time::Duration::from_millis(1_700_000_000_123);
+        let opening = Opening::new(req, SocketAddr::from(([127, 0, 0, 1], 9)), at);
+        let hs = Handshake::new(Arc::new(opening), Value::Null);
+        assert_eq!(
+            hs.query(),
+            [("room".into(), "a b".into()), ("room".into(), "c".into())]
+        );
+        assert_eq!(hs.query_param("room"), Some("a b"));
+        assert_eq!(hs.query_param("EIO"), None);
+        assert_eq!(hs.issued(), 1_700_000_000_123);
+        assert!(hs.xdomain());
+        assert!(hs.url().starts_with("/socket.io/?EIO=4"));
+    }
+}
