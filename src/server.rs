@@ -157,7 +157,7 @@ impl Server {
     ///     let mut io = SocketIo::new(Options::default());
     ///     io.of("/").on_connection(|socket| {
     ///         socket.on("ping", |socket, _msg, _ack| {
-    ///             socket.emit("pong", "hi");
+    ///             socket.emit("pong", "hi").ok();
     ///         });
     ///     });
     ///     server.run(io)

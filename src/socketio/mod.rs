@@ -14,7 +14,7 @@
 //!     log::info!("{} connected", socket.id());
 //!     socket.on("message", |socket, msg, _ack| {
 //!         let text = msg.text(0).unwrap_or_default().to_owned();
-//!         socket.emit("message", format!("Reply to: {text}"));
+//!         socket.emit("message", format!("Reply to: {text}")).ok();
 //!     });
 //!     // The client called `socket.emit("ping", cb)`: answer its callback.
 //!     socket.on("ping", |socket, _msg, ack| {

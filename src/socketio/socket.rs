@@ -41,9 +41,9 @@ use crate::http::Request;
 /// # fn main() -> std::io::Result<()> {
 /// let mut io = SocketIo::new(Options::default());
 /// io.of("/").on_connection(|socket| {
-///     socket.emit("welcome", json!({ "id": socket.id() }));
+///     socket.emit("welcome", json!({ "id": socket.id() })).ok();
 ///     socket.on("chat", |socket, msg, ack| {
-///         socket.to("lobby").emit("chat", msg);         // everyone in lobby but me
+///         socket.to("lobby").emit("chat", msg).ok();       // everyone in lobby but me
 ///         if let Some(ack) = ack {
 ///             ack.send(socket, "delivered");
 ///         }
