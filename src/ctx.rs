@@ -118,9 +118,32 @@ impl<'a> ServerCtx<'a> {
     ///
     /// This is the synchronous counterpart of [`Handle::send`], whose `Ok` means only that
     /// the reactor accepted the command for delivery.
+    ///
+    /// A connection that a Socket.IO or Engine.IO endpoint serves answers `Closed`: only the
+    /// endpoint writes its frames (a raw frame would break its protocol), so no raw send
+    /// reaches it, from a handler or a [`Handle`]; reach its sockets through the endpoint.
     #[inline]
     pub fn send_to(&mut self, to: ConnId, msg: impl Into<Message>) -> SendStatus {
-        self.core.send(to, msg.into())
+        match self.core.is_endpoint(to) {
+            false => self.core.send(to, msg.into()),
+            true => SendStatus::Closed,
+        }
+    }
+
+    /// `send_to` for the endpoint that owns the connection.
+    #[cfg(feature = "socketio")]
+    pub(crate) fn send_endpoint(&mut self, to: ConnId, msg: Message) {
+        self.core.send(to, msg);
+    }
+
+    /// `close_conn` for the endpoint that owns the connection.
+    #[cfg(feature = "socketio")]
+    pub(crate) fn close_endpoint(&mut self, id: ConnId, code: CloseCode, reason: &str) {
+        let frame = CloseFrame {
+            code,
+            reason: reason.into(),
+        };
+        self.core.close(id, frame, Cause::ServerClosed);
     }
 
     /// Starts the close handshake on a connection, with a code and reason; `false` if it is
@@ -133,7 +156,13 @@ impl<'a> ServerCtx<'a> {
     /// 1000, 5000 and above) is sent as 1011 (Internal Error) and logged as a warning. The
     /// connection still closes, since that is what was asked; `on_close` reports the code
     /// and reason sent. The codes that may be sent are 1000–1003, 1007–1014 and 3000–4999.
+    ///
+    /// `false` for a connection a Socket.IO or Engine.IO endpoint serves, as in
+    /// [`send_to`](Self::send_to).
     pub fn close_conn(&mut self, id: ConnId, code: CloseCode, reason: &str) -> bool {
+        if self.core.is_endpoint(id) {
+            return false;
+        }
         let frame = CloseFrame {
             code,
             reason: reason.into(),
@@ -153,7 +182,8 @@ impl<'a> ServerCtx<'a> {
         self.core.publish(room, msg.into(), None)
     }
 
-    /// Sends a message to every open connection.
+    /// Sends a message to every open connection but those a Socket.IO or Engine.IO
+    /// endpoint serves (see [`send_to`](Self::send_to)).
     pub fn broadcast(&mut self, msg: impl Into<Message>) -> usize {
         self.core.broadcast(msg.into(), None)
     }
@@ -162,6 +192,12 @@ impl<'a> ServerCtx<'a> {
     /// (returned `None` for). `false` if that connection is gone or has no request waiting.
     pub fn respond(&mut self, id: ConnId, response: Response) -> bool {
         self.core.respond(id, &response)
+    }
+
+    /// Whether connection `id` is open and within its soft backpressure limit.
+    #[cfg(feature = "socketio")]
+    pub(crate) fn is_writable(&self, id: ConnId) -> bool {
+        self.core.is_writable(id)
     }
 
     /// Whether connection `id` has an HTTP request waiting for [`respond`](Self::respond).

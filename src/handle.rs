@@ -22,6 +22,7 @@ pub(crate) enum Command {
     Publish(String, Message),
     Broadcast(Message),
     Close(ConnId, CloseCode, String),
+    Notify,
     Shutdown,
 }
 
@@ -123,6 +124,14 @@ impl Handle {
     /// connection that is gone or already closing is left as it is.
     pub fn close(&self, id: ConnId, code: CloseCode, reason: &str) -> Result<(), SendError> {
         self.push(Command::Close(id, code, reason.to_owned()))
+    }
+
+    /// Has the reactor call [`Handler::on_notify`](crate::Handler::on_notify) on its
+    /// thread: the way to hand the handler work through a queue of its own (what
+    /// `socketio::IoHandle` does). Notifications that arrive before the handler runs are
+    /// coalesced into one call; cheap to call often.
+    pub fn notify(&self) -> Result<(), SendError> {
+        self.push(Command::Notify)
     }
 
     /// Shuts the server down gracefully: it stops accepting, sends 1001 (Going Away) to

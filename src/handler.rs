@@ -93,6 +93,12 @@ pub trait Handler {
     /// [`on_http_closed`](Self::on_http_closed).
     fn on_shutdown(&mut self, _ctx: &mut ServerCtx<'_>) {}
 
+    /// Another thread called [`Handle::notify`](crate::Handle::notify): look at what it
+    /// left for the handler (a queue of its own). Calls that come close together are
+    /// coalesced into one `on_notify` per reactor pass; none is lost: a `notify` after the
+    /// handler started looking brings another call.
+    fn on_notify(&mut self, _ctx: &mut ServerCtx<'_>) {}
+
     /// A timer set with [`ServerCtx::set_timer`] is due. It serves no connection, so its
     /// context is the server's: reach connections by id (`send_to`, `respond`), rooms
     /// (`publish`), or set the next timer.
@@ -103,6 +109,9 @@ pub trait Handler {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Accept {
     pub(crate) protocol: Option<String>,
+    /// The connection's frames are an endpoint's (Engine.IO): raw sends from handles and
+    /// other handlers never reach it.
+    pub(crate) endpoint: bool,
 }
 
 impl Accept {
@@ -131,6 +140,16 @@ impl Accept {
     pub fn protocol(name: impl Into<String>) -> Self {
         Accept {
             protocol: Some(name.into()),
+            endpoint: false,
+        }
+    }
+
+    /// Accepts a connection whose every frame an endpoint (Socket.IO, Engine.IO) writes.
+    #[cfg(feature = "socketio")]
+    pub(crate) fn endpoint() -> Self {
+        Accept {
+            protocol: None,
+            endpoint: true,
         }
     }
 

@@ -144,9 +144,14 @@ impl<K: Key, T> Slab<K, T> {
 
     /// Keys of every live entry.
     pub(crate) fn keys(&self) -> impl Iterator<Item = K> + '_ {
-        let live =
-            |(i, s): (usize, &Slot<T>)| s.value.as_ref().map(|_| K::from_parts(i as u32, s.gen));
-        self.slots.iter().enumerate().filter_map(live)
+        self.iter().map(|(key, _)| key)
+    }
+
+    /// Every live entry with its key.
+    pub(crate) fn iter(&self) -> impl Iterator<Item = (K, &T)> + '_ {
+        (self.slots.iter().enumerate()).filter_map(|(i, s)| {
+            (s.value.as_ref()).map(|value| (K::from_parts(i as u32, s.gen), value))
+        })
     }
 
     /// Every live entry.

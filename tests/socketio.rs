@@ -4,32 +4,16 @@
 mod common;
 
 use std::collections::HashMap;
-use std::io::Write;
-use std::net::{SocketAddr, TcpStream};
 use std::sync::mpsc;
 use std::thread;
 use std::time::Duration;
 
+use common::sio::{held_get, http, polling_session, spawn, spawn_with, ws_session};
 use common::{client_at, read_response, tcp};
 use serde_json::json;
 use tungstenite::{Bytes, Message};
 use wsreactor::socketio::{Options, Payload, SocketIo};
-use wsreactor::{Config, ConnId, Ctx, Handler, Request, Response, Server, ServerCtx, TimerId};
-
-/// A server whose handler is built on its own thread (Socket.IO callbacks are not `Send`).
-fn spawn<H: Handler + 'static>(build: impl FnOnce() -> H + Send + 'static) -> SocketAddr {
-    spawn_with(Config::default(), build)
-}
-
-fn spawn_with<H: Handler + 'static>(
-    config: Config,
-    build: impl FnOnce() -> H + Send + 'static,
-) -> SocketAddr {
-    let server = Server::bind_with("127.0.0.1:0", config).expect("bind");
-    let addr = server.local_addr().expect("local_addr");
-    thread::spawn(move || server.run(build()));
-    addr
-}
+use wsreactor::{ConnId, Ctx, Handler, Request, Response, Server, ServerCtx, TimerId};
 
 /// `echo` is emitted back and acked with its arguments; connecting emits `hello`.
 fn echo_io() -> SocketIo {
@@ -44,18 +28,6 @@ fn echo_io() -> SocketIo {
         });
     });
     io
-}
-
-fn http(stream: &mut TcpStream, method: &str, target: &str, body: &str) -> (u16, String) {
-    write!(
-        stream,
-        "{method} {target} HTTP/1.1\r\nHost: x\r\nContent-Length: {}\r\n\r\n{body}",
-        body.len()
-    )
-    .unwrap();
-    let (head, body) = read_response(stream);
-    let status = head[9..12].parse().unwrap();
-    (status, String::from_utf8(body).unwrap())
 }
 
 #[test]
@@ -243,37 +215,6 @@ fn reporting_io(options: Options, reasons: mpsc::Sender<String>) -> SocketIo {
         });
     });
     io
-}
-
-/// A WebSocket session joined to `/`, its greeting read.
-fn ws_session(addr: SocketAddr) -> common::Client {
-    let mut ws = client_at(addr, "/socket.io/?EIO=4&transport=websocket");
-    ws.read().unwrap();
-    ws.send(Message::text("40")).unwrap();
-    assert!(ws.read().unwrap().to_text().unwrap().starts_with("40{"));
-    ws
-}
-
-/// A polling session joined to `/`: its query string, its first packets read.
-fn polling_session(addr: SocketAddr) -> String {
-    let mut conn = tcp(addr);
-    let (_, open) = http(&mut conn, "GET", "/socket.io/?EIO=4&transport=polling", "");
-    let open: serde_json::Value = serde_json::from_str(&open[1..]).unwrap();
-    let q = format!(
-        "/socket.io/?EIO=4&transport=polling&sid={}",
-        open["sid"].as_str().unwrap()
-    );
-    assert_eq!(http(&mut conn, "POST", &q, "40"), (200, "ok".into()));
-    let (_, connected) = http(&mut conn, "GET", &q, "");
-    assert!(connected.starts_with("40{"), "{connected}");
-    q
-}
-
-/// Sends a GET that the server holds, on a connection of its own.
-fn held_get(addr: SocketAddr, q: &str) -> TcpStream {
-    let mut conn = tcp(addr);
-    write!(conn, "GET {q} HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
-    conn
 }
 
 #[test]

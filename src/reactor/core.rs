@@ -40,6 +40,9 @@ pub(crate) struct Entry {
     scheduled: bool,
     /// The poller reported the peer's FIN; reading goes on until the EOF is read.
     pub(crate) peer_closed: bool,
+    /// Accepted for an endpoint ([`Accept::endpoint`](crate::Accept)): only the endpoint
+    /// writes its frames, so the raw sends of handles and handlers skip it.
+    pub(crate) endpoint: bool,
 }
 
 impl Entry {
@@ -60,6 +63,7 @@ impl Entry {
             dirty: false,
             scheduled: false,
             peer_closed: false,
+            endpoint: false,
         }
     }
 }
@@ -166,6 +170,19 @@ impl Core {
         }
     }
 
+    /// Whether the connection is open and within its soft backpressure limit.
+    #[cfg(feature = "socketio")]
+    pub(crate) fn is_writable(&self, id: ConnId) -> bool {
+        (self.conns.get(id)).is_some_and(|e| {
+            e.conn.is_open() && e.conn.out.pending() <= self.config.backpressure_soft_limit
+        })
+    }
+
+    /// Whether an endpoint owns the connection's frames (see `Entry::endpoint`).
+    pub(crate) fn is_endpoint(&self, id: ConnId) -> bool {
+        self.conns.get(id).is_some_and(|e| e.endpoint)
+    }
+
     /// Sends a message to every member of `room` but `except`. A payload of
     /// `SHARE_MIN` (2 KiB) or more is shared by every recipient (each gets only its own
     /// frame header); a smaller one is copied, which costs less than sharing it. Returns
@@ -182,7 +199,8 @@ impl Core {
     /// Sends a message to every open connection but `except`, as `publish` does.
     pub(crate) fn broadcast(&mut self, msg: Message, except: Option<ConnId>) -> usize {
         let mut ids = std::mem::take(&mut self.scratch);
-        ids.extend(self.conns.keys().filter(|&id| Some(id) != except));
+        let conns = self.conns.iter();
+        ids.extend(conns.filter(|(id, e)| !e.endpoint && Some(*id) != except).map(|(id, _)| id));
         let sent = self.send_many(&ids, msg);
         ids.clear();
         self.scratch = ids;

@@ -61,7 +61,10 @@ fn dispatch_other<H: Handler>(
             let (config, now) = (&core.config, core.now);
             match verdict {
                 Some(Ok(accept)) => match accept.check(&request) {
-                    Ok(()) => entry.conn.accept(&accept, config, now),
+                    Ok(()) => {
+                        entry.endpoint = accept.endpoint;
+                        entry.conn.accept(&accept, config, now);
+                    }
                     // A handler bug, like a panic: the client is not told the details.
                     Err(e) => {
                         entry.conn.refuse(&Response::status_text(500), config, now);

@@ -264,33 +264,39 @@ impl Reactor {
 
     /// Runs up to `COMMANDS_PER_PASS` commands from handles.
     fn run_commands<H: Handler>(&mut self, handler: &mut H) {
-        let (mut ran, mut shutdown) = (0, false);
+        let (mut ran, mut shutdown, mut notify) = (0, false, false);
         let Some(inbox) = &self.inbox else { return };
         for command in inbox.drain(COMMANDS_PER_PASS) {
             ran += 1;
             let core = &mut self.core;
             match command {
-                Command::Send(id, msg) => {
+                // Connections an endpoint serves take no raw frames (`ServerCtx::send_to`).
+                Command::Send(id, msg) if !core.is_endpoint(id) => {
                     core.send(id, msg);
                 }
-                Command::Publish(room, msg) => {
-                    core.publish(&room, msg, None);
-                }
-                Command::Broadcast(msg) => {
-                    core.broadcast(msg, None);
-                }
-                Command::Close(id, code, reason) => {
+                Command::Close(id, code, reason) if !core.is_endpoint(id) => {
                     let frame = CloseFrame {
                         code,
                         reason: reason.into(),
                     };
                     core.close(id, frame, Cause::ServerClosed);
                 }
+                Command::Send(..) | Command::Close(..) => {}
+                Command::Publish(room, msg) => {
+                    core.publish(&room, msg, None);
+                }
+                Command::Broadcast(msg) => {
+                    core.broadcast(msg, None);
+                }
+                Command::Notify => notify = true,
                 Command::Shutdown => shutdown = true,
             }
         }
         self.more_commands = ran == COMMANDS_PER_PASS;
         run_on_close(&mut self.core, handler);
+        if notify {
+            on_server(&mut self.core, handler, "on_notify", |h, ctx| h.on_notify(ctx));
+        }
         if shutdown {
             self.begin_shutdown(handler);
         }

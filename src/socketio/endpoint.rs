@@ -36,7 +36,7 @@ where
 
     pub(crate) fn upgrade(&self, req: &Request) -> Option<Result<Accept, Response>> {
         self.is_mine(req)
-            .then(|| self.engine.check_upgrade(req).map(|()| Accept::default()))
+            .then(|| self.engine.check_upgrade(req).map(|()| Accept::endpoint()))
     }
 
     pub(crate) fn http(&mut self, ctx: &mut Ctx<'_>, req: &Request) -> Option<Option<Response>> {
@@ -89,6 +89,18 @@ where
         }
         self.engine.flush(&mut self.app, &mut **ctx);
         true
+    }
+
+    /// The server started.
+    pub(crate) fn start(&mut self, ctx: &mut ServerCtx<'_>) {
+        self.app.on_start(&ctx.handle());
+    }
+
+    /// Another thread left work for the app.
+    pub(crate) fn notify(&mut self, ctx: &mut ServerCtx<'_>) {
+        let now = ctx.now();
+        self.engine.on_notify(&mut self.app, now);
+        self.engine.flush(&mut self.app, ctx);
     }
 
     /// The server is stopping: every session ends now, on every transport.
@@ -166,7 +178,13 @@ macro_rules! endpoint_handler {
             }
 
             fn on_start(&mut self, ctx: &mut $crate::ServerCtx<'_>) {
+                self.ep.start(ctx);
                 self.fallback.on_start(ctx);
+            }
+
+            fn on_notify(&mut self, ctx: &mut $crate::ServerCtx<'_>) {
+                self.ep.notify(ctx);
+                self.fallback.on_notify(ctx);
             }
 
             fn on_shutdown(&mut self, ctx: &mut $crate::ServerCtx<'_>) {

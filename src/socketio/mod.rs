@@ -104,12 +104,14 @@
 //!   check sees the request that opened the connection instead.
 
 mod base64;
+mod adapter;
 mod broadcast;
 mod bundle;
 mod eio;
 mod endpoint;
 pub(crate) mod engine;
 mod handshake;
+mod io_handle;
 mod json;
 mod namespace;
 mod packet;
@@ -123,9 +125,11 @@ use std::io;
 use std::path::Path;
 use std::time::Duration;
 
+pub use self::adapter::{BroadcastAckError, SocketInfo};
 pub use self::broadcast::Broadcast;
 pub use self::eio::{Data, EngineIo, EngineSocket};
 pub use self::handshake::Handshake;
+pub use self::io_handle::{AckReply, IoHandle, Operator};
 pub use self::namespace::{ConnectError, Namespace};
 pub use self::payload::Payload;
 pub use self::reason::DisconnectReason;
@@ -348,6 +352,16 @@ impl<F> SocketIo<F> {
             ep: self.ep,
             bundle: self.bundle,
             fallback,
+        }
+    }
+
+    /// A handle to act on this server's sockets from any thread (`io.to(room).emit(..)` in a
+    /// background job); see [`IoHandle`]. Can be taken before the server runs.
+    pub fn handle(&self) -> IoHandle {
+        match &self.ep.app.inbox {
+            Some(inbox) => inbox.handle(),
+            // Only out while operations run on the reactor's thread, never here.
+            None => IoHandle::new().0,
         }
     }
 

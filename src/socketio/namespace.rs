@@ -25,6 +25,8 @@ use log::{debug, warn};
 use serde_json::Value;
 use tungstenite::Bytes;
 
+use super::adapter::Collectors;
+use super::io_handle::{Inbox, IoHandle};
 use super::engine::packet::{Incoming, Out};
 use super::engine::{App, Engine, SessKey};
 use super::handshake::{Handshake, Opening};
@@ -152,7 +154,6 @@ pub(crate) struct SocketState {
     /// `socket.data`: whatever the app attached.
     pub(crate) data: Extensions,
     acks: Vec<PendingAck>,
-    next_ack: u64,
     pub(crate) connected: bool,
 }
 
@@ -185,15 +186,27 @@ pub(crate) struct Sio {
     pub(crate) connect_timeout: Duration,
     /// The room limits of every namespace.
     room_limits: RoomLimits,
+    /// Operations from [`IoHandle`](super::IoHandle)s; out only while they run.
+    pub(crate) inbox: Option<Inbox>,
+    /// Broadcasts waiting for acknowledgements.
+    pub(crate) collectors: Collectors,
+    /// The id of the next packet that asks for an acknowledgement: one sequence for the
+    /// endpoint, so a broadcast's id (the same for every recipient) never meets another
+    /// pending id of one of them.
+    next_ack: u64,
 }
 
 impl Sio {
     pub(crate) fn new(connect_timeout: Duration, room_limits: RoomLimits) -> Self {
+        let (_, inbox) = IoHandle::new();
         Sio {
             namespaces: Vec::new(),
             sockets: Slab::default(),
             connect_timeout,
             room_limits,
+            inbox: Some(inbox),
+            collectors: Collectors::default(),
+            next_ack: 0,
         }
     }
 
@@ -288,7 +301,6 @@ impl Sio {
             on_disconnect: None,
             data: Extensions::new(),
             acks: Vec::new(),
-            next_ack: 0,
             connected: true,
         });
         // "each socket joins a room identified by its own id"
@@ -359,22 +371,33 @@ impl Sio {
         (pending.callback)(&mut Socket::new(eng, self, k), Ok(payload));
     }
 
-    /// Registers an ack callback for `id`, due by `deadline`.
+    /// A fresh id for a packet that asks for an acknowledgement.
+    pub(crate) fn ack_id(&mut self) -> u64 {
+        self.next_ack += 1;
+        self.next_ack
+    }
+
+    /// Registers an ack callback for packet `id` to socket `k`, due by `deadline`; `false`
+    /// (the callback dropped) if the socket is gone.
     pub(crate) fn expect_ack(
         &mut self,
         eng: &mut Engine<Client>,
         k: SocketKey,
+        id: u64,
         deadline: Instant,
         callback: AckFn,
-    ) -> Option<u64> {
-        let sock = self.sockets.get_mut(k)?;
-        let id = sock.next_ack;
-        sock.next_ack += 1;
+    ) -> bool {
+        let Some(sock) = self.sockets.get_mut(k) else {
+            return false;
+        };
         sock.acks.push(PendingAck { id, callback });
         let s = sock.session;
-        eng.client_mut(s)?.acks.push(Reverse((deadline, k, id)));
+        let Some(client) = eng.client_mut(s) else {
+            return false;
+        };
+        client.acks.push(Reverse((deadline, k, id)));
         refresh_deadline(eng, s);
-        Some(id)
+        true
     }
 
     /// Disconnects one socket from its namespace. `notify`: tell the client (a DISCONNECT
@@ -456,6 +479,19 @@ fn refresh_deadline(eng: &mut Engine<Client>, s: SessKey) {
 
 impl App for Sio {
     type Client = Client;
+
+    fn on_start(&mut self, handle: &crate::Handle) {
+        if let Some(inbox) = &self.inbox {
+            inbox.start(handle);
+        }
+    }
+
+    fn on_notify(&mut self, eng: &mut Engine<Client>) {
+        if let Some(inbox) = self.inbox.take() {
+            inbox.run(self, eng);
+            self.inbox = Some(inbox);
+        }
+    }
 
     fn on_open(&mut self, eng: &mut Engine<Client>, s: SessKey, req: &Request, peer: SocketAddr) {
         let connect_by = eng.now().map(|now| now + self.connect_timeout);

@@ -27,6 +27,7 @@ use super::payload::Payload;
 use super::reason::DisconnectReason;
 use crate::error::JoinError;
 use crate::http::Request;
+use crate::SendError;
 
 /// One client's connection to one namespace, lent to a callback (Socket.IO's `socket`).
 ///
@@ -264,14 +265,12 @@ impl<'a> Socket<'a> {
         let payload = payload.into();
         check_event(event)?;
         let now = self.eng.now();
-        let id = match (self.state(), now) {
-            (Some(_), Some(now)) => {
-                let deadline = now + timeout;
-                (self.sio).expect_ack(self.eng, self.key, deadline, Box::new(callback))
-            }
-            _ => None,
+        let (Some(now), Some(_)) = (now, self.state()) else {
+            return Err(EmitError::Disconnected);
         };
-        let id = id.ok_or(EmitError::Disconnected)?;
+        let id = self.sio.ack_id();
+        let callback = Box::new(callback);
+        (self.sio).expect_ack(self.eng, self.key, id, now + timeout, callback);
         self.emit_packet(event, &payload, Some(id))
     }
 
@@ -318,14 +317,14 @@ impl<'a> Socket<'a> {
 
     /// Everyone in the namespace but this socket (`socket.broadcast`).
     pub fn broadcast(&mut self) -> Broadcast<'_> {
-        let except = Some(self.key);
-        Broadcast::new(self.eng, self.sio, self.info.ns, except)
+        let own_room = &self.info.sid;
+        Broadcast::new(self.eng, self.sio, self.info.ns).except(own_room)
     }
 
     /// Everyone in the namespace, this socket included (`io.of(namespace)`); narrow it with
     /// [`Broadcast::to`].
     pub fn nsp(&mut self) -> Broadcast<'_> {
-        Broadcast::new(self.eng, self.sio, self.info.ns, None)
+        Broadcast::new(self.eng, self.sio, self.info.ns)
     }
 
     /// Disconnects the socket from its namespace; the client is told and does not
@@ -375,6 +374,9 @@ pub enum EmitError {
     Reserved(String),
     /// The socket is disconnected.
     Disconnected,
+    /// An [`IoHandle`](super::IoHandle) could not queue the operation: the reactor is far
+    /// behind ([`SendError::Full`]) or the server stopped ([`SendError::Stopped`]).
+    Queue(SendError),
 }
 
 impl fmt::Display for EmitError {
@@ -382,6 +384,7 @@ impl fmt::Display for EmitError {
         match self {
             EmitError::Reserved(name) => write!(f, "\"{name}\" is a reserved event name"),
             EmitError::Disconnected => f.write_str("socket has been disconnected"),
+            EmitError::Queue(e) => e.fmt(f),
         }
     }
 }

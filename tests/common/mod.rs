@@ -395,3 +395,6 @@ pub fn expect_eof(stream: &mut TcpStream) {
         String::from_utf8_lossy(&rest)
     );
 }
+
+#[cfg(feature = "socketio")]
+pub mod sio;

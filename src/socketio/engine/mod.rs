@@ -47,6 +47,7 @@ use crate::id::ConnId;
 use crate::id::TimerId;
 use crate::slab::{key_type, Slab};
 use crate::{CloseCode, Message, ServerCtx};
+use tungstenite::{Bytes, Utf8Bytes};
 
 /// Engine.IO settings, from [`Options`](super::Options).
 #[derive(Debug, Clone)]
@@ -65,13 +66,15 @@ pub(crate) trait Wire {
     /// `false` if the request is no longer held (its connection is gone).
     fn respond(&mut self, conn: ConnId, response: Response) -> bool;
     fn is_held(&mut self, conn: ConnId) -> bool;
+    /// Whether a WebSocket takes more now: not past its soft backpressure limit.
+    fn is_writable(&mut self, conn: ConnId) -> bool;
     fn close(&mut self, conn: ConnId, code: CloseCode, reason: &str);
     fn set_timer(&mut self, delay: Duration) -> TimerId;
 }
 
 impl Wire for ServerCtx<'_> {
     fn send(&mut self, conn: ConnId, msg: Message) {
-        self.send_to(conn, msg);
+        self.send_endpoint(conn, msg);
     }
     fn respond(&mut self, conn: ConnId, response: Response) -> bool {
         ServerCtx::respond(self, conn, response)
@@ -79,8 +82,11 @@ impl Wire for ServerCtx<'_> {
     fn is_held(&mut self, conn: ConnId) -> bool {
         ServerCtx::is_held(self, conn)
     }
+    fn is_writable(&mut self, conn: ConnId) -> bool {
+        ServerCtx::is_writable(self, conn)
+    }
     fn close(&mut self, conn: ConnId, code: CloseCode, reason: &str) {
-        self.close_conn(conn, code, reason);
+        self.close_endpoint(conn, code, reason);
     }
     fn set_timer(&mut self, delay: Duration) -> TimerId {
         ServerCtx::set_timer(self, delay)
@@ -104,6 +110,10 @@ pub(crate) trait App {
     fn on_close(&mut self, eng: &mut Engine<Self::Client>, s: SessKey, reason: DisconnectReason);
     /// The deadline set with [`Engine::set_app_deadline`] has come.
     fn on_deadline(&mut self, eng: &mut Engine<Self::Client>, s: SessKey);
+    /// The server started; `handle` reaches it from other threads.
+    fn on_start(&mut self, _handle: &crate::Handle) {}
+    /// Another thread left work for the app ([`Handle::notify`](crate::Handle::notify)).
+    fn on_notify(&mut self, _eng: &mut Engine<Self::Client>) {}
 }
 
 /// The close frame a WebSocket of the engine is closed with.
@@ -185,6 +195,8 @@ const MAX_SESSIONS: usize = 1 << 24;
 #[derive(Debug)]
 enum Effect {
     Send(ConnId, Message),
+    /// Sent only if the connection is writable when the effects are flushed.
+    SendVolatile(ConnId, Message),
     Respond(ConnId, Response),
     Close(ConnId, WsClose),
     Timer(Duration, SessKey),
@@ -287,6 +299,33 @@ impl<C: Default> Engine<C> {
             }
         }
         true
+    }
+
+    /// Queues a packet and its attachments only if the session's transport can take them
+    /// now (a volatile emit: the reference's `transport.writable`): a long-polling GET is
+    /// waiting, or the WebSocket is within its soft backpressure limit when this
+    /// callback's writes are flushed. `false` if dropped.
+    pub(crate) fn send_volatile(&mut self, s: SessKey, text: Utf8Bytes, bins: &[Bytes]) -> bool {
+        let Some(sess) = self.sessions.get_mut(s).filter(|sess| !sess.closed) else {
+            return false;
+        };
+        match sess.transport {
+            Transport::WebSocket(conn) if sess.paced_until.is_none() => {
+                let packets = std::iter::once(Out::Text(text)).chain(bins.iter().cloned().map(Out::Binary));
+                for out in packets {
+                    self.effects.push(Effect::SendVolatile(conn, out.to_ws()));
+                }
+                true
+            }
+            Transport::Polling { get: Some(_) } if sess.queue.is_empty() => {
+                self.send(s, Out::Text(text));
+                for bin in bins {
+                    self.send(s, Out::Binary(bin.clone()));
+                }
+                true
+            }
+            _ => false,
+        }
     }
 
     /// Closes the session from the server side; the app is not called back. On polling,
@@ -545,6 +584,12 @@ impl<C: Default> Engine<C> {
         true
     }
 
+    /// Another thread left work for the app.
+    pub(crate) fn on_notify<A: App<Client = C>>(&mut self, app: &mut A, now: Instant) {
+        self.now = Some(now);
+        app.on_notify(self);
+    }
+
     /// The server is shutting down: every session ends (`server shutting down`), on
     /// every transport alike. A held GET gets a close packet, as the reference answers
     /// it; a WebSocket is closed with 1001, as the reactor closes all of them.
@@ -592,6 +637,11 @@ impl<C: Default> Engine<C> {
         for effect in self.effects.drain(..) {
             match effect {
                 Effect::Send(conn, msg) => wire.send(conn, msg),
+                Effect::SendVolatile(conn, msg) => {
+                    if wire.is_writable(conn) {
+                        wire.send(conn, msg);
+                    }
+                }
                 Effect::Respond(conn, response) => {
                     wire.respond(conn, response);
                 }

@@ -20,6 +20,8 @@ struct Rec {
     held: HashSet<ConnId>,
     closed: Vec<ConnId>,
     close_codes: Vec<CloseCode>,
+    /// Connections past their soft backpressure limit.
+    unwritable: HashSet<ConnId>,
     timers: Vec<(Instant, TimerId)>,
     /// Timer ids handed out so far.
     next_timer: Slab<TimerId, ()>,
@@ -39,6 +41,9 @@ impl Wire for Rec {
     }
     fn is_held(&mut self, conn: ConnId) -> bool {
         self.held.contains(&conn)
+    }
+    fn is_writable(&mut self, conn: ConnId) -> bool {
+        !self.unwritable.contains(&conn)
     }
     fn close(&mut self, conn: ConnId, code: CloseCode, _reason: &str) {
         self.closed.push(conn);
