@@ -200,7 +200,11 @@ impl Core {
     pub(crate) fn broadcast(&mut self, msg: Message, except: Option<ConnId>) -> usize {
         let mut ids = std::mem::take(&mut self.scratch);
         let conns = self.conns.iter();
-        ids.extend(conns.filter(|(id, e)| !e.endpoint && Some(*id) != except).map(|(id, _)| id));
+        ids.extend(
+            conns
+                .filter(|(id, e)| !e.endpoint && Some(*id) != except)
+                .map(|(id, _)| id),
+        );
         let sent = self.send_many(&ids, msg);
         ids.clear();
         self.scratch = ids;

@@ -295,7 +295,9 @@ impl Reactor {
         self.more_commands = ran == COMMANDS_PER_PASS;
         run_on_close(&mut self.core, handler);
         if notify {
-            on_server(&mut self.core, handler, "on_notify", |h, ctx| h.on_notify(ctx));
+            on_server(&mut self.core, handler, "on_notify", |h, ctx| {
+                h.on_notify(ctx)
+            });
         }
         if shutdown {
             self.begin_shutdown(handler);

@@ -200,13 +200,15 @@ impl Sio {
             ),
             Operation::Join(rooms) => {
                 let namespace = &mut self.namespaces[ns];
-                let joined = targets.iter().filter(|&&k| {
+                let mut joined_all = 0;
+                for &k in &targets {
                     // Each socket joins what its limits allow; `Socket::join` reports why not.
-                    (rooms.iter()).fold(true, |ok, room| {
-                        namespace.rooms.join(k, room).is_ok() && ok
-                    })
-                });
-                Outcome::Count(joined.count())
+                    let refused = (rooms.iter())
+                        .filter(|room| namespace.rooms.join(k, room).is_err())
+                        .count();
+                    joined_all += usize::from(refused == 0);
+                }
+                Outcome::Count(joined_all)
             }
             Operation::Leave(rooms) => {
                 let namespace = &mut self.namespaces[ns];

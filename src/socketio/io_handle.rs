@@ -90,7 +90,12 @@ struct Queued {
 
 enum Remote {
     Emit(String, Payload),
-    EmitWithAck(String, Payload, Duration, SyncSender<Result<Vec<Payload>, BroadcastAckError>>),
+    EmitWithAck(
+        String,
+        Payload,
+        Duration,
+        SyncSender<Result<Vec<Payload>, BroadcastAckError>>,
+    ),
     Fetch(SyncSender<Vec<SocketInfo>>),
     Join(Vec<String>),
     Leave(Vec<String>),

@@ -103,8 +103,8 @@
 //! - Cookies (`cookie` option) and `allowRequest`; a namespace [`auth`](Namespace::auth)
 //!   check sees the request that opened the connection instead.
 
-mod base64;
 mod adapter;
+mod base64;
 mod broadcast;
 mod bundle;
 mod eio;

@@ -26,10 +26,10 @@ use serde_json::Value;
 use tungstenite::Bytes;
 
 use super::adapter::Collectors;
-use super::io_handle::{Inbox, IoHandle};
 use super::engine::packet::{Incoming, Out};
 use super::engine::{App, Engine, SessKey};
 use super::handshake::{Handshake, Opening};
+use super::io_handle::{Inbox, IoHandle};
 use super::packet::{self, Kind, Packet};
 use super::payload::Payload;
 use super::reason::DisconnectReason;

@@ -100,19 +100,19 @@ impl From<Value> for Payload {
     }
 }
 
-/// One string argument.
-impl From<&str> for Payload {
-    fn from(value: &str) -> Self {
-        Payload::new().arg(value)
-    }
+/// One JSON argument from a Rust value: `emit("n", 3)`, `emit("ok", true)`,
+/// `emit("msg", "text")`.
+macro_rules! one_arg {
+    ($($ty:ty),*) => {$(
+        impl From<$ty> for Payload {
+            fn from(value: $ty) -> Self {
+                Payload::new().arg(value)
+            }
+        }
+    )*};
 }
 
-/// One string argument.
-impl From<String> for Payload {
-    fn from(value: String) -> Self {
-        Payload::new().arg(value)
-    }
-}
+one_arg!(&str, String, bool, i32, i64, u32, u64, f64);
 
 /// One binary argument.
 impl From<Bytes> for Payload {

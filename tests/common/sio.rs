@@ -67,4 +67,3 @@ pub fn held_get(addr: SocketAddr, q: &str) -> TcpStream {
     write!(conn, "GET {q} HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
     conn
 }
-

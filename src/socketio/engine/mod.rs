@@ -311,7 +311,8 @@ impl<C: Default> Engine<C> {
         };
         match sess.transport {
             Transport::WebSocket(conn) if sess.paced_until.is_none() => {
-                let packets = std::iter::once(Out::Text(text)).chain(bins.iter().cloned().map(Out::Binary));
+                let packets =
+                    std::iter::once(Out::Text(text)).chain(bins.iter().cloned().map(Out::Binary));
                 for out in packets {
                     self.effects.push(Effect::SendVolatile(conn, out.to_ws()));
                 }
