@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # The official socket.io-client (Node; pinned in tests/socketio/package-lock.json) against
 # the socketio_chat example: transports, events, acks, binary, rooms, namespaces, restarts,
-# heartbeats. Each test starts the servers it needs on free ports.
+# heartbeats. Each test starts the servers it needs on free ports. Also the parity tests:
+# the same client scripts against the reference server (npm socket.io, pinned there too) and
+# the socketio_parity example, expecting the same observations (tests/socketio/parity.test.mjs).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-cargo build --quiet --features socketio --example socketio_chat
+cargo build --quiet --features socketio --example socketio_chat --example socketio_parity
 cd tests/socketio
 npm ci --no-audit --no-fund --loglevel=error
 node --test

@@ -1,7 +1,9 @@
 // The official socket.io-client (Node) against examples/socketio_chat.rs: every transport,
 // events and acks both ways, binary, rooms, namespaces and auth, reconnection after a
 // restart, heartbeat timeouts. scripts/socketio-test.sh builds the example first; each
-// test starts the servers it needs on free ports.
+// test starts the servers it needs on free ports. parity.test.mjs, next to this file, runs
+// the same client scripts against the reference server (npm socket.io) and ours, and
+// expects the same observations.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
