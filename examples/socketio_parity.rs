@@ -35,7 +35,7 @@ fn outcome(suffix: &str, result: Result<Payload, AckError>) -> (String, Payload)
 
 /// `auth[key]` if it is a string.
 fn auth_str(socket: &Socket<'_>, key: &str) -> Option<String> {
-    socket.auth()[key].as_str().map(str::to_owned)
+    socket.handshake().auth()[key].as_str().map(str::to_owned)
 }
 
 /// On connection: join the observers' room if asked to.
@@ -55,8 +55,8 @@ fn auth(nsp: &mut Namespace) {
             .with_data(json!({ "code": 4001, "reason": "bad token" }))),
     })
     .on_connection(|socket| {
-        let auth = socket.auth().clone();
-        socket.emit("welcome", auth);
+        let auth = socket.handshake().auth().clone();
+        socket.emit("welcome", auth).ok();
     });
 }
 
@@ -64,15 +64,17 @@ fn auth(nsp: &mut Namespace) {
 /// and `nothing` are answered by the server.
 fn acks(nsp: &mut Namespace) {
     nsp.on_connection(|socket| {
-        socket.emit_with_ack(
-            "question",
-            "2+2?",
-            Duration::from_secs(5),
-            |socket, result| {
-                let (event, payload) = outcome("", result);
-                socket.emit(&event, payload);
-            },
-        );
+        socket
+            .emit_with_ack(
+                "question",
+                "2+2?",
+                Duration::from_secs(5),
+                |socket, result| {
+                    let (event, payload) = outcome("", result);
+                    socket.emit(&event, payload).ok();
+                },
+            )
+            .ok();
         socket.on("sum", |socket, args, ack| {
             let sum: i64 = args.args().iter().filter_map(Value::as_i64).sum();
             if let Some(ack) = ack {
@@ -92,15 +94,17 @@ fn acks(nsp: &mut Namespace) {
 fn ack_timeout(nsp: &mut Namespace) {
     nsp.on_connection(|socket| {
         for (q, ms) in [("q1", 10_000), ("q2", 200)] {
-            socket.emit_with_ack(
-                q,
-                format!("{q}?"),
-                Duration::from_millis(ms),
-                move |socket, result| {
-                    let (event, payload) = outcome(&format!(":{q}"), result);
-                    socket.emit(&event, payload);
-                },
-            );
+            socket
+                .emit_with_ack(
+                    q,
+                    format!("{q}?"),
+                    Duration::from_millis(ms),
+                    move |socket, result| {
+                        let (event, payload) = outcome(&format!(":{q}"), result);
+                        socket.emit(&event, payload).ok();
+                    },
+                )
+                .ok();
         }
     });
 }
@@ -116,17 +120,19 @@ fn ack_disconnect(nsp: &mut Namespace) {
         let to = run.clone();
         socket.on_disconnect(move |socket, reason| {
             let left = Payload::new().arg(name.as_str()).arg(reason.as_str());
-            socket.nsp().to(&to).emit("left", left);
+            socket.nsp().to(&to).emit("left", left).ok();
         });
-        socket.emit_with_ack(
-            "question",
-            "still there?",
-            Duration::from_millis(200),
-            move |socket, result| {
-                let (event, payload) = outcome("", result);
-                socket.nsp().to(&run).emit(&event, payload);
-            },
-        );
+        socket
+            .emit_with_ack(
+                "question",
+                "still there?",
+                Duration::from_millis(200),
+                move |socket, result| {
+                    let (event, payload) = outcome("", result);
+                    socket.nsp().to(&run).emit(&event, payload).ok();
+                },
+            )
+            .ok();
     });
 }
 
@@ -178,9 +184,11 @@ fn rooms(nsp: &mut Namespace) {
             let Some(msg) = args.get(0) else { return };
             let (to, except) = (strings(&msg["to"]), strings(&msg["except"]));
             let (text, round) = (msg["text"].clone(), msg["round"].clone());
-            narrowed(socket.broadcast(), &to, &except).emit("shout", text.clone());
-            narrowed(socket.nsp(), &to, &except).emit("all", text);
-            socket.nsp().to(&run).emit("done", round);
+            narrowed(socket.broadcast(), &to, &except)
+                .emit("shout", text.clone())
+                .ok();
+            narrowed(socket.nsp(), &to, &except).emit("all", text).ok();
+            socket.nsp().to(&run).emit("done", round).ok();
             if let Some(ack) = ack {
                 ack.send(socket, "sent");
             }
@@ -198,7 +206,7 @@ fn disconnect(nsp: &mut Namespace) {
         };
         socket.on_disconnect(move |socket, reason| {
             let left = Payload::new().arg(name.as_str()).arg(reason.as_str());
-            socket.nsp().to(&run).emit("left", left);
+            socket.nsp().to(&run).emit("left", left).ok();
         });
         socket.on("kick", |socket, args, _ack| {
             let close = args.get(0).and_then(Value::as_bool).unwrap_or(false);
@@ -212,11 +220,13 @@ fn disconnect(nsp: &mut Namespace) {
 fn binary(nsp: &mut Namespace) {
     nsp.on_connection(|socket| {
         socket.on("bin", |socket, args, ack| {
-            socket.emit("bin-back", args.clone());
+            socket.emit("bin-back", args.clone()).ok();
             if let Some(ack) = ack {
                 ack.send(socket, args);
             }
-            socket.emit("made", Payload::new().arg("made").bin(vec![1u8, 2, 3]));
+            socket
+                .emit("made", Payload::new().arg("made").bin(vec![1u8, 2, 3]))
+                .ok();
         });
     });
 }
