@@ -10,7 +10,7 @@ use std::sync::mpsc;
 use std::thread;
 use std::time::Duration;
 
-use common::{client_at, read_response, tcp};
+use common::{client_at, read_response, spawn_built, tcp};
 use serde_json::json;
 use tungstenite::{Bytes, Message};
 use wsreactor::socketio::{Options, Payload, SocketIo};
@@ -18,17 +18,7 @@ use wsreactor::{Config, ConnId, Ctx, Handler, Request, Response, Server, ServerC
 
 /// A server whose handler is built on its own thread (Socket.IO callbacks are not `Send`).
 fn spawn<H: Handler + 'static>(build: impl FnOnce() -> H + Send + 'static) -> SocketAddr {
-    spawn_with(Config::default(), build)
-}
-
-fn spawn_with<H: Handler + 'static>(
-    config: Config,
-    build: impl FnOnce() -> H + Send + 'static,
-) -> SocketAddr {
-    let server = Server::bind_with("127.0.0.1:0", config).expect("bind");
-    let addr = server.local_addr().expect("local_addr");
-    thread::spawn(move || server.run(build()));
-    addr
+    spawn_built(Config::default(), build)
 }
 
 /// `echo` is emitted back and acked with its arguments; connecting emits `hello`.
@@ -192,7 +182,7 @@ impl Handler for Fallback {
 fn other_paths_their_connections_and_timers_go_to_the_fallback() {
     let ping_interval = Duration::from_secs(5);
     let (clock, config) = common::manual_clock();
-    let addr = spawn_with(config, move || {
+    let addr = spawn_built(config, move || {
         let mut io = SocketIo::new(Options::default().ping_interval(ping_interval))
             .fallback(Fallback::default());
         io.of("/").on_connection(|socket| {
