@@ -33,6 +33,26 @@
 //! where it is ([`SocketIo::serve_client`]), and passes everything else to a fallback
 //! handler ([`SocketIo::fallback`]; by default 404).
 //!
+//! # Middlewares, listeners, dynamic namespaces
+//!
+//! As a Node app writes them:
+//!
+//! - [`Namespace::middleware`] (`namespace.use`): every connection goes through them in
+//!   order before it is accepted; they read the [`Handshake`] and attach typed data to
+//!   [`Socket::data_mut`]; the first [`ConnectError`] is the client's `connect_error`
+//!   (`err.message`, `err.data`). [`Namespace::auth`] is a shorthand for one.
+//! - An event from the client goes to the socket's catch-all listeners
+//!   ([`Socket::on_any`]), then its packet middlewares ([`Socket::middleware`],
+//!   `socket.use`; a refusal goes to [`Socket::on_error`]), then every listener of the
+//!   event ([`Socket::on`]), in the order they were added; the first to answer the
+//!   [`Ack`] answers the client.
+//! - [`Socket::on_any_outgoing`] hears what is emitted to the socket;
+//!   [`Socket::on_disconnecting`] runs while it is still in its rooms,
+//!   [`Socket::on_disconnect`] once it has left them.
+//! - [`SocketIo::of_dynamic`] (`io.of(regex)` / `io.of(fn)`): namespaces made when a
+//!   client first connects to a name a predicate accepts, at most
+//!   [`Options::max_child_namespaces`] at once.
+//!
 //! # Layers
 //!
 //! ```text
@@ -100,8 +120,15 @@
 //! - `perMessageDeflate` and HTTP compression of polling responses.
 //! - Broadcasting with acknowledgements, `fetchSockets`, `serverSideEmit`, adapters across
 //!   processes (Redis): this is one reactor's state.
-//! - Cookies (`cookie` option) and `allowRequest`; a namespace [`auth`](Namespace::auth)
-//!   check sees the request that opened the connection instead.
+//! - Cookies (`cookie` option) and `allowRequest`; a namespace
+//!   [`middleware`](Namespace::middleware) sees the request that opened the connection
+//!   instead.
+//! - Asynchronous middlewares (a `next` called later): a middleware decides before it
+//!   returns (see [`Namespace::middleware`] for what to do instead).
+//! - Removing one listener (`off(event, listener)`): a closure has no identity to name it
+//!   by; [`Socket::off`] removes all of an event's.
+//! - Emitting through a dynamic parent to all its children (`io.of(regex).emit`), and the
+//!   `new_namespace` event.
 
 mod base64;
 mod broadcast;
