@@ -12,7 +12,7 @@ use std::sync::mpsc;
 use common::{client_at, spawn_built, Client};
 use serde_json::{json, Value};
 use tungstenite::Message;
-use wsreactor::socketio::{ConnectError, Options, SocketIo};
+use wsreactor::socketio::{ConnectError, EmitError, Options, SocketIo};
 use wsreactor::Config;
 
 fn spawn(build: impl FnOnce() -> SocketIo + Send + 'static) -> std::net::SocketAddr {
@@ -74,6 +74,7 @@ fn guarded_io() -> SocketIo {
             socket.data_mut().insert(user);
             assert!(!socket.connected(), "not yet");
             assert_eq!(socket.join("early"), Err(wsreactor::JoinError::NotOpen));
+            assert_eq!(socket.emit("early", ()), Err(EmitError::Disconnected));
             Ok(())
         })
         .auth(move |auth, _req| {
@@ -158,6 +159,16 @@ fn every_listener_of_an_event_runs_in_order_and_the_first_ack_answers() {
                     .emit("ran", json!(["two", args.args(), answered]))
                     .ok();
             });
+            // A catch-all listener runs first, so its answer is the one.
+            socket.on_any(|socket, event, _args, ack| {
+                if let (Some(ack), "asked") = (ack, event) {
+                    ack.send(socket, "from on_any");
+                }
+            });
+            socket.on("asked", |socket, _args, ack| {
+                let answered = ack.is_some_and(|ack| ack.send(socket, "from on"));
+                socket.emit("ran", json!(["asked", answered])).ok();
+            });
             socket.on("gone", |socket, _args, _ack| {
                 socket.emit("ran", "gone").ok();
             });
@@ -179,6 +190,9 @@ fn every_listener_of_an_event_runs_in_order_and_the_first_ack_answers() {
     assert_eq!(recv(&mut ws), r#"437["first"]"#, "one answer");
     assert_eq!(recv(&mut ws), r#"42["ran",["one",[{"n":1}],true]]"#);
     assert_eq!(recv(&mut ws), r#"42["ran",["two",[{"n":1}],false]]"#);
+    send(&mut ws, r#"428["asked"]"#);
+    assert_eq!(recv(&mut ws), r#"438["from on_any"]"#);
+    assert_eq!(recv(&mut ws), r#"42["ran",["asked",false]]"#);
     send(&mut ws, r#"42["gone"]"#);
     send(&mut ws, r#"42["ev"]"#);
     assert_eq!(

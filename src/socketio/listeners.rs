@@ -123,11 +123,13 @@ pub(crate) fn dispatch_event(
         debug!("{event:?} dropped: the socket disconnected");
         return;
     }
-    let listeners: Vec<Shared<EventFn>> = copy(sio, k, |l| &l.events)
-        .into_iter()
-        .filter(|(name, _)| **name == *event)
-        .map(|(_, listener)| listener)
-        .collect();
+    let listeners: Vec<Shared<EventFn>> = match sio.sockets.get(k) {
+        Some(sock) => (sock.listeners.events.iter())
+            .filter(|(name, _)| **name == *event)
+            .map(|(_, listener)| Rc::clone(listener))
+            .collect(),
+        None => return,
+    };
     if listeners.is_empty() {
         debug!("no listener for {event:?}");
         return;
