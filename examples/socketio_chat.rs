@@ -22,7 +22,12 @@
 //! - `echo` (args..., ack) → acks the same arguments, as received (JSON round trips).
 //!
 //! Namespace `/admin` takes `auth: { token }` equal to `SOCKETIO_ADMIN_TOKEN` (default
-//! `let-me-in`) and answers `stats` (ack) with `{ "connected": N }`.
+//! `let-me-in`), checked by a middleware (a refusal is `connect_error` `not authorized`
+//! with `data` `{ "expected": "auth.token" }`), and answers `stats` (ack) with
+//! `{ "connected": N }`.
+//!
+//! Dynamic namespaces `/game-<digits>` are made when a client first connects to one; each
+//! answers `where` (ack) with its own name.
 //!
 //! Heartbeat: `SOCKETIO_PING_INTERVAL_MS`, `SOCKETIO_PING_TIMEOUT_MS` (25000 / 20000);
 //! largest packet: `SOCKETIO_MAX_PAYLOAD` (bytes, 1000000).
@@ -237,11 +242,12 @@ fn main() -> std::io::Result<()> {
 
     let token = std::env::var("SOCKETIO_ADMIN_TOKEN").unwrap_or_else(|_| "let-me-in".into());
     io.of("/admin")
-        .auth(move |auth, _req| {
-            if auth["token"].as_str() == Some(token.as_str()) {
+        .middleware(move |socket| {
+            if socket.handshake().auth()["token"].as_str() == Some(token.as_str()) {
                 Ok(())
             } else {
-                Err(ConnectError::new("not authorized"))
+                let expected = json!({ "expected": "auth.token" });
+                Err(ConnectError::new("not authorized").with_data(expected))
             }
         })
         .on_connection(move |socket| {
@@ -254,6 +260,19 @@ fn main() -> std::io::Result<()> {
                 }
             });
         });
+
+    io.of_dynamic(|name, _handshake| {
+        name.strip_prefix("/game-")
+            .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
+    })
+    .on_connection(|socket| {
+        socket.on("where", |socket, _args, ack| {
+            if let Some(ack) = ack {
+                let name = socket.namespace().to_owned();
+                ack.send(socket, name);
+            }
+        });
+    });
 
     let server = Server::bind(common::listen_addr("127.0.0.1:3000"))?;
     info!("socket.io chat on http://{}/", server.local_addr()?);

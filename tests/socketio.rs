@@ -8,8 +8,8 @@ use std::sync::mpsc;
 use std::thread;
 use std::time::Duration;
 
-use common::sio::{held_get, http, polling_session, spawn, spawn_with, ws_session};
-use common::{client_at, read_response, tcp};
+use common::sio::{held_get, http, polling_session, spawn, ws_session};
+use common::{client_at, read_response, spawn_built, tcp};
 use serde_json::json;
 use tungstenite::{Bytes, Message};
 use wsreactor::socketio::{Options, Payload, SocketIo};
@@ -164,7 +164,7 @@ impl Handler for Fallback {
 fn other_paths_their_connections_and_timers_go_to_the_fallback() {
     let ping_interval = Duration::from_secs(5);
     let (clock, config) = common::manual_clock();
-    let addr = spawn_with(config, move || {
+    let addr = spawn_built(config, move || {
         let mut io = SocketIo::new(Options::default().ping_interval(ping_interval))
             .fallback(Fallback::default());
         io.of("/").on_connection(|socket| {

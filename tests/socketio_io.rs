@@ -8,8 +8,8 @@ use std::sync::mpsc;
 use std::thread;
 use std::time::Duration;
 
-use common::sio::{http, polling_session, spawn, spawn_with};
-use common::{client, manual_clock, tcp, PATIENCE};
+use common::sio::{http, polling_session, spawn};
+use common::{client, manual_clock, spawn_built, tcp, PATIENCE};
 use serde_json::json;
 use tungstenite::Message;
 use wsreactor::socketio::{AckError, EmitError, IoHandle, Options, SocketIo};
@@ -36,7 +36,7 @@ fn rooms_io(options: Options) -> SocketIo {
 /// A server whose io handle comes back to the test thread.
 fn spawn_rooms(config: wsreactor::Config) -> (std::net::SocketAddr, IoHandle) {
     let (tx, rx) = mpsc::channel();
-    let addr = spawn_with(config, move || {
+    let addr = spawn_built(config, move || {
         let io = rooms_io(Options::default());
         tx.send(io.handle()).unwrap();
         io

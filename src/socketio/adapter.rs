@@ -18,6 +18,7 @@ use tungstenite::Utf8Bytes;
 
 use super::engine::Engine;
 use super::handshake::Handshake;
+use super::listeners::notify_outgoing;
 use super::namespace::{Client, Sio, SocketKey};
 use super::packet;
 use super::payload::Payload;
@@ -250,7 +251,9 @@ impl Sio {
             packet::event(nsp, event, &payload.args, payload.bins.len(), id).into();
         let mut sent = Vec::with_capacity(targets.len());
         for &k in targets {
-            let Some(sock) = self.sockets.get(k) else {
+            // The reference's adapter tells every recipient's outgoing listeners.
+            notify_outgoing(eng, self, k, event, &payload);
+            let Some(sock) = self.sockets.get(k).filter(|s| s.connected) else {
                 continue;
             };
             let queued = match sel.volatile {

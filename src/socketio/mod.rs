@@ -33,6 +33,26 @@
 //! where it is ([`SocketIo::serve_client`]), and passes everything else to a fallback
 //! handler ([`SocketIo::fallback`]; by default 404).
 //!
+//! # Middlewares, listeners, dynamic namespaces
+//!
+//! As a Node app writes them:
+//!
+//! - [`Namespace::middleware`] (`namespace.use`): every connection goes through them in
+//!   order before it is accepted; they read the [`Handshake`] and attach typed data to
+//!   [`Socket::data_mut`]; the first [`ConnectError`] is the client's `connect_error`
+//!   (`err.message`, `err.data`). [`Namespace::auth`] is a shorthand for one.
+//! - An event from the client goes to the socket's catch-all listeners
+//!   ([`Socket::on_any`]), then its packet middlewares ([`Socket::middleware`],
+//!   `socket.use`; a refusal goes to [`Socket::on_error`]), then every listener of the
+//!   event ([`Socket::on`]), in the order they were added; the first to answer the
+//!   [`Ack`] answers the client.
+//! - [`Socket::on_any_outgoing`] hears what is emitted to the socket;
+//!   [`Socket::on_disconnecting`] runs while it is still in its rooms,
+//!   [`Socket::on_disconnect`] once it has left them.
+//! - [`SocketIo::of_dynamic`] (`io.of(regex)` / `io.of(fn)`): namespaces made when a
+//!   client first connects to a name a predicate accepts, at most
+//!   [`Options::max_child_namespaces`] at once.
+//!
 //! # Layers
 //!
 //! ```text
@@ -100,19 +120,29 @@
 //! - `perMessageDeflate` and HTTP compression of polling responses.
 //! - Broadcasting with acknowledgements, `fetchSockets`, `serverSideEmit`, adapters across
 //!   processes (Redis): this is one reactor's state.
-//! - Cookies (`cookie` option) and `allowRequest`; a namespace [`auth`](Namespace::auth)
-//!   check sees the request that opened the connection instead.
+//! - Cookies (`cookie` option) and `allowRequest`; a namespace
+//!   [`middleware`](Namespace::middleware) sees the request that opened the connection
+//!   instead.
+//! - Asynchronous middlewares (a `next` called later): a middleware decides before it
+//!   returns (see [`Namespace::middleware`] for what to do instead).
+//! - Removing one listener (`off(event, listener)`): a closure has no identity to name it
+//!   by; [`Socket::off`] removes all of an event's.
+//! - Emitting through a dynamic parent to all its children (`io.of(regex).emit`), and the
+//!   `new_namespace` event.
 
 mod adapter;
 mod base64;
 mod broadcast;
 mod bundle;
+mod dynamic;
 mod eio;
 mod endpoint;
 pub(crate) mod engine;
 mod handshake;
 mod io_handle;
 mod json;
+mod listeners;
+mod middleware;
 mod namespace;
 mod packet;
 mod payload;
@@ -130,7 +160,8 @@ pub use self::broadcast::Broadcast;
 pub use self::eio::{Data, EngineIo, EngineSocket};
 pub use self::handshake::Handshake;
 pub use self::io_handle::{AckReply, IoHandle, Operator};
-pub use self::namespace::{ConnectError, Namespace};
+pub use self::middleware::ConnectError;
+pub use self::namespace::Namespace;
 pub use self::payload::Payload;
 pub use self::reason::DisconnectReason;
 pub use self::socket::{Ack, AckError, EmitError, Socket};
@@ -166,6 +197,7 @@ pub struct Options {
     pub(crate) connect_timeout: Duration,
     pub(crate) cors_origin: Option<String>,
     pub(crate) room_limits: RoomLimits,
+    pub(crate) max_child_namespaces: usize,
 }
 
 impl Default for Options {
@@ -180,6 +212,7 @@ impl Default for Options {
             connect_timeout: Duration::from_millis(45_000),
             cors_origin: None,
             room_limits: RoomLimits::default(),
+            max_child_namespaces: 1000,
         }
     }
 }
@@ -266,6 +299,18 @@ impl Options {
         self
     }
 
+    /// Child namespaces of [dynamic parents](SocketIo::of_dynamic) that may exist at once.
+    /// Default 1000. Clients choose the names they connect to, so without a bound any
+    /// client could make namespaces until memory runs out (the reference keeps every child
+    /// forever unless `cleanupEmptyChildNamespaces`). Past the limit a new name takes the
+    /// place of an empty child, or is refused (`Invalid namespace`) when none is empty.
+    /// An empty child costs about as much as a namespace made with [`SocketIo::of`]
+    /// (a few hundred bytes, its name, the room maps it grew to).
+    pub fn max_child_namespaces(mut self, children: usize) -> Self {
+        self.max_child_namespaces = children;
+        self
+    }
+
     pub(crate) fn settings(&self) -> Settings {
         Settings {
             ping_interval: self.ping_interval,
@@ -320,7 +365,11 @@ impl SocketIo {
     /// namespace that was not made with [`of`](Self::of) gets `connect_error`
     /// (`Invalid namespace`).
     pub fn new(options: Options) -> Self {
-        let app = Sio::new(options.connect_timeout, options.room_limits);
+        let app = Sio::new(
+            options.connect_timeout,
+            options.room_limits,
+            options.max_child_namespaces,
+        );
         SocketIo {
             ep: Endpoint::new(options.path.clone(), options.settings(), app),
             bundle: None,
@@ -330,9 +379,44 @@ impl SocketIo {
 }
 
 impl<F> SocketIo<F> {
-    /// The namespace `name` (`/` is the main one), made on first use.
+    /// The namespace `name` (`/` is the main one), made on first use. It is a namespace of
+    /// its own even if a [dynamic parent](Self::of_dynamic) would accept its name: a name
+    /// that exists is never looked up among the parents, as in the reference.
     pub fn of(&mut self, name: &str) -> &mut Namespace {
         self.ep.app.namespace(name)
+    }
+
+    /// A parent of dynamic namespaces (the reference's `io.of(/^\/dyn-\d+$/)` and
+    /// `io.of((name, auth, next) => next(null, ok))`): a client connecting to a name no
+    /// namespace has, that `accept` accepts, gets a child namespace of that name, made on
+    /// the spot with the middlewares and connection handlers configured on the returned
+    /// parent. `accept` gets the name and the [`Handshake`] (its `auth` is what the
+    /// reference passes). Parents are asked in the order they were made; the first that
+    /// accepts makes the child, and [`Socket::namespace`] is the child's name. A name no
+    /// parent accepts is refused with `connect_error` (`Invalid namespace`).
+    ///
+    /// Children stay once empty, and at most [`Options::max_child_namespaces`] exist at
+    /// once (see there). Broadcasting to every child through the parent is not
+    /// implemented.
+    ///
+    /// ```
+    /// use wsreactor::socketio::{Options, SocketIo};
+    /// let mut io = SocketIo::new(Options::default());
+    /// // `io.of(/^\/game-\d+$/)`, without a regex engine
+    /// io.of_dynamic(|name, _handshake| {
+    ///     name.strip_prefix("/game-")
+    ///         .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
+    /// })
+    /// .on_connection(|socket| {
+    ///     let game = socket.namespace().to_owned(); // "/game-42"
+    ///     socket.emit("welcome", game).ok();
+    /// });
+    /// ```
+    pub fn of_dynamic(
+        &mut self,
+        accept: impl FnMut(&str, &Handshake) -> bool + 'static,
+    ) -> &mut Namespace {
+        self.ep.app.parent(accept)
     }
 
     /// Serves the browser client from `dir` (`node_modules/socket.io-client/dist/`) at

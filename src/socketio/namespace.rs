@@ -7,8 +7,10 @@
 //! (no namespace joined yet) and its sockets' ack timeouts, kept in one heap per client.
 //!
 //! This file holds the state ([`Namespace`], each socket's `SocketState`, the per-session
-//! `Client`, and `Sio` over them all); the handles a callback is lent to act on it
-//! ([`Socket`], `Broadcast`, [`Ack`]) are in `socket.rs`.
+//! `Client`, and `Sio` over them all) and the way a connection is accepted; the handles a
+//! callback is lent to act on it ([`Socket`], `Broadcast`, [`Ack`]) are in `socket.rs`,
+//! namespace middlewares in `middleware.rs`, a socket's listeners and the order they run
+//! in in `listeners.rs`, dynamic namespaces in `dynamic.rs`.
 
 use std::cell::RefCell;
 use std::cmp::Reverse;
@@ -21,15 +23,18 @@ use std::time::{Duration, Instant, SystemTime};
 
 use http::Extensions;
 
-use log::{debug, warn};
+use log::debug;
 use serde_json::Value;
 use tungstenite::Bytes;
 
 use super::adapter::Collectors;
+use super::dynamic::Parent;
 use super::engine::packet::{Incoming, Out};
 use super::engine::{App, Engine, SessKey};
 use super::handshake::{Handshake, Opening};
 use super::io_handle::{Inbox, IoHandle};
+use super::listeners::{self, call, Listeners, Phase};
+use super::middleware::{Chain, ConnectError};
 use super::packet::{self, Kind, Packet};
 use super::payload::Payload;
 use super::reason::DisconnectReason;
@@ -38,48 +43,24 @@ use crate::http::Request;
 use crate::rooms::{RoomLimits, Rooms};
 use crate::slab::{key_type, Slab};
 
-pub(crate) type EventFn = dyn FnMut(&mut Socket<'_>, Payload, Option<Ack>);
-pub(crate) type DisconnectFn = dyn FnMut(&mut Socket<'_>, DisconnectReason);
 pub(crate) type AckFn = Box<dyn FnOnce(&mut Socket<'_>, Result<Payload, AckError>)>;
-pub(crate) type ConnectionFn = dyn FnMut(&mut Socket<'_>);
-pub(crate) type AuthFn = dyn FnMut(&Value, &Request) -> Result<(), ConnectError>;
+type ConnectionFn = dyn FnMut(&mut Socket<'_>);
 
 key_type! {
     /// A socket's key: slot and generation.
     pub(crate) struct SocketKey;
 }
 
-/// Refuses a connection to a namespace: the client gets `connect_error` with an `Error`
-/// whose `message` is this message (and `data` this data).
-#[derive(Debug, Clone, PartialEq)]
-pub struct ConnectError {
-    message: String,
-    data: Option<Value>,
-}
-
-impl ConnectError {
-    /// A refusal with this message.
-    pub fn new(message: impl Into<String>) -> Self {
-        ConnectError {
-            message: message.into(),
-            data: None,
-        }
-    }
-
-    /// Adds details for the client (`err.data`).
-    pub fn with_data(mut self, data: impl Into<Value>) -> Self {
-        self.data = Some(data.into());
-        self
-    }
-}
-
 /// A namespace: who may connect to it, what happens when they do, its rooms.
 ///
-/// Made with [`SocketIo::of`](super::SocketIo::of).
+/// Made with [`SocketIo::of`](super::SocketIo::of), or as the parent of dynamic namespaces
+/// with [`SocketIo::of_dynamic`](super::SocketIo::of_dynamic).
 pub struct Namespace {
     pub(crate) name: String,
-    auth: Option<Box<AuthFn>>,
-    on_connection: Option<Rc<RefCell<ConnectionFn>>>,
+    middlewares: Chain,
+    on_connection: Vec<Rc<RefCell<ConnectionFn>>>,
+    /// Made on the fly for a parent (dynamic.rs).
+    child: bool,
     pub(crate) rooms: Rooms<SocketKey>,
     pub(crate) members: HashSet<SocketKey>,
 }
@@ -88,6 +69,7 @@ impl fmt::Debug for Namespace {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Namespace")
             .field("name", &self.name)
+            .field("middlewares", &self.middlewares.len())
             .field("sockets", &self.members.len())
             .finish_non_exhaustive()
     }
@@ -97,28 +79,93 @@ impl Namespace {
     pub(crate) fn new(name: &str, limits: RoomLimits) -> Self {
         Namespace {
             name: name.to_owned(),
-            auth: None,
-            on_connection: None,
+            middlewares: Chain::default(),
+            on_connection: Vec::new(),
+            child: false,
             rooms: Rooms::new(limits),
             members: HashSet::new(),
         }
     }
 
-    /// Decides whether a client may connect, from the `auth` it sent (`{}` if none) and the
-    /// HTTP request that opened its connection. Like a Socket.IO middleware
-    /// (`io.use((socket, next) => ...)`): an `Err` refuses with `connect_error`.
-    pub fn auth(
+    /// A child of a dynamic parent, with its middlewares and connection handlers.
+    pub(crate) fn child(name: &str, parent: &Namespace, limits: RoomLimits) -> Self {
+        Namespace {
+            name: name.to_owned(),
+            middlewares: parent.middlewares.clone(),
+            on_connection: parent.on_connection.clone(),
+            child: true,
+            rooms: Rooms::new(limits),
+            members: HashSet::new(),
+        }
+    }
+
+    pub(crate) fn is_child(&self) -> bool {
+        self.child
+    }
+
+    /// Adds a middleware (Socket.IO's `namespace.use`): every connection to the namespace
+    /// goes through the middlewares in the order they were added before it is accepted.
+    /// Each gets the socket being connected: its [`handshake`](Socket::handshake) (headers,
+    /// query, `auth`) to decide by, its [`data_mut`](Socket::data_mut) to attach what the
+    /// connection handler and the socket's listeners will read. The first `Err` refuses:
+    /// the client gets `connect_error` with the error's message and data (`err.message`,
+    /// `err.data` in `socket.on("connect_error", (err) => ...)`), and the namespace never
+    /// sees the socket.
+    ///
+    /// A middleware runs to completion on the reactor's thread; there is no deferred
+    /// `next`. For work that takes time (a database, another service), start it and refuse
+    /// with a message the client acts on (the official client does not retry a refusal by
+    /// itself: its `connect_error` handler calls `socket.connect()` again, and by then the
+    /// answer is known), or accept, check afterwards and
+    /// [`disconnect`](Socket::disconnect) the socket if the check fails.
+    ///
+    /// ```
+    /// use wsreactor::socketio::{ConnectError, Options, SocketIo};
+    /// #[derive(Clone)]
+    /// struct User(String);
+    /// let mut io = SocketIo::new(Options::default());
+    /// io.of("/")
+    ///     .middleware(|socket| {
+    ///         let token = socket.handshake().auth()["token"].as_str().map(str::to_owned);
+    ///         match token {
+    ///             Some(token) if token.starts_with("user:") => {
+    ///                 socket.data_mut().insert(User(token[5..].to_owned()));
+    ///                 Ok(())
+    ///             }
+    ///             _ => Err(ConnectError::new("unauthorized").with_data(json!({"retry": false}))),
+    ///         }
+    ///     })
+    ///     .on_connection(|socket| {
+    ///         let name = socket.data().get::<User>().map(|u| u.0.clone()).unwrap_or_default();
+    ///         socket.emit("welcome", name).ok();
+    ///     });
+    /// # use wsreactor::serde_json::json;
+    /// ```
+    pub fn middleware(
         &mut self,
-        check: impl FnMut(&Value, &Request) -> Result<(), ConnectError> + 'static,
+        middleware: impl FnMut(&mut Socket<'_>) -> Result<(), ConnectError> + 'static,
     ) -> &mut Self {
-        self.auth = Some(Box::new(check));
+        self.middlewares.push(middleware);
         self
     }
 
-    /// Runs for each socket that connects (Socket.IO's `connection` event), after the
-    /// client was told it is connected: the place to register its event handlers.
+    /// A [`middleware`](Self::middleware) that decides from the `auth` the client sent
+    /// (`{}` if none) and the HTTP request that opened its connection. Each call adds one.
+    pub fn auth(
+        &mut self,
+        mut check: impl FnMut(&Value, &Request) -> Result<(), ConnectError> + 'static,
+    ) -> &mut Self {
+        self.middleware(move |socket| {
+            let handshake = socket.handshake();
+            check(handshake.auth(), handshake.request())
+        })
+    }
+
+    /// Adds a handler for each socket that connects (Socket.IO's `connection` event),
+    /// after the middlewares accepted it and the client was told it is connected: the
+    /// place to add its listeners. Several handlers run in the order added.
     pub fn on_connection(&mut self, handler: impl FnMut(&mut Socket<'_>) + 'static) -> &mut Self {
-        self.on_connection = Some(Rc::new(RefCell::new(handler)));
+        self.on_connection.push(Rc::new(RefCell::new(handler)));
         self
     }
 
@@ -149,8 +196,7 @@ pub(crate) struct PendingAck {
 pub(crate) struct SocketState {
     pub(crate) info: Rc<Info>,
     pub(crate) session: SessKey,
-    pub(crate) handlers: Vec<(Box<str>, Rc<RefCell<EventFn>>)>,
-    pub(crate) on_disconnect: Option<Rc<RefCell<DisconnectFn>>>,
+    pub(crate) listeners: Listeners,
     /// `socket.data`: whatever the app attached.
     pub(crate) data: Extensions,
     acks: Vec<PendingAck>,
@@ -186,6 +232,10 @@ pub(crate) struct Sio {
     pub(crate) connect_timeout: Duration,
     /// The room limits of every namespace.
     room_limits: RoomLimits,
+    /// Dynamic namespaces' parents, asked in order (dynamic.rs).
+    pub(crate) parents: Vec<Parent>,
+    /// How many child namespaces may exist at once.
+    pub(crate) max_children: usize,
     /// Operations from [`IoHandle`](super::IoHandle)s; out only while they run.
     pub(crate) inbox: Option<Inbox>,
     /// Broadcasts waiting for acknowledgements.
@@ -197,16 +247,31 @@ pub(crate) struct Sio {
 }
 
 impl Sio {
-    pub(crate) fn new(connect_timeout: Duration, room_limits: RoomLimits) -> Self {
+    pub(crate) fn new(
+        connect_timeout: Duration,
+        room_limits: RoomLimits,
+        max_children: usize,
+    ) -> Self {
         let (_, inbox) = IoHandle::new();
         Sio {
             namespaces: Vec::new(),
             sockets: Slab::default(),
             connect_timeout,
             room_limits,
+            parents: Vec::new(),
+            max_children,
             inbox: Some(inbox),
             collectors: Collectors::default(),
             next_ack: 0,
+        }
+    }
+
+    /// The room limits of a namespace. Every socket is also in its own room
+    /// (`join_unlimited`), which the limit does not count.
+    pub(crate) fn room_limits(&self) -> RoomLimits {
+        RoomLimits {
+            max_rooms: self.room_limits.max_rooms.saturating_add(1),
+            ..self.room_limits
         }
     }
 
@@ -214,13 +279,8 @@ impl Sio {
         let i = match self.namespaces.iter().position(|n| n.name == name) {
             Some(i) => i,
             None => {
-                // Every socket is also in its own room (`join_unlimited`), which the limit
-                // does not count.
-                let limits = RoomLimits {
-                    max_rooms: self.room_limits.max_rooms.saturating_add(1),
-                    ..self.room_limits
-                };
-                self.namespaces.push(Namespace::new(name, limits));
+                let namespace = Namespace::new(name, self.room_limits());
+                self.namespaces.push(namespace);
                 self.namespaces.len() - 1
             }
         };
@@ -229,13 +289,14 @@ impl Sio {
 
     /// A packet with its attachments, from a client.
     fn dispatch(&mut self, eng: &mut Engine<Client>, s: SessKey, packet: Packet, bins: Vec<Bytes>) {
-        let ns = self.namespaces.iter().position(|n| n.name == packet.nsp);
+        let namespaces = &self.namespaces;
         let joined = eng.client_mut(s).and_then(|c| {
-            let ns = ns?;
-            c.sockets.iter().find(|(i, _)| *i == ns).map(|&(_, k)| k)
+            (c.sockets.iter())
+                .find(|(i, _)| namespaces[*i].name == packet.nsp)
+                .map(|&(_, k)| k)
         });
         match (packet.kind, joined) {
-            (Kind::Connect, None) => self.connect(eng, s, ns, &packet),
+            (Kind::Connect, None) => self.connect(eng, s, &packet),
             (Kind::Event | Kind::BinaryEvent, Some(k)) => {
                 self.event(eng, k, packet.data, bins, packet.id);
             }
@@ -259,18 +320,9 @@ impl Sio {
         }
     }
 
-    fn connect(
-        &mut self,
-        eng: &mut Engine<Client>,
-        s: SessKey,
-        ns: Option<usize>,
-        packet: &Packet,
-    ) {
-        let Some(ns) = ns else {
-            let text = packet::connect_error(&packet.nsp, "Invalid namespace", None);
-            eng.send(s, Out::Text(text.into()));
-            return;
-        };
+    /// A CONNECT: the namespace (or a new dynamic one), its middlewares, then the socket
+    /// joins (namespace.ts `_add`, `run`, `_doConnect`).
+    fn connect(&mut self, eng: &mut Engine<Client>, s: SessKey, packet: &Packet) {
         let Some(opening) = eng.client_mut(s).and_then(|c| c.opening.clone()) else {
             return;
         };
@@ -278,18 +330,14 @@ impl Sio {
             .data
             .clone()
             .unwrap_or_else(|| Value::Object(Default::default()));
-        let namespace = &mut self.namespaces[ns];
         let handshake = Handshake::new(opening, auth);
-        if let Some(check) = namespace.auth.as_mut() {
-            if let Err(refused) = check(handshake.auth(), handshake.request()) {
-                debug!("{}: refused: {}", namespace.name, refused.message);
-                let text =
-                    packet::connect_error(&namespace.name, &refused.message, refused.data.as_ref());
-                eng.send(s, Out::Text(text.into()));
-                return;
-            }
-        }
+        let Some(ns) = self.resolve(&packet.nsp, &handshake) else {
+            let text = packet::connect_error(&packet.nsp, "Invalid namespace", None);
+            eng.send(s, Out::Text(text.into()));
+            return;
+        };
         let sid: Arc<str> = eng.new_id().into();
+        // Not connected yet: the middlewares see it, emits and joins are refused.
         let k = self.sockets.insert(SocketState {
             info: Rc::new(Info {
                 sid: Arc::clone(&sid),
@@ -297,12 +345,31 @@ impl Sio {
                 handshake,
             }),
             session: s,
-            handlers: Vec::new(),
-            on_disconnect: None,
+            listeners: Listeners::default(),
             data: Extensions::new(),
             acks: Vec::new(),
-            connected: true,
+            connected: false,
         });
+        let chain = self.namespaces[ns].middlewares.clone();
+        let verdict = chain.run(eng, self, k);
+        let name = &self.namespaces[ns].name;
+        if eng.client_mut(s).is_none() {
+            // "next called after client was closed - ignoring socket"
+            self.sockets.remove(k);
+            return;
+        }
+        if let Err(refused) = verdict {
+            debug!("{name}: refused: {}", refused.message);
+            let text = packet::connect_error(name, &refused.message, refused.data.as_ref());
+            eng.send(s, Out::Text(text.into()));
+            self.sockets.remove(k);
+            return;
+        }
+        let Some(sock) = self.sockets.get_mut(k) else {
+            return;
+        };
+        sock.connected = true;
+        let namespace = &mut self.namespaces[ns];
         // "each socket joins a room identified by its own id"
         // Not counted against the limits: the protocol requires it, the server names it.
         namespace.rooms.join_unlimited(k, &sid);
@@ -316,11 +383,13 @@ impl Sio {
         eng.send(s, Out::Text(packet::connect(&namespace.name, &sid).into()));
         eng.pace(s);
         debug!("{}: socket {sid} connected", namespace.name);
-        if let Some(handler) = namespace.on_connection.clone() {
-            match handler.try_borrow_mut() {
-                Ok(mut handler) => handler(&mut Socket::new(eng, self, k)),
-                Err(_) => warn!("on_connection re-entered; socket {sid} not handled"),
-            };
+        for handler in namespace.on_connection.clone() {
+            if self.sockets.get(k).is_none() {
+                break;
+            }
+            call(&handler, "on_connection", |f| {
+                f(&mut Socket::new(eng, self, k))
+            });
         }
     }
 
@@ -340,23 +409,8 @@ impl Sio {
             // `socket.emit(1)` in JavaScript: listeners are keyed by the string "1".
             other => other.to_string(),
         };
-        let Some(sock) = self.sockets.get_mut(k) else {
-            return;
-        };
-        let handler = sock
-            .handlers
-            .iter()
-            .find(|(n, _)| **n == *name)
-            .map(|(_, h)| Rc::clone(h));
-        let Some(handler) = handler else {
-            debug!("{}: no handler for {name:?}", sock.info.sid);
-            return;
-        };
-        let ack = id.map(|id| Ack { socket: k, id });
-        match handler.try_borrow_mut() {
-            Ok(mut handler) => handler(&mut Socket::new(eng, self, k), Payload { args, bins }, ack),
-            Err(_) => warn!("handler for {name:?} re-entered; event dropped"),
-        };
+        let ack = id.map(|id| Ack::new(k, id));
+        listeners::dispatch_event(eng, self, k, &name, Payload { args, bins }, ack);
     }
 
     fn ack(&mut self, eng: &mut Engine<Client>, k: SocketKey, id: u64, payload: Payload) {
@@ -401,8 +455,9 @@ impl Sio {
     }
 
     /// Disconnects one socket from its namespace. `notify`: tell the client (a DISCONNECT
-    /// packet), when the server decided it. The socket's `on_disconnect` runs while it is
-    /// still in its rooms; emits to it are dropped from then on; its pending acks fail.
+    /// packet), when the server decided it. Emits to it are dropped from then on; its
+    /// `disconnecting` listeners run while it is still in its rooms, its `disconnect`
+    /// listeners once it has left them (socket.ts `_onclose`); then its pending acks fail.
     pub(crate) fn disconnect(
         &mut self,
         eng: &mut Engine<Client>,
@@ -423,24 +478,20 @@ impl Sio {
             let text = packet::disconnect(&self.namespaces[ns].name);
             eng.send(s, Out::Text(text.into()));
         }
-        if let Some(handler) = sock.on_disconnect.clone() {
-            match handler.try_borrow_mut() {
-                Ok(mut handler) => handler(&mut Socket::new(eng, self, k), reason),
-                Err(_) => warn!("on_disconnect re-entered"),
-            };
+        listeners::disconnected(eng, self, k, reason, Phase::Disconnecting);
+        let namespace = &mut self.namespaces[ns];
+        namespace.rooms.leave_all(k);
+        namespace.members.remove(&k);
+        if let Some(client) = eng.client_mut(s) {
+            client.sockets.retain(|&(_, key)| key != k);
         }
+        listeners::disconnected(eng, self, k, reason, Phase::Disconnect);
         let acks = match self.sockets.get_mut(k) {
             Some(sock) => std::mem::take(&mut sock.acks),
             None => Vec::new(),
         };
         for pending in acks {
             (pending.callback)(&mut Socket::new(eng, self, k), Err(AckError::Disconnected));
-        }
-        let namespace = &mut self.namespaces[ns];
-        namespace.rooms.leave_all(k);
-        namespace.members.remove(&k);
-        if let Some(client) = eng.client_mut(s) {
-            client.sockets.retain(|&(_, key)| key != k);
         }
         self.sockets.remove(k);
     }

@@ -2,12 +2,13 @@
 //! answer an event.
 //!
 //! These are views lent to callbacks; the state they act on (namespaces, sockets, the
-//! packet dispatch) is in `namespace.rs`.
+//! packet dispatch) is in `namespace.rs`, and the socket's listeners (`on`, `on_any`,
+//! `middleware`, ...) with the order they run in are in `listeners.rs`.
 
-use std::cell::RefCell;
 use std::fmt;
 use std::net::SocketAddr;
 use std::rc::Rc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, UNIX_EPOCH};
 
@@ -21,6 +22,7 @@ use super::broadcast::Broadcast;
 use super::engine::packet::Out;
 use super::engine::{Engine, SessKey};
 use super::handshake::{Handshake, Opening};
+use super::listeners::notify_outgoing;
 use super::namespace::{Client, Info, Sio, SocketKey};
 use super::packet;
 use super::payload::Payload;
@@ -57,7 +59,7 @@ use crate::SendError;
 pub struct Socket<'a> {
     pub(crate) eng: &'a mut Engine<Client>,
     pub(crate) sio: &'a mut Sio,
-    key: SocketKey,
+    pub(crate) key: SocketKey,
     info: Rc<Info>,
     /// What `data_mut` lends once the socket is gone (never, while it is lent out).
     spare: Extensions,
@@ -93,17 +95,40 @@ impl fmt::Display for AckError {
 impl std::error::Error for AckError {}
 
 /// The right to answer one event that asked for an acknowledgement (the callback a
-/// JavaScript client passed as the last argument of `emit`). Answer at most once; an
-/// unanswered one costs nothing.
+/// JavaScript client passed as the last argument of `emit`). An unanswered one costs
+/// nothing.
+///
+/// Every listener of the event ([`on`](Socket::on), [`on_any`](Socket::on_any)) gets an
+/// `Ack` for it; they share one answer: the first [`send`](Self::send) answers, later
+/// ones return `false` (the reference's ack callback ignores its second call).
 #[derive(Debug)]
 pub struct Ack {
-    pub(crate) socket: SocketKey,
-    pub(crate) id: u64,
+    socket: SocketKey,
+    id: u64,
+    /// Shared by the `Ack`s every listener of one event gets.
+    answered: Arc<AtomicBool>,
 }
 
 impl Ack {
+    pub(crate) fn new(socket: SocketKey, id: u64) -> Self {
+        Ack {
+            socket,
+            id,
+            answered: Arc::new(AtomicBool::new(false)),
+        }
+    }
+
+    /// Another right to the same answer, for the next listener.
+    pub(crate) fn share(&self) -> Self {
+        Ack {
+            answered: Arc::clone(&self.answered),
+            ..*self
+        }
+    }
+
     /// Sends the answer; the client's callback gets the payload's arguments. `false` if its
-    /// socket is gone. Any socket handle will do: the ack knows its own.
+    /// socket is gone, or if another listener answered first. Any socket handle will do:
+    /// the ack knows its own.
     ///
     /// ```
     /// # use wsreactor::socketio::{Options, SocketIo};
@@ -124,7 +149,7 @@ impl Ack {
         let Some(sock) = socket.sio.sockets.get_mut(self.socket) else {
             return false;
         };
-        if !sock.connected {
+        if !sock.connected || self.answered.swap(true, Ordering::Relaxed) {
             return false;
         }
         let nsp = &socket.sio.namespaces[sock.info.ns].name;
@@ -205,35 +230,8 @@ impl<'a> Socket<'a> {
         self.state().is_some()
     }
 
-    /// Handles an event from the client. The handler gets the arguments, and an [`Ack`] if
-    /// the client asked for an acknowledgement. A second handler for the same event
-    /// replaces the first.
-    pub fn on(
-        &mut self,
-        event: &str,
-        handler: impl FnMut(&mut Socket<'_>, Payload, Option<Ack>) + 'static,
-    ) {
-        if let Some(sock) = self.sio.sockets.get_mut(self.key) {
-            let handler = Rc::new(RefCell::new(handler));
-            match sock.handlers.iter_mut().find(|(n, _)| **n == *event) {
-                Some(slot) => slot.1 = handler,
-                None => sock.handlers.push((event.into(), handler)),
-            }
-        }
-    }
-
-    /// Runs when the socket leaves the namespace, with the reason. It still sees its
-    /// rooms; emits to it are dropped.
-    pub fn on_disconnect(
-        &mut self,
-        handler: impl FnMut(&mut Socket<'_>, DisconnectReason) + 'static,
-    ) {
-        if let Some(sock) = self.sio.sockets.get_mut(self.key) {
-            sock.on_disconnect = Some(Rc::new(RefCell::new(handler)));
-        }
-    }
-
-    /// Sends an event to this client.
+    /// Sends an event to this client. [`on_any_outgoing`](Self::on_any_outgoing) listeners
+    /// see it first.
     ///
     /// # Errors
     /// [`EmitError::Reserved`] for a name the client keeps for itself (`connect`,
@@ -353,6 +351,11 @@ impl<'a> Socket<'a> {
         id: Option<u64>,
     ) -> Result<(), EmitError> {
         check_event(event)?;
+        if self.state().is_none() {
+            return Err(EmitError::Disconnected);
+        }
+        // "Outgoing" listeners see every event before it is queued (socket.ts `emit`).
+        notify_outgoing(self.eng, self.sio, self.key, event, payload);
         let session = self.state().map(|s| s.session);
         let session = session.ok_or(EmitError::Disconnected)?;
         let nsp = &self.sio.namespaces[self.info.ns].name;

@@ -76,6 +76,18 @@ pub fn spawn_server<H: Handler + Send + 'static>(config: Config, handler: H) -> 
     addr
 }
 
+/// As [`spawn_server`], for a handler that is not `Send` (a Socket.IO server, whose
+/// callbacks are not): `build` makes it on the server's thread.
+pub fn spawn_built<H: Handler + 'static>(
+    config: Config,
+    build: impl FnOnce() -> H + Send + 'static,
+) -> SocketAddr {
+    let server = Server::bind_with("127.0.0.1:0", config).expect("bind");
+    let addr = server.local_addr().expect("local_addr");
+    thread::spawn(move || server.run(build()));
+    addr
+}
+
 /// An echo server with the default config, except room for 16 MiB messages.
 pub fn echo_server() -> SocketAddr {
     let config = Config::default()

@@ -3,26 +3,15 @@
 
 use std::io::Write;
 use std::net::{SocketAddr, TcpStream};
-use std::thread;
 
 use tungstenite::Message;
-use wsreactor::{Config, Handler, Server};
+use wsreactor::{Config, Handler};
 
 use super::{client_at, read_response, tcp, Client};
 
 /// A server whose handler is built on its own thread (Socket.IO callbacks are not `Send`).
 pub fn spawn<H: Handler + 'static>(build: impl FnOnce() -> H + Send + 'static) -> SocketAddr {
-    spawn_with(Config::default(), build)
-}
-
-pub fn spawn_with<H: Handler + 'static>(
-    config: Config,
-    build: impl FnOnce() -> H + Send + 'static,
-) -> SocketAddr {
-    let server = Server::bind_with("127.0.0.1:0", config).expect("bind");
-    let addr = server.local_addr().expect("local_addr");
-    thread::spawn(move || server.run(build()));
-    addr
+    super::spawn_built(Config::default(), build)
 }
 
 pub fn http(stream: &mut TcpStream, method: &str, target: &str, body: &str) -> (u16, String) {

@@ -1,9 +1,9 @@
 // The official socket.io-client (Node) against examples/socketio_chat.rs: every transport,
-// events and acks both ways, binary, rooms, namespaces and auth, reconnection after a
-// restart, heartbeat timeouts. scripts/socketio-test.sh builds the example first; each
-// test starts the servers it needs on free ports. parity.test.mjs, next to this file, runs
-// the same client scripts against the reference server (npm socket.io) and ours, and
-// expects the same observations.
+// events and acks both ways, binary, rooms, namespaces, middlewares and dynamic
+// namespaces, reconnection after a restart, heartbeat timeouts. scripts/socketio-test.sh
+// builds the example first; each test starts the servers it needs on free ports.
+// parity.test.mjs, next to this file, runs the same client scripts against the reference
+// server (npm socket.io) and ours, and expects the same observations.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
@@ -164,10 +164,22 @@ test("a second namespace, with auth; refusals are connect_error", LIMIT, async (
   const stats = await admin.emitWithAck("stats");
   assert.ok(stats.connected >= 1, JSON.stringify(stats));
 
+  // A middleware's refusal: the client's connect_error has its message and its data.
   await assert.rejects(connect(`${chat.url}/admin`, { auth: { token: "wrong" } }), {
     message: "not authorized",
+    data: { expected: "auth.token" },
   });
   await assert.rejects(connect(`${chat.url}/nope`), { message: "Invalid namespace" });
+});
+
+test("dynamic namespaces: a name the parent accepts is made on connect, others are invalid", LIMIT, async () => {
+  const [a, b] = await Promise.all([
+    connect(`${chat.url}/game-42`, { transports: ["websocket"] }),
+    connect(`${chat.url}/game-7`, { transports: ["polling"] }),
+  ]);
+  assert.equal(await a.emitWithAck("where"), "/game-42");
+  assert.equal(await b.emitWithAck("where"), "/game-7");
+  await assert.rejects(connect(`${chat.url}/game-x`), { message: "Invalid namespace" });
 });
 
 test("the server restarts: the client reconnects by itself and works again", LIMIT, async () => {
