@@ -409,14 +409,15 @@ impl Sio {
             client.connect_by = None;
         }
         refresh_deadline(eng, s);
+        // What it missed, in order, before CONNECT as the reference sends them: the client
+        // holds them until CONNECT, then fires them before its `connect` event.
+        for logged in missed.into_iter().flatten() {
+            send_packet(eng, s, logged.text, &logged.bins);
+        }
         // The client hears it is connected before, and apart from, the handler's first emit.
         let connect = packet::connect(&namespace.name, &sid, pid.as_deref());
         eng.send(s, Out::Text(connect.into()));
         eng.pace(s);
-        // What it missed, in order, before anything the handlers emit.
-        for logged in missed.into_iter().flatten() {
-            send_packet(eng, s, logged.text, &logged.bins);
-        }
         debug!("{}: socket {sid} connected", namespace.name);
         for handler in namespace.on_connection.clone() {
             if self.sockets.get(k).is_none() {

@@ -187,8 +187,9 @@ impl Store {
     }
 
     /// The session kept under `pid` and the events after `offset` it would have
-    /// received, if both are still kept. The session is taken either way: a pid is good
-    /// for one recovery.
+    /// received, if both are still kept. A session restored is taken (a pid is good for
+    /// one socket: the reference keeps it, so two clients could get the same id); one
+    /// asked for with an offset no longer kept stays for its own client to claim.
     pub(crate) fn restore(
         &mut self,
         now: Instant,
@@ -196,7 +197,6 @@ impl Store {
         offset: &str,
     ) -> Option<(Session, Vec<Logged>)> {
         self.prune(now);
-        let session = self.sessions.remove(pid)?;
         let offset: u64 = offset.parse().ok()?;
         // Offsets are consecutive: the one asked for is at its distance from the front.
         let first = self.log.front()?.offset;
@@ -204,6 +204,7 @@ impl Store {
         if at >= self.log.len() {
             return None;
         }
+        let session = self.sessions.remove(pid)?;
         let missed = (self.log.iter().skip(at + 1))
             .filter(|logged| logged.reaches(&session.rooms))
             .cloned()
@@ -365,6 +366,14 @@ mod tests {
         persist(&mut store, t0, "p", &[]);
         assert!(store.restore(t0, "nope", "0").is_none());
         assert!(store.restore(t0, "p", "-1").is_none());
+        assert!(
+            store.restore(t0, "p", "7").is_none(),
+            "an offset never given"
+        );
+        assert!(
+            store.restore(t0, "p", "0").is_some(),
+            "still there for its client"
+        );
     }
 
     #[test]
