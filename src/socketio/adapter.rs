@@ -11,9 +11,10 @@
 
 use std::collections::HashSet;
 use std::fmt;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use http::Extensions;
+use serde_json::Value;
 use tungstenite::Utf8Bytes;
 
 use super::engine::Engine;
@@ -246,9 +247,9 @@ impl Sio {
         ack: Option<(Duration, BroadcastAckFn)>,
     ) -> usize {
         let id = ack.as_ref().map(|_| self.ack_id());
-        let nsp = &self.namespaces[ns].name;
-        let text: Utf8Bytes =
-            packet::event(nsp, event, &payload.args, payload.bins.len(), id).into();
+        // As the reference: events with an ack or volatile are not kept for recovery.
+        let kept = (id.is_none() && !sel.volatile).then_some(sel);
+        let text = self.encode_event(eng.now(), ns, event, &payload, id, kept);
         let mut sent = Vec::with_capacity(targets.len());
         for &k in targets {
             // The reference's adapter tells every recipient's outgoing listeners.
@@ -328,6 +329,37 @@ impl Sio {
                 responses: c.responses,
             })),
         }
+    }
+
+    /// Encodes an event for namespace `ns`. With recovery on, an event `kept` for the
+    /// sockets it selects gets the next offset as its last argument and goes in the
+    /// namespace's log (recovery.rs).
+    pub(crate) fn encode_event(
+        &mut self,
+        now: Option<Instant>,
+        ns: usize,
+        event: &str,
+        payload: &Payload,
+        id: Option<u64>,
+        kept: Option<&Selection>,
+    ) -> Utf8Bytes {
+        let nbins = payload.bins.len();
+        let (store, now, sel) = match (self.store(ns), now, kept) {
+            (Some(store), Some(now), Some(sel)) => (store, now, sel),
+            _ => {
+                let nsp = &self.namespaces[ns].name;
+                return packet::event(nsp, event, &payload.args, nbins, id).into();
+            }
+        };
+        let mut args = Vec::with_capacity(payload.args.len() + 1);
+        args.extend_from_slice(&payload.args);
+        args.push(Value::String(store.next_offset()));
+        let nsp = &self.namespaces[ns].name;
+        let text: Utf8Bytes = packet::event(nsp, event, &args, nbins, id).into();
+        if let Some(store) = self.store(ns) {
+            store.log(now, sel, text.clone(), &payload.bins);
+        }
+        text
     }
 
     fn socket_info(&self, ns: usize, k: SocketKey) -> Option<SocketInfo> {

@@ -147,6 +147,7 @@ mod namespace;
 mod packet;
 mod payload;
 mod reason;
+mod recovery;
 mod sid;
 mod socket;
 
@@ -164,6 +165,7 @@ pub use self::middleware::ConnectError;
 pub use self::namespace::Namespace;
 pub use self::payload::Payload;
 pub use self::reason::DisconnectReason;
+pub use self::recovery::Recovery;
 pub use self::socket::{Ack, AckError, EmitError, Socket};
 
 use self::bundle::Bundle;
@@ -198,6 +200,7 @@ pub struct Options {
     pub(crate) cors_origin: Option<String>,
     pub(crate) room_limits: RoomLimits,
     pub(crate) max_child_namespaces: usize,
+    pub(crate) recovery: Option<Recovery>,
 }
 
 impl Default for Options {
@@ -213,6 +216,7 @@ impl Default for Options {
             cors_origin: None,
             room_limits: RoomLimits::default(),
             max_child_namespaces: 1000,
+            recovery: None,
         }
     }
 }
@@ -311,6 +315,22 @@ impl Options {
         self
     }
 
+    /// Turns on connection state recovery (the reference's `connectionStateRecovery`,
+    /// Socket.IO 4.6): a client whose connection drops (`transport close`, `transport
+    /// error`, `ping timeout`, ...) and that reconnects within the window gets the same
+    /// socket back: its id, rooms and [`data`](Socket::data), and the events it missed,
+    /// in order; [`Socket::recovered`] says so. Default off.
+    ///
+    /// It costs what the reference's does: each event emitted without acknowledgement and
+    /// not volatile carries an offset as its **last argument** (the client sends the last
+    /// one back when it reconnects; its listeners see it too) and is kept for the window;
+    /// see [`Recovery`] for the bounds. A disconnection the client or the server asked for
+    /// is not recoverable, nor is an event with an acknowledgement.
+    pub fn connection_state_recovery(mut self, recovery: Recovery) -> Self {
+        self.recovery = Some(recovery);
+        self
+    }
+
     pub(crate) fn settings(&self) -> Settings {
         Settings {
             ping_interval: self.ping_interval,
@@ -365,11 +385,12 @@ impl SocketIo {
     /// namespace that was not made with [`of`](Self::of) gets `connect_error`
     /// (`Invalid namespace`).
     pub fn new(options: Options) -> Self {
-        let app = Sio::new(
+        let mut app = Sio::new(
             options.connect_timeout,
             options.room_limits,
             options.max_child_namespaces,
         );
+        app.recovery = options.recovery.clone();
         SocketIo {
             ep: Endpoint::new(options.path.clone(), options.settings(), app),
             bundle: None,

@@ -38,7 +38,8 @@ use super::middleware::{Chain, ConnectError};
 use super::packet::{self, Kind, Packet};
 use super::payload::Payload;
 use super::reason::DisconnectReason;
-use super::socket::{Ack, AckError, Socket};
+use super::recovery::{Recovery, Store};
+use super::socket::{send_packet, Ack, AckError, Socket};
 use crate::http::Request;
 use crate::rooms::{RoomLimits, Rooms};
 use crate::slab::{key_type, Slab};
@@ -63,6 +64,8 @@ pub struct Namespace {
     child: bool,
     pub(crate) rooms: Rooms<SocketKey>,
     pub(crate) members: HashSet<SocketKey>,
+    /// Kept sessions and events, with recovery on; made on first use (recovery.rs).
+    pub(crate) recovery: Option<Store>,
 }
 
 impl fmt::Debug for Namespace {
@@ -84,6 +87,7 @@ impl Namespace {
             child: false,
             rooms: Rooms::new(limits),
             members: HashSet::new(),
+            recovery: None,
         }
     }
 
@@ -96,6 +100,7 @@ impl Namespace {
             child: true,
             rooms: Rooms::new(limits),
             members: HashSet::new(),
+            recovery: None,
         }
     }
 
@@ -186,6 +191,9 @@ pub(crate) struct Info {
     pub(crate) sid: Arc<str>,
     pub(crate) ns: usize,
     pub(crate) handshake: Handshake,
+    /// The private id its client recovers it with, with recovery on.
+    pub(crate) pid: Option<Arc<str>>,
+    pub(crate) recovered: bool,
 }
 
 pub(crate) struct PendingAck {
@@ -236,6 +244,8 @@ pub(crate) struct Sio {
     pub(crate) parents: Vec<Parent>,
     /// How many child namespaces may exist at once.
     pub(crate) max_children: usize,
+    /// Connection state recovery, if on.
+    pub(crate) recovery: Option<Recovery>,
     /// Operations from [`IoHandle`](super::IoHandle)s; out only while they run.
     pub(crate) inbox: Option<Inbox>,
     /// Broadcasts waiting for acknowledgements.
@@ -260,6 +270,7 @@ impl Sio {
             room_limits,
             parents: Vec::new(),
             max_children,
+            recovery: None,
             inbox: Some(inbox),
             collectors: Collectors::default(),
             next_ack: 0,
@@ -336,22 +347,36 @@ impl Sio {
             eng.send(s, Out::Text(text.into()));
             return;
         };
-        let sid: Arc<str> = eng.new_id().into();
+        let mut restored = self.restore(eng, ns, handshake.auth());
+        let (sid, pid): (Arc<str>, Option<Arc<str>>) = match &restored {
+            Some((kept, _)) => (kept.sid.as_str().into(), Some(kept.pid.as_str().into())),
+            None => (
+                eng.new_id().into(),
+                self.recovery.as_ref().map(|_| eng.new_id().into()),
+            ),
+        };
+        let data = (restored.as_mut())
+            .map_or_else(Extensions::new, |(kept, _)| std::mem::take(&mut kept.data));
         // Not connected yet: the middlewares see it, emits and joins are refused.
         let k = self.sockets.insert(SocketState {
             info: Rc::new(Info {
                 sid: Arc::clone(&sid),
                 ns,
                 handshake,
+                pid: pid.clone(),
+                recovered: restored.is_some(),
             }),
             session: s,
             listeners: Listeners::default(),
-            data: Extensions::new(),
+            data,
             acks: Vec::new(),
             connected: false,
         });
-        let chain = self.namespaces[ns].middlewares.clone();
-        let verdict = chain.run(eng, self, k);
+        let skip = restored.is_some() && self.store(ns).is_some_and(|st| st.skips_middlewares());
+        let verdict = match skip {
+            true => Ok(()),
+            false => self.namespaces[ns].middlewares.clone().run(eng, self, k),
+        };
         let name = &self.namespaces[ns].name;
         if eng.client_mut(s).is_none() {
             // "next called after client was closed - ignoring socket"
@@ -374,14 +399,24 @@ impl Sio {
         // Not counted against the limits: the protocol requires it, the server names it.
         namespace.rooms.join_unlimited(k, &sid);
         namespace.members.insert(k);
+        let (rooms, missed) = restored.map(|(kept, missed)| (kept.rooms, missed)).unzip();
+        for room in rooms.iter().flatten().filter(|r| **r != *sid) {
+            // Within the limits when they were left; a join refused now stays out.
+            let _ = namespace.rooms.join(k, room);
+        }
         if let Some(client) = eng.client_mut(s) {
             client.sockets.push((ns, k));
             client.connect_by = None;
         }
         refresh_deadline(eng, s);
         // The client hears it is connected before, and apart from, the handler's first emit.
-        eng.send(s, Out::Text(packet::connect(&namespace.name, &sid).into()));
+        let connect = packet::connect(&namespace.name, &sid, pid.as_deref());
+        eng.send(s, Out::Text(connect.into()));
         eng.pace(s);
+        // What it missed, in order, before anything the handlers emit.
+        for logged in missed.into_iter().flatten() {
+            send_packet(eng, s, logged.text, &logged.bins);
+        }
         debug!("{}: socket {sid} connected", namespace.name);
         for handler in namespace.on_connection.clone() {
             if self.sockets.get(k).is_none() {
@@ -479,6 +514,9 @@ impl Sio {
             eng.send(s, Out::Text(text.into()));
         }
         listeners::disconnected(eng, self, k, reason, Phase::Disconnecting);
+        if reason.is_recoverable() {
+            self.persist(eng, k);
+        }
         let namespace = &mut self.namespaces[ns];
         namespace.rooms.leave_all(k);
         namespace.members.remove(&k);

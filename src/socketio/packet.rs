@@ -230,11 +230,15 @@ pub(crate) fn ack(nsp: &str, id: u64, args: &[Value], attachments: usize) -> Str
     s
 }
 
-/// The CONNECT answer: `{"sid":..}`.
-pub(crate) fn connect(nsp: &str, sid: &str) -> String {
+/// The CONNECT answer: `{"sid":..}`, and `"pid":..` with recovery on.
+pub(crate) fn connect(nsp: &str, sid: &str, pid: Option<&str>) -> String {
     let mut s = header(Kind::Connect, 0, nsp, None);
     s.push_str(r#"{"sid":"#);
     json::write(&mut s, sid);
+    if let Some(pid) = pid {
+        s.push_str(r#","pid":"#);
+        json::write(&mut s, pid);
+    }
     s.push('}');
     s
 }
@@ -373,8 +377,9 @@ mod tests {
 
     #[test]
     fn encodes_as_engine_io_messages() {
-        assert_eq!(connect("/", "abc"), r#"40{"sid":"abc"}"#);
-        assert_eq!(connect("/admin", "abc"), r#"40/admin,{"sid":"abc"}"#);
+        assert_eq!(connect("/", "abc", None), r#"40{"sid":"abc"}"#);
+        assert_eq!(connect("/admin", "abc", None), r#"40/admin,{"sid":"abc"}"#);
+        assert_eq!(connect("/", "a", Some("p")), r#"40{"sid":"a","pid":"p"}"#);
         assert_eq!(
             connect_error("/random", "Invalid namespace", None),
             r#"44/random,{"message":"Invalid namespace"}"#

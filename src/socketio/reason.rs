@@ -30,6 +30,21 @@ pub enum DisconnectReason {
 }
 
 impl DisconnectReason {
+    /// Whether the network caused it, not a decision of the client or the server: a
+    /// socket that ends so is kept for connection state recovery (the reference's
+    /// `RECOVERABLE_DISCONNECT_REASONS`).
+    pub(crate) fn is_recoverable(self) -> bool {
+        matches!(
+            self,
+            DisconnectReason::TransportError
+                | DisconnectReason::TransportClose
+                | DisconnectReason::ForcedClose
+                | DisconnectReason::PingTimeout
+                | DisconnectReason::ServerShuttingDown
+                | DisconnectReason::ForcedServerClose
+        )
+    }
+
     /// The reference server's name: `"transport close"`, `"ping timeout"`, ...
     pub fn as_str(self) -> &'static str {
         match self {

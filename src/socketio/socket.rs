@@ -18,6 +18,7 @@ use tungstenite::{Bytes, Utf8Bytes};
 
 use http::Extensions;
 
+use super::adapter::Selection;
 use super::broadcast::Broadcast;
 use super::engine::packet::Out;
 use super::engine::{Engine, SessKey};
@@ -182,6 +183,14 @@ impl<'a> Socket<'a> {
     /// The namespace's name, `/` for the main one.
     pub fn namespace(&self) -> &str {
         &self.sio.namespaces[self.info.ns].name
+    }
+
+    /// Whether this socket was restored by connection state recovery: same id, rooms and
+    /// data as before its connection dropped, the events it missed sent again
+    /// ([`Options::connection_state_recovery`](super::Options::connection_state_recovery)).
+    /// The reference's `socket.recovered`.
+    pub fn recovered(&self) -> bool {
+        self.info.recovered
     }
 
     /// What the socket was opened with: headers, query, address, time, `auth`
@@ -358,9 +367,15 @@ impl<'a> Socket<'a> {
         notify_outgoing(self.eng, self.sio, self.key, event, payload);
         let session = self.state().map(|s| s.session);
         let session = session.ok_or(EmitError::Disconnected)?;
-        let nsp = &self.sio.namespaces[self.info.ns].name;
-        let text = packet::event(nsp, event, &payload.args, payload.bins.len(), id);
-        match send_packet(self.eng, session, text.into(), &payload.bins) {
+        // With recovery on, kept as an event for this socket's own room (the reference
+        // broadcasts it there); an event with an ack is not kept.
+        let kept = (id.is_none() && self.sio.recovery.is_some()).then(|| Selection {
+            rooms: vec![self.info.sid.to_string()],
+            ..Selection::default()
+        });
+        let (now, ns) = (self.eng.now(), self.info.ns);
+        let text = (self.sio).encode_event(now, ns, event, payload, id, kept.as_ref());
+        match send_packet(self.eng, session, text, &payload.bins) {
             true => Ok(()),
             false => Err(EmitError::Disconnected),
         }
@@ -415,6 +430,8 @@ fn unreachable_info() -> Rc<Info> {
         sid: "".into(),
         ns: 0,
         handshake: Handshake::new(Arc::new(opening), Value::Null),
+        pid: None,
+        recovered: false,
     })
 }
 
