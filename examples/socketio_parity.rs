@@ -23,7 +23,7 @@ use std::time::Duration;
 
 use serde_json::{json, Value};
 use wsreactor::socketio::{
-    AckError, Broadcast, ConnectError, Namespace, Options, Payload, Socket, SocketIo,
+    AckError, Broadcast, ConnectError, Namespace, Options, Payload, Recovery, Socket, SocketIo,
 };
 use wsreactor::Server;
 
@@ -263,7 +263,7 @@ fn recovery(nsp: &mut Namespace) {
         ) else {
             return;
         };
-        if !recovered(socket) {
+        if !socket.recovered() {
             // A room name a test chose: within the limits.
             socket.join(&room).ok();
             socket.data_mut().insert(Name(name.clone()));
@@ -291,18 +291,13 @@ fn recovery(nsp: &mut Namespace) {
             let state = json!({
                 "data": data,
                 "rooms": socket.rooms(),
-                "recovered": recovered(socket),
+                "recovered": socket.recovered(),
             });
             if let Some(ack) = ack {
                 ack.send(socket, state);
             }
         });
     });
-}
-
-/// Whether the socket's session was restored. Until `Socket::recovered` lands: never.
-fn recovered(_socket: &Socket<'_>) -> bool {
-    false
 }
 
 /// Binary: `bin` comes back as `bin-back` and as its ack, then `made` brings bytes the
@@ -340,11 +335,11 @@ fn main() -> io::Result<()> {
             .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, format!("{arg:?}: {e}")))?,
         None => 0,
     };
+    let mut options = Options::default();
     if with_recovery {
-        // Until connection state recovery lands: served without it.
-        log::warn!("--recovery: not implemented yet, served without");
+        options = options.connection_state_recovery(Recovery::default());
     }
-    let mut io = SocketIo::new(Options::default());
+    let mut io = SocketIo::new(options);
     // The reference always has its main namespace; the `kick` scenario's clients join it.
     io.of("/");
     auth(io.of("/auth"));
