@@ -4,8 +4,11 @@
 //! against both servers and expect the same observations, so a change here needs the same
 //! change there (and the other way round).
 //!
-//! `cargo run --features socketio --example socketio_parity [PORT]` (default 0: any free
-//! port) prints `parity server on http://127.0.0.1:PORT` once it listens.
+//! `cargo run --features socketio --example socketio_parity [--recovery] [PORT]` (default
+//! 0: any free port) prints `parity server on http://127.0.0.1:PORT` once it listens.
+//! `--recovery` turns on connection state recovery with its defaults, as the reference's
+//! flag does: it is server-wide, so `tests/socketio/recovery.test.mjs` runs a server of its
+//! own with it.
 //!
 //! Every scenario names its rooms after `auth.run` (one run per scenario, transport and
 //! server), so the sockets of an earlier run cannot reach a later one's. A client whose auth
@@ -20,7 +23,7 @@ use std::time::Duration;
 
 use serde_json::{json, Value};
 use wsreactor::socketio::{
-    AckError, Broadcast, ConnectError, Namespace, Options, Payload, Socket, SocketIo,
+    AckError, Broadcast, ConnectError, Namespace, Options, Payload, Recovery, Socket, SocketIo,
 };
 use wsreactor::Server;
 
@@ -215,6 +218,88 @@ fn disconnect(nsp: &mut Namespace) {
     });
 }
 
+/// Emits `n` (i) for i in from..from+count from the server to `room`; with `from_socket`,
+/// the odd ones come from the socket itself instead (`socket.emit`).
+fn numbered(socket: &mut Socket<'_>, room: &str, from: i64, count: i64, from_socket: bool) {
+    for i in from..from + count {
+        if from_socket && i % 2 != 0 {
+            socket.emit("n", i).ok();
+        } else {
+            socket.nsp().to(room).emit("n", i).ok();
+        }
+    }
+}
+
+/// A subject's name, in its socket's data.
+#[derive(Clone)]
+struct Name(String);
+
+/// Connection state recovery (run with `--recovery`). A subject (auth: run, name, room)
+/// joins `room` and keeps `name` in its data, unless its session was restored (then both
+/// come back). `burst` (from, count) emits numbered events to it, then tells the observers
+/// `emitted` (the last number); `state` answers its data, rooms and whether it was
+/// recovered; its disconnect reason is told to the observers (`left`, name, reason). An
+/// observer's `more` (room, from, count) emits numbered events to the room, then answers.
+fn recovery(nsp: &mut Namespace) {
+    nsp.on_connection(|socket| {
+        observe(socket);
+        socket.on("more", |socket, args, ack| {
+            let (Some(room), Some(from), Some(count)) = (
+                args.text(0).map(str::to_owned),
+                args.get(1).and_then(Value::as_i64),
+                args.get(2).and_then(Value::as_i64),
+            ) else {
+                return;
+            };
+            numbered(socket, &room, from, count, false);
+            if let Some(ack) = ack {
+                ack.send(socket, ());
+            }
+        });
+        let (Some(run), Some(name), Some(room)) = (
+            auth_str(socket, "run"),
+            auth_str(socket, "name"),
+            auth_str(socket, "room"),
+        ) else {
+            return;
+        };
+        if !socket.recovered() {
+            // A room name a test chose: within the limits.
+            socket.join(&room).ok();
+            socket.data_mut().insert(Name(name.clone()));
+        }
+        let to = run.clone();
+        socket.on_disconnect(move |socket, reason| {
+            let left = Payload::new().arg(name.as_str()).arg(reason.as_str());
+            socket.nsp().to(&to).emit("left", left).ok();
+        });
+        socket.on("burst", move |socket, args, _ack| {
+            let (Some(from), Some(count)) = (
+                args.get(0).and_then(Value::as_i64),
+                args.get(1).and_then(Value::as_i64),
+            ) else {
+                return;
+            };
+            numbered(socket, &room, from, count, true);
+            socket.nsp().to(&run).emit("emitted", from + count - 1).ok();
+        });
+        socket.on("state", |socket, _args, ack| {
+            let data = match socket.data().get::<Name>() {
+                Some(Name(name)) => json!({ "name": name }),
+                None => json!({}),
+            };
+            let state = json!({
+                "data": data,
+                "rooms": socket.rooms(),
+                "recovered": socket.recovered(),
+            });
+            if let Some(ack) = ack {
+                ack.send(socket, state);
+            }
+        });
+    });
+}
+
 /// Binary: `bin` comes back as `bin-back` and as its ack, then `made` brings bytes the
 /// server made.
 fn binary(nsp: &mut Namespace) {
@@ -233,13 +318,28 @@ fn binary(nsp: &mut Namespace) {
 
 fn main() -> io::Result<()> {
     common::init_logging()?;
-    let port: u16 = match std::env::args().nth(1) {
+    let (flags, ports): (Vec<String>, Vec<String>) = std::env::args()
+        .skip(1)
+        .partition(|arg| arg.starts_with("--"));
+    let with_recovery = match flags.as_slice() {
+        [] => false,
+        [flag] if flag == "--recovery" => true,
+        _ => {
+            let e = format!("{flags:?}: the only flag is --recovery");
+            return Err(io::Error::new(io::ErrorKind::InvalidInput, e));
+        }
+    };
+    let port: u16 = match ports.first() {
         Some(arg) => arg
             .parse()
             .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, format!("{arg:?}: {e}")))?,
         None => 0,
     };
-    let mut io = SocketIo::new(Options::default());
+    let mut options = Options::default();
+    if with_recovery {
+        options = options.connection_state_recovery(Recovery::default());
+    }
+    let mut io = SocketIo::new(options);
     // The reference always has its main namespace; the `kick` scenario's clients join it.
     io.of("/");
     auth(io.of("/auth"));
@@ -249,6 +349,7 @@ fn main() -> io::Result<()> {
     rooms(io.of("/rooms"));
     disconnect(io.of("/disconnect"));
     binary(io.of("/binary"));
+    recovery(io.of("/recovery"));
 
     let server = Server::bind(("127.0.0.1", port))?;
     // The line the tests wait for, on stdout (logs go to stderr).

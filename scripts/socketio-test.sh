@@ -3,7 +3,9 @@
 # the socketio_chat example: transports, events, acks, binary, rooms, namespaces, restarts,
 # heartbeats. Each test starts the servers it needs on free ports. Also the parity tests:
 # the same client scripts against the reference server (npm socket.io, pinned there too) and
-# the socketio_parity example, expecting the same observations (tests/socketio/parity.test.mjs).
+# the socketio_parity example, expecting the same observations (tests/socketio/parity.test.mjs),
+# and connection state recovery the same way, both servers started with --recovery and the
+# subject's TCP connections cut by a proxy (tests/socketio/recovery.test.mjs).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 

@@ -3,8 +3,10 @@
 // counterpart on wsreactor; both must answer the same client script alike, so a change here
 // needs the same change there (and the other way round).
 //
-// `node parity/reference.mjs PORT` (0: any free port) prints
-// `parity server on http://127.0.0.1:PORT` once it listens.
+// `node parity/reference.mjs [--recovery] PORT` (0: any free port) prints
+// `parity server on http://127.0.0.1:PORT` once it listens. `--recovery` turns on connection
+// state recovery (its defaults: 2 minutes, middlewares skipped), which is server-wide in
+// socket.io: ../recovery.test.mjs runs a server of its own with it.
 //
 // Every scenario names its rooms after `auth.run` (one run per scenario, transport and
 // server), so the sockets of an earlier run cannot reach a later one's. A client whose auth
@@ -12,9 +14,11 @@
 import { createServer } from "node:http";
 import { Server } from "socket.io";
 
-const port = Number(process.argv[2] ?? 0);
+const args = process.argv.slice(2);
+const recovery = args.includes("--recovery");
+const port = Number(args.filter((arg) => arg !== "--recovery")[0] ?? 0);
 const httpServer = createServer();
-const io = new Server(httpServer);
+const io = new Server(httpServer, recovery ? { connectionStateRecovery: {} } : {});
 
 /** An ack callback that emits its outcome: `answered<suffix>` with the answer's arguments,
  * or `ack-error<suffix>` with the error's message. */
@@ -117,6 +121,41 @@ io.of("/binary").on("connection", (socket) => {
     ack(...args);
     socket.emit("made", "made", Buffer.from([1, 2, 3]));
   });
+});
+
+/** Emits `n` (i) for i in from..from+count from the server to `room`; with `socket`, the odd
+ * ones come from the socket itself instead (`socket.emit`). */
+function numbered(room, from, count, socket) {
+  for (let i = from; i < from + count; i++) {
+    (socket && i % 2 ? socket : io.of("/recovery").to(room)).emit("n", i);
+  }
+}
+
+// Connection state recovery (run with --recovery). A subject (auth: run, name, room) joins
+// `room` and keeps `name` in its data, unless its session was restored (then both come
+// back). `burst` (from, count) emits numbered events to it, then tells the observers
+// `emitted` (the last number); `state` answers its data, rooms and whether it was
+// recovered; its disconnect reason is told to the observers (`left`, name, reason). An
+// observer's `more` (room, from, count) emits numbered events to the room, then answers.
+io.of("/recovery").on("connection", (socket) => {
+  observe(socket);
+  const { run, name, room } = socket.handshake.auth;
+  socket.on("more", (room, from, count, ack) => {
+    numbered(room, from, count);
+    ack();
+  });
+  if (name === undefined) return;
+  const observers = io.of("/recovery").to(run);
+  if (!socket.recovered) {
+    socket.join(room);
+    socket.data.name = name;
+  }
+  socket.on("disconnect", (reason) => observers.emit("left", name, reason));
+  socket.on("burst", (from, count) => {
+    numbered(room, from, count, socket);
+    observers.emit("emitted", from + count - 1);
+  });
+  socket.on("state", (ack) => ack({ data: socket.data, rooms: [...socket.rooms], recovered: socket.recovered }));
 });
 
 httpServer.listen(port, "127.0.0.1", () => {
