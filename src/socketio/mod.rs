@@ -53,14 +53,34 @@
 //!   client first connects to a name a predicate accepts, at most
 //!   [`Options::max_child_namespaces`] at once.
 //!
+//! # The server's side: broadcasts, utilities, the io handle, recovery
+//!
+//! - [`Socket::to`], [`Socket::broadcast`] and [`Socket::nsp`] select sockets of a
+//!   namespace by rooms ([`Broadcast::to`], [`Broadcast::except`]) for one operation:
+//!   [`emit`](Broadcast::emit), [`emit_with_ack`](Broadcast::emit_with_ack) (every
+//!   answer, as `io.timeout(ms).emit(.., cb)`), [`volatile`](Broadcast::volatile),
+//!   [`fetch_sockets`](Broadcast::fetch_sockets), [`sockets_join`](Broadcast::sockets_join),
+//!   [`sockets_leave`](Broadcast::sockets_leave),
+//!   [`disconnect_sockets`](Broadcast::disconnect_sockets). Each is one query (namespace,
+//!   rooms, except, flags) answered in one place, `adapter.rs`: the reference's adapter,
+//!   where one that also asks other nodes would plug in.
+//! - [`IoHandle`] ([`SocketIo::handle`]) does the same from any thread, through a bounded
+//!   queue: a background job's `io.to(room).emit(..)`.
+//! - [`Options::connection_state_recovery`]: a client whose connection dropped gets its
+//!   socket back ([`Socket::recovered`]).
+//!
 //! # Layers
 //!
 //! ```text
 //! Handler callbacks ─► Engine.IO sessions (engine/): polling GET/POST, WebSocket frames,
 //!                      upgrade, heartbeat; packets: engine/packet.rs
 //!                  ─► Socket.IO (namespace.rs): namespaces, sockets, events, acks, rooms;
-//!                      packets and binary placeholders: packet.rs
+//!                      packets and binary placeholders: packet.rs; middlewares and
+//!                      listeners: middleware.rs, listeners.rs; dynamic namespaces:
+//!                      dynamic.rs; operations on selected sockets: adapter.rs;
+//!                      recovery: recovery.rs
 //!                  ─► your callbacks, with a Socket (socket.rs) to emit, join, broadcast
+//!                      (broadcast.rs); other threads: an IoHandle (io_handle.rs)
 //! ```
 //!
 //! The protocol layers are sans I/O and unit-tested with time passed in; after each
@@ -112,14 +132,13 @@
 //!
 //! # Not implemented
 //!
-//! - Connection state recovery (Socket.IO 4.6): a reconnecting client gets a new socket;
-//!   missed packets are not replayed. It needs a packet log and offsets per session.
 //! - Parsers other than the default one (msgpack, custom): the default parser is what the
 //!   stock client speaks.
 //! - Engine.IO v3 (`allowEIO3`, Socket.IO 2 clients) and WebTransport.
 //! - `perMessageDeflate` and HTTP compression of polling responses.
-//! - Broadcasting with acknowledgements, `fetchSockets`, `serverSideEmit`, adapters across
-//!   processes (Redis): this is one reactor's state.
+//! - `serverSideEmit`, `serverCount` and adapters across processes (Redis): this is one
+//!   reactor's state. Every operation on sockets selected by rooms already goes through one
+//!   query and one place that answers it (`adapter.rs`), where another adapter would plug in.
 //! - Cookies (`cookie` option) and `allowRequest`; a namespace
 //!   [`middleware`](Namespace::middleware) sees the request that opened the connection
 //!   instead.
