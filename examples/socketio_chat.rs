@@ -1,6 +1,8 @@
-//! The Socket.IO server of every tutorial, on wsreactor: the official client (browser or
-//! Node, WebSocket or long-polling) connects to `/socket.io/`; each `message` gets
-//! `Reply to: <message>` back. Plus a chat with rooms.
+//! The Socket.IO server of every tutorial, on wsreactor, grown the way real apps grow: the
+//! official client (browser or Node, WebSocket or long-polling) connects to `/socket.io/`;
+//! each `message` gets `Reply to: <message>` back. Plus a chat with rooms, a user name set by
+//! a middleware, a clock ticking from a background thread, "who is online", an admin
+//! namespace behind a token, and connection state recovery.
 //!
 //! `cargo run --features socketio --example socketio_chat [ADDR]` (default
 //! `127.0.0.1:3000`, or `WSREACTOR_ADDR`), then open http://127.0.0.1:3000/. The page loads
@@ -9,22 +11,32 @@
 //! tests pin: `(cd tests/socketio && npm ci)` installs it there, leaving the repository
 //! root clean).
 //!
-//! Events of the main namespace:
+//! The main namespace's middleware names each socket from `auth: { name }` (trimmed, at
+//! most 32 characters; the socket id when absent or blank: a client that sends no auth
+//! still connects) and keeps it in `socket.data`. Its events:
 //! - `message` (text) → `message` `"Reply to: " + text` (what `socket.send` sends);
-//! - on connection the server asks `nickname?` with an acknowledgement (5 s); the answer
-//!   names the client in the chat, else it stays `guest-N`;
 //! - `join` (room, ack) → joins, tells the room's others `joined` (name, room), acks the
-//!   room's size; `leave` (room);
+//!   room's size; `leave` (room). Joining `clock` brings a `tick` (milliseconds since the
+//!   Unix epoch) every second, emitted from a background thread through the
+//!   [`IoHandle`](wsreactor::socketio::IoHandle);
 //! - `chat` ({room, text}) → `chat` ({from, room, text}) to the room's others;
 //! - `file` (room, name, bytes, ack) → `file` (from, name, bytes) to the room's others,
 //!   acks the size: binary both ways;
 //! - `announce` (text) → `announcement` ({from, text}) to everyone, the sender included;
+//! - `who` (room?, ack) → acks the names of the sockets online (in `room` if given),
+//!   sorted, read from their `socket.data` with `fetch_sockets`;
 //! - `echo` (args..., ack) → acks the same arguments, as received (JSON round trips).
+//!
+//! Connection state recovery is on, with a two-minute window: a client whose connection
+//! drops and that comes back within it keeps its id, name and rooms and gets the events it
+//! missed (`socket.recovered` on both sides). As with the reference server, every event
+//! emitted without an ack and not volatile then carries an offset (a decimal string) as its
+//! **last argument**, which the client's listeners see too.
 //!
 //! Namespace `/admin` takes `auth: { token }` equal to `SOCKETIO_ADMIN_TOKEN` (default
 //! `let-me-in`), checked by a middleware (a refusal is `connect_error` `not authorized`
 //! with `data` `{ "expected": "auth.token" }`), and answers `stats` (ack) with
-//! `{ "connected": N }`.
+//! `{ "connected": N }`, the sockets of the main namespace.
 //!
 //! Dynamic namespaces `/game-<digits>` are made when a client first connects to one; each
 //! answers `where` (ack) with its own name.
@@ -34,17 +46,24 @@
 
 mod common;
 
-use std::cell::RefCell;
-use std::collections::HashMap;
+use std::cell::Cell;
 use std::rc::Rc;
-use std::time::Duration;
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
+use std::thread;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use log::{debug, info, warn};
-use serde_json::json;
-use wsreactor::socketio::{ConnectError, Options, Payload, Socket, SocketIo};
+use serde_json::{json, Value};
+use wsreactor::socketio::{ConnectError, IoHandle, Options, Payload, Recovery, Socket, SocketIo};
 use wsreactor::{Accept, Ctx, Handler, Request, Response, Server};
 
 const PAGE: &str = include_str!("socketio_chat.html");
+
+/// Longest user name kept, in characters: names are echoed to every room the user writes to.
+const MAX_NAME: usize = 32;
+
+/// The room whose members get the clock's ticks.
+const CLOCK_ROOM: &str = "clock";
 
 /// The page at `/`; everything else but `/socket.io/` is 404.
 struct Page;
@@ -62,60 +81,48 @@ impl Handler for Page {
     }
 }
 
-/// Names by socket id, and a counter for guests.
-#[derive(Default)]
-struct Chat {
-    names: HashMap<String, String>,
-    guests: u64,
+/// Who a socket of the main namespace is: set by its middleware, kept in `socket.data`
+/// (so `fetch_sockets` reports it, and recovery restores it).
+#[derive(Clone)]
+struct User {
+    name: String,
 }
 
-type Shared = Rc<RefCell<Chat>>;
-
-fn name_of(chat: &Shared, socket: &Socket<'_>) -> String {
-    chat.borrow()
-        .names
-        .get(socket.id())
-        .cloned()
-        .unwrap_or_default()
-}
-
-fn on_connection(chat: &Shared, socket: &mut Socket<'_>) {
-    let name = {
-        let mut c = chat.borrow_mut();
-        c.guests += 1;
-        let name = format!("guest-{}", c.guests);
-        c.names.insert(socket.id().to_owned(), name.clone());
-        name
+/// The main namespace's middleware: names the socket from `auth.name`, else its id.
+fn name_from_auth(socket: &mut Socket<'_>) -> Result<(), ConnectError> {
+    let asked = socket.handshake().auth()["name"].as_str().map(str::trim);
+    let name = match asked {
+        Some(name) if !name.is_empty() => name.chars().take(MAX_NAME).collect(),
+        _ => socket.id().to_owned(),
     };
-    info!(
-        "{} connected from {} as {name}",
-        socket.id(),
-        socket.handshake().address()
-    );
+    socket.data_mut().insert(User { name });
+    Ok(())
+}
 
-    let asked = Rc::clone(chat);
-    socket
-        .emit_with_ack(
-            "nickname?",
-            (),
-            Duration::from_secs(5),
-            move |socket, answer| match answer.as_ref().ok().and_then(|p| p.text(0)) {
-                Some(nick) if !nick.trim().is_empty() => {
-                    let nick = nick.trim().to_owned();
-                    info!("{} is {nick}", socket.id());
-                    asked
-                        .borrow_mut()
-                        .names
-                        .insert(socket.id().to_owned(), nick);
-                }
-                _ => debug!("{} kept its guest name", socket.id()),
-            },
-        )
-        .ok();
+/// The name in a socket's data, else its id (the middleware names every socket; this is
+/// for one it never saw).
+fn name_or_id(user: Option<&User>, id: &str) -> String {
+    user.map_or_else(|| id.to_owned(), |user| user.name.clone())
+}
+
+fn name_of(socket: &Socket<'_>) -> String {
+    name_or_id(socket.data().get(), socket.id())
+}
+
+fn on_connection(online: &Rc<Cell<usize>>, socket: &mut Socket<'_>) {
+    online.set(online.get() + 1);
+    let name = name_of(socket);
+    let how = if socket.recovered() {
+        "recovered"
+    } else {
+        "connected"
+    };
+    let from = socket.handshake().address();
+    info!("{} {how} from {from} as {name}", socket.id());
 
     socket.on("message", |socket, msg, _ack| {
         let text = match msg.get(0) {
-            Some(serde_json::Value::String(text)) => text.clone(),
+            Some(Value::String(text)) => text.clone(),
             Some(other) => other.to_string(),
             None => String::new(),
         };
@@ -123,8 +130,7 @@ fn on_connection(chat: &Shared, socket: &mut Socket<'_>) {
         socket.emit("message", format!("Reply to: {text}")).ok();
     });
 
-    let c = Rc::clone(chat);
-    socket.on("join", move |socket, args, ack| {
+    socket.on("join", |socket, args, ack| {
         let Some(room) = args.text(0).map(str::to_owned) else {
             return;
         };
@@ -135,7 +141,7 @@ fn on_connection(chat: &Shared, socket: &mut Socket<'_>) {
                 .ok();
             return;
         }
-        let from = name_of(&c, socket);
+        let from = name_of(socket);
         socket
             .to(&room)
             .emit("joined", json!({ "name": from, "room": room }))
@@ -153,22 +159,20 @@ fn on_connection(chat: &Shared, socket: &mut Socket<'_>) {
         }
     });
 
-    let c = Rc::clone(chat);
-    socket.on("chat", move |socket, args, _ack| {
+    socket.on("chat", |socket, args, _ack| {
         let Some(msg) = args.get(0) else { return };
         let (Some(room), Some(text)) = (msg["room"].as_str(), msg["text"].as_str()) else {
             return;
         };
         let (room, text) = (room.to_owned(), text.to_owned());
-        let from = name_of(&c, socket);
+        let from = name_of(socket);
         socket
             .to(&room)
             .emit("chat", json!({ "from": from, "room": room, "text": text }))
             .ok();
     });
 
-    let c = Rc::clone(chat);
-    socket.on("file", move |socket, args, ack| {
+    socket.on("file", |socket, args, ack| {
         let (Some(room), Some(name), Some(bytes)) = (
             args.text(0).map(str::to_owned),
             args.text(1).map(str::to_owned),
@@ -177,12 +181,37 @@ fn on_connection(chat: &Shared, socket: &mut Socket<'_>) {
             return;
         };
         let size = bytes.len();
-        let from = name_of(&c, socket);
-        let file = Payload::new().arg(from).arg(name).bin(bytes);
+        let file = Payload::new().arg(name_of(socket)).arg(name).bin(bytes);
         socket.to(&room).emit("file", file).ok();
         if let Some(ack) = ack {
             ack.send(socket, json!(size));
         }
+    });
+
+    socket.on("announce", |socket, args, _ack| {
+        let text = args.text(0).unwrap_or_default().to_owned();
+        let from = name_of(socket);
+        socket
+            .nsp()
+            .emit("announcement", json!({ "from": from, "text": text }))
+            .ok();
+    });
+
+    // On the reactor's thread, `socket.nsp().fetch_sockets()` answers at once; an
+    // `IoHandle`'s answer would be computed by this same thread, after this callback.
+    socket.on("who", |socket, args, ack| {
+        let Some(ack) = ack else { return };
+        let room = args.text(0).map(str::to_owned);
+        let everyone = socket.nsp();
+        let selected = match &room {
+            Some(room) => everyone.to(room),
+            None => everyone,
+        };
+        let mut names: Vec<String> = (selected.fetch_sockets().iter())
+            .map(|s| name_or_id(s.data().get(), s.id()))
+            .collect();
+        names.sort();
+        ack.send(socket, json!(names));
     });
 
     socket.on("echo", |socket, args, ack| {
@@ -191,21 +220,34 @@ fn on_connection(chat: &Shared, socket: &mut Socket<'_>) {
         }
     });
 
-    let c = Rc::clone(chat);
-    socket.on("announce", move |socket, args, _ack| {
-        let text = args.text(0).unwrap_or_default().to_owned();
-        let from = name_of(&c, socket);
-        socket
-            .nsp()
-            .emit("announcement", json!({ "from": from, "text": text }))
-            .ok();
-    });
-
-    let c = Rc::clone(chat);
+    let online = Rc::clone(online);
     socket.on_disconnect(move |socket, reason| {
-        let name = c.borrow_mut().names.remove(socket.id()).unwrap_or_default();
-        info!("{} ({name}) disconnected: {reason}", socket.id());
+        online.set(online.get().saturating_sub(1));
+        info!(
+            "{} ({}) disconnected: {reason}",
+            socket.id(),
+            name_of(socket)
+        );
     });
+}
+
+/// Emits `tick` to the room `clock` every second from this thread, through the io handle
+/// (`setInterval(() => io.to("clock").emit("tick", Date.now()), 1000)`), until `stop`
+/// hangs up.
+///
+/// The ticks are volatile: each one replaces the last, so a client that cannot take one
+/// now (a long-polling client between two GETs, a WebSocket behind on its writes) skips it
+/// instead of getting a backlog of stale times, and they are not kept for recovery (no
+/// offset, nothing replayed to a client that comes back).
+fn clock(io: IoHandle, stop: Receiver<()>) {
+    while let Err(RecvTimeoutError::Timeout) = stop.recv_timeout(Duration::from_secs(1)) {
+        let now = SystemTime::now().duration_since(UNIX_EPOCH);
+        let millis = now.map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
+        // A tick the reactor cannot queue now (far behind, or stopping) is skipped.
+        if let Err(e) = io.to(CLOCK_ROOM).volatile().emit("tick", millis) {
+            debug!("tick skipped: {e}");
+        }
+    }
 }
 
 fn env_ms(name: &str) -> Option<Duration> {
@@ -213,9 +255,9 @@ fn env_ms(name: &str) -> Option<Duration> {
     value.parse().ok().map(Duration::from_millis)
 }
 
-fn main() -> std::io::Result<()> {
-    common::init_logging()?;
-    let mut options = Options::default();
+fn options() -> Options {
+    let recovery = Recovery::default().max_disconnection_duration(Duration::from_secs(120));
+    let mut options = Options::default().connection_state_recovery(recovery);
     if let Some(interval) = env_ms("SOCKETIO_PING_INTERVAL_MS") {
         options = options.ping_interval(interval);
     }
@@ -228,17 +270,24 @@ fn main() -> std::io::Result<()> {
     {
         options = options.max_payload(bytes);
     }
-    let mut io = SocketIo::new(options).fallback(Page);
+    options
+}
+
+fn main() -> std::io::Result<()> {
+    common::init_logging()?;
+    let mut io = SocketIo::new(options()).fallback(Page);
     let client_dir = std::env::var("SOCKETIO_CLIENT_DIR")
         .unwrap_or_else(|_| "tests/socketio/node_modules/socket.io-client/dist".into());
     if let Err(e) = io.serve_client(&client_dir) {
         warn!("not serving the browser client ({e}); run `(cd tests/socketio && npm ci)`, or set SOCKETIO_CLIENT_DIR");
     }
 
-    let chat = Shared::default();
-    let main_chat = Rc::clone(&chat);
+    // Sockets of the main namespace, for /admin's stats.
+    let online = Rc::new(Cell::new(0));
+    let counted = Rc::clone(&online);
     io.of("/")
-        .on_connection(move |socket| on_connection(&main_chat, socket));
+        .middleware(name_from_auth)
+        .on_connection(move |socket| on_connection(&counted, socket));
 
     let token = std::env::var("SOCKETIO_ADMIN_TOKEN").unwrap_or_else(|_| "let-me-in".into());
     io.of("/admin")
@@ -252,11 +301,10 @@ fn main() -> std::io::Result<()> {
         })
         .on_connection(move |socket| {
             info!("{} connected to /admin", socket.id());
-            let chat = Rc::clone(&chat);
+            let online = Rc::clone(&online);
             socket.on("stats", move |socket, _args, ack| {
                 if let Some(ack) = ack {
-                    let connected = chat.borrow().names.len();
-                    ack.send(socket, json!({ "connected": connected }));
+                    ack.send(socket, json!({ "connected": online.get() }));
                 }
             });
         });
@@ -277,5 +325,13 @@ fn main() -> std::io::Result<()> {
     let server = Server::bind(common::listen_addr("127.0.0.1:3000"))?;
     info!("socket.io chat on http://{}/", server.local_addr()?);
     common::shutdown_on_signal(server.handle())?;
-    server.run(io)
+    let (stop_clock, stopped) = mpsc::channel();
+    let ticking = io.handle();
+    let ticker = thread::spawn(move || clock(ticking, stopped));
+    let served = server.run(io);
+    drop(stop_clock);
+    if ticker.join().is_err() {
+        warn!("the clock thread panicked");
+    }
+    served
 }

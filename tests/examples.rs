@@ -149,3 +149,34 @@ fn chat_example_serves_page_and_socket_and_shuts_down_on_sigterm() {
     let _ = b.read();
     assert!(child.wait().unwrap().success());
 }
+
+/// The Socket.IO example's background thread: a member of `clock` gets its ticks through
+/// the io handle (volatile: no recovery offset), and SIGTERM stops the server and the
+/// thread, so the process exits 0.
+#[cfg(feature = "socketio")]
+#[test]
+fn socketio_chat_example_ticks_to_clock_members_and_shuts_down_on_sigterm() {
+    let (mut child, addr) = start("socketio_chat");
+    let mut ws = common::sio::ws_session(addr);
+    ws.send(Message::text(r#"421["join","clock"]"#)).unwrap();
+    let mut acked = false;
+    let tick = loop {
+        let frame = ws.read().unwrap();
+        let text = frame.to_text().unwrap();
+        acked |= text == "431[1]";
+        if let Some(args) = text.strip_prefix("42") {
+            let args: Vec<serde_json::Value> = serde_json::from_str(args).unwrap();
+            if args[0] == "tick" {
+                break args;
+            }
+        }
+    };
+    assert!(acked, "join's ack (the room's size) came before the tick");
+    assert_eq!(tick.len(), 2, "the event and its time, no offset: {tick:?}");
+    assert!(tick[1].as_u64().is_some_and(|ms| ms > 1_600_000_000_000));
+
+    terminate(&child);
+    expect_going_away(&mut ws);
+    let _ = ws.read();
+    assert!(child.wait().unwrap().success());
+}

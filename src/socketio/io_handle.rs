@@ -37,7 +37,10 @@ pub type AckReply = Receiver<Result<Vec<Payload>, BroadcastAckError>>;
 /// Every call queues an operation and returns at once: `Ok` means accepted for delivery,
 /// as for the [`Handle`]; [`EmitError::Queue`] with [`SendError::Full`] when the reactor
 /// is behind by 1,024 operations, [`SendError::Stopped`] once the server has stopped.
-/// Operations run on the reactor's thread in the order they were queued.
+/// Operations run on the reactor's thread in the order they were queued. Never wait on an
+/// answer ([`Operator::fetch_sockets`], [`Operator::emit_with_ack`]: `recv`) in a callback,
+/// which runs on that same thread: the answer would come after the callback returns, so
+/// the wait never ends; there, [`Socket::nsp`](super::Socket::nsp) answers at once.
 ///
 /// The plain [`Handle`] cannot write into Socket.IO's connections (raw frames would break
 /// the protocol): its `send`, `close` and `broadcast` skip them.

@@ -1,6 +1,7 @@
 // The official socket.io-client (Node) against examples/socketio_chat.rs: every transport,
-// events and acks both ways, binary, rooms, namespaces, middlewares and dynamic
-// namespaces, reconnection after a restart, heartbeat timeouts. scripts/socketio-test.sh
+// events and acks, binary, rooms, names from auth, namespaces, middlewares and dynamic
+// namespaces, the clock ticking from a background thread, who is online, connection state
+// recovery, reconnection after a restart, heartbeat timeouts. scripts/socketio-test.sh
 // builds the example first; each test starts the servers it needs on free ports.
 // parity.test.mjs, next to this file, runs the same client scripts against the reference
 // server (npm socket.io) and ours, and expects the same observations.
@@ -51,29 +52,36 @@ function startServer(addr = "127.0.0.1:0", env = {}) {
 
 const clients = [];
 
-/** A connected client (its own Manager); `name` answers the server's `nickname?`. */
+/** A connected client (its own Manager); `name` goes in `auth`, where the example's
+ * middleware reads it. `socket.events` records every event as it came (offsets included). */
 function connect(url, { name, ...opts } = {}) {
-  const socket = io(url, { forceNew: true, reconnection: false, ...opts });
+  const auth = name === undefined ? {} : { auth: { name } };
+  const socket = io(url, { forceNew: true, reconnection: false, ...auth, ...opts });
   clients.push(socket);
   socket.events = [];
   socket.onAny((event, ...args) => socket.events.push([event, ...args]));
-  const named = new Promise((resolve) => {
-    socket.on("nickname?", (ack) => {
-      ack(name ?? "");
-      resolve();
-    });
-  });
-  const connected = new Promise((resolve, reject) => {
-    socket.once("connect", resolve);
+  return new Promise((resolve, reject) => {
+    socket.once("connect", () => resolve(socket));
     socket.once("connect_error", reject);
   });
-  // Named clients are ready once the server has its answer.
-  return Promise.all([connected, name ? named : null]).then(() => socket);
 }
 
-/** The arguments of the next `event` on `socket`. */
+/** The arguments of the next `event` on `emitter`, as its listeners get them. */
+function once(emitter, event) {
+  return new Promise((resolve) => emitter.once(event, (...args) => resolve(args)));
+}
+
+/** An event's arguments without the offset that connection state recovery (on in the
+ * example) appends to every event emitted without an ack and not volatile: a decimal
+ * string, last. The client's listeners see it, as they do with the reference server. */
+function withoutOffset(args) {
+  assert.match(args.at(-1), /^\d+$/, `an offset ends ${JSON.stringify(args)}`);
+  return args.slice(0, -1);
+}
+
+/** The arguments of the next `event` the server emits to `socket`, its offset stripped. */
 function next(socket, event) {
-  return new Promise((resolve) => socket.once(event, (...args) => resolve(args)));
+  return once(socket, event).then(withoutOffset);
 }
 
 let chat;
@@ -111,13 +119,13 @@ test("default: long-polling upgrades to websocket, and messages flow", LIMIT, as
   assert.deepEqual(await reply, ["Reply to: after the upgrade"]);
 });
 
-test("acks both ways: join answers the room size, the server's nickname? is answered", LIMIT, async () => {
+test("names from auth: join's ack answers the room size, the room hears the name", LIMIT, async () => {
   const alice = await connect(chat.url, { name: "alice", transports: ["websocket"] });
-  const bob = await connect(chat.url, { name: "bob", transports: ["polling"] });
+  const bob = await connect(chat.url, { name: "  bob ", transports: ["polling"] });
   assert.equal(await alice.emitWithAck("join", "acks"), 1);
   const joined = next(alice, "joined");
   assert.equal(await bob.emitWithAck("join", "acks"), 2);
-  assert.deepEqual(await joined, [{ name: "bob", room: "acks" }], "the nickname ack named bob");
+  assert.deepEqual(await joined, [{ name: "bob", room: "acks" }], "the middleware named bob, trimmed");
 });
 
 for (const transport of ["websocket", "polling"]) {
@@ -152,7 +160,8 @@ test("rooms: three clients, broadcast to a room except the sender, and to all", 
     assert.deepEqual(got, [{ from: "a", text: "to everyone" }]);
   }
   // Per-client order is kept, so whoever got the chat had it before the announcement.
-  const chats = (s) => s.events.filter(([event]) => event === "chat");
+  const chats = (s) =>
+    s.events.filter(([event]) => event === "chat").map(([event, ...args]) => [event, ...withoutOffset(args)]);
   assert.deepEqual(chats(b), [["chat", { from: "a", room: "r1", text: "hi r1" }]]);
   assert.deepEqual(chats(a), [], "not to the sender");
   assert.deepEqual(chats(c), [], "not to another room");
@@ -182,6 +191,77 @@ test("dynamic namespaces: a name the parent accepts is made on connect, others a
   await assert.rejects(connect(`${chat.url}/game-x`), { message: "Invalid namespace" });
 });
 
+test("recovery is on: events carry increasing offsets as their last argument; acks carry none", LIMIT, async () => {
+  const socket = await connect(chat.url, { transports: ["websocket"] });
+  const replies = [];
+  socket.on("message", (...args) => replies.push(args));
+  for (const text of ["one", "two", "three"]) socket.send(text);
+  // One connection keeps its order: the replies came before this ack's answer.
+  const echoed = await new Promise((resolve) => socket.emit("echo", "x", (...got) => resolve(got)));
+  assert.deepEqual(echoed, ["x"], "an ack has no offset");
+  assert.deepEqual(replies.map(withoutOffset), [["Reply to: one"], ["Reply to: two"], ["Reply to: three"]]);
+  const offsets = replies.map((args) => BigInt(args.at(-1)));
+  assert.ok(offsets[0] < offsets[1] && offsets[1] < offsets[2], `increasing: ${offsets}`);
+});
+
+for (const transport of ["websocket", "polling"]) {
+  test(`clock over ${transport}: a client that joins clock gets ticks from the background thread`, LIMIT, async () => {
+    const socket = await connect(chat.url, { transports: [transport] });
+    const tick = once(socket, "tick");
+    await socket.emitWithAck("join", "clock");
+    const args = await tick;
+    assert.equal(args.length, 1, `volatile, so no offset: ${JSON.stringify(args)}`);
+    assert.equal(typeof args[0], "number");
+    assert.ok(Math.abs(args[0] - Date.now()) < 60_000, `milliseconds since the epoch: ${args[0]}`);
+    socket.disconnect();
+  });
+}
+
+test("who: the names of the sockets online (in a room if asked), from auth or the id", LIMIT, async () => {
+  const ada = await connect(chat.url, { name: "ada", transports: ["websocket"] });
+  const anonymous = await connect(chat.url, { transports: ["polling"] });
+  const blank = await connect(chat.url, { name: "   ", transports: ["websocket"] });
+  const long = await connect(chat.url, { name: "x".repeat(100), transports: ["websocket"] });
+  for (const s of [ada, anonymous, blank, long]) await s.emitWithAck("join", "who");
+  const named = ["ada", anonymous.id, blank.id, "x".repeat(32)].sort();
+  assert.deepEqual(await ada.emitWithAck("who", "who"), named);
+  const everyone = await anonymous.emitWithAck("who");
+  for (const name of named) assert.ok(everyone.includes(name), `${name} in ${everyone}`);
+  long.disconnect();
+  assert.deepEqual(await ada.emitWithAck("who", "who"), ["ada", anonymous.id, blank.id].sort(), "gone: not listed");
+});
+
+test("recovery: a dropped client reconnects with its id, name and rooms, and gets what it missed", LIMIT, async () => {
+  const alice = await connect(chat.url, { name: "alice", transports: ["websocket"] });
+  const bob = await connect(chat.url, { name: "bob", transports: ["websocket"] });
+  await alice.emitWithAck("join", "recover");
+  await bob.emitWithAck("join", "recover");
+  const before = next(alice, "chat");
+  bob.emit("chat", { room: "recover", text: "before" });
+  await before; // alice has an offset to come back with
+  const id = alice.id;
+
+  // A drop, not a close: engine.close() would say goodbye, and nothing would be kept.
+  const gone = once(alice, "disconnect");
+  alice.io.engine.transport.ws._socket.destroy();
+  const [reason] = await gone;
+  assert.match(reason, /transport (close|error)/);
+  await logged(chat, new RegExp(`${id} \\(alice\\) disconnected: transport (close|error)`));
+  bob.emit("chat", { room: "recover", text: "while away" });
+  // Bob's ack comes after his chat was handled: alice missed it.
+  assert.deepEqual(await bob.emitWithAck("who", "recover"), ["bob"]);
+
+  const missed = next(alice, "chat");
+  const back = once(alice, "connect");
+  alice.connect();
+  await back;
+  assert.equal(alice.recovered, true);
+  assert.equal(alice.id, id, "the same id");
+  assert.deepEqual(await missed, [{ from: "bob", room: "recover", text: "while away" }]);
+  assert.deepEqual(await bob.emitWithAck("who", "recover"), ["alice", "bob"], "her name and room are back");
+  await logged(chat, new RegExp(`${id} recovered from`));
+});
+
 test("the server restarts: the client reconnects by itself and works again", LIMIT, async () => {
   const first = await startServer();
   const socket = await connect(first.url, {
@@ -190,7 +270,7 @@ test("the server restarts: the client reconnects by itself and works again", LIM
     reconnectionDelayMax: 300,
   });
   const oldId = socket.id;
-  const gone = next(socket, "disconnect");
+  const gone = once(socket, "disconnect");
   await first.stop();
   const [reason] = await gone;
   assert.match(reason, /transport (close|error)/);
@@ -198,7 +278,8 @@ test("the server restarts: the client reconnects by itself and works again", LIM
   const second = await startServer(`127.0.0.1:${first.port}`);
   try {
     await back;
-    assert.notEqual(socket.id, oldId, "a new session");
+    assert.notEqual(socket.id, oldId, "a new session: the new server kept nothing to recover");
+    assert.equal(socket.recovered, false);
     const reply = next(socket, "message");
     socket.send("again");
     assert.deepEqual(await reply, ["Reply to: again"]);
@@ -219,7 +300,7 @@ test("heartbeat: a silent server or client is dropped after a short ping timeout
       reconnectionDelay: 100,
       reconnectionDelayMax: 300,
     });
-    const gone = next(socket, "disconnect");
+    const gone = once(socket, "disconnect");
     server.proc.kill("SIGSTOP");
     const [reason] = await gone;
     server.proc.kill("SIGCONT");
@@ -242,7 +323,7 @@ test("heartbeat: a silent server or client is dropped after a short ping timeout
     assert.ok(!frames.includes("3"), "we never ponged, and the server never does");
     assert.equal(code, 1000);
     const sid = JSON.parse(frames.find((f) => f.startsWith("40{")).slice(2)).sid;
-    assert.match(server.log(), new RegExp(`${sid} \\(guest-\\d+\\) disconnected: ping timeout`));
+    assert.match(server.log(), new RegExp(`${sid} \\(${sid}\\) disconnected: ping timeout`), "named by its id");
   } finally {
     server.proc.kill("SIGCONT");
     await server.stop();
@@ -314,7 +395,6 @@ for (const [mode, transports] of Object.entries(MODES)) {
     const code = `
       import { io } from "socket.io-client";
       const socket = io(${JSON.stringify(chat.url)}, { reconnection: false ${transports ? `, transports: ${JSON.stringify(transports)}` : ""} });
-      socket.on("nickname?", (ack) => ack(""));
       socket.on("connect", () => {
         const report = () => console.log("connected " + socket.id + " " + socket.io.engine.transport.name);
         if (${!transports} && socket.io.engine.transport.name !== "websocket") socket.io.engine.once("upgrade", report);
@@ -332,7 +412,7 @@ for (const [mode, transports] of Object.entries(MODES)) {
     await new Promise((resolve) => setTimeout(resolve, 200)); // a GET is held by now
     child.kill("SIGKILL");
     // The heartbeat would take 45 s; the reference notices in milliseconds.
-    await logged(chat, new RegExp(`${id} \\(guest-\\d+\\) disconnected: transport (close|error)`), 2000);
+    await logged(chat, new RegExp(`${id} \\(${id}\\) disconnected: transport (close|error)`), 2000);
   });
 }
 
@@ -342,12 +422,12 @@ test("shutdown: every transport's socket hears 'server shutting down'; a held GE
   for (const [mode, transports] of Object.entries(MODES)) sockets[mode] = await connectOver(server.url, transports);
   await new Promise((resolve) => setTimeout(resolve, 200)); // polling: a GET is held
   const ids = Object.values(sockets).map((s) => s.id);
-  const reasons = Object.values(sockets).map((s) => next(s, "disconnect"));
+  const reasons = Object.values(sockets).map((s) => once(s, "disconnect"));
   await server.stop();
   // "transport error" would mean a dropped GET or WebSocket; the reference closes both.
   for (const [reason] of await Promise.all(reasons)) assert.equal(reason, "transport close");
   for (const id of ids) {
-    assert.match(server.log(), new RegExp(`${id} \\(guest-\\d+\\) disconnected: server shutting down`));
+    assert.match(server.log(), new RegExp(`${id} \\(${id}\\) disconnected: server shutting down`));
   }
 });
 
@@ -357,14 +437,14 @@ test("max_payload refuses a larger message on every transport", LIMIT, async () 
     for (const [mode, transports] of Object.entries(MODES)) {
       const socket = await connectOver(server.url, transports);
       const id = socket.id;
-      const gone = next(socket, "disconnect");
+      const gone = once(socket, "disconnect");
       const replies = [];
       socket.on("message", (text) => replies.push(text));
       socket.send("x".repeat(900_000));
       const [reason] = await gone;
       assert.match(reason, /transport (close|error)/, mode);
       assert.deepEqual(replies, [], `${mode}: not answered`);
-      await logged(server, new RegExp(`${id} \\(guest-\\d+\\) disconnected: transport (close|error)`));
+      await logged(server, new RegExp(`${id} \\(${id}\\) disconnected: transport (close|error)`));
     }
   } finally {
     await server.stop();
