@@ -103,7 +103,6 @@
 //! - Cookies (`cookie` option) and `allowRequest`; a namespace [`auth`](Namespace::auth)
 //!   check sees the request that opened the connection instead.
 
-mod base64;
 mod bundle;
 mod eio;
 mod endpoint;

@@ -40,7 +40,7 @@ use log::debug;
 use self::http::{Cors, ErrorCode, Query};
 use self::packet::{Incoming, Out, Packet};
 use super::reason::DisconnectReason;
-use super::sid::IdGen;
+use super::sid;
 use crate::error::{Cause, Disconnect};
 use crate::http::{Request, Response};
 use crate::id::ConnId;
@@ -200,7 +200,6 @@ pub(crate) struct Engine<C> {
     /// The connection of each held GET, to its session: told that a connection closed,
     /// the engine finds the session it held a GET for.
     gets: HashMap<ConnId, SessKey>,
-    ids: IdGen,
     dirty: Vec<SessKey>,
     /// Polling sessions whose queue passed `max_buffer`, ended at the next flush.
     overflowed: Vec<SessKey>,
@@ -221,7 +220,6 @@ impl<C: Default> Engine<C> {
             by_sid: HashMap::new(),
             ws: HashMap::new(),
             gets: HashMap::new(),
-            ids: IdGen::default(),
             dirty: Vec::new(),
             overflowed: Vec::new(),
             effects: Vec::new(),
@@ -238,9 +236,9 @@ impl<C: Default> Engine<C> {
         self.now
     }
 
-    /// Generates an id (for sockets) from the engine's unguessable sequence.
+    /// Generates an unguessable id (for sockets), as session ids are made.
     pub(crate) fn new_id(&mut self) -> String {
-        self.ids.next()
+        sid::generate()
     }
 
     pub(crate) fn client_mut(&mut self, s: SessKey) -> Option<&mut C> {
@@ -630,7 +628,7 @@ impl<C: Default> Engine<C> {
     // ---- internals ----
 
     fn open(&mut self, transport: Transport, now: Instant) -> SessKey {
-        let sid: Arc<str> = self.ids.next().into();
+        let sid: Arc<str> = sid::generate().into();
         let s = self.sessions.insert(Session {
             sid: Arc::clone(&sid),
             transport,
