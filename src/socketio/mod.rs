@@ -118,9 +118,12 @@ mod socket;
 use std::fmt;
 use std::io;
 use std::path::Path;
+use std::sync::Arc;
 use std::time::Duration;
 
 pub use self::eio::{Data, EngineIo, EngineSocket};
+pub use self::engine::cors::Cors;
+pub use self::engine::http::Forbidden;
 pub use self::namespace::{ConnectError, Namespace};
 pub use self::payload::Payload;
 pub use self::reason::DisconnectReason;
@@ -128,7 +131,7 @@ pub use self::socket::{Ack, AckError, Broadcast, Socket};
 
 use self::bundle::Bundle;
 use self::endpoint::{endpoint_handler, Endpoint};
-use self::engine::http::Cors;
+use self::engine::http::AllowRequest;
 use self::engine::Settings;
 use self::namespace::Sio;
 use crate::http::{Request, Response};
@@ -141,7 +144,7 @@ use crate::{Accept, Ctx, Handler};
 /// use std::time::Duration;
 /// let options = wsreactor::socketio::Options::default()
 ///     .ping_interval(Duration::from_millis(300))
-///     .cors_origin("*");
+///     .cors(wsreactor::socketio::Cors::any());
 /// let io = wsreactor::socketio::SocketIo::new(options);
 /// assert_eq!(io.connections(), 0);
 /// ```
@@ -155,7 +158,8 @@ pub struct Options {
     pub(crate) max_buffer: usize,
     pub(crate) upgrade_timeout: Duration,
     pub(crate) connect_timeout: Duration,
-    pub(crate) cors_origin: Option<String>,
+    pub(crate) cors: Option<Cors>,
+    pub(crate) allow_request: Option<AllowRequest>,
     pub(crate) room_limits: RoomLimits,
 }
 
@@ -169,7 +173,8 @@ impl Default for Options {
             max_buffer: 1 << 20,
             upgrade_timeout: Duration::from_millis(10_000),
             connect_timeout: Duration::from_millis(45_000),
-            cors_origin: None,
+            cors: None,
+            allow_request: None,
             room_limits: RoomLimits::default(),
         }
     }
@@ -233,10 +238,49 @@ impl Options {
         self
     }
 
-    /// Answers cross-origin requests from `origin` (`"*"`: any), with CORS headers and
-    /// preflights. Default: none (same-origin pages and Node clients need none).
-    pub fn cors_origin(mut self, origin: &str) -> Self {
-        self.cors_origin = Some(origin.to_owned());
+    /// Lets web pages of other origins use the endpoint: CORS headers on every response
+    /// and answers to preflights, as the reference's `cors` option gives them (see
+    /// [`Cors`]). Default: none, which same-origin pages and non-browser clients need.
+    ///
+    /// ```
+    /// use wsreactor::socketio::{Cors, Options, SocketIo};
+    /// let io = SocketIo::new(Options::default().cors(Cors::origin("https://app.example.com")));
+    /// # assert_eq!(io.connections(), 0);
+    /// ```
+    pub fn cors(mut self, cors: Cors) -> Self {
+        self.cors = Some(cors);
+        self
+    }
+
+    /// Decides on each handshake before a session opens, as the reference's
+    /// `allowRequest`: the first GET of long-polling, or a WebSocket upgrade without a
+    /// `sid` (the requests that follow belong to the session and are not asked about).
+    /// `Err` refuses it: long-polling is answered `403 {"code":4,"message":"Forbidden"}`
+    /// (or the [`Forbidden::message`] given), with CORS headers so that an allowed page
+    /// can read it; a WebSocket upgrade `400` with the message as text. The official
+    /// client reports either as `connect_error`. Default: every handshake is allowed.
+    ///
+    /// It sees the request's path, query, headers (`Origin`, `Cookie`, `Authorization`)
+    /// but not the peer's address; it runs on the reactor's thread, so it must be quick,
+    /// and is `Send + Sync` so that `Options` stays `Send` and cheap to clone. To vet a
+    /// client by what it sends in Socket.IO's `auth`, see [`Namespace::auth`].
+    ///
+    /// ```
+    /// use wsreactor::socketio::{Forbidden, Options, SocketIo};
+    /// let options = Options::default().allow_request(|req| {
+    ///     match req.header("origin") {
+    ///         None | Some("https://app.example.com") => Ok(()),
+    ///         Some(_) => Err(Forbidden::message("unknown origin")),
+    ///     }
+    /// });
+    /// let io = SocketIo::new(options);
+    /// # assert_eq!(io.connections(), 0);
+    /// ```
+    pub fn allow_request(
+        mut self,
+        allow: impl Fn(&Request) -> Result<(), Forbidden> + Send + Sync + 'static,
+    ) -> Self {
+        self.allow_request = Some(AllowRequest(Arc::new(allow)));
         self
     }
 
@@ -264,9 +308,8 @@ impl Options {
             max_payload: self.max_payload,
             max_buffer: self.max_buffer,
             upgrade_timeout: self.upgrade_timeout,
-            cors: Cors {
-                origin: self.cors_origin.clone(),
-            },
+            cors: self.cors.clone(),
+            allow_request: self.allow_request.clone(),
         }
     }
 }
