@@ -84,6 +84,15 @@
 //! packet and a WebSocket is closed with 1001 (through
 //! [`Handler::on_shutdown`]).
 //!
+//! # Browsers of other origins, balancers, gatekeeping
+//!
+//! The Engine.IO options a deployment needs, as the reference has them:
+//! [`Options::cors`] lets pages of other origins in (the npm `cors` package's rules, see
+//! [`Cors`]), [`Options::allow_request`] refuses handshakes before a session opens
+//! (`403`), and [`Options::cookie`] sets the `io` cookie with the session id for
+//! balancers with sticky sessions. A namespace's [`auth`](Namespace::auth) check comes
+//! after, with what the client sent in its `auth`.
+//!
 //! # Threading
 //!
 //! Callbacks are `'static` but not `Send`: like the reactor, they run on its thread and
@@ -100,8 +109,11 @@
 //! - `perMessageDeflate` and HTTP compression of polling responses.
 //! - Broadcasting with acknowledgements, `fetchSockets`, `serverSideEmit`, adapters across
 //!   processes (Redis): this is one reactor's state.
-//! - Cookies (`cookie` option) and `allowRequest`; a namespace [`auth`](Namespace::auth)
-//!   check sees the request that opened the connection instead.
+//! - Of the `cors` package's options, `preflightContinue` and `optionsSuccessStatus`
+//!   (preflights are always answered `204`), and options computed per request (a
+//!   [`Cors::predicate`] decides per origin); of the `cookie` option, leaving `Path` out
+//!   (`path: false`), `Expires` ([`SessionCookie::max_age`] instead), `Priority` and a
+//!   custom `encode`. `allowRequest` sees no peer address ([`Options::allow_request`]).
 
 mod bundle;
 mod eio;
@@ -122,6 +134,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 pub use self::eio::{Data, EngineIo, EngineSocket};
+pub use self::engine::cookie::{SameSite, SessionCookie};
 pub use self::engine::cors::Cors;
 pub use self::engine::http::Forbidden;
 pub use self::namespace::{ConnectError, Namespace};
@@ -160,6 +173,7 @@ pub struct Options {
     pub(crate) connect_timeout: Duration,
     pub(crate) cors: Option<Cors>,
     pub(crate) allow_request: Option<AllowRequest>,
+    pub(crate) cookie: Option<SessionCookie>,
     pub(crate) room_limits: RoomLimits,
 }
 
@@ -175,6 +189,7 @@ impl Default for Options {
             connect_timeout: Duration::from_millis(45_000),
             cors: None,
             allow_request: None,
+            cookie: None,
             room_limits: RoomLimits::default(),
         }
     }
@@ -284,6 +299,20 @@ impl Options {
         self
     }
 
+    /// Sets a cookie with the session id on the long-polling handshake response, as the
+    /// reference's `cookie` option does, for load balancers that route each client to one
+    /// server by cookie (long-polling needs every request of a session on the server that
+    /// holds it). [`SessionCookie::default()`] is the reference's `cookie: true`:
+    /// `io=<sid>; Path=/; HttpOnly; SameSite=Lax`. Default: no cookie.
+    ///
+    /// A WebSocket handshake gets none, as from the reference: its session is one
+    /// connection. A browser page of another origin keeps the cookie only with
+    /// [`Cors::credentials`] and the client's `withCredentials: true`.
+    pub fn cookie(mut self, cookie: SessionCookie) -> Self {
+        self.cookie = Some(cookie);
+        self
+    }
+
     /// Rooms one socket may be in at once, besides the room named after its id. Default
     /// 256 (as [`Config::max_rooms_per_connection`](crate::Config::max_rooms_per_connection),
     /// with the same cost per membership). Past it `Socket::join` answers
@@ -310,6 +339,7 @@ impl Options {
             upgrade_timeout: self.upgrade_timeout,
             cors: self.cors.clone(),
             allow_request: self.allow_request.clone(),
+            cookie: self.cookie.clone(),
         }
     }
 }

@@ -24,6 +24,7 @@
 //! What runs on top (Socket.IO, or a bare echo) is an [`App`]: it is told of sessions
 //! opening, messages and closes, and queues packets with [`Engine::send`].
 
+pub(crate) mod cookie;
 pub(crate) mod cors;
 pub(crate) mod http;
 pub(crate) mod packet;
@@ -38,6 +39,7 @@ use std::time::{Duration, Instant};
 
 use log::debug;
 
+use self::cookie::SessionCookie;
 use self::cors::{Cors, CorsHeaders};
 use self::http::{AllowRequest, ErrorCode, Query};
 use self::packet::{Incoming, Out, Packet};
@@ -61,6 +63,7 @@ pub(crate) struct Settings {
     pub(crate) upgrade_timeout: Duration,
     pub(crate) cors: Option<Cors>,
     pub(crate) allow_request: Option<AllowRequest>,
+    pub(crate) cookie: Option<SessionCookie>,
 }
 
 /// Where the engine's effects go: the reactor's [`ServerCtx`], or a recorder in tests.

@@ -40,6 +40,8 @@ impl HeldGets {
 }
 
 impl<C: Default> Engine<C> {
+    /// The handshake GET: a new session, whose open packet (and what the app queued on
+    /// opening) is the answer, with the `io` cookie if configured.
     pub(super) fn open_polling<A: App<Client = C>>(
         &mut self,
         app: &mut A,
@@ -60,7 +62,11 @@ impl<C: Default> Engine<C> {
         let body = packet::encode_payload(sess.queue.iter());
         sess.queue.clear();
         sess.queued_bytes = 0;
-        http::payload(body)
+        let response = http::payload(body);
+        match &self.settings.cookie {
+            Some(cookie) => response.header("Set-Cookie", &cookie.header(&sess.sid)),
+            None => response,
+        }
     }
 
     /// A GET with a sid: answered at once when there is something to say, else held (and

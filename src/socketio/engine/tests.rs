@@ -120,6 +120,7 @@ impl Harness {
             upgrade_timeout: UPGRADE,
             cors: None,
             allow_request: None,
+            cookie: None,
         };
         tweak(&mut settings);
         let now = Instant::now();

@@ -214,3 +214,41 @@ fn allow_request_refuses_a_websocket_handshake_with_400_and_its_message() {
     assert_eq!(sent(&refused).2, "Session ID unknown");
     assert_eq!(calls.load(Ordering::Relaxed), 3, "a sid is not a handshake");
 }
+
+#[test]
+fn the_io_cookie_goes_on_the_polling_handshake_only() {
+    use super::super::cookie::SessionCookie;
+    let mut h = Harness::with(|s| s.cookie = Some(SessionCookie::default()));
+    let open = h
+        .request(1, &from(APP, "GET", "EIO=4&transport=polling"))
+        .unwrap();
+    let sid = sid_of(&open);
+    let cookies: Vec<String> = sent(&open)
+        .1
+        .into_iter()
+        .filter(|l| l.starts_with("Set-Cookie:"))
+        .collect();
+    assert_eq!(
+        cookies,
+        [format!(
+            "Set-Cookie: io={sid}; HttpOnly; SameSite=Lax; Path=/"
+        )]
+    );
+    // the session's later answers, now or held, set none
+    let post = {
+        let mut post = from(APP, "POST", &q(&sid));
+        post.body = b"4hi".to_vec();
+        h.request(2, &post).unwrap()
+    };
+    let get = h.request(2, &from(APP, "GET", &q(&sid))).unwrap();
+    assert_eq!(body_of(&get), "200 4hi");
+    assert!(h.request(2, &from(APP, "GET", &q(&sid))).is_none());
+    h.http(3, "POST", &q(&sid), "4again");
+    for response in [&post, &get, &h.wire.answers[0]] {
+        assert!(!has(response, "Set-Cookie"), "{:?}", sent(response));
+    }
+    // without the option, none at all
+    let mut h = Harness::new();
+    let open = h.request(1, &from(APP, "GET", "EIO=4&transport=polling"));
+    assert!(!has(&open.unwrap(), "Set-Cookie"));
+}
