@@ -17,7 +17,7 @@ mod common;
 use std::time::Duration;
 
 use log::info;
-use wsreactor::socketio::{EngineIo, Options, Socket, SocketIo};
+use wsreactor::socketio::{Cors, EngineIo, Options, Socket, SocketIo};
 use wsreactor::Server;
 
 fn emit_auth(socket: &mut Socket<'_>) {
@@ -32,7 +32,7 @@ fn main() -> std::io::Result<()> {
         .ping_timeout(Duration::from_millis(200))
         .max_payload(1_000_000)
         .connect_timeout(Duration::from_millis(1000))
-        .cors_origin("*");
+        .cors(Cors::any());
 
     let engine = EngineIo::new(options.clone().path("/engine.io/"), |socket, data| {
         socket.send(data);

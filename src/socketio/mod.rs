@@ -124,6 +124,15 @@
 //! packet and a WebSocket is closed with 1001 (through
 //! [`Handler::on_shutdown`]).
 //!
+//! # Browsers of other origins, balancers, gatekeeping
+//!
+//! The Engine.IO options a deployment needs, as the reference has them:
+//! [`Options::cors`] lets pages of other origins in (the npm `cors` package's rules, see
+//! [`Cors`]), [`Options::allow_request`] refuses handshakes before a session opens
+//! (`403`), and [`Options::cookie`] sets the `io` cookie with the session id for
+//! balancers with sticky sessions. A namespace's [`auth`](Namespace::auth) check comes
+//! after, with what the client sent in its `auth`.
+//!
 //! # Threading
 //!
 //! Callbacks are `'static` but not `Send`: like the reactor, they run on its thread and
@@ -139,9 +148,11 @@
 //! - `serverSideEmit`, `serverCount` and adapters across processes (Redis): this is one
 //!   reactor's state. Every operation on sockets selected by rooms already goes through one
 //!   query and one place that answers it (`adapter.rs`), where another adapter would plug in.
-//! - Cookies (`cookie` option) and `allowRequest`; a namespace
-//!   [`middleware`](Namespace::middleware) sees the request that opened the connection
-//!   instead.
+//! - Of the `cors` package's options, `preflightContinue` and `optionsSuccessStatus`
+//!   (preflights are always answered `204`), and options computed per request (a
+//!   [`Cors::predicate`] decides per origin); of the `cookie` option, leaving `Path` out
+//!   (`path: false`), `Expires` ([`SessionCookie::max_age`] instead), `Priority` and a
+//!   custom `encode`. `allowRequest` sees no peer address ([`Options::allow_request`]).
 //! - Asynchronous middlewares (a `next` called later): a middleware decides before it
 //!   returns (see [`Namespace::middleware`] for what to do instead).
 //! - Removing one listener (`off(event, listener)`): a closure has no identity to name it
@@ -150,7 +161,6 @@
 //!   `new_namespace` event.
 
 mod adapter;
-mod base64;
 mod broadcast;
 mod bundle;
 mod dynamic;
@@ -173,11 +183,15 @@ mod socket;
 use std::fmt;
 use std::io;
 use std::path::Path;
+use std::sync::Arc;
 use std::time::Duration;
 
 pub use self::adapter::{BroadcastAckError, SocketInfo};
 pub use self::broadcast::Broadcast;
 pub use self::eio::{Data, EngineIo, EngineSocket};
+pub use self::engine::cookie::{SameSite, SessionCookie};
+pub use self::engine::cors::Cors;
+pub use self::engine::http::Forbidden;
 pub use self::handshake::Handshake;
 pub use self::io_handle::{AckReply, IoHandle, Operator};
 pub use self::middleware::ConnectError;
@@ -189,7 +203,7 @@ pub use self::socket::{Ack, AckError, EmitError, Socket};
 
 use self::bundle::Bundle;
 use self::endpoint::{endpoint_handler, Endpoint};
-use self::engine::http::Cors;
+use self::engine::http::AllowRequest;
 use self::engine::Settings;
 use self::namespace::Sio;
 use crate::http::{Request, Response};
@@ -202,7 +216,7 @@ use crate::{Accept, Ctx, Handler};
 /// use std::time::Duration;
 /// let options = wsreactor::socketio::Options::default()
 ///     .ping_interval(Duration::from_millis(300))
-///     .cors_origin("*");
+///     .cors(wsreactor::socketio::Cors::any());
 /// let io = wsreactor::socketio::SocketIo::new(options);
 /// assert_eq!(io.connections(), 0);
 /// ```
@@ -216,7 +230,9 @@ pub struct Options {
     pub(crate) max_buffer: usize,
     pub(crate) upgrade_timeout: Duration,
     pub(crate) connect_timeout: Duration,
-    pub(crate) cors_origin: Option<String>,
+    pub(crate) cors: Option<Cors>,
+    pub(crate) allow_request: Option<AllowRequest>,
+    pub(crate) cookie: Option<SessionCookie>,
     pub(crate) room_limits: RoomLimits,
     pub(crate) max_child_namespaces: usize,
     pub(crate) recovery: Option<Recovery>,
@@ -232,7 +248,9 @@ impl Default for Options {
             max_buffer: 1 << 20,
             upgrade_timeout: Duration::from_millis(10_000),
             connect_timeout: Duration::from_millis(45_000),
-            cors_origin: None,
+            cors: None,
+            allow_request: None,
+            cookie: None,
             room_limits: RoomLimits::default(),
             max_child_namespaces: 1000,
             recovery: None,
@@ -298,10 +316,63 @@ impl Options {
         self
     }
 
-    /// Answers cross-origin requests from `origin` (`"*"`: any), with CORS headers and
-    /// preflights. Default: none (same-origin pages and Node clients need none).
-    pub fn cors_origin(mut self, origin: &str) -> Self {
-        self.cors_origin = Some(origin.to_owned());
+    /// Lets web pages of other origins use the endpoint: CORS headers on every response
+    /// and answers to preflights, as the reference's `cors` option gives them (see
+    /// [`Cors`]). Default: none, which same-origin pages and non-browser clients need.
+    ///
+    /// ```
+    /// use wsreactor::socketio::{Cors, Options, SocketIo};
+    /// let io = SocketIo::new(Options::default().cors(Cors::origin("https://app.example.com")));
+    /// # assert_eq!(io.connections(), 0);
+    /// ```
+    pub fn cors(mut self, cors: Cors) -> Self {
+        self.cors = Some(cors);
+        self
+    }
+
+    /// Decides on each handshake before a session opens, as the reference's
+    /// `allowRequest`: the first GET of long-polling, or a WebSocket upgrade without a
+    /// `sid` (the requests that follow belong to the session and are not asked about).
+    /// `Err` refuses it: long-polling is answered `403 {"code":4,"message":"Forbidden"}`
+    /// (or the [`Forbidden::message`] given), with CORS headers so that an allowed page
+    /// can read it; a WebSocket upgrade `400` with the message as text. The official
+    /// client reports either as `connect_error`. Default: every handshake is allowed.
+    ///
+    /// It sees the request's path, query, headers (`Origin`, `Cookie`, `Authorization`)
+    /// but not the peer's address; it runs on the reactor's thread, so it must be quick,
+    /// and is `Send + Sync` so that `Options` stays `Send` and cheap to clone. To vet a
+    /// client by what it sends in Socket.IO's `auth`, see [`Namespace::auth`].
+    ///
+    /// ```
+    /// use wsreactor::socketio::{Forbidden, Options, SocketIo};
+    /// let options = Options::default().allow_request(|req| {
+    ///     match req.header("origin") {
+    ///         None | Some("https://app.example.com") => Ok(()),
+    ///         Some(_) => Err(Forbidden::message("unknown origin")),
+    ///     }
+    /// });
+    /// let io = SocketIo::new(options);
+    /// # assert_eq!(io.connections(), 0);
+    /// ```
+    pub fn allow_request(
+        mut self,
+        allow: impl Fn(&Request) -> Result<(), Forbidden> + Send + Sync + 'static,
+    ) -> Self {
+        self.allow_request = Some(AllowRequest(Arc::new(allow)));
+        self
+    }
+
+    /// Sets a cookie with the session id on the long-polling handshake response, as the
+    /// reference's `cookie` option does, for load balancers that route each client to one
+    /// server by cookie (long-polling needs every request of a session on the server that
+    /// holds it). [`SessionCookie::default()`] is the reference's `cookie: true`:
+    /// `io=<sid>; Path=/; HttpOnly; SameSite=Lax`. Default: no cookie.
+    ///
+    /// A WebSocket handshake gets none, as from the reference: its session is one
+    /// connection. A browser page of another origin keeps the cookie only with
+    /// [`Cors::credentials`] and the client's `withCredentials: true`.
+    pub fn cookie(mut self, cookie: SessionCookie) -> Self {
+        self.cookie = Some(cookie);
         self
     }
 
@@ -357,9 +428,9 @@ impl Options {
             max_payload: self.max_payload,
             max_buffer: self.max_buffer,
             upgrade_timeout: self.upgrade_timeout,
-            cors: Cors {
-                origin: self.cors_origin.clone(),
-            },
+            cors: self.cors.clone(),
+            allow_request: self.allow_request.clone(),
+            cookie: self.cookie.clone(),
         }
     }
 }

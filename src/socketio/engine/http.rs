@@ -1,16 +1,20 @@
 //! The HTTP face of Engine.IO: query parameters, and the responses the reference server
 //! gives (status, content type, body), so clients and proxies see what they expect.
 
+use std::fmt;
+use std::sync::Arc;
+
 use crate::http::{Request, Response};
 
 /// Error codes of the reference server (`Server.errors` in socketio/engine.io), answered
-/// as `400 {"code":..,"message":..}`.
+/// as `{"code":..,"message":..}` ([`error`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum ErrorCode {
     UnknownTransport = 0,
     UnknownSid = 1,
     BadHandshakeMethod = 2,
     BadRequest = 3,
+    Forbidden = 4,
     UnsupportedProtocolVersion = 5,
 }
 
@@ -21,6 +25,7 @@ impl ErrorCode {
             ErrorCode::UnknownSid => "Session ID unknown",
             ErrorCode::BadHandshakeMethod => "Bad handshake method",
             ErrorCode::BadRequest => "Bad request",
+            ErrorCode::Forbidden => "Forbidden",
             ErrorCode::UnsupportedProtocolVersion => "Unsupported protocol version",
         }
     }
@@ -52,77 +57,105 @@ impl<'a> Query<'a> {
     }
 }
 
-/// Headers the endpoint adds to every response: CORS when configured.
-#[derive(Debug, Clone, Default)]
-pub(crate) struct Cors {
-    pub(crate) origin: Option<String>,
+/// The reference's answer to a request it refuses: `{"code":..,"message":..}` as JSON,
+/// `403` for [`ErrorCode::Forbidden`] and `400` for the others (engine.io's
+/// `abortRequest`).
+pub(crate) fn error(code: ErrorCode) -> Response {
+    error_with(code, code.message())
 }
 
-impl Cors {
-    pub(crate) fn apply(&self, response: Response) -> Response {
-        match &self.origin {
-            Some(origin) => {
-                let response = response.header("Access-Control-Allow-Origin", origin);
-                if origin == "*" {
-                    response
-                } else {
-                    response.header("Vary", "Origin")
-                }
-            }
-            None => response,
+fn error_with(code: ErrorCode, message: &str) -> Response {
+    let status = if code == ErrorCode::Forbidden {
+        403
+    } else {
+        400
+    };
+    let body = serde_json::json!({ "code": code as u8, "message": message });
+    Response::new(status)
+        .header("Content-Type", "application/json")
+        .body(body.to_string())
+}
+
+/// The reference's answer to an upgrade it refuses, written before any handshake:
+/// `400 Bad Request` whatever the code, the message as `text/html` (engine.io's
+/// `abortUpgrade`); the connection closes after it.
+pub(crate) fn upgrade_error(code: ErrorCode, message: Option<&str>) -> Response {
+    Response::new(400)
+        .header("Content-Type", "text/html")
+        .body(message.unwrap_or(code.message()))
+}
+
+/// A polling payload (GET). v4 payloads are always text: binary goes as base64.
+pub(crate) fn payload(body: Vec<u8>) -> Response {
+    Response::new(200)
+        .header("Content-Type", "text/plain; charset=UTF-8")
+        .body(body)
+}
+
+/// The answer to a POST whose packets were taken. `text/html` rather than `text/plain`,
+/// as the reference sends, so no user agent offers it as a download.
+pub(crate) fn ok() -> Response {
+    Response::new(200)
+        .header("Content-Type", "text/html")
+        .body("ok")
+}
+
+/// A POST body over `maxPayload`.
+pub(crate) fn too_large() -> Response {
+    Response::new(413)
+}
+
+/// A handshake refused by [`Options::allow_request`](super::super::Options::allow_request):
+/// a long-polling client is answered `403 {"code":4,"message":..}`, a WebSocket upgrade
+/// `400` with the message as text, as the reference answers its `allowRequest` refusals.
+/// The message is `Forbidden` unless given.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Forbidden {
+    message: Option<String>,
+}
+
+impl Forbidden {
+    /// A refusal with this message instead of `Forbidden` (the reference's
+    /// `fn(message, false)`). Browsers keep it from the page unless CORS allows the page's
+    /// origin, and a WebSocket client never sees it: the official client reports every
+    /// refusal as `connect_error` with its own message (`xhr poll error`, `websocket
+    /// error`).
+    pub fn message(message: impl Into<String>) -> Self {
+        Forbidden {
+            message: Some(message.into()),
         }
     }
 
-    /// The answer to a CORS preflight (`OPTIONS`), when CORS is configured.
-    pub(crate) fn preflight(&self, req: &Request) -> Option<Response> {
-        self.origin.as_ref()?;
-        let mut response = Response::new(204).header(
-            "Access-Control-Allow-Methods",
-            "GET,HEAD,PUT,PATCH,POST,DELETE",
-        );
-        if let Some(headers) = req.header("access-control-request-headers") {
-            response = response
-                .header("Access-Control-Allow-Headers", headers)
-                .header("Vary", "Access-Control-Request-Headers");
-        }
-        Some(self.apply(response))
+    /// The answer to a refused long-polling handshake.
+    pub(crate) fn polling(&self) -> Response {
+        let message = self
+            .message
+            .as_deref()
+            .unwrap_or(ErrorCode::Forbidden.message());
+        error_with(ErrorCode::Forbidden, message)
     }
 
-    pub(crate) fn error(&self, code: ErrorCode) -> Response {
-        let body = format!(
-            r#"{{"code":{},"message":"{}"}}"#,
-            code as u8,
-            code.message()
-        );
-        self.apply(
-            Response::new(400)
-                .header("Content-Type", "application/json")
-                .body(body),
-        )
+    /// The answer to a refused WebSocket handshake.
+    pub(crate) fn upgrade(&self) -> Response {
+        upgrade_error(ErrorCode::Forbidden, self.message.as_deref())
     }
+}
 
-    /// A polling payload (GET). v4 payloads are always text: binary goes as base64.
-    pub(crate) fn payload(&self, body: Vec<u8>) -> Response {
-        self.apply(
-            Response::new(200)
-                .header("Content-Type", "text/plain; charset=UTF-8")
-                .body(body),
-        )
+type AllowFn = dyn Fn(&Request) -> Result<(), Forbidden> + Send + Sync;
+
+/// The app's say on each handshake ([`Options::allow_request`](super::super::Options::allow_request)).
+#[derive(Clone)]
+pub(crate) struct AllowRequest(pub(crate) Arc<AllowFn>);
+
+impl AllowRequest {
+    pub(crate) fn check(&self, req: &Request) -> Result<(), Forbidden> {
+        (self.0)(req)
     }
+}
 
-    /// The answer to a POST whose packets were taken. `text/html` rather than `text/plain`,
-    /// as the reference sends, so no user agent offers it as a download.
-    pub(crate) fn ok(&self) -> Response {
-        self.apply(
-            Response::new(200)
-                .header("Content-Type", "text/html")
-                .body("ok"),
-        )
-    }
-
-    /// A POST body over `maxPayload`.
-    pub(crate) fn too_large(&self) -> Response {
-        self.apply(Response::new(413))
+impl fmt::Debug for AllowRequest {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("AllowRequest(..)")
     }
 }
 
@@ -153,20 +186,36 @@ mod tests {
         assert_eq!(Query::parse(&req).sid, None);
     }
 
+    fn wire(response: &Response) -> String {
+        let mut out = Vec::new();
+        response.write_to(&mut out, crate::http::Framing::default());
+        String::from_utf8(out).unwrap()
+    }
+
     #[test]
     fn errors_are_json_with_the_reference_codes() {
-        let cors = Cors {
-            origin: Some("*".into()),
-        };
-        let mut out = Vec::new();
-        cors.error(ErrorCode::UnknownSid)
-            .write_to(&mut out, crate::http::Framing::default());
-        let text = String::from_utf8(out).unwrap();
+        let text = wire(&error(ErrorCode::UnknownSid));
         assert!(text.starts_with("HTTP/1.1 400 "), "{text}");
         assert!(
-            text.contains("Access-Control-Allow-Origin: *\r\n"),
+            text.contains("Content-Type: application/json\r\n"),
             "{text}"
         );
         assert!(text.ends_with(r#"{"code":1,"message":"Session ID unknown"}"#));
+        let text = wire(&error(ErrorCode::Forbidden));
+        assert!(text.starts_with("HTTP/1.1 403 "), "{text}");
+        assert!(text.ends_with(r#"{"code":4,"message":"Forbidden"}"#));
+    }
+
+    #[test]
+    fn refusals_of_the_app_carry_its_message_as_the_reference_does() {
+        let text = wire(&Forbidden::message(r#"go away "now""#).polling());
+        assert!(text.starts_with("HTTP/1.1 403 "), "{text}");
+        assert!(text.ends_with(r#"{"code":4,"message":"go away \"now\""}"#));
+        let text = wire(&Forbidden::default().upgrade());
+        assert!(text.starts_with("HTTP/1.1 400 "), "{text}");
+        assert!(text.contains("Content-Type: text/html\r\n"), "{text}");
+        assert!(text.ends_with("\r\n\r\nForbidden"), "{text}");
+        let text = wire(&Forbidden::message("banned").upgrade());
+        assert!(text.ends_with("\r\n\r\nbanned"), "{text}");
     }
 }

@@ -24,6 +24,8 @@
 //! What runs on top (Socket.IO, or a bare echo) is an [`App`]: it is told of sessions
 //! opening, messages and closes, and queues packets with [`Engine::send`].
 
+pub(crate) mod cookie;
+pub(crate) mod cors;
 pub(crate) mod http;
 pub(crate) mod packet;
 mod polling;
@@ -37,10 +39,13 @@ use std::time::{Duration, Instant};
 
 use log::debug;
 
-use self::http::{Cors, ErrorCode, Query};
+use self::cookie::SessionCookie;
+use self::cors::{Cors, CorsHeaders};
+use self::http::{AllowRequest, ErrorCode, Query};
 use self::packet::{Incoming, Out, Packet};
+use self::polling::HeldGets;
 use super::reason::DisconnectReason;
-use super::sid::IdGen;
+use super::sid;
 use crate::error::{Cause, Disconnect};
 use crate::http::{Request, Response};
 use crate::id::ConnId;
@@ -57,7 +62,9 @@ pub(crate) struct Settings {
     pub(crate) max_payload: usize,
     pub(crate) max_buffer: usize,
     pub(crate) upgrade_timeout: Duration,
-    pub(crate) cors: Cors,
+    pub(crate) cors: Option<Cors>,
+    pub(crate) allow_request: Option<AllowRequest>,
+    pub(crate) cookie: Option<SessionCookie>,
 }
 
 /// Where the engine's effects go: the reactor's [`ServerCtx`], or a recorder in tests.
@@ -209,10 +216,7 @@ pub(crate) struct Engine<C> {
     sessions: Slab<SessKey, Session<C>>,
     by_sid: HashMap<Arc<str>, SessKey>,
     ws: HashMap<ConnId, WsRole>,
-    /// The connection of each held GET, to its session: told that a connection closed,
-    /// the engine finds the session it held a GET for.
-    gets: HashMap<ConnId, SessKey>,
-    ids: IdGen,
+    gets: HeldGets,
     dirty: Vec<SessKey>,
     /// Polling sessions whose queue passed `max_buffer`, ended at the next flush.
     overflowed: Vec<SessKey>,
@@ -232,8 +236,7 @@ impl<C: Default> Engine<C> {
             sessions: Slab::default(),
             by_sid: HashMap::new(),
             ws: HashMap::new(),
-            gets: HashMap::new(),
-            ids: IdGen::default(),
+            gets: HeldGets::default(),
             dirty: Vec::new(),
             overflowed: Vec::new(),
             effects: Vec::new(),
@@ -250,9 +253,9 @@ impl<C: Default> Engine<C> {
         self.now
     }
 
-    /// Generates an id (for sockets) from the engine's unguessable sequence.
+    /// Generates an unguessable id (for sockets), as session ids are made.
     pub(crate) fn new_id(&mut self) -> String {
-        self.ids.next()
+        sid::generate()
     }
 
     pub(crate) fn client_mut(&mut self, s: SessKey) -> Option<&mut C> {
@@ -358,72 +361,100 @@ impl<C: Default> Engine<C> {
 
     // ---- entry points ----
 
-    /// Vets a WebSocket upgrade before the 101: transport, version, and sid if any. The
-    /// reference refuses these with a plain 400 before the handshake.
+    /// Vets a WebSocket upgrade before the 101: transport, sid if any, and for a new
+    /// session the app's [`allow_request`](Settings::allow_request) and the version. The
+    /// reference refuses these before the handshake, with a `400` and its message as text.
     pub(crate) fn check_upgrade(&self, req: &Request) -> Result<(), Response> {
         let q = Query::parse(req);
-        let cors = &self.settings.cors;
-        if q.transport != Some("websocket") {
-            return Err(cors.error(ErrorCode::UnknownTransport));
-        }
-        match q.sid {
-            Some(sid) if !self.by_sid.contains_key(sid) => Err(cors.error(ErrorCode::UnknownSid)),
-            Some(_) => Ok(()),
-            None if q.eio != Some("4") => Err(cors.error(ErrorCode::UnsupportedProtocolVersion)),
+        let refusal = match q.sid {
+            _ if q.transport != Some("websocket") => {
+                Some(http::upgrade_error(ErrorCode::UnknownTransport, None))
+            }
+            Some(sid) if !self.by_sid.contains_key(sid) => {
+                Some(http::upgrade_error(ErrorCode::UnknownSid, None))
+            }
+            Some(_) => None,
+            None => match self.allow(req) {
+                Err(forbidden) => Some(forbidden.upgrade()),
+                Ok(()) if q.eio != Some("4") => Some(http::upgrade_error(
+                    ErrorCode::UnsupportedProtocolVersion,
+                    None,
+                )),
+                Ok(()) => None,
+            },
+        };
+        match refusal {
+            Some(response) => Err(self.cors_headers(req).apply(response)),
             None => Ok(()),
         }
     }
 
     /// A plain HTTP request on the endpoint: a handshake, a GET (answered now or held:
-    /// `None`), a POST of packets, or a CORS preflight.
+    /// `None`), a POST of packets, or a CORS preflight. Every answer, now or later, carries
+    /// the CORS headers for the request.
     pub(crate) fn on_http<A: App<Client = C>>(
+        &mut self,
+        app: &mut A,
+        wire: &mut impl Wire,
+        at: (ConnId, SocketAddr, Instant),
+        req: &Request,
+    ) -> Option<Response> {
+        self.now = Some(at.2);
+        if let (Some(cors), "OPTIONS") = (&self.settings.cors, req.method()) {
+            return Some(cors.preflight(req));
+        }
+        let cors = self.cors_headers(req);
+        let response = self.serve(app, wire, at, req, &cors)?;
+        Some(cors.apply(response))
+    }
+
+    /// [`on_http`](Self::on_http) without CORS; a GET held is answered with `cors`.
+    fn serve<A: App<Client = C>>(
         &mut self,
         app: &mut A,
         wire: &mut impl Wire,
         (conn, peer, now): (ConnId, SocketAddr, Instant),
         req: &Request,
+        cors: &CorsHeaders,
     ) -> Option<Response> {
-        self.now = Some(now);
-        let cors = &self.settings.cors;
-        if req.method() == "OPTIONS" {
-            if let Some(preflight) = cors.preflight(req) {
-                return Some(preflight);
-            }
-        }
         let q = Query::parse(req);
         if !matches!(q.transport, Some("polling" | "websocket")) {
-            return Some(cors.error(ErrorCode::UnknownTransport));
+            return Some(http::error(ErrorCode::UnknownTransport));
         }
         let Some(sid) = q.sid else {
             if req.method() != "GET" {
-                return Some(cors.error(ErrorCode::BadHandshakeMethod));
+                return Some(http::error(ErrorCode::BadHandshakeMethod));
             }
             if q.transport != Some("polling") {
                 // A WebSocket handshake that did not ask for an upgrade.
-                return Some(cors.error(ErrorCode::BadRequest));
+                return Some(http::error(ErrorCode::BadRequest));
+            }
+            // The reference asks the app before it looks at the version.
+            if let Err(forbidden) = self.allow(req) {
+                return Some(forbidden.polling());
             }
             if q.eio != Some("4") {
-                return Some(cors.error(ErrorCode::UnsupportedProtocolVersion));
+                return Some(http::error(ErrorCode::UnsupportedProtocolVersion));
             }
             return Some(self.open_polling(app, req, peer, now));
         };
         let Some(&s) = self.by_sid.get(sid) else {
-            return Some(cors.error(ErrorCode::UnknownSid));
+            return Some(http::error(ErrorCode::UnknownSid));
         };
         if self.overdue(app, s, now) {
-            return Some(self.settings.cors.error(ErrorCode::UnknownSid));
+            return Some(http::error(ErrorCode::UnknownSid));
         }
         let polling = self
             .sessions
             .get_mut(s)
             .is_some_and(|sess| matches!(sess.transport, Transport::Polling { .. }));
         if q.transport != Some("polling") || !polling {
-            return Some(self.settings.cors.error(ErrorCode::BadRequest));
+            return Some(http::error(ErrorCode::BadRequest));
         }
         let response = match req.method() {
-            "GET" => self.poll(app, wire, s, conn),
+            "GET" => self.poll(app, wire, s, conn, cors),
             "POST" => Some(self.post(app, s, req.body(), now)),
-            _ => Some(self.settings.cors.error(ErrorCode::BadRequest)),
+            _ => Some(http::error(ErrorCode::BadRequest)),
         };
         self.rearm(s);
         response
@@ -563,7 +594,7 @@ impl<C: Default> Engine<C> {
         conn: ConnId,
         now: Instant,
     ) -> bool {
-        let Some(s) = self.gets.remove(&conn) else {
+        let Some(s) = self.gets.forget(conn) else {
             return false;
         };
         self.now = Some(now);
@@ -664,11 +695,10 @@ impl<C: Default> Engine<C> {
             let Some(conn) = get.take() else {
                 continue;
             };
-            self.gets.remove(&conn);
             let close_packet = Out::CLOSE;
             let close = draining.then_some(&close_packet);
             let body = packet::encode_payload(sess.queue.iter().chain(close));
-            if wire.respond(conn, self.settings.cors.payload(body)) {
+            if wire.respond(conn, self.gets.answer(conn, body)) {
                 sess.queue.clear();
                 sess.queued_bytes = 0;
                 if draining {
@@ -680,8 +710,25 @@ impl<C: Default> Engine<C> {
 
     // ---- internals ----
 
+    /// The CORS headers of the responses to `req` (none without the `cors` option).
+    fn cors_headers(&self, req: &Request) -> CorsHeaders {
+        self.settings
+            .cors
+            .as_ref()
+            .map(|cors| cors.headers(req))
+            .unwrap_or_default()
+    }
+
+    /// The app's verdict on a handshake request.
+    fn allow(&self, req: &Request) -> Result<(), http::Forbidden> {
+        match &self.settings.allow_request {
+            Some(allow) => allow.check(req),
+            None => Ok(()),
+        }
+    }
+
     fn open(&mut self, transport: Transport, now: Instant) -> SessKey {
-        let sid: Arc<str> = self.ids.next().into();
+        let sid: Arc<str> = sid::generate().into();
         let s = self.sessions.insert(Session {
             sid: Arc::clone(&sid),
             transport,
@@ -806,9 +853,7 @@ impl<C: Default> Engine<C> {
             }
             (Transport::Polling { get }, Some(reply)) => {
                 if let Some(get) = get.take() {
-                    self.gets.remove(&get);
-                    let body = packet::encode_payload([&reply]);
-                    let response = self.settings.cors.payload(body);
+                    let response = self.gets.answer(get, packet::encode_payload([&reply]));
                     self.effects.push(Effect::Respond(get, response));
                 }
                 self.remove(s);
@@ -829,7 +874,7 @@ impl<C: Default> Engine<C> {
         if let Some(sess) = self.sessions.remove(s) {
             self.by_sid.remove(&sess.sid);
             if let Transport::Polling { get: Some(get) } = sess.transport {
-                self.gets.remove(&get);
+                self.gets.forget(get);
             }
         }
     }

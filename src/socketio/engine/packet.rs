@@ -6,9 +6,22 @@
 //! the record separator `\x1e`, and "Binary payloads MUST be base64-encoded and prefixed
 //! with a `b` character" (engine.io-protocol, Packet encoding).
 
+use base64::alphabet::STANDARD;
+use base64::engine::general_purpose::{GeneralPurpose, GeneralPurposeConfig};
+use base64::engine::DecodePaddingMode;
+use base64::Engine as _;
 use tungstenite::{Bytes, Message, Utf8Bytes};
 
-use crate::socketio::base64;
+/// Standard base64 (RFC 4648 §4), padded when written. Read with padding optional and the
+/// bits past the last whole byte ignored, as the reference's reader (Node's
+/// `Buffer.from(data, "base64")`) takes them; characters outside the alphabet, which Node
+/// skips and no client sends, are refused.
+const BASE64: GeneralPurpose = GeneralPurpose::new(
+    &STANDARD,
+    GeneralPurposeConfig::new()
+        .with_decode_padding_mode(DecodePaddingMode::Indifferent)
+        .with_decode_allow_trailing_bits(true),
+);
 
 /// Separates packets in a long-polling payload.
 pub(crate) const SEPARATOR: u8 = 0x1e;
@@ -62,7 +75,7 @@ pub(crate) fn decode_text(text: &str) -> Result<Packet<'_>, Invalid> {
         b'5' => Packet::Upgrade,
         b'6' => Packet::Noop,
         b'b' => {
-            let bytes = base64::decode(data.as_bytes()).ok_or(Invalid)?;
+            let bytes = BASE64.decode(data).map_err(|_| Invalid)?;
             Packet::Message(Incoming::Binary(Bytes::from(bytes)))
         }
         _ => return Err(Invalid),
@@ -129,7 +142,7 @@ pub(crate) fn encode_payload<'p>(packets: impl IntoIterator<Item = &'p Out>) -> 
             Out::Text(text) => out.extend_from_slice(text.as_bytes()),
             Out::Binary(bytes) => {
                 out.push(b'b');
-                base64::encode(bytes, &mut out);
+                out.extend_from_slice(BASE64.encode(bytes).as_bytes());
             }
         }
     }
@@ -188,6 +201,37 @@ mod tests {
         );
         assert_eq!(decode_payload(b"4a\x1e\xff").nth(1), Some(Err(Invalid)));
         assert_eq!(decode_payload(b"").next(), Some(Err(Invalid)));
+    }
+
+    #[test]
+    fn binary_round_trips_as_base64() {
+        // RFC 4648 §10
+        let vectors = [
+            ("", "b"),
+            ("f", "bZg=="),
+            ("fo", "bZm8="),
+            ("foo", "bZm9v"),
+            ("foob", "bZm9vYg=="),
+            ("fooba", "bZm9vYmE="),
+            ("foobar", "bZm9vYmFy"),
+        ];
+        let binary = |b: &[u8]| Packet::Message(Incoming::Binary(Bytes::copy_from_slice(b)));
+        for (plain, coded) in vectors {
+            let out = Out::Binary(Bytes::copy_from_slice(plain.as_bytes()));
+            assert_eq!(encode_payload([&out]), coded.as_bytes());
+            assert_eq!(decode_text(coded), Ok(binary(plain.as_bytes())));
+        }
+        let all: Vec<u8> = (0..=255).collect();
+        let out = Out::Binary(Bytes::from(all.clone()));
+        let text = String::from_utf8(encode_payload([&out])).unwrap();
+        assert_eq!(text.len(), out.polling_len());
+        assert_eq!(decode_text(&text), Ok(binary(&all)));
+        // Node's Buffer.from(.., "base64") takes these too
+        assert_eq!(decode_text("bZm9vYg"), Ok(binary(b"foob")), "unpadded");
+        assert_eq!(decode_text("bZh=="), Ok(binary(b"f")), "trailing bits");
+        for bad in ["bZm9v!", "bZ", "bZm=v", "bZm9vY", "bZm9v\n"] {
+            assert_eq!(decode_text(bad), Err(Invalid), "{bad:?}");
+        }
     }
 
     #[test]

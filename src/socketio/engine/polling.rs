@@ -1,16 +1,47 @@
 //! The long-polling transport: the handshake GET, held GETs, POSTs of packets.
 
+use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::time::Instant;
 
-use super::http::ErrorCode;
+use super::cors::CorsHeaders;
+use super::http::{self, ErrorCode};
 use super::packet::{self, Out};
 use super::{App, Engine, SessKey, Transport, Wire, MAX_SESSIONS};
 use crate::http::{Request, Response};
 use crate::id::ConnId;
 use crate::socketio::reason::DisconnectReason;
 
+/// The GETs the engine holds, by connection: the session each waits for (told that a
+/// connection closed, the engine finds the session it held a GET for), and the CORS
+/// headers its request was given, for the answer made later.
+#[derive(Debug, Default)]
+pub(super) struct HeldGets(HashMap<ConnId, (SessKey, CorsHeaders)>);
+
+impl HeldGets {
+    fn hold(&mut self, conn: ConnId, s: SessKey, cors: &CorsHeaders) {
+        self.0.insert(conn, (s, cors.clone()));
+    }
+
+    /// Holds `conn` no more; the session it waited for, if it was held.
+    pub(super) fn forget(&mut self, conn: ConnId) -> Option<SessKey> {
+        self.0.remove(&conn).map(|(s, _)| s)
+    }
+
+    /// The answer to `conn`, which is held no more: `body` as a payload.
+    pub(super) fn answer(&mut self, conn: ConnId, body: Vec<u8>) -> Response {
+        let cors = self.0.remove(&conn).map(|(_, cors)| cors);
+        let response = http::payload(body);
+        match cors {
+            Some(cors) => cors.apply(response),
+            None => response,
+        }
+    }
+}
+
 impl<C: Default> Engine<C> {
+    /// The handshake GET: a new session, whose open packet (and what the app queued on
+    /// opening) is the answer, with the `io` cookie if configured.
     pub(super) fn open_polling<A: App<Client = C>>(
         &mut self,
         app: &mut A,
@@ -31,16 +62,22 @@ impl<C: Default> Engine<C> {
         let body = packet::encode_payload(sess.queue.iter());
         sess.queue.clear();
         sess.queued_bytes = 0;
-        self.settings.cors.payload(body)
+        let response = http::payload(body);
+        match &self.settings.cookie {
+            Some(cookie) => response.header("Set-Cookie", &cookie.header(&sess.sid)),
+            None => response,
+        }
     }
 
-    /// A GET with a sid: answered at once when there is something to say, else held.
+    /// A GET with a sid: answered at once when there is something to say, else held (and
+    /// answered later with `cors`).
     pub(super) fn poll<A: App<Client = C>>(
         &mut self,
         app: &mut A,
         wire: &mut impl Wire,
         s: SessKey,
         conn: ConnId,
+        cors: &CorsHeaders,
     ) -> Option<Response> {
         let sess = self.sessions.get_mut(s)?;
         let Transport::Polling { get } = &mut sess.transport else {
@@ -52,10 +89,10 @@ impl<C: Default> Engine<C> {
                 // happen, the server MUST return an HTTP 400 error status and close the
                 // session" (engine.io-protocol, Receiving data)
                 self.end(app, s, DisconnectReason::TransportError, Out::CLOSE);
-                return Some(self.settings.cors.error(ErrorCode::BadRequest));
+                return Some(http::error(ErrorCode::BadRequest));
             }
             // Whichever it was, it is held no more (answered, or its connection gone).
-            self.gets.remove(&previous);
+            self.gets.forget(previous);
         }
         let draining = sess.draining.is_some();
         if !sess.queue.is_empty() || draining {
@@ -68,15 +105,15 @@ impl<C: Default> Engine<C> {
             if draining {
                 self.remove(s);
             }
-            return Some(self.settings.cors.payload(body));
+            return Some(http::payload(body));
         }
         if sess.probe.as_ref().is_some_and(|p| p.probed) {
             // The client is moving to WebSocket: end its polling cycle at once.
             *get = None;
-            return Some(self.settings.cors.payload(b"6".to_vec()));
+            return Some(http::payload(b"6".to_vec()));
         }
         *get = Some(conn);
-        self.gets.insert(conn, s);
+        self.gets.hold(conn, s, cors);
         None
     }
 
@@ -89,7 +126,7 @@ impl<C: Default> Engine<C> {
         now: Instant,
     ) -> Response {
         if body.len() > self.settings.max_payload {
-            return self.settings.cors.too_large();
+            return http::too_large();
         }
         for packet in packet::decode_payload(body) {
             if !self.is_open(s) {
@@ -99,10 +136,10 @@ impl<C: Default> Engine<C> {
                 Ok(packet) => self.on_packet(app, s, packet, now),
                 Err(_) => {
                     self.end(app, s, DisconnectReason::ParseError, Out::CLOSE);
-                    return self.settings.cors.error(ErrorCode::BadRequest);
+                    return http::error(ErrorCode::BadRequest);
                 }
             }
         }
-        self.settings.cors.ok()
+        http::ok()
     }
 }

@@ -2,7 +2,6 @@
 
 use std::collections::HashSet;
 
-use super::http::Cors;
 use super::timing::PACE;
 use super::*;
 use crate::slab::{Key, Slab};
@@ -17,6 +16,8 @@ const UPGRADE: Duration = Duration::from_millis(1000);
 struct Rec {
     sent: Vec<(ConnId, Message)>,
     responses: Vec<(ConnId, String)>,
+    /// The same answers to held requests, whole.
+    answers: Vec<Response>,
     held: HashSet<ConnId>,
     closed: Vec<ConnId>,
     close_codes: Vec<CloseCode>,
@@ -37,6 +38,7 @@ impl Wire for Rec {
             return false;
         }
         self.responses.push((conn, body_of(&response)));
+        self.answers.push(response);
         true
     }
     fn is_held(&mut self, conn: ConnId) -> bool {
@@ -110,14 +112,22 @@ const PEER: SocketAddr = SocketAddr::V4(std::net::SocketAddrV4::new(
 
 impl Harness {
     fn new() -> Self {
-        let settings = Settings {
+        Harness::with(|_| {})
+    }
+
+    /// A harness whose settings `tweak` changes first.
+    fn with(tweak: impl FnOnce(&mut Settings)) -> Self {
+        let mut settings = Settings {
             ping_interval: INTERVAL,
             ping_timeout: TIMEOUT,
             max_payload: 1000,
             max_buffer: 4096,
             upgrade_timeout: UPGRADE,
-            cors: Cors::default(),
+            cors: None,
+            allow_request: None,
+            cookie: None,
         };
+        tweak(&mut settings);
         let now = Instant::now();
         Harness {
             eng: Engine::new(settings),
@@ -134,17 +144,22 @@ impl Harness {
     fn http(&mut self, c: u32, method: &str, query: &str, body: &str) -> Option<String> {
         let mut req = Request::from_parts(method, &format!("/socket.io/?{query}"), []);
         req.body = body.as_bytes().to_vec();
+        self.request(c, &req).map(|r| body_of(&r))
+    }
+
+    /// `req` on connection `c`, answered whole; `None` if it is held.
+    fn request(&mut self, c: u32, req: &Request) -> Option<Response> {
         let r = self.eng.on_http(
             &mut self.app,
             &mut self.wire,
             (conn(c), PEER, self.now),
-            &req,
+            req,
         );
         if r.is_none() {
             self.wire.held.insert(conn(c));
         }
         self.eng.flush(&mut self.app, &mut self.wire);
-        r.map(|r| body_of(&r))
+        r
     }
 
     fn handshake(&mut self) -> String {
@@ -644,3 +659,5 @@ fn max_payload_bounds_websocket_messages_too() {
     assert_eq!(h.wire.close_codes[1], CloseCode::Size);
     assert_eq!(h.http(3, "POST", &q(&sid), "4a").as_deref(), Some("200 ok"));
 }
+
+mod http;

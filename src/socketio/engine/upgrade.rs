@@ -31,8 +31,7 @@ impl<C: Default> Engine<C> {
                 // Upgrade), so the client can pause polling.
                 if let Transport::Polling { get } = &mut sess.transport {
                     if let Some(get) = get.take() {
-                        self.gets.remove(&get);
-                        let noop = self.settings.cors.payload(b"6".to_vec());
+                        let noop = self.gets.answer(get, b"6".to_vec());
                         self.effects.push(Effect::Respond(get, noop));
                     }
                 }
@@ -42,8 +41,7 @@ impl<C: Default> Engine<C> {
                 sess.probe = None;
                 let old = std::mem::replace(&mut sess.transport, Transport::WebSocket(conn));
                 if let Transport::Polling { get: Some(get) } = old {
-                    self.gets.remove(&get);
-                    let noop = self.settings.cors.payload(b"6".to_vec());
+                    let noop = self.gets.answer(get, b"6".to_vec());
                     self.effects.push(Effect::Respond(get, noop));
                 }
                 // What waited for a GET goes on the new transport, in order.
