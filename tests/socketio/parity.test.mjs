@@ -189,13 +189,6 @@ const scenarios = [
   },
   {
     name: "the server disconnects a socket and closes its connection: every namespace hears it",
-    todo: {
-      polling:
-        "ours answers the held GET with one payload of the DISCONNECT packets and the close " +
-        "packet (41, 41/disconnect, 1); the client handles the close first, so each socket hears " +
-        "'transport close' (then a second disconnect, 'io server disconnect'). The reference " +
-        "sends the close packet in a later response",
-    },
     async run(r) {
       await r.client("observer", "/disconnect", { auth: { run: r.id, observe: r.id } });
       const s = await r.client("subject", "/disconnect", { auth: { run: r.id, name: "subject" } });

@@ -174,7 +174,7 @@ struct Session<C> {
     heartbeat: Heartbeat,
     /// The app was told it ended; nothing more is sent but the drain.
     closed: bool,
-    /// Closed by the server on polling: the queue and a close packet wait for one more GET
+    /// Closed by the server on polling: the queue, then a close packet, wait for the GETs
     /// until then.
     draining: Option<Instant>,
     /// On WebSocket: packets wait in `queue` until this time (see [`Engine::pace`]).
@@ -184,6 +184,29 @@ struct Session<C> {
     armed: Option<Instant>,
     dirty: bool,
     client: C,
+}
+
+impl<C> Session<C> {
+    /// What the next GET gets, if anything: the queued packets; once they are out and the
+    /// session is draining, the close packet, alone (`true`: the session ends with it). As
+    /// the reference, which closes the transport only after its buffer drained: the client
+    /// handles a payload's packets in order, but a Socket.IO DISCONNECT in the same payload
+    /// as the close would reach its sockets after the transport's close.
+    fn next_payload(&self) -> Option<(Vec<u8>, bool)> {
+        if !self.queue.is_empty() {
+            Some((packet::encode_payload(self.queue.iter()), false))
+        } else if self.draining.is_some() {
+            Some((packet::encode_payload([&Out::CLOSE]), true))
+        } else {
+            None
+        }
+    }
+
+    /// A GET took the queue.
+    fn took_queue(&mut self) {
+        self.queue.clear();
+        self.queued_bytes = 0;
+    }
 }
 
 /// What a WebSocket connection on the endpoint is to the engine.
@@ -688,20 +711,16 @@ impl<C: Default> Engine<C> {
                 continue;
             };
             sess.dirty = false;
+            let next = sess.next_payload();
             let Transport::Polling { get } = &mut sess.transport else {
                 continue;
             };
-            let draining = sess.draining.is_some();
-            let Some(conn) = get.take() else {
+            let (Some((body, last)), Some(conn)) = (next, get.take()) else {
                 continue;
             };
-            let close_packet = Out::CLOSE;
-            let close = draining.then_some(&close_packet);
-            let body = packet::encode_payload(sess.queue.iter().chain(close));
             if wire.respond(conn, self.gets.answer(conn, body)) {
-                sess.queue.clear();
-                sess.queued_bytes = 0;
-                if draining {
+                sess.took_queue();
+                if last {
                     self.remove(s);
                 }
             }

@@ -93,26 +93,20 @@ impl<C: Default> Engine<C> {
             }
             // Whichever it was, it is held no more (answered, or its connection gone).
             self.gets.forget(previous);
-        }
-        let draining = sess.draining.is_some();
-        if !sess.queue.is_empty() || draining {
-            let close_packet = Out::CLOSE;
-            let close = draining.then_some(&close_packet);
-            let body = packet::encode_payload(sess.queue.iter().chain(close));
-            sess.queue.clear();
-            sess.queued_bytes = 0;
             *get = None;
-            if draining {
+        }
+        if let Some((body, last)) = sess.next_payload() {
+            sess.took_queue();
+            if last {
                 self.remove(s);
             }
             return Some(http::payload(body));
         }
         if sess.probe.as_ref().is_some_and(|p| p.probed) {
             // The client is moving to WebSocket: end its polling cycle at once.
-            *get = None;
             return Some(http::payload(b"6".to_vec()));
         }
-        *get = Some(conn);
+        sess.transport = Transport::Polling { get: Some(conn) };
         self.gets.hold(conn, s, cors);
         None
     }
