@@ -42,7 +42,8 @@
 //! answers `where` (ack) with its own name.
 //!
 //! Heartbeat: `SOCKETIO_PING_INTERVAL_MS`, `SOCKETIO_PING_TIMEOUT_MS` (25000 / 20000);
-//! largest packet: `SOCKETIO_MAX_PAYLOAD` (bytes, 1000000).
+//! largest packet: `SOCKETIO_MAX_PAYLOAD` (bytes, 1000000); connection state recovery's
+//! window: `SOCKETIO_RECOVERY_MS` (120000; 0 turns recovery off).
 
 mod common;
 
@@ -256,8 +257,12 @@ fn env_ms(name: &str) -> Option<Duration> {
 }
 
 fn options() -> Options {
-    let recovery = Recovery::default().max_disconnection_duration(Duration::from_secs(120));
-    let mut options = Options::default().connection_state_recovery(recovery);
+    let mut options = Options::default();
+    let window = env_ms("SOCKETIO_RECOVERY_MS").unwrap_or(Duration::from_secs(120));
+    if !window.is_zero() {
+        let recovery = Recovery::default().max_disconnection_duration(window);
+        options = options.connection_state_recovery(recovery);
+    }
     if let Some(interval) = env_ms("SOCKETIO_PING_INTERVAL_MS") {
         options = options.ping_interval(interval);
     }

@@ -14,7 +14,6 @@ use std::fmt;
 use std::time::{Duration, Instant};
 
 use http::Extensions;
-use serde_json::Value;
 use tungstenite::Utf8Bytes;
 
 use super::engine::Engine;
@@ -24,6 +23,7 @@ use super::namespace::{Client, Sio, SocketKey};
 use super::packet;
 use super::payload::Payload;
 use super::reason::DisconnectReason;
+use super::recovery::Audience;
 use super::socket::{send_packet, AckError, Socket};
 use crate::slab::{key_type, Slab};
 
@@ -248,8 +248,11 @@ impl Sio {
     ) -> usize {
         let id = ack.as_ref().map(|_| self.ack_id());
         // As the reference: events with an ack or volatile are not kept for recovery.
-        let kept = (id.is_none() && !sel.volatile).then_some(sel);
-        let text = self.encode_event(eng.now(), ns, event, &payload, id, kept);
+        let kept = (id.is_none() && !sel.volatile).then_some(|| Audience::Rooms {
+            rooms: sel.rooms.clone(),
+            except: sel.except.clone(),
+        });
+        let text = self.encode_event(eng.now(), ns, (event, &payload), id, kept);
         let mut sent = Vec::with_capacity(targets.len());
         for &k in targets {
             // The reference's adapter tells every recipient's outgoing listeners.
@@ -331,33 +334,29 @@ impl Sio {
         }
     }
 
-    /// Encodes an event for namespace `ns`. With recovery on, an event `kept` for the
-    /// sockets it selects gets the next offset as its last argument and goes in the
-    /// namespace's log (recovery.rs).
+    /// Encodes an event for namespace `ns`. With recovery on, an event `kept` for an
+    /// audience gets the next offset as its last argument and goes in the namespace's log
+    /// (recovery.rs).
     pub(crate) fn encode_event(
         &mut self,
         now: Option<Instant>,
         ns: usize,
-        event: &str,
-        payload: &Payload,
+        (event, payload): (&str, &Payload),
         id: Option<u64>,
-        kept: Option<&Selection>,
+        kept: Option<impl FnOnce() -> Audience>,
     ) -> Utf8Bytes {
-        let nbins = payload.bins.len();
-        let (store, now, sel) = match (self.store(ns), now, kept) {
-            (Some(store), Some(now), Some(sel)) => (store, now, sel),
-            _ => {
-                let nsp = &self.namespaces[ns].name;
-                return packet::event(nsp, event, &payload.args, nbins, id).into();
-            }
+        let (args, nbins) = (&payload.args, payload.bins.len());
+        let logged = match (self.store(ns), now, kept) {
+            (Some(store), Some(now), Some(audience)) => Some((store.next_offset(), now, audience)),
+            _ => None,
         };
-        let mut args = Vec::with_capacity(payload.args.len() + 1);
-        args.extend_from_slice(&payload.args);
-        args.push(Value::String(store.next_offset()));
         let nsp = &self.namespaces[ns].name;
-        let text: Utf8Bytes = packet::event(nsp, event, &args, nbins, id).into();
+        let Some((offset, now, audience)) = logged else {
+            return packet::event(nsp, event, args, nbins, (id, None)).into();
+        };
+        let text: Utf8Bytes = packet::event(nsp, event, args, nbins, (id, Some(offset))).into();
         if let Some(store) = self.store(ns) {
-            store.log(now, sel, text.clone(), &payload.bins);
+            store.log(now, audience(), text.clone(), &payload.bins);
         }
         text
     }

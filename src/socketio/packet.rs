@@ -203,7 +203,7 @@ pub(crate) fn event(
     name: &str,
     args: &[Value],
     attachments: usize,
-    id: Option<u64>,
+    (id, offset): (Option<u64>, Option<u64>),
 ) -> String {
     let mut s = header(Kind::Event, attachments, nsp, id);
     s.push('[');
@@ -211,6 +211,10 @@ pub(crate) fn event(
     for arg in args {
         s.push(',');
         json::write(&mut s, arg);
+    }
+    // Connection state recovery's offset: the last argument, a string.
+    if let Some(offset) = offset {
+        let _ = write!(s, ",\"{offset}\"");
     }
     s.push(']');
     s
@@ -391,12 +395,17 @@ mod tests {
         assert_eq!(disconnect("/"), "41");
         assert_eq!(disconnect("/admin"), "41/admin,");
         assert_eq!(
-            event("/", "hey", &[json!("Jude")], 0, None),
+            event("/", "hey", &[json!("Jude")], 0, (None, None)),
             r#"42["hey","Jude"]"#
         );
-        assert_eq!(event("/a", "x", &[], 0, Some(7)), r#"42/a,7["x"]"#);
+        assert_eq!(event("/a", "x", &[], 0, (Some(7), None)), r#"42/a,7["x"]"#);
+        let with_offset = event("/", "n", &[json!(1)], 0, (None, Some(12)));
         assert_eq!(
-            event("/", "m", &[placeholder(0)], 1, None),
+            with_offset, r#"42["n",1,"12"]"#,
+            "the offset goes last, a string"
+        );
+        assert_eq!(
+            event("/", "m", &[placeholder(0)], 1, (None, None)),
             r#"451-["m",{"_placeholder":true,"num":0}]"#
         );
         assert_eq!(ack("/", 456, &[json!(1), json!("2")], 0), r#"43456[1,"2"]"#);
@@ -406,7 +415,13 @@ mod tests {
             r#"461-/admin,1[{"_placeholder":true,"num":0}]"#
         );
         // what we encode, we decode
-        let text = event("/admin", "e\"v", &[json!({"k": [1, null]})], 0, Some(3));
+        let text = event(
+            "/admin",
+            "e\"v",
+            &[json!({"k": [1, null]})],
+            0,
+            (Some(3), None),
+        );
         let back = decode(&text[1..]).unwrap();
         assert_eq!(back.data, Some(json!(["e\"v", {"k": [1, null]}])));
     }

@@ -18,6 +18,7 @@
 //! offset fell out of the log gets a new session, as one past the window does.
 
 use std::collections::{HashMap, VecDeque};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use http::Extensions;
@@ -26,7 +27,6 @@ use tungstenite::{Bytes, Utf8Bytes};
 use log::debug;
 use serde_json::Value;
 
-use super::adapter::Selection;
 use super::engine::Engine;
 use super::namespace::{Client, Sio, SocketKey};
 
@@ -93,13 +93,24 @@ pub(crate) struct Session {
     disconnected_at: Instant,
 }
 
+/// Who an event was for.
+#[derive(Debug, Clone)]
+pub(crate) enum Audience {
+    /// One socket (`socket.emit`), by id: its own room.
+    Socket(Arc<str>),
+    /// A broadcast's selection.
+    Rooms {
+        rooms: Vec<String>,
+        except: Vec<String>,
+    },
+}
+
 /// An event as it went out: its packet (offset included) and attachments.
 #[derive(Debug, Clone)]
 pub(crate) struct Logged {
     offset: u64,
     emitted_at: Instant,
-    rooms: Vec<String>,
-    except: Vec<String>,
+    audience: Audience,
     pub(crate) text: Utf8Bytes,
     pub(crate) bins: Vec<Bytes>,
 }
@@ -112,8 +123,13 @@ impl Logged {
     /// Whether a socket in `rooms` was among its recipients (the reference's
     /// `shouldIncludePacket`).
     fn reaches(&self, rooms: &[String]) -> bool {
-        let included = self.rooms.is_empty() || rooms.iter().any(|r| self.rooms.contains(r));
-        included && !rooms.iter().any(|r| self.except.contains(r))
+        match &self.audience {
+            Audience::Socket(sid) => rooms.iter().any(|r| **r == **sid),
+            Audience::Rooms { rooms: to, except } => {
+                let included = to.is_empty() || rooms.iter().any(|r| to.contains(r));
+                included && !rooms.iter().any(|r| except.contains(r))
+            }
+        }
     }
 }
 
@@ -145,18 +161,24 @@ impl Store {
         self.settings.skip_middlewares
     }
 
-    /// The offset the next logged event will have, as the client will send it back.
-    pub(crate) fn next_offset(&self) -> String {
-        self.next_offset.to_string()
+    /// The offset the next logged event will have (the client sends it back as a
+    /// decimal string).
+    pub(crate) fn next_offset(&self) -> u64 {
+        self.next_offset
     }
 
-    /// Logs an event sent to `sel` at `now`, whose packet carries `next_offset()`.
-    pub(crate) fn log(&mut self, now: Instant, sel: &Selection, text: Utf8Bytes, bins: &[Bytes]) {
+    /// Logs an event sent to `audience` at `now`, whose packet carries `next_offset()`.
+    pub(crate) fn log(
+        &mut self,
+        now: Instant,
+        audience: Audience,
+        text: Utf8Bytes,
+        bins: &[Bytes],
+    ) {
         let logged = Logged {
             offset: self.next_offset,
             emitted_at: now,
-            rooms: sel.rooms.clone(),
-            except: sel.except.clone(),
+            audience,
             text,
             bins: bins.to_vec(),
         };
@@ -293,11 +315,10 @@ impl Sio {
 mod tests {
     use super::*;
 
-    fn sel(rooms: &[&str], except: &[&str]) -> Selection {
-        Selection {
+    fn sel(rooms: &[&str], except: &[&str]) -> Audience {
+        Audience::Rooms {
             rooms: rooms.iter().map(|r| r.to_string()).collect(),
             except: except.iter().map(|r| r.to_string()).collect(),
-            volatile: false,
         }
     }
 
@@ -315,15 +336,15 @@ mod tests {
     fn restores_the_events_after_the_offset_that_its_rooms_would_have_received() {
         let t0 = Instant::now();
         let mut store = Store::new(Recovery::default());
-        let first = store.next_offset();
-        store.log(t0, &sel(&[], &[]), "all".into(), &[]);
-        store.log(t0, &sel(&["a"], &[]), "to a".into(), &[]);
+        let first = store.next_offset().to_string();
+        store.log(t0, sel(&[], &[]), "all".into(), &[]);
+        store.log(t0, sel(&["a"], &[]), "to a".into(), &[]);
         persist(&mut store, t0, "p", &["sid", "a"]);
-        store.log(t0, &sel(&["b"], &[]), "to b".into(), &[]);
-        store.log(t0, &sel(&[], &["a"]), "all but a".into(), &[]);
+        store.log(t0, sel(&["b"], &[]), "to b".into(), &[]);
+        store.log(t0, sel(&[], &["a"]), "all but a".into(), &[]);
         store.log(
             t0,
-            &sel(&["a", "b"], &["x"]),
+            sel(&["a", "b"], &["x"]),
             "a or b".into(),
             &[Bytes::from_static(b"z")],
         );
@@ -344,8 +365,8 @@ mod tests {
         let window = Duration::from_secs(10);
         let settings = Recovery::default().max_disconnection_duration(window);
         let mut store = Store::new(settings.clone());
-        let offset = store.next_offset();
-        store.log(t0, &sel(&[], &[]), "e".into(), &[]);
+        let offset = store.next_offset().to_string();
+        store.log(t0, sel(&[], &[]), "e".into(), &[]);
         persist(&mut store, t0, "p", &[]);
         assert!(store
             .restore(t0 + window + Duration::from_millis(1), "p", &offset)
@@ -353,16 +374,16 @@ mod tests {
 
         // Within the window, but the log dropped the offset for its size.
         let mut store = Store::new(settings.max_log_bytes(8));
-        let offset = store.next_offset();
-        store.log(t0, &sel(&[], &[]), "12345".into(), &[]);
-        store.log(t0, &sel(&[], &[]), "67890".into(), &[]);
+        let offset = store.next_offset().to_string();
+        store.log(t0, sel(&[], &[]), "12345".into(), &[]);
+        store.log(t0, sel(&[], &[]), "67890".into(), &[]);
         persist(&mut store, t0, "p", &[]);
         assert!(store.restore(t0, "p", &offset).is_none());
         assert_eq!(store.log_bytes, 5, "one event kept");
 
         // Garbage offsets and unknown pids.
         let mut store = Store::new(Recovery::default());
-        store.log(t0, &sel(&[], &[]), "e".into(), &[]);
+        store.log(t0, sel(&[], &[]), "e".into(), &[]);
         persist(&mut store, t0, "p", &[]);
         assert!(store.restore(t0, "nope", "0").is_none());
         assert!(store.restore(t0, "p", "-1").is_none());
@@ -380,7 +401,7 @@ mod tests {
     fn the_newest_offset_restores_with_nothing_missed() {
         let t0 = Instant::now();
         let mut store = Store::new(Recovery::default());
-        store.log(t0, &sel(&[], &[]), "e".into(), &[]);
+        store.log(t0, sel(&[], &[]), "e".into(), &[]);
         let last = (store.next_offset.saturating_sub(1)).to_string();
         persist(&mut store, t0, "p", &[]);
         let (_, missed) = store.restore(t0, "p", &last).unwrap();

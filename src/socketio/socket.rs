@@ -18,7 +18,6 @@ use tungstenite::{Bytes, Utf8Bytes};
 
 use http::Extensions;
 
-use super::adapter::Selection;
 use super::broadcast::Broadcast;
 use super::engine::packet::Out;
 use super::engine::{Engine, SessKey};
@@ -28,6 +27,7 @@ use super::namespace::{Client, Info, Sio, SocketKey};
 use super::packet;
 use super::payload::Payload;
 use super::reason::DisconnectReason;
+use super::recovery::Audience;
 use crate::error::JoinError;
 use crate::http::Request;
 use crate::SendError;
@@ -367,14 +367,12 @@ impl<'a> Socket<'a> {
         notify_outgoing(self.eng, self.sio, self.key, event, payload);
         let session = self.state().map(|s| s.session);
         let session = session.ok_or(EmitError::Disconnected)?;
-        // With recovery on, kept as an event for this socket's own room (the reference
-        // broadcasts it there); an event with an ack is not kept.
-        let kept = (id.is_none() && self.sio.recovery.is_some()).then(|| Selection {
-            rooms: vec![self.info.sid.to_string()],
-            ..Selection::default()
-        });
+        // Kept for recovery as sent to this socket's own room (the reference broadcasts it
+        // there); an event with an ack is not kept.
+        let sid = &self.info.sid;
+        let kept = id.is_none().then_some(|| Audience::Socket(Arc::clone(sid)));
         let (now, ns) = (self.eng.now(), self.info.ns);
-        let text = (self.sio).encode_event(now, ns, event, payload, id, kept.as_ref());
+        let text = (self.sio).encode_event(now, ns, (event, payload), id, kept);
         match send_packet(self.eng, session, text, &payload.bins) {
             true => Ok(()),
             false => Err(EmitError::Disconnected),
