@@ -356,7 +356,7 @@ impl Sio {
         };
         let text: Utf8Bytes = packet::event(nsp, event, args, nbins, (id, Some(offset))).into();
         if let Some(store) = self.store(ns) {
-            store.log(now, audience(), text.clone(), &payload.bins);
+            store.log(now, audience(), text.as_str(), &payload.bins);
         }
         text
     }

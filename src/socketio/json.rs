@@ -66,15 +66,12 @@ pub(crate) fn parse(text: &str) -> Result<Value, JsonError> {
     Ok(value)
 }
 
-/// Appends `value` as JSON, the mapped characters as lone surrogate escapes.
-pub(crate) fn write<T: Serialize + ?Sized>(out: &mut String, value: &T) {
-    let mut buf = Vec::with_capacity(64);
-    let mut ser = serde_json::Serializer::with_formatter(&mut buf, Js);
+/// Appends `value` as JSON (UTF-8: serde_json writes it, and our escapes are ASCII), the
+/// mapped characters as lone surrogate escapes.
+pub(crate) fn write<T: Serialize + ?Sized>(out: &mut Vec<u8>, value: &T) {
+    let mut ser = serde_json::Serializer::with_formatter(out, Js);
     // Writing to a Vec cannot fail, and a `Value` (or a str) always serializes.
-    if value.serialize(&mut ser).is_ok() {
-        // serde_json writes UTF-8, and our escapes are ASCII.
-        out.push_str(&String::from_utf8_lossy(&buf));
-    }
+    let _ = value.serialize(&mut ser);
 }
 
 /// What one pass over a JSON text found.
@@ -202,10 +199,14 @@ mod tests {
     use super::*;
     use serde_json::json;
 
+    fn to_json<T: Serialize + ?Sized>(value: &T) -> String {
+        let mut out = Vec::new();
+        write(&mut out, value);
+        String::from_utf8(out).unwrap()
+    }
+
     fn echo(text: &str) -> String {
-        let mut out = String::new();
-        write(&mut out, &parse(text).expect(text));
-        out
+        to_json(&parse(text).expect(text))
     }
 
     #[test]
@@ -226,8 +227,7 @@ mod tests {
         // what the app sees
         let v = parse(r#"["cut:\ud83c"]"#).unwrap();
         assert_eq!(v[0].as_str(), Some("cut:\u{10F83C}"));
-        let mut out = String::new();
-        write(&mut out, &format!("Reply to: {}", v[0].as_str().unwrap()));
+        let out = to_json(&format!("Reply to: {}", v[0].as_str().unwrap()));
         assert_eq!(out, r#""Reply to: cut:\ud83c""#);
     }
 

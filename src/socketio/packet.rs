@@ -170,9 +170,41 @@ pub(crate) fn placeholder(num: usize) -> Value {
     Value::Object(map)
 }
 
+/// A packet being encoded: bytes, UTF-8 by construction (ASCII, the caller's `&str`s, and
+/// JSON that serde_json writes straight in, with no buffer of its own per value).
+struct Encoder(Vec<u8>);
+
+impl Encoder {
+    fn push(&mut self, c: char) {
+        let mut utf8 = [0; 4];
+        self.push_str(c.encode_utf8(&mut utf8));
+    }
+
+    fn push_str(&mut self, s: &str) {
+        self.0.extend_from_slice(s.as_bytes());
+    }
+
+    fn json<T: serde::Serialize + ?Sized>(&mut self, value: &T) {
+        json::write(&mut self.0, value);
+    }
+
+    fn finish(self) -> String {
+        // Checked once per packet; it cannot fail (see the type's docs).
+        String::from_utf8(self.0)
+            .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
+    }
+}
+
+impl std::fmt::Write for Encoder {
+    fn write_str(&mut self, s: &str) -> std::fmt::Result {
+        self.push_str(s);
+        Ok(())
+    }
+}
+
 /// Starts an encoded packet: `4` (the Engine.IO message type), then the Socket.IO header.
-fn header(kind: Kind, attachments: usize, nsp: &str, id: Option<u64>) -> String {
-    let mut s = String::with_capacity(64);
+fn header(kind: Kind, attachments: usize, nsp: &str, id: Option<u64>) -> Encoder {
+    let mut s = Encoder(Vec::with_capacity(64));
     s.push('4');
     let (digit, binary) = match kind {
         Kind::Connect => ('0', false),
@@ -207,17 +239,17 @@ pub(crate) fn event(
 ) -> String {
     let mut s = header(Kind::Event, attachments, nsp, id);
     s.push('[');
-    json::write(&mut s, name);
+    s.json(name);
     for arg in args {
         s.push(',');
-        json::write(&mut s, arg);
+        s.json(arg);
     }
     // Connection state recovery's offset: the last argument, a string.
     if let Some(offset) = offset {
         let _ = write!(s, ",\"{offset}\"");
     }
     s.push(']');
-    s
+    s.finish()
 }
 
 /// `[args...]` answering ack `id` (BINARY_ACK with attachments).
@@ -228,40 +260,40 @@ pub(crate) fn ack(nsp: &str, id: u64, args: &[Value], attachments: usize) -> Str
         if i > 0 {
             s.push(',');
         }
-        json::write(&mut s, arg);
+        s.json(arg);
     }
     s.push(']');
-    s
+    s.finish()
 }
 
 /// The CONNECT answer: `{"sid":..}`, and `"pid":..` with recovery on.
 pub(crate) fn connect(nsp: &str, sid: &str, pid: Option<&str>) -> String {
     let mut s = header(Kind::Connect, 0, nsp, None);
     s.push_str(r#"{"sid":"#);
-    json::write(&mut s, sid);
+    s.json(sid);
     if let Some(pid) = pid {
         s.push_str(r#","pid":"#);
-        json::write(&mut s, pid);
+        s.json(pid);
     }
     s.push('}');
-    s
+    s.finish()
 }
 
 /// CONNECT_ERROR with `{"message":..[,"data":..]}`.
 pub(crate) fn connect_error(nsp: &str, message: &str, data: Option<&Value>) -> String {
     let mut s = header(Kind::ConnectError, 0, nsp, None);
     s.push_str(r#"{"message":"#);
-    json::write(&mut s, message);
+    s.json(message);
     if let Some(data) = data {
         s.push_str(r#","data":"#);
-        json::write(&mut s, data);
+        s.json(data);
     }
     s.push('}');
-    s
+    s.finish()
 }
 
 pub(crate) fn disconnect(nsp: &str) -> String {
-    header(Kind::Disconnect, 0, nsp, None)
+    header(Kind::Disconnect, 0, nsp, None).finish()
 }
 
 #[cfg(test)]

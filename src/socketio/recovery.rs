@@ -18,7 +18,6 @@
 //! offset fell out of the log gets a new session, as one past the window does.
 
 use std::collections::{HashMap, VecDeque};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use http::Extensions;
@@ -86,6 +85,8 @@ impl Recovery {
 /// What a disconnected socket leaves to come back to.
 #[derive(Debug)]
 pub(crate) struct Session {
+    /// The key the socket had: the audience of what was emitted to it alone.
+    key: SocketKey,
     pub(crate) sid: String,
     pub(crate) pid: String,
     pub(crate) rooms: Vec<String>,
@@ -96,8 +97,9 @@ pub(crate) struct Session {
 /// Who an event was for.
 #[derive(Debug, Clone)]
 pub(crate) enum Audience {
-    /// One socket (`socket.emit`), by id: its own room.
-    Socket(Arc<str>),
+    /// One socket (`socket.emit`): its own room, named by its key (cheaper to keep than
+    /// its id; a restored socket's old key is in its [`Session`]).
+    Socket(SocketKey),
     /// A broadcast's selection.
     Rooms {
         rooms: Vec<String>,
@@ -105,26 +107,35 @@ pub(crate) enum Audience {
     },
 }
 
-/// An event as it went out: its packet (offset included) and attachments.
-#[derive(Debug, Clone)]
-pub(crate) struct Logged {
+/// An event as it went out; its packet's text (offset included) is the next `len` bytes of
+/// the store's `texts`.
+#[derive(Debug)]
+struct Logged {
     offset: u64,
     emitted_at: Instant,
     audience: Audience,
+    len: usize,
+    bins: Vec<Bytes>,
+}
+
+/// An event to send again, as it went out.
+#[derive(Debug)]
+pub(crate) struct Missed {
     pub(crate) text: Utf8Bytes,
     pub(crate) bins: Vec<Bytes>,
 }
 
 impl Logged {
     fn size(&self) -> usize {
-        self.text.len() + self.bins.iter().map(Bytes::len).sum::<usize>()
+        self.len + self.bins.iter().map(Bytes::len).sum::<usize>()
     }
 
-    /// Whether a socket in `rooms` was among its recipients (the reference's
-    /// `shouldIncludePacket`).
-    fn reaches(&self, rooms: &[String]) -> bool {
+    /// Whether the socket kept as `session` was among its recipients (the reference's
+    /// `shouldIncludePacket`, on the rooms it was in).
+    fn reaches(&self, session: &Session) -> bool {
+        let rooms = &session.rooms;
         match &self.audience {
-            Audience::Socket(sid) => rooms.iter().any(|r| **r == **sid),
+            Audience::Socket(k) => *k == session.key,
             Audience::Rooms { rooms: to, except } => {
                 let included = to.is_empty() || rooms.iter().any(|r| to.contains(r));
                 included && !rooms.iter().any(|r| except.contains(r))
@@ -141,6 +152,9 @@ pub(crate) struct Store {
     /// Pids in the order they were kept, to drop the expired from the front.
     expiry: VecDeque<(Instant, String)>,
     log: VecDeque<Logged>,
+    /// The logged packets' texts, end to end: one copy of a few dozen bytes per event, and
+    /// nothing to allocate or free per event, where sharing each packet's buffer cost both.
+    texts: VecDeque<u8>,
     log_bytes: usize,
     next_offset: u64,
 }
@@ -152,6 +166,7 @@ impl Store {
             sessions: HashMap::new(),
             expiry: VecDeque::new(),
             log: VecDeque::new(),
+            texts: VecDeque::new(),
             log_bytes: 0,
             next_offset: 0,
         }
@@ -168,18 +183,13 @@ impl Store {
     }
 
     /// Logs an event sent to `audience` at `now`, whose packet carries `next_offset()`.
-    pub(crate) fn log(
-        &mut self,
-        now: Instant,
-        audience: Audience,
-        text: Utf8Bytes,
-        bins: &[Bytes],
-    ) {
+    pub(crate) fn log(&mut self, now: Instant, audience: Audience, text: &str, bins: &[Bytes]) {
+        self.texts.extend(text.as_bytes());
         let logged = Logged {
             offset: self.next_offset,
             emitted_at: now,
             audience,
-            text,
+            len: text.len(),
             bins: bins.to_vec(),
         };
         self.next_offset += 1;
@@ -188,16 +198,17 @@ impl Store {
         self.prune(now);
     }
 
-    /// Keeps a socket disconnected at `now` for the window: its id, pid, rooms, data.
+    /// Keeps a socket disconnected at `now` for the window: its key, id, pid, rooms, data.
     pub(crate) fn persist(
         &mut self,
         now: Instant,
-        (sid, pid): (String, String),
+        (key, sid, pid): (SocketKey, String, String),
         rooms: Vec<String>,
         data: Extensions,
     ) {
         self.expiry.push_back((now, pid.clone()));
         let session = Session {
+            key,
             sid,
             pid: pid.clone(),
             rooms,
@@ -217,7 +228,7 @@ impl Store {
         now: Instant,
         pid: &str,
         offset: &str,
-    ) -> Option<(Session, Vec<Logged>)> {
+    ) -> Option<(Session, Vec<Missed>)> {
         self.prune(now);
         let offset: u64 = offset.parse().ok()?;
         // Offsets are consecutive: the one asked for is at its distance from the front.
@@ -227,10 +238,23 @@ impl Store {
             return None;
         }
         let session = self.sessions.remove(pid)?;
-        let missed = (self.log.iter().skip(at + 1))
-            .filter(|logged| logged.reaches(&session.rooms))
-            .cloned()
-            .collect();
+        let mut missed = Vec::new();
+        let mut start = 0;
+        for (i, logged) in self.log.iter().enumerate() {
+            let end = start + logged.len;
+            if i > at && logged.reaches(&session) {
+                let bytes: Vec<u8> = self.texts.range(start..end).copied().collect();
+                // Logged from a `&str`: valid UTF-8.
+                if let Ok(text) = String::from_utf8(bytes) {
+                    let bins = logged.bins.clone();
+                    missed.push(Missed {
+                        text: text.into(),
+                        bins,
+                    });
+                }
+            }
+            start = end;
+        }
         Some((session, missed))
     }
 
@@ -256,6 +280,7 @@ impl Store {
                 break;
             }
             self.log_bytes -= front.size();
+            self.texts.drain(..front.len);
             self.log.pop_front();
         }
     }
@@ -269,7 +294,7 @@ impl Sio {
         eng: &Engine<Client>,
         ns: usize,
         auth: &Value,
-    ) -> Option<(Session, Vec<Logged>)> {
+    ) -> Option<(Session, Vec<Missed>)> {
         let (pid, offset) = (auth.get("pid")?.as_str()?, auth.get("offset")?.as_str()?);
         let now = eng.now()?;
         let found = self.store(ns)?.restore(now, pid, offset);
@@ -295,7 +320,7 @@ impl Sio {
             .map(str::to_owned)
             .collect();
         if let Some(store) = self.store(ns) {
-            store.persist(now, (sid, pid.to_string()), rooms, data);
+            store.persist(now, (k, sid, pid.to_string()), rooms, data);
         }
     }
 
@@ -314,6 +339,7 @@ impl Sio {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::slab::Key;
 
     fn sel(rooms: &[&str], except: &[&str]) -> Audience {
         Audience::Rooms {
@@ -324,11 +350,15 @@ mod tests {
 
     fn persist(store: &mut Store, at: Instant, pid: &str, rooms: &[&str]) {
         let rooms = rooms.iter().map(|r| r.to_string()).collect();
-        let ids = ("sid".to_owned(), pid.to_owned());
+        let ids = (
+            SocketKey::from_parts(0, 0),
+            "sid".to_owned(),
+            pid.to_owned(),
+        );
         store.persist(at, ids, rooms, Extensions::new());
     }
 
-    fn texts(missed: &[Logged]) -> Vec<&str> {
+    fn texts(missed: &[Missed]) -> Vec<&str> {
         missed.iter().map(|l| l.text.as_str()).collect()
     }
 
@@ -337,15 +367,15 @@ mod tests {
         let t0 = Instant::now();
         let mut store = Store::new(Recovery::default());
         let first = store.next_offset().to_string();
-        store.log(t0, sel(&[], &[]), "all".into(), &[]);
-        store.log(t0, sel(&["a"], &[]), "to a".into(), &[]);
+        store.log(t0, sel(&[], &[]), "all", &[]);
+        store.log(t0, sel(&["a"], &[]), "to a", &[]);
         persist(&mut store, t0, "p", &["sid", "a"]);
-        store.log(t0, sel(&["b"], &[]), "to b".into(), &[]);
-        store.log(t0, sel(&[], &["a"]), "all but a".into(), &[]);
+        store.log(t0, sel(&["b"], &[]), "to b", &[]);
+        store.log(t0, sel(&[], &["a"]), "all but a", &[]);
         store.log(
             t0,
             sel(&["a", "b"], &["x"]),
-            "a or b".into(),
+            "a or b",
             &[Bytes::from_static(b"z")],
         );
 
@@ -366,7 +396,7 @@ mod tests {
         let settings = Recovery::default().max_disconnection_duration(window);
         let mut store = Store::new(settings.clone());
         let offset = store.next_offset().to_string();
-        store.log(t0, sel(&[], &[]), "e".into(), &[]);
+        store.log(t0, sel(&[], &[]), "e", &[]);
         persist(&mut store, t0, "p", &[]);
         assert!(store
             .restore(t0 + window + Duration::from_millis(1), "p", &offset)
@@ -375,15 +405,15 @@ mod tests {
         // Within the window, but the log dropped the offset for its size.
         let mut store = Store::new(settings.max_log_bytes(8));
         let offset = store.next_offset().to_string();
-        store.log(t0, sel(&[], &[]), "12345".into(), &[]);
-        store.log(t0, sel(&[], &[]), "67890".into(), &[]);
+        store.log(t0, sel(&[], &[]), "12345", &[]);
+        store.log(t0, sel(&[], &[]), "67890", &[]);
         persist(&mut store, t0, "p", &[]);
         assert!(store.restore(t0, "p", &offset).is_none());
         assert_eq!(store.log_bytes, 5, "one event kept");
 
         // Garbage offsets and unknown pids.
         let mut store = Store::new(Recovery::default());
-        store.log(t0, sel(&[], &[]), "e".into(), &[]);
+        store.log(t0, sel(&[], &[]), "e", &[]);
         persist(&mut store, t0, "p", &[]);
         assert!(store.restore(t0, "nope", "0").is_none());
         assert!(store.restore(t0, "p", "-1").is_none());
@@ -401,7 +431,7 @@ mod tests {
     fn the_newest_offset_restores_with_nothing_missed() {
         let t0 = Instant::now();
         let mut store = Store::new(Recovery::default());
-        store.log(t0, sel(&[], &[]), "e".into(), &[]);
+        store.log(t0, sel(&[], &[]), "e", &[]);
         let last = (store.next_offset.saturating_sub(1)).to_string();
         persist(&mut store, t0, "p", &[]);
         let (_, missed) = store.restore(t0, "p", &last).unwrap();

@@ -369,8 +369,8 @@ impl<'a> Socket<'a> {
         let session = session.ok_or(EmitError::Disconnected)?;
         // Kept for recovery as sent to this socket's own room (the reference broadcasts it
         // there); an event with an ack is not kept.
-        let sid = &self.info.sid;
-        let kept = id.is_none().then_some(|| Audience::Socket(Arc::clone(sid)));
+        let key = self.key;
+        let kept = id.is_none().then_some(|| Audience::Socket(key));
         let (now, ns) = (self.eng.now(), self.info.ns);
         let text = (self.sio).encode_event(now, ns, (event, payload), id, kept);
         match send_packet(self.eng, session, text, &payload.bins) {
