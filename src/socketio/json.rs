@@ -85,6 +85,11 @@ struct Scan {
 /// lone surrogate. No allocation, one pass.
 fn scan(text: &str) -> Scan {
     let bytes = text.as_bytes();
+    // Nesting past MAX_DEPTH takes more brackets than a text this short has, and a lone
+    // surrogate takes an escape: most packets need no pass (the search is memchr's).
+    if bytes.len() <= MAX_DEPTH && !bytes.contains(&b'\\') {
+        return Scan::default();
+    }
     let (mut depth, mut scan) = (0usize, Scan::default());
     let (mut i, mut in_string) = (0, false);
     while i < bytes.len() {

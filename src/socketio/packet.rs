@@ -9,8 +9,6 @@
 //! the N buffers follow as their own Engine.IO messages (socket.io-protocol, Packet
 //! encoding). Encoded packets come out as Engine.IO message text (`4` + packet).
 
-use std::fmt::Write as _;
-
 use serde_json::Value;
 
 use super::json::{self, JsonError};
@@ -184,6 +182,10 @@ impl Encoder {
         self.0.extend_from_slice(s.as_bytes());
     }
 
+    fn number(&mut self, n: u64) {
+        self.push_str(itoa::Buffer::new().format(n));
+    }
+
     fn json<T: serde::Serialize + ?Sized>(&mut self, value: &T) {
         json::write(&mut self.0, value);
     }
@@ -192,13 +194,6 @@ impl Encoder {
         // Checked once per packet; it cannot fail (see the type's docs).
         String::from_utf8(self.0)
             .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
-    }
-}
-
-impl std::fmt::Write for Encoder {
-    fn write_str(&mut self, s: &str) -> std::fmt::Result {
-        self.push_str(s);
-        Ok(())
     }
 }
 
@@ -217,14 +212,15 @@ fn header(kind: Kind, attachments: usize, nsp: &str, id: Option<u64>) -> Encoder
     };
     s.push(digit);
     if binary {
-        let _ = write!(s, "{attachments}-");
+        s.number(attachments as u64);
+        s.push('-');
     }
     if nsp != "/" {
         s.push_str(nsp);
         s.push(',');
     }
     if let Some(id) = id {
-        let _ = write!(s, "{id}");
+        s.number(id);
     }
     s
 }
@@ -246,7 +242,9 @@ pub(crate) fn event(
     }
     // Connection state recovery's offset: the last argument, a string.
     if let Some(offset) = offset {
-        let _ = write!(s, ",\"{offset}\"");
+        s.push_str(",\"");
+        s.number(offset);
+        s.push('"');
     }
     s.push(']');
     s.finish()

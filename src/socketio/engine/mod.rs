@@ -209,6 +209,11 @@ impl<C> Session<C> {
     }
 }
 
+/// A map keyed by ids the reactor hands out (connections, timers), looked up once or twice
+/// per message: foldhash (hashbrown's default hasher) instead of SipHash, whose resistance to
+/// chosen keys buys nothing for keys no peer chooses.
+pub(crate) type IdMap<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
+
 /// What a WebSocket connection on the endpoint is to the engine.
 #[derive(Debug, Clone, Copy)]
 enum WsRole {
@@ -238,14 +243,14 @@ pub(crate) struct Engine<C> {
     pub(crate) settings: Settings,
     sessions: Slab<SessKey, Session<C>>,
     by_sid: HashMap<Arc<str>, SessKey>,
-    ws: HashMap<ConnId, WsRole>,
+    ws: IdMap<ConnId, WsRole>,
     gets: HeldGets,
     dirty: Vec<SessKey>,
     /// Polling sessions whose queue passed `max_buffer`, ended at the next flush.
     overflowed: Vec<SessKey>,
     effects: Vec<Effect>,
     /// The reactor timers armed for sessions.
-    timers: HashMap<TimerId, SessKey>,
+    timers: IdMap<TimerId, SessKey>,
     /// The time the running entry point was given (the engine never reads a clock).
     /// `None` only before the first entry point; every session is opened by one, so
     /// wherever a session exists this is `Some`.
@@ -258,12 +263,12 @@ impl<C: Default> Engine<C> {
             settings,
             sessions: Slab::default(),
             by_sid: HashMap::new(),
-            ws: HashMap::new(),
+            ws: IdMap::default(),
             gets: HeldGets::default(),
             dirty: Vec::new(),
             overflowed: Vec::new(),
             effects: Vec::new(),
-            timers: HashMap::new(),
+            timers: IdMap::default(),
             now: None,
         }
     }

@@ -1,13 +1,12 @@
 //! The long-polling transport: the handshake GET, held GETs, POSTs of packets.
 
-use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::time::Instant;
 
 use super::cors::CorsHeaders;
 use super::http::{self, ErrorCode};
 use super::packet::{self, Out};
-use super::{App, Engine, SessKey, Transport, Wire, MAX_SESSIONS};
+use super::{App, Engine, IdMap, SessKey, Transport, Wire, MAX_SESSIONS};
 use crate::http::{Request, Response};
 use crate::id::ConnId;
 use crate::socketio::reason::DisconnectReason;
@@ -16,7 +15,7 @@ use crate::socketio::reason::DisconnectReason;
 /// connection closed, the engine finds the session it held a GET for), and the CORS
 /// headers its request was given, for the answer made later.
 #[derive(Debug, Default)]
-pub(super) struct HeldGets(HashMap<ConnId, (SessKey, CorsHeaders)>);
+pub(super) struct HeldGets(IdMap<ConnId, (SessKey, CorsHeaders)>);
 
 impl HeldGets {
     fn hold(&mut self, conn: ConnId, s: SessKey, cors: &CorsHeaders) {
