@@ -248,10 +248,8 @@ impl Sio {
     ) -> usize {
         let id = ack.as_ref().map(|_| self.ack_id());
         // As the reference: events with an ack or volatile are not kept for recovery.
-        let kept = (id.is_none() && !sel.volatile).then_some(|| Audience::Rooms {
-            rooms: sel.rooms.clone(),
-            except: sel.except.clone(),
-        });
+        let kept =
+            (id.is_none() && !sel.volatile).then_some(|| Audience::Rooms(Box::new(sel.clone())));
         let text = self.encode_event(eng.now(), ns, (event, &payload), id, kept);
         let mut sent = Vec::with_capacity(targets.len());
         for &k in targets {

@@ -123,21 +123,24 @@ pub(crate) fn dispatch_event(
         debug!("{event:?} dropped: the socket disconnected");
         return;
     }
-    let listeners: Vec<Shared<EventFn>> = match sio.sockets.get(k) {
-        Some(sock) => (sock.listeners.events.iter())
+    // The first listener apart: the common case, one listener, allocates nothing.
+    let (first, rest): (Shared<EventFn>, Vec<Shared<EventFn>>) = {
+        let Some(sock) = sio.sockets.get(k) else {
+            return;
+        };
+        let mut matching = (sock.listeners.events.iter())
             .filter(|(name, _)| **name == *event)
-            .map(|(_, listener)| Rc::clone(listener))
-            .collect(),
-        None => return,
+            .map(|(_, listener)| Rc::clone(listener));
+        let Some(first) = matching.next() else {
+            debug!("no listener for {event:?}");
+            return;
+        };
+        (first, matching.collect())
     };
-    if listeners.is_empty() {
-        debug!("no listener for {event:?}");
-        return;
-    }
     // Each listener owns its arguments: all but the last get a copy.
     let mut payload = Some(payload);
-    let last = listeners.len() - 1;
-    for (i, listener) in listeners.iter().enumerate() {
+    let last = rest.len();
+    for (i, listener) in std::iter::once(&first).chain(&rest).enumerate() {
         if !exists(sio, k) {
             return;
         }

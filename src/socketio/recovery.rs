@@ -26,6 +26,7 @@ use tungstenite::{Bytes, Utf8Bytes};
 use log::debug;
 use serde_json::Value;
 
+use super::adapter::Selection;
 use super::engine::Engine;
 use super::namespace::{Client, Sio, SocketKey};
 
@@ -100,11 +101,8 @@ pub(crate) enum Audience {
     /// One socket (`socket.emit`): its own room, named by its key (cheaper to keep than
     /// its id; a restored socket's old key is in its [`Session`]).
     Socket(SocketKey),
-    /// A broadcast's selection.
-    Rooms {
-        rooms: Vec<String>,
-        except: Vec<String>,
-    },
+    /// A broadcast's selection (boxed: most events are a socket's own).
+    Rooms(Box<Selection>),
 }
 
 /// An event as it went out; its packet's text (offset included) is the next `len` bytes of
@@ -136,7 +134,8 @@ impl Logged {
         let rooms = &session.rooms;
         match &self.audience {
             Audience::Socket(k) => *k == session.key,
-            Audience::Rooms { rooms: to, except } => {
+            Audience::Rooms(sel) => {
+                let (to, except) = (&sel.rooms, &sel.except);
                 let included = to.is_empty() || rooms.iter().any(|r| to.contains(r));
                 included && !rooms.iter().any(|r| except.contains(r))
             }
@@ -342,10 +341,11 @@ mod tests {
     use crate::slab::Key;
 
     fn sel(rooms: &[&str], except: &[&str]) -> Audience {
-        Audience::Rooms {
+        Audience::Rooms(Box::new(Selection {
             rooms: rooms.iter().map(|r| r.to_string()).collect(),
             except: except.iter().map(|r| r.to_string()).collect(),
-        }
+            volatile: false,
+        }))
     }
 
     fn persist(store: &mut Store, at: Instant, pid: &str, rooms: &[&str]) {
