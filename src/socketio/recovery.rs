@@ -109,7 +109,6 @@ pub(crate) enum Audience {
 /// the store's `texts`.
 #[derive(Debug)]
 struct Logged {
-    offset: u64,
     emitted_at: Instant,
     audience: Audience,
     len: usize,
@@ -151,10 +150,14 @@ pub(crate) struct Store {
     /// Pids in the order they were kept, to drop the expired from the front.
     expiry: VecDeque<(Instant, String)>,
     log: VecDeque<Logged>,
-    /// The logged packets' texts, end to end: one copy of a few dozen bytes per event, and
-    /// nothing to allocate or free per event, where sharing each packet's buffer cost both.
-    texts: VecDeque<u8>,
+    /// The logged packets' texts, end to end from `texts_start`: one copy of a few dozen
+    /// bytes per event, and nothing to allocate or free per event, where sharing each
+    /// packet's buffer cost both. The dropped front is cut off once it is half the buffer.
+    texts: Vec<u8>,
+    texts_start: usize,
     log_bytes: usize,
+    /// The offset of the log's first event; the others follow it one by one.
+    first_offset: u64,
     next_offset: u64,
 }
 
@@ -165,7 +168,9 @@ impl Store {
             sessions: HashMap::new(),
             expiry: VecDeque::new(),
             log: VecDeque::new(),
-            texts: VecDeque::new(),
+            texts: Vec::new(),
+            texts_start: 0,
+            first_offset: 0,
             log_bytes: 0,
             next_offset: 0,
         }
@@ -183,9 +188,8 @@ impl Store {
 
     /// Logs an event sent to `audience` at `now`, whose packet carries `next_offset()`.
     pub(crate) fn log(&mut self, now: Instant, audience: Audience, text: &str, bins: &[Bytes]) {
-        self.texts.extend(text.as_bytes());
+        self.texts.extend_from_slice(text.as_bytes());
         let logged = Logged {
-            offset: self.next_offset,
             emitted_at: now,
             audience,
             len: text.len(),
@@ -231,20 +235,19 @@ impl Store {
         self.prune(now);
         let offset: u64 = offset.parse().ok()?;
         // Offsets are consecutive: the one asked for is at its distance from the front.
-        let first = self.log.front()?.offset;
+        let first = self.log.front().map(|_| self.first_offset)?;
         let at = usize::try_from(offset.checked_sub(first)?).ok()?;
         if at >= self.log.len() {
             return None;
         }
         let session = self.sessions.remove(pid)?;
         let mut missed = Vec::new();
-        let mut start = 0;
+        let mut start = self.texts_start;
         for (i, logged) in self.log.iter().enumerate() {
             let end = start + logged.len;
             if i > at && logged.reaches(&session) {
-                let bytes: Vec<u8> = self.texts.range(start..end).copied().collect();
                 // Logged from a `&str`: valid UTF-8.
-                if let Ok(text) = String::from_utf8(bytes) {
+                if let Ok(text) = String::from_utf8(self.texts[start..end].to_vec()) {
                     let bins = logged.bins.clone();
                     missed.push(Missed {
                         text: text.into(),
@@ -279,8 +282,13 @@ impl Store {
                 break;
             }
             self.log_bytes -= front.size();
-            self.texts.drain(..front.len);
+            self.texts_start += front.len;
+            self.first_offset += 1;
             self.log.pop_front();
+        }
+        if self.texts_start > self.texts.len() / 2 {
+            self.texts.drain(..self.texts_start);
+            self.texts_start = 0;
         }
     }
 }
