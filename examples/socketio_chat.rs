@@ -122,13 +122,13 @@ fn on_connection(online: &Rc<Cell<usize>>, socket: &mut Socket<'_>) {
     info!("{} {how} from {from} as {name}", socket.id());
 
     socket.on("message", |socket, msg, _ack| {
-        let text = match msg.get(0) {
-            Some(Value::String(text)) => text.clone(),
-            Some(other) => other.to_string(),
-            None => String::new(),
+        debug!("{} says {:?}", socket.id(), msg.get(0));
+        let reply = match msg.get(0) {
+            Some(Value::String(text)) => format!("Reply to: {text}"),
+            Some(other) => format!("Reply to: {other}"),
+            None => "Reply to: ".to_owned(),
         };
-        debug!("{} says {text:?}", socket.id());
-        socket.emit("message", format!("Reply to: {text}")).ok();
+        socket.emit("message", reply).ok();
     });
 
     socket.on("join", |socket, args, ack| {

@@ -158,6 +158,9 @@ pub(crate) struct Store {
     log_bytes: usize,
     /// The offset of the log's first event; the others follow it one by one.
     first_offset: u64,
+    /// When the log's first event leaves the window (`None`: not known since the last
+    /// prune, or no event).
+    front_expires: Option<Instant>,
     next_offset: u64,
 }
 
@@ -171,6 +174,7 @@ impl Store {
             texts: Vec::new(),
             texts_start: 0,
             first_offset: 0,
+            front_expires: None,
             log_bytes: 0,
             next_offset: 0,
         }
@@ -198,7 +202,18 @@ impl Store {
         self.next_offset += 1;
         self.log_bytes += logged.size();
         self.log.push_back(logged);
-        self.prune(now);
+        // Checked per event without touching the log's (cold) front; pruned in batches.
+        let window = self.settings.max_disconnection_duration;
+        let front_expires = match self.front_expires {
+            Some(at) => at,
+            None => {
+                let first = self.log.front().map_or(now, |front| front.emitted_at);
+                *self.front_expires.insert(first + window)
+            }
+        };
+        if self.log_bytes > self.settings.max_log_bytes || now > front_expires {
+            self.prune(now);
+        }
     }
 
     /// Keeps a socket disconnected at `now` for the window: its key, id, pid, rooms, data.
@@ -277,8 +292,15 @@ impl Store {
             }
             self.expiry.pop_front();
         }
+        // Past the size bound, down to 15/16 of it: the next batch comes after as many
+        // bytes again, not at the next event.
+        let cap = self.settings.max_log_bytes;
+        let target = match self.log_bytes > cap {
+            true => cap - cap / 16,
+            false => cap,
+        };
         while let Some(front) = self.log.front() {
-            if !expired(front.emitted_at) && self.log_bytes <= self.settings.max_log_bytes {
+            if !expired(front.emitted_at) && self.log_bytes <= target {
                 break;
             }
             self.log_bytes -= front.size();
@@ -290,6 +312,7 @@ impl Store {
             self.texts.drain(..self.texts_start);
             self.texts_start = 0;
         }
+        self.front_expires = self.log.front().map(|front| front.emitted_at + window);
     }
 }
 
@@ -433,6 +456,30 @@ mod tests {
             store.restore(t0, "p", "0").is_some(),
             "still there for its client"
         );
+    }
+
+    #[test]
+    fn the_log_drops_what_left_the_window_as_events_come() {
+        let t0 = Instant::now();
+        let window = Duration::from_secs(10);
+        let mut store = Store::new(Recovery::default().max_disconnection_duration(window));
+        store.log(t0, sel(&[], &[]), "old", &[]);
+        store.log(t0 + Duration::from_secs(5), sel(&[], &[]), "mid", &[]);
+        assert_eq!(store.log.len(), 2);
+        store.log(
+            t0 + window + Duration::from_secs(1),
+            sel(&[], &[]),
+            "new",
+            &[],
+        );
+        assert_eq!(store.log.len(), 2, "the first left the window");
+        assert_eq!((store.first_offset, store.log_bytes), (1, 6));
+        // Past the size bound, down to 15/16 of it at once.
+        let mut store = Store::new(Recovery::default().max_log_bytes(160));
+        for _ in 0..17 {
+            store.log(t0, sel(&[], &[]), "0123456789", &[]);
+        }
+        assert_eq!(store.log_bytes, 150);
     }
 
     #[test]
