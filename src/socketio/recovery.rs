@@ -17,7 +17,7 @@
 //! [`Recovery::max_log_bytes`] of encoded events, oldest dropped first: a client whose
 //! offset fell out of the log gets a new session, as one past the window does.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::time::{Duration, Instant};
 
 use http::Extensions;
@@ -106,13 +106,13 @@ pub(crate) enum Audience {
 }
 
 /// An event as it went out; its packet's text (offset included) is the next `len` bytes of
-/// the store's `texts`.
+/// the store's `texts`, its attachments (if any) are in its `bins` under its offset. Small:
+/// one is written per event.
 #[derive(Debug)]
 struct Logged {
     emitted_at: Instant,
     audience: Audience,
-    len: usize,
-    bins: Vec<Bytes>,
+    len: u32,
 }
 
 /// An event to send again, as it went out.
@@ -123,10 +123,6 @@ pub(crate) struct Missed {
 }
 
 impl Logged {
-    fn size(&self) -> usize {
-        self.len + self.bins.iter().map(Bytes::len).sum::<usize>()
-    }
-
     /// Whether the socket kept as `session` was among its recipients (the reference's
     /// `shouldIncludePacket`, on the rooms it was in).
     fn reaches(&self, session: &Session) -> bool {
@@ -150,11 +146,11 @@ pub(crate) struct Store {
     /// Pids in the order they were kept, to drop the expired from the front.
     expiry: VecDeque<(Instant, String)>,
     log: VecDeque<Logged>,
-    /// The logged packets' texts, end to end from `texts_start`: one copy of a few dozen
-    /// bytes per event, and nothing to allocate or free per event, where sharing each
-    /// packet's buffer cost both. The dropped front is cut off once it is half the buffer.
-    texts: Vec<u8>,
-    texts_start: usize,
+    /// The logged packets' texts, end to end: one copy of a few dozen bytes per event, and
+    /// nothing to allocate or free per event, where sharing each packet's buffer cost both.
+    texts: VecDeque<u8>,
+    /// The attachments of logged binary events, by offset.
+    bins: BTreeMap<u64, Vec<Bytes>>,
     log_bytes: usize,
     /// The offset of the log's first event; the others follow it one by one.
     first_offset: u64,
@@ -171,8 +167,8 @@ impl Store {
             sessions: HashMap::new(),
             expiry: VecDeque::new(),
             log: VecDeque::new(),
-            texts: Vec::new(),
-            texts_start: 0,
+            texts: VecDeque::new(),
+            bins: BTreeMap::new(),
             first_offset: 0,
             front_expires: None,
             log_bytes: 0,
@@ -192,16 +188,20 @@ impl Store {
 
     /// Logs an event sent to `audience` at `now`, whose packet carries `next_offset()`.
     pub(crate) fn log(&mut self, now: Instant, audience: Audience, text: &str, bins: &[Bytes]) {
-        self.texts.extend_from_slice(text.as_bytes());
-        let logged = Logged {
+        self.texts.extend(text.as_bytes());
+        self.log_bytes += text.len();
+        if !bins.is_empty() {
+            self.log_bytes += bins.iter().map(Bytes::len).sum::<usize>();
+            self.bins.insert(self.next_offset, bins.to_vec());
+        }
+        // A packet is far below 4 GiB (`max_payload`-sized at most).
+        let len = u32::try_from(text.len()).unwrap_or(u32::MAX);
+        self.log.push_back(Logged {
             emitted_at: now,
             audience,
-            len: text.len(),
-            bins: bins.to_vec(),
-        };
+            len,
+        });
         self.next_offset += 1;
-        self.log_bytes += logged.size();
-        self.log.push_back(logged);
         // Checked per event without touching the log's (cold) front; pruned in batches.
         let window = self.settings.max_disconnection_duration;
         let front_expires = match self.front_expires {
@@ -257,13 +257,15 @@ impl Store {
         }
         let session = self.sessions.remove(pid)?;
         let mut missed = Vec::new();
-        let mut start = self.texts_start;
+        let mut start = 0;
         for (i, logged) in self.log.iter().enumerate() {
-            let end = start + logged.len;
+            let end = start + logged.len as usize;
             if i > at && logged.reaches(&session) {
+                let bytes: Vec<u8> = self.texts.range(start..end).copied().collect();
                 // Logged from a `&str`: valid UTF-8.
-                if let Ok(text) = String::from_utf8(self.texts[start..end].to_vec()) {
-                    let bins = logged.bins.clone();
+                if let Ok(text) = String::from_utf8(bytes) {
+                    let offset = self.first_offset + i as u64;
+                    let bins = self.bins.get(&offset).cloned().unwrap_or_default();
                     missed.push(Missed {
                         text: text.into(),
                         bins,
@@ -303,14 +305,14 @@ impl Store {
             if !expired(front.emitted_at) && self.log_bytes <= target {
                 break;
             }
-            self.log_bytes -= front.size();
-            self.texts_start += front.len;
+            let len = front.len as usize;
+            self.texts.drain(..len);
+            self.log_bytes -= len;
+            if let Some(bins) = self.bins.remove(&self.first_offset) {
+                self.log_bytes -= bins.iter().map(Bytes::len).sum::<usize>();
+            }
             self.first_offset += 1;
             self.log.pop_front();
-        }
-        if self.texts_start > self.texts.len() / 2 {
-            self.texts.drain(..self.texts_start);
-            self.texts_start = 0;
         }
         self.front_expires = self.log.front().map(|front| front.emitted_at + window);
     }
