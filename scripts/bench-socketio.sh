@@ -47,6 +47,6 @@ echo "wsreactor:        $ours"
 echo "node socket.io:   $peer   ($(head -1 "$tmp/node.log"))"
 awk -v a="$(field events_per_sec "$ours")" -v b="$(field events_per_sec "$peer")" \
     -v c="$(field bytes_per_client "$ours")" -v d="$(field bytes_per_client "$peer")" 'BEGIN {
-  printf "throughput: %.0f vs %.0f events/s = %.2fx (target >= 5x)\n", a, b, a / b
+  printf "throughput: %.0f vs %.0f events/s = %.2fx (target >= 15x)\n", a, b, a / b
   printf "memory per client: %.0f vs %.0f bytes = %.3f of node (target <= 0.25)\n", c, d, c / d
 }'
