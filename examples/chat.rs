@@ -1,7 +1,8 @@
 //! A chat server with rooms, on plain WebSocket: the page at `/`, the socket at `/ws`.
 //!
 //! `cargo run --example chat [ADDR]` (default `127.0.0.1:8080`, or `WSREACTOR_ADDR`), then
-//! open http://127.0.0.1:8080/ in two tabs.
+//! open http://127.0.0.1:8080/ in two tabs. With the `tls` feature, `--tls CERT KEY` (or
+//! `WSREACTOR_TLS_CERT` and `WSREACTOR_TLS_KEY`) serves it on https:// and wss://.
 //!
 //! Protocol (text frames): every client starts in room `lobby` as `guest-N`;
 //! `/join ROOM` moves it to ROOM; `/nick NAME` renames it; any other text goes to everyone
@@ -17,7 +18,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use log::{debug, info};
 use wsreactor::{
-    Accept, ConnId, Ctx, Disconnect, Handler, Message, Request, Response, SendError, Server,
+    Accept, Config, ConnId, Ctx, Disconnect, Handler, Message, Request, Response, SendError, Server,
 };
 
 const PAGE: &str = include_str!("chat.html");
@@ -133,9 +134,15 @@ fn clock() -> String {
 
 fn main() -> std::io::Result<()> {
     common::init_logging()?;
-    let server = Server::bind(common::listen_addr("127.0.0.1:8080"))?;
+    let (config, tls) = common::with_tls(Config::default())?;
+    let server = Server::bind_with(common::listen_addr("127.0.0.1:8080"), config)?;
     let addr = server.local_addr()?;
-    info!("chat on http://{addr}/ (socket at ws://{addr}/ws)");
+    let (http, ws) = if tls {
+        ("https", "wss")
+    } else {
+        ("http", "ws")
+    };
+    info!("chat on {http}://{addr}/ (socket at {ws}://{addr}/ws)");
     let handle = server.handle();
     common::shutdown_on_signal(handle.clone())?;
     thread::spawn(move || loop {

@@ -2,7 +2,10 @@
 //!
 //! `cargo run --release --example echo [ADDR]` listens on `127.0.0.1:8080` unless the first
 //! argument or `WSREACTOR_ADDR` says otherwise. `WSREACTOR_MAX_CONNECTIONS` raises the
-//! connection limit (default 10,000) for benchmarks that hold more. Logs (level from
+//! connection limit (default 10,000) for benchmarks that hold more. With the `tls`
+//! feature, `--tls CERT KEY` (or `WSREACTOR_TLS_CERT` and `WSREACTOR_TLS_KEY`) serves
+//! `wss://` with that PEM certificate chain and key (`scripts/make-cert.sh` makes a local
+//! pair in `target/tls/`). Logs (level from
 //! `RUST_LOG`, default info) one line per connect and disconnect, and at debug one per
 //! message. Ctrl-C or SIGTERM shuts it down gracefully.
 
@@ -48,8 +51,13 @@ fn main() -> std::io::Result<()> {
     {
         config = config.max_connections(max);
     }
+    let (config, tls) = common::with_tls(config)?;
     let server = Server::bind_with(common::listen_addr("127.0.0.1:8080"), config)?;
-    info!("echo server listening on ws://{}", server.local_addr()?);
+    let scheme = if tls { "wss" } else { "ws" };
+    info!(
+        "echo server listening on {scheme}://{}",
+        server.local_addr()?
+    );
     common::shutdown_on_signal(server.handle())?;
     server.run(Echo)
 }

@@ -5,7 +5,9 @@
 //! namespace behind a token, and connection state recovery.
 //!
 //! `cargo run --features socketio --example socketio_chat [ADDR]` (default
-//! `127.0.0.1:3000`, or `WSREACTOR_ADDR`), then open http://127.0.0.1:3000/. The page loads
+//! `127.0.0.1:3000`, or `WSREACTOR_ADDR`), then open http://127.0.0.1:3000/ (with the `tls`
+//! feature too, `--tls CERT KEY` or `WSREACTOR_TLS_CERT` and `WSREACTOR_TLS_KEY` serve it on
+//! https://). The page loads
 //! the browser client from `/socket.io/socket.io.js`, served from `SOCKETIO_CLIENT_DIR`
 //! (default `tests/socketio/node_modules/socket.io-client/dist`, the client version the
 //! tests pin: `(cd tests/socketio && npm ci)` installs it there, leaving the repository
@@ -56,7 +58,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use log::{debug, info, warn};
 use serde_json::{json, Value};
 use wsreactor::socketio::{ConnectError, IoHandle, Options, Payload, Recovery, Socket, SocketIo};
-use wsreactor::{Accept, Ctx, Handler, Request, Response, Server};
+use wsreactor::{Accept, Config, Ctx, Handler, Request, Response, Server};
 
 const PAGE: &str = include_str!("socketio_chat.html");
 
@@ -327,8 +329,10 @@ fn main() -> std::io::Result<()> {
         });
     });
 
-    let server = Server::bind(common::listen_addr("127.0.0.1:3000"))?;
-    info!("socket.io chat on http://{}/", server.local_addr()?);
+    let (config, tls) = common::with_tls(Config::default())?;
+    let server = Server::bind_with(common::listen_addr("127.0.0.1:3000"), config)?;
+    let http = if tls { "https" } else { "http" };
+    info!("socket.io chat on {http}://{}/", server.local_addr()?);
     common::shutdown_on_signal(server.handle())?;
     let (stop_clock, stopped) = mpsc::channel();
     let ticking = io.handle();

@@ -10,7 +10,8 @@
 //!   1000 ms, CORS `*`.
 //!
 //! `cargo run --features socketio --example socketio_conformance [ADDR]` (default
-//! `127.0.0.1:3000`, or `WSREACTOR_ADDR`).
+//! `127.0.0.1:3000`, or `WSREACTOR_ADDR`); with the `tls` feature too, `--tls CERT KEY` (or
+//! `WSREACTOR_TLS_CERT` and `WSREACTOR_TLS_KEY`) serves it on https://.
 
 mod common;
 
@@ -18,7 +19,7 @@ use std::time::Duration;
 
 use log::info;
 use wsreactor::socketio::{Cors, EngineIo, Options, Socket, SocketIo};
-use wsreactor::Server;
+use wsreactor::{Config, Server};
 
 fn emit_auth(socket: &mut Socket<'_>) {
     let auth = socket.handshake().auth().clone();
@@ -51,8 +52,10 @@ fn main() -> std::io::Result<()> {
     });
     io.of("/custom").on_connection(emit_auth);
 
-    let server = Server::bind(common::listen_addr("127.0.0.1:3000"))?;
-    info!("conformance server on http://{}/", server.local_addr()?);
+    let (config, tls) = common::with_tls(Config::default())?;
+    let server = Server::bind_with(common::listen_addr("127.0.0.1:3000"), config)?;
+    let http = if tls { "https" } else { "http" };
+    info!("conformance server on {http}://{}/", server.local_addr()?);
     common::shutdown_on_signal(server.handle())?;
     server.run(io)
 }

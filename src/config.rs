@@ -1,6 +1,8 @@
 //! Limits and tunables, each with a default and a documented cost.
 
 use std::io;
+#[cfg(feature = "tls")]
+use std::sync::Arc;
 use std::time::Duration;
 
 use tungstenite::protocol::WebSocketConfig;
@@ -42,6 +44,8 @@ pub struct Config {
     pub(crate) max_rooms_per_connection: usize,
     pub(crate) max_room_name_len: usize,
     pub(crate) clock: Clock,
+    #[cfg(feature = "tls")]
+    pub(crate) tls: Option<Arc<rustls::ServerConfig>>,
 }
 
 /// What happens to a message that would take a connection's outbound queue past
@@ -84,6 +88,8 @@ impl Default for Config {
             max_rooms_per_connection: 256,
             max_room_name_len: 256,
             clock: Clock::System,
+            #[cfg(feature = "tls")]
+            tls: None,
         }
     }
 }
@@ -191,6 +197,38 @@ impl Config {
         self
     }
 
+    /// Serves every connection over TLS (`wss://`, `https://`) with this rustls
+    /// configuration (feature `tls`). Default: none, plain TCP. The configuration is the
+    /// caller's: certificates and their resolver, protocol versions, ALPN, client
+    /// certificates, session resumption; [`tls::server_config_from_pem`](crate::tls::server_config_from_pem)
+    /// builds one from PEM files. TLS sits under the connection: the limits, timeouts and
+    /// the handler see plaintext as on plain TCP, `handshake_timeout` covers the TLS
+    /// handshake too, and backpressure counts encrypted bytes not yet written.
+    ///
+    /// [`Server::bind_with`](crate::Server::bind_with) refuses (`InvalidInput`) a
+    /// configuration rustls cannot start a session with, and one that accepts TLS 1.3
+    /// early data (`max_early_data_size` above 0): 0-RTT data can be replayed, and the
+    /// server reads only the data of the established session.
+    #[cfg(feature = "tls")]
+    pub fn tls(mut self, config: Arc<rustls::ServerConfig>) -> Self {
+        self.tls = Some(config);
+        self
+    }
+
+    /// The value of [`tls`](Self::tls), if set.
+    #[cfg(feature = "tls")]
+    pub fn get_tls(&self) -> Option<&Arc<rustls::ServerConfig>> {
+        self.tls.as_ref()
+    }
+
+    /// Whether connections are served over TLS.
+    pub(crate) fn is_tls(&self) -> bool {
+        #[cfg(feature = "tls")]
+        return self.tls.is_some();
+        #[cfg(not(feature = "tls"))]
+        false
+    }
+
     /// The room limits of each connection.
     pub(crate) fn room_limits(&self) -> RoomLimits {
         RoomLimits {
@@ -223,6 +261,16 @@ impl Config {
         }
         if self.backpressure_soft_limit > self.max_backpressure {
             return invalid("backpressure_soft_limit must not exceed max_backpressure");
+        }
+        #[cfg(feature = "tls")]
+        if let Some(tls) = &self.tls {
+            if tls.max_early_data_size > 0 {
+                return invalid("TLS early data (max_early_data_size > 0) is not supported");
+            }
+            if let Err(e) = rustls::ServerConnection::new(Arc::clone(tls)) {
+                let why = format!("the TLS configuration cannot start a session: {e}");
+                return Err(io::Error::new(io::ErrorKind::InvalidInput, why));
+            }
         }
         Ok(())
     }

@@ -15,7 +15,9 @@
 //!
 //! With callbacks for the whole life of a connection, implement [`Handler`]; with limits,
 //! pass a [`Config`] to [`Server::bind_with`]. With the `socketio` feature, `socketio`
-//! serves the official Socket.IO clients (WebSocket and long-polling).
+//! serves the official Socket.IO clients (WebSocket and long-polling). With the `tls`
+//! feature, `Config::tls` serves `wss://` and `https://` (rustls), and `tls` loads PEM
+//! certificates.
 //!
 //! # Data flow
 //!
@@ -32,6 +34,11 @@
 //! socket read and at most 64 frames per pass, so a flooding peer cannot starve the
 //! others. Replies are encoded straight into the connection's outbound buffer and written
 //! once per pass.
+//!
+//! TLS is a transport under the connection: socket bytes are decrypted into the same read
+//! buffer (at most 64 KiB of plaintext per connection per pass), and a connection's queue
+//! is encrypted at its flush, so what a pass queued leaves in one batch of records and a
+//! broadcast is encoded once, encrypted per recipient.
 //!
 //! # Limits
 //!
@@ -91,6 +98,9 @@ pub use tungstenite::{Bytes, Message, Utf8Bytes};
 
 #[cfg(feature = "socketio")]
 pub mod socketio;
+
+#[cfg(feature = "tls")]
+pub mod tls;
 
 /// `serde_json`, re-exported because the [`socketio`] API takes and gives its `Value`:
 /// an application uses this one (`wsreactor::serde_json::json!`, `Value`) and needs no

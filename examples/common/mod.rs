@@ -1,6 +1,8 @@
-//! What the examples share: logging, the listen address, shutting down on a signal.
+//! What the examples share: logging, the listen address and TLS, shutting down on a signal.
 
-use wsreactor::Handle;
+use std::io;
+
+use wsreactor::{Config, Handle};
 
 /// Logs with `env_logger`: `RUST_LOG` takes its usual filters (`debug`, `echo=debug`,
 /// `wsreactor=trace,info`); without it, `info` for everything.
@@ -10,12 +12,59 @@ pub fn init_logging() -> std::io::Result<()> {
         .map_err(std::io::Error::other)
 }
 
-/// The first argument, else `WSREACTOR_ADDR`, else `default`.
+/// The first argument that is not `--tls CERT KEY`, else `WSREACTOR_ADDR`, else `default`.
 pub fn listen_addr(default: &str) -> String {
-    std::env::args()
-        .nth(1)
+    let mut args = std::env::args().skip(1);
+    let mut first = None;
+    while let Some(arg) = args.next() {
+        if arg == "--tls" {
+            args.nth(1);
+        } else {
+            first.get_or_insert(arg);
+        }
+    }
+    first
         .or_else(|| std::env::var("WSREACTOR_ADDR").ok())
         .unwrap_or_else(|| default.to_owned())
+}
+
+/// The certificate chain and key files of `--tls CERT KEY`, else of `WSREACTOR_TLS_CERT`
+/// and `WSREACTOR_TLS_KEY` (both set), else none.
+fn tls_files() -> io::Result<Option<(String, String)>> {
+    let mut args = std::env::args().skip_while(|arg| arg != "--tls").skip(1);
+    if std::env::args().any(|arg| arg == "--tls") {
+        return match (args.next(), args.next()) {
+            (Some(cert), Some(key)) => Ok(Some((cert, key))),
+            _ => Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "usage: --tls CERT KEY (PEM files)",
+            )),
+        };
+    }
+    let var = |name| std::env::var(name).ok().filter(|v: &String| !v.is_empty());
+    Ok(var("WSREACTOR_TLS_CERT").zip(var("WSREACTOR_TLS_KEY")))
+}
+
+/// `config`, serving TLS when asked to (`--tls CERT KEY`, or the two environment
+/// variables); the second value is whether it does. `scripts/make-cert.sh` makes a pair
+/// for local use. Asking for TLS in a build without the `tls` feature is an error.
+pub fn with_tls(config: Config) -> io::Result<(Config, bool)> {
+    let Some((cert, key)) = tls_files()? else {
+        return Ok((config, false));
+    };
+    #[cfg(feature = "tls")]
+    return Ok((
+        config.tls(wsreactor::tls::server_config_from_pem(cert, key)?),
+        true,
+    ));
+    #[cfg(not(feature = "tls"))]
+    {
+        let _ = (cert, key);
+        Err(io::Error::new(
+            io::ErrorKind::Unsupported,
+            "built without TLS: add `--features tls`",
+        ))
+    }
 }
 
 /// Ctrl-C or SIGTERM shuts the server down gracefully (close 1001 to every client).

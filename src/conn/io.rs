@@ -14,7 +14,9 @@
 //! before tungstenite sees it.
 //!
 //! Writes: tungstenite's control replies (pong, close) and our own frames go into the
-//! connection's [`OutBuf`], which the reactor writes to the socket once per pass.
+//! connection's [`OutBuf`], which the reactor writes to the socket once per pass (through
+//! the connection's [`Transport`](super::transport::Transport), which encrypts it first
+//! when the connection is TLS).
 
 use std::collections::VecDeque;
 use std::io::{self, IoSlice, Read, Write};
@@ -166,6 +168,9 @@ pub(crate) struct OutBuf {
     large_head: usize,
     /// Unwritten bytes in `large`.
     large_pending: usize,
+    /// Bytes taken from this queue and encrypted by the transport (TLS) but not yet
+    /// written: still this connection's backlog, so they count in [`pending`](Self::pending).
+    sealed: usize,
 }
 
 /// Capacity kept after the buffer drains; above it the allocation is released so a burst
@@ -180,9 +185,22 @@ pub(crate) const SHARE_MIN: usize = 2 * 1024;
 const MAX_IOVECS: usize = 64;
 
 impl OutBuf {
-    /// Bytes waiting to be written.
+    /// Bytes waiting to be written: queued here, or already encrypted by the transport.
+    /// What backpressure counts.
+    #[inline]
     pub(crate) fn pending(&self) -> usize {
+        self.queued() + self.sealed
+    }
+
+    /// Bytes queued here and not yet handed to the socket (or to TLS).
+    #[inline]
+    pub(crate) fn queued(&self) -> usize {
         self.buf.len() - self.head + self.large_pending
+    }
+
+    /// Records what the transport holds encrypted and unwritten.
+    pub(crate) fn set_sealed(&mut self, bytes: usize) {
+        self.sealed = bytes;
     }
 
     /// The oldest payload queued by reference.
@@ -202,10 +220,12 @@ impl OutBuf {
         }
     }
 
-    /// Writes the pending bytes until done or the socket is full (one write, unless more
+    /// Writes the queued bytes until done or the socket is full (one write, unless more
     /// slices are queued than one `writev` takes). `Ok(true)` when everything went out.
+    /// A short write ends it: the socket's buffer is full (or, for TLS, rustls' outbound
+    /// buffer).
     pub(crate) fn write_to(&mut self, sock: &mut impl Write) -> io::Result<bool> {
-        while self.pending() > 0 {
+        while self.queued() > 0 {
             let (written, offered) = if self.large.is_empty() {
                 let bytes = &self.buf[self.head..];
                 (sock.write(bytes), bytes.len())

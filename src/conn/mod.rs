@@ -30,6 +30,9 @@ mod http;
 pub(crate) mod io;
 mod open;
 pub(crate) mod request;
+#[cfg(feature = "tls")]
+mod tls;
+pub(crate) mod transport;
 pub(crate) mod utf8;
 
 #[cfg(test)]
@@ -234,6 +237,12 @@ impl Connection {
     /// Done, and it ended holding a request the handler never answered.
     pub(crate) fn dropped_unanswered(&self) -> bool {
         matches!(self.state, State::Done { unanswered: true })
+    }
+
+    /// Lingering, its last bytes not yet all out: nothing more will be queued, so the
+    /// transport may end its stream after them (TLS `close_notify`).
+    pub(crate) fn is_ending(&self) -> bool {
+        matches!(self.state, State::Linger { shut: false })
     }
 
     /// There is something to write, or a shutdown to do once it is written.

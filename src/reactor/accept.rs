@@ -12,6 +12,7 @@ use mio::{Interest, Poll};
 use super::core::Core;
 use super::token::token;
 use crate::conn::io::ReadBuf;
+use crate::conn::transport::Transport;
 
 /// How long accepting pauses after an error such as `EMFILE`, so a full fd table costs a
 /// retry every 100 ms instead of a busy loop.
@@ -96,7 +97,7 @@ pub(super) fn accept(
                 503,
                 &format_args!("at max_connections ({max})"),
             );
-            refuse(sock, rbuf);
+            refuse(sock, rbuf, core.config.is_tls());
             continue;
         }
         let _ = sock.set_nodelay(true);
@@ -109,18 +110,29 @@ pub(super) fn accept(
             warn!("register {peer}: {e}");
             continue;
         }
+        let sock = match Transport::new(sock, peer, &core.config) {
+            Ok(sock) => sock,
+            Err(e) => {
+                warn!("{peer}: {e}");
+                continue;
+            }
+        };
         let id = core.insert(sock, peer);
         debug!("{id} accepted from {peer}");
     }
 }
 
 /// Answers a connection past `max_connections` with 503 and closes it, holding nothing.
-fn refuse(mut sock: TcpStream, rbuf: &mut ReadBuf) {
+/// Over TLS it is only closed: a plaintext 503 would be garbage to a TLS client, and a TLS
+/// handshake is the work the limit is there to refuse.
+fn refuse(mut sock: TcpStream, rbuf: &mut ReadBuf, tls: bool) {
     // Closing a socket with unread bytes sends a reset instead of a FIN, and some stacks
     // drop received data on a reset, 503 included. The request has usually arrived by now:
     // read it (one read, at most 64 KiB), so the 503 ends with a FIN.
     rbuf.begin(Vec::new(), false);
     let _ = rbuf.fill(&mut sock);
-    let _ = sock.write(OVER_CAPACITY);
+    if !tls {
+        let _ = sock.write(OVER_CAPACITY);
+    }
     let _ = sock.shutdown(Shutdown::Write);
 }

@@ -5,17 +5,17 @@
 //! They only queue work; the reactor does the I/O and runs the callbacks.
 
 use std::fmt::Display;
-use std::net::{Shutdown, SocketAddr};
+use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use log::Level;
-use mio::net::TcpStream;
 use tungstenite::protocol::frame::CloseFrame;
 
 use super::rejects::Rejects;
 use super::timers::Timers;
 use crate::config::Config;
 use crate::conn::frame::OpCode;
+use crate::conn::transport::Transport;
 use crate::conn::{Connection, Sent};
 use crate::ctx::SendStatus;
 use crate::error::{Cause, Disconnect};
@@ -26,11 +26,11 @@ use crate::rooms::Rooms;
 use crate::slab::Slab;
 use crate::{Bytes, CloseCode, Message};
 
-/// A connection and what the reactor keeps beside it: its socket and its place in the
-/// per-pass work lists.
+/// A connection and what the reactor keeps beside it: its socket (plain or TLS) and its
+/// place in the per-pass work lists.
 #[derive(Debug)]
 pub(crate) struct Entry {
-    pub(crate) sock: TcpStream,
+    pub(crate) sock: Transport,
     pub(crate) conn: Connection,
     /// The earliest deadline that has an entry in the timer heap.
     armed: Option<Instant>,
@@ -55,7 +55,7 @@ impl Entry {
         }
     }
 
-    pub(crate) fn new(sock: TcpStream, conn: Connection) -> Self {
+    pub(crate) fn new(sock: Transport, conn: Connection) -> Self {
         Entry {
             sock,
             conn,
@@ -148,7 +148,7 @@ impl Core {
     }
 
     /// Takes a newly accepted connection.
-    pub(crate) fn insert(&mut self, sock: TcpStream, peer: SocketAddr) -> ConnId {
+    pub(crate) fn insert(&mut self, sock: Transport, peer: SocketAddr) -> ConnId {
         let conn = Connection::new(peer, self.now, &self.config);
         let id = self.conns.insert(Entry::new(sock, conn));
         self.settle(id);
@@ -342,6 +342,9 @@ impl Core {
         }
         // A later deadline needs no new entry: the earlier one pops, finds the deadline
         // later, and is armed again here.
+        // What the transport encrypted while reading (a TLS handshake's answer) is
+        // backlog to write like any other.
+        entry.conn.out.set_sealed(entry.sock.sealed());
         if let Some(at) = entry.conn.poll_at() {
             if entry.armed.is_none_or(|armed| at < armed) {
                 self.timers.schedule(at, id);
@@ -398,14 +401,16 @@ impl Core {
         }
     }
 
-    /// Takes a connection off the flush list and writes its queue once; its state machine
-    /// then applies backpressure and linger. A socket that fails is dropped.
+    /// Takes a connection off the flush list and writes its queue once, through its
+    /// transport; its state machine then applies backpressure and linger. A socket that
+    /// fails is dropped.
     pub(crate) fn flush(&mut self, id: ConnId) {
         let Some(entry) = self.conns.get_mut(id) else {
             return;
         };
         entry.dirty = false;
-        let flushed = match entry.conn.out.write_to(&mut entry.sock) {
+        let end = entry.conn.is_ending();
+        let flushed = match entry.sock.flush(&mut entry.conn.out, end) {
             Ok(all_out) => entry.conn.on_flushed(all_out, &self.config),
             Err(_) => {
                 // The peer is gone (reset, broken pipe); if we had sent a Close, that code
@@ -417,7 +422,7 @@ impl Core {
         };
         if flushed.shutdown {
             // Best effort: a peer that already left makes this fail harmlessly.
-            let _ = entry.sock.shutdown(Shutdown::Write);
+            let _ = entry.sock.shutdown_write();
         }
         if flushed.resume {
             self.schedule(id);
@@ -463,7 +468,8 @@ mod tests {
             let (sock, peer) = listener.accept().unwrap();
             sock.set_nonblocking(true).unwrap();
             let conn = Connection::opened(peer, core.now, &core.config);
-            let entry = Entry::new(TcpStream::from_std(sock), conn);
+            let sock = Transport::Plain(mio::net::TcpStream::from_std(sock));
+            let entry = Entry::new(sock, conn);
             let id = core.conns.insert(entry);
             core.settle(id);
             ids.push(id);

@@ -1,0 +1,203 @@
+//! TLS on a connection's socket, with rustls' sans-I/O [`ServerConnection`]: socket bytes
+//! go through `read_tls` and `process_new_packets`, and the plaintext comes out of its
+//! `reader()` into the reactor's shared read buffer; at the flush, the connection's queued
+//! plaintext goes into its `writer()` and the records out through `write_tls`.
+//!
+//! The guarantees of a plain connection hold: the handshake timeout covers the TLS
+//! handshake (the connection is in its request state until a whole request has been
+//! decrypted); a TLS error (an alert, garbage) fails this connection only; every orderly
+//! close sends `close_notify` after the last bytes; a peer's EOF without `close_notify` is
+//! an EOF like any other (logged at debug: many clients never send one, and the WebSocket
+//! close handshake or HTTP framing above already tells a complete exchange from a cut one).
+
+use std::io::{self, Read, Write};
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use log::debug;
+use mio::net::TcpStream;
+use rustls::{ServerConfig, ServerConnection};
+
+use super::io::OutBuf;
+
+/// One connection's TLS session and its socket.
+#[derive(Debug)]
+pub(crate) struct TlsStream {
+    sock: TcpStream,
+    tls: ServerConnection,
+    peer: SocketAddr,
+    /// Encrypted bytes waiting in `tls` for the socket, as of the last read or flush.
+    sealed: usize,
+    /// Our `close_notify` is queued (rustls has no getter for it).
+    notified: bool,
+}
+
+impl TlsStream {
+    pub(crate) fn new(
+        sock: TcpStream,
+        peer: SocketAddr,
+        config: &Arc<ServerConfig>,
+    ) -> io::Result<Self> {
+        let tls = ServerConnection::new(Arc::clone(config)).map_err(io::Error::other)?;
+        Ok(TlsStream {
+            sock,
+            tls,
+            peer,
+            sealed: 0,
+            notified: false,
+        })
+    }
+
+    pub(crate) fn socket(&self) -> &TcpStream {
+        &self.sock
+    }
+
+    pub(crate) fn sealed(&self) -> usize {
+        self.sealed
+    }
+
+    /// Reads plaintext into `dst`, reading the socket (through rustls' own buffer, about
+    /// 4 KiB a read) until `dst` is full or the socket has no more for now; so, as with a
+    /// socket, a short read means drained. `Ok(0)`: the peer ended its stream (with or
+    /// without `close_notify`). A TLS error is `InvalidData`, after the alert that tells the
+    /// peer why was sent.
+    pub(crate) fn read(&mut self, dst: &mut [u8]) -> io::Result<usize> {
+        let mut n = 0;
+        let mut drained = false;
+        loop {
+            // Plaintext already decrypted comes first.
+            match self.tls.reader().read(&mut dst[n..]) {
+                // The peer's close_notify: the end of its stream, after what came before.
+                Ok(0) => return Ok(n),
+                Ok(k) => {
+                    n += k;
+                    if n == dst.len() {
+                        return Ok(n);
+                    }
+                    continue;
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => {
+                    if n == 0 && !self.tls.is_handshaking() {
+                        debug!("{}: TCP EOF without TLS close_notify", self.peer);
+                    }
+                    return Ok(n);
+                }
+                Err(e) => return Err(e),
+            }
+            if drained {
+                return match n {
+                    0 => Err(io::ErrorKind::WouldBlock.into()),
+                    n => Ok(n),
+                };
+            }
+            let mut sock = Metered::new(&mut self.sock);
+            match self.tls.read_tls(&mut sock) {
+                // EOF: rustls noted it; its reader reports it once the plaintext is taken.
+                Ok(0) => {}
+                Ok(_) => drained = sock.short,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    drained = true;
+                    continue;
+                }
+                Err(e) => return Err(e),
+            }
+            match self.tls.process_new_packets() {
+                Ok(state) => self.sealed = state.tls_bytes_to_write(),
+                Err(err) => {
+                    debug!("{}: TLS failed: {err}", self.peer);
+                    // The alert rustls queued for the peer; best effort, the socket is
+                    // closed next.
+                    let _ = self.tls.write_tls(&mut self.sock);
+                    return Err(io::Error::new(io::ErrorKind::InvalidData, err));
+                }
+            }
+        }
+    }
+
+    /// Encrypts what `out` queued and writes it, until everything is out or the socket is
+    /// full; with `end`, `close_notify` follows the last byte. Each turn seals as much
+    /// plaintext as rustls' outbound buffer takes (64 KiB by default) into records of up
+    /// to 16 KiB and writes them in one vectored write, so what a pass queued leaves as a
+    /// few full records, not a record per frame. What rustls holds unwritten is at most
+    /// that buffer, and counts against backpressure through `out`.
+    pub(crate) fn flush(&mut self, out: &mut OutBuf, end: bool) -> io::Result<bool> {
+        loop {
+            // The records already sealed are older than anything still in `out`.
+            while self.tls.wants_write() {
+                let mut sock = Metered::new(&mut self.sock);
+                match self.tls.write_tls(&mut sock) {
+                    Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+                    Ok(_) if sock.short => return self.blocked(out),
+                    Ok(_) => {}
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => return self.blocked(out),
+                    Err(e) => return Err(e),
+                }
+            }
+            if out.queued() > 0 {
+                // Takes less than offered once rustls' buffer is full; the loop writes
+                // that batch and comes back for the rest.
+                out.write_to(&mut self.tls.writer())?;
+            } else if end && !self.notified {
+                self.notified = true;
+                self.tls.send_close_notify();
+            } else {
+                break;
+            }
+        }
+        self.sealed = 0;
+        out.set_sealed(0);
+        Ok(true)
+    }
+
+    /// The socket is full with records still to write: counts them for backpressure.
+    fn blocked(&mut self, out: &mut OutBuf) -> io::Result<bool> {
+        // Only reads this: every complete record that arrived was processed as it was read.
+        let state = (self.tls.process_new_packets()).map_err(io::Error::other)?;
+        self.sealed = state.tls_bytes_to_write();
+        out.set_sealed(self.sealed);
+        Ok(false)
+    }
+}
+
+/// A socket that remembers whether its last read or write moved fewer bytes than offered:
+/// for a non-blocking socket, that the receive queue is drained or the send queue full,
+/// which saves the extra call that would only see `WouldBlock`.
+struct Metered<'a> {
+    sock: &'a mut TcpStream,
+    short: bool,
+}
+
+impl<'a> Metered<'a> {
+    fn new(sock: &'a mut TcpStream) -> Self {
+        Metered { sock, short: false }
+    }
+}
+
+impl Read for Metered<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.sock.read(buf)?;
+        self.short = n < buf.len();
+        Ok(n)
+    }
+}
+
+impl Write for Metered<'_> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let n = self.sock.write(buf)?;
+        self.short = n < buf.len();
+        Ok(n)
+    }
+
+    fn write_vectored(&mut self, bufs: &[io::IoSlice<'_>]) -> io::Result<usize> {
+        let n = self.sock.write_vectored(bufs)?;
+        self.short = n < bufs.iter().map(|b| b.len()).sum();
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.sock.flush()
+    }
+}
