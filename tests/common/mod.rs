@@ -124,7 +124,7 @@ pub fn raw_request(addr: SocketAddr, request: &[u8]) -> String {
 }
 
 /// Reads until `\r\n\r\n` or EOF.
-pub fn read_head(stream: &mut TcpStream) -> String {
+pub fn read_head(stream: &mut impl Read) -> String {
     let mut head = Vec::new();
     let mut byte = [0u8; 1];
     while !head.ends_with(b"\r\n\r\n") {
@@ -141,7 +141,7 @@ pub fn read_head(stream: &mut TcpStream) -> String {
 }
 
 /// Reads one response: head, then `Content-Length` bytes of body.
-pub fn read_response(stream: &mut std::net::TcpStream) -> (String, Vec<u8>) {
+pub fn read_response(stream: &mut impl Read) -> (String, Vec<u8>) {
     let head = read_head(stream);
     let len: usize = head
         .lines()
@@ -306,7 +306,7 @@ pub struct StrictResponse {
 /// head is read a byte at a time, so nothing past the response is consumed: a body byte too
 /// many is the start of the next response's status line, and fails there, or in
 /// [`expect_eof`] after the last response.
-pub fn read_strict(stream: &mut TcpStream, method: &str) -> StrictResponse {
+pub fn read_strict(stream: &mut impl Read, method: &str) -> StrictResponse {
     let mut head = Vec::new();
     let mut byte = [0u8; 1];
     while !head.ends_with(b"\r\n\r\n") {
@@ -392,7 +392,7 @@ pub fn read_strict(stream: &mut TcpStream, method: &str) -> StrictResponse {
 
 /// Writes `request` and reads its response strictly ([`read_strict`]); the method is the
 /// request's first word.
-pub fn exchange(stream: &mut TcpStream, request: &str) -> StrictResponse {
+pub fn exchange(stream: &mut (impl Read + Write), request: &str) -> StrictResponse {
     stream.write_all(request.as_bytes()).unwrap();
     let method = request.split(' ').next().unwrap();
     read_strict(stream, method)

@@ -1,7 +1,7 @@
 //! Helpers for the Socket.IO tests: a server whose handler is built on its own thread, and
 //! raw Engine.IO clients on both transports.
 
-use std::io::Write;
+use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 
 use tungstenite::Message;
@@ -14,7 +14,12 @@ pub fn spawn<H: Handler + 'static>(build: impl FnOnce() -> H + Send + 'static) -
     super::spawn_built(Config::default(), build)
 }
 
-pub fn http(stream: &mut TcpStream, method: &str, target: &str, body: &str) -> (u16, String) {
+pub fn http(
+    stream: &mut (impl Read + Write),
+    method: &str,
+    target: &str,
+    body: &str,
+) -> (u16, String) {
     write!(
         stream,
         "{method} {target} HTTP/1.1\r\nHost: x\r\nContent-Length: {}\r\n\r\n{body}",
