@@ -78,9 +78,9 @@ mod rooms;
 mod server;
 mod slab;
 
-// The README's examples compile as doctests. One of them is Socket.IO's, so they need the
-// feature: `cargo test --all-features` (what CI runs) checks them.
-#[cfg(all(doctest, feature = "socketio"))]
+// The README's examples compile as doctests. They use Socket.IO and TLS, so they need both
+// features: `cargo test --all-features` (what CI runs) checks them.
+#[cfg(all(doctest, feature = "socketio", feature = "tls"))]
 #[doc = include_str!("../README.md")]
 struct ReadmeDoctests;
 
