@@ -201,3 +201,84 @@ impl Write for Metered<'_> {
         self.sock.flush()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::path::PathBuf;
+    use std::thread;
+
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::CertificateDer;
+    use rustls::{ClientConfig, ClientConnection, RootCertStore};
+
+    use super::*;
+
+    fn test_file(name: &str) -> PathBuf {
+        PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/tls")
+            .join(name)
+    }
+
+    fn client_config() -> Arc<ClientConfig> {
+        let mut roots = RootCertStore::empty();
+        for cert in CertificateDer::pem_file_iter(test_file("ca.pem")).unwrap() {
+            roots.add(cert.unwrap()).unwrap();
+        }
+        let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+        let config = ClientConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+        Arc::new(config)
+    }
+
+    /// A server session over loopback whose handshake is done on both sides, and the
+    /// client's socket (which the test then never reads).
+    fn established() -> (TlsStream, std::net::TcpStream) {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let client = thread::spawn(move || {
+            let name = "localhost".try_into().unwrap();
+            let mut conn = ClientConnection::new(client_config(), name).unwrap();
+            let mut sock = std::net::TcpStream::connect(addr).unwrap();
+            while conn.is_handshaking() {
+                conn.complete_io(&mut sock).unwrap();
+            }
+            sock
+        });
+        let (sock, peer) = listener.accept().unwrap();
+        sock.set_nonblocking(true).unwrap();
+        let config =
+            crate::tls::server_config_from_pem(test_file("cert.pem"), test_file("key.pem"))
+                .unwrap();
+        let mut server = TlsStream::new(TcpStream::from_std(sock), peer, &config).unwrap();
+        let (mut out, mut buf) = (OutBuf::default(), vec![0; 4096]);
+        // Pumps the server's side until it has the client's Finished (a spin on
+        // non-blocking calls, bounded by the handshake's few messages).
+        while server.tls.is_handshaking() {
+            match server.read(&mut buf) {
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                other => panic!("during the handshake: {other:?}"),
+            }
+            server.flush(&mut out, false).unwrap();
+        }
+        (server, client.join().unwrap())
+    }
+
+    #[test]
+    fn ciphertext_the_socket_did_not_take_counts_as_pending() {
+        let (mut server, _client) = established();
+        let mut out = OutBuf::default();
+        // More than loopback's socket buffers hold: the flush stops on a full socket.
+        out.buf.resize(32 << 20, b'x');
+        assert!(!server.flush(&mut out, false).unwrap(), "the socket filled");
+        let sealed = server.sealed();
+        assert!(sealed > 0, "records were left in rustls");
+        // Sealed only as the socket takes it: at most rustls' 64 KiB buffer and the
+        // overhead of its records.
+        assert!(sealed <= (64 << 10) + 1024, "{sealed} bytes sealed ahead");
+        assert_eq!(out.pending(), out.queued() + sealed);
+        assert!(out.queued() > 0 && out.queued() < 32 << 20);
+    }
+}
