@@ -468,6 +468,28 @@ fn a_plain_client_of_a_tls_server_gets_no_plaintext_answer() {
     assert!(!got.starts_with(b"HTTP/"), "a plaintext response");
 }
 
+#[test]
+fn past_max_connections_a_tls_client_is_closed_without_a_plaintext_503() {
+    let server = service(Config::default().max_connections(1));
+    let mut held = wss(server.addr);
+    round_trip(&mut held, "holding the only slot");
+    let mut refused = tls(server.addr);
+    let mut got = Vec::new();
+    let ended = refused.read_to_end(&mut got);
+    assert!(got.is_empty(), "{got:?}");
+    // The server read the ClientHello and shut down without a byte of its own: rustls
+    // sees the EOF mid-handshake (a reset if the hello was still unread is fine too).
+    let err = ended.expect_err("no TLS session");
+    assert!(
+        matches!(
+            err.kind(),
+            ErrorKind::UnexpectedEof | ErrorKind::ConnectionReset
+        ),
+        "{err}"
+    );
+    round_trip(&mut held, "still served");
+}
+
 #[cfg(feature = "socketio")]
 #[test]
 fn socket_io_long_polling_works_over_https() {

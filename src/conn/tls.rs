@@ -101,7 +101,13 @@ impl TlsStream {
                     drained = true;
                     continue;
                 }
-                Err(e) => return Err(e),
+                Err(e) => {
+                    // InvalidData: a handshake message over rustls' 64 KiB bound.
+                    if e.kind() == io::ErrorKind::InvalidData {
+                        debug!("{}: TLS failed: {e}", self.peer);
+                    }
+                    return Err(e);
+                }
             }
             match self.tls.process_new_packets() {
                 Ok(state) => self.sealed = state.tls_bytes_to_write(),
