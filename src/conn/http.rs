@@ -5,7 +5,7 @@
 use super::*;
 
 impl Connection {
-    pub(super) fn read_request<R: Read>(
+    pub(super) fn read_request<R: Source>(
         &mut self,
         input: &mut Input<'_, R>,
         config: &Config,
@@ -64,7 +64,7 @@ impl Connection {
     }
 
     /// Reads more of a plain HTTP request's body.
-    pub(super) fn read_body<R: Read>(
+    pub(super) fn read_body<R: Source>(
         &mut self,
         input: &mut Input<'_, R>,
         config: &Config,
@@ -181,7 +181,7 @@ impl Connection {
 
     /// While a request is held, or after our half is shut: discard what the peer sends,
     /// drop the connection at its EOF.
-    pub(super) fn discard<R: Read>(&mut self, input: &mut Input<'_, R>) {
+    pub(super) fn discard<R: Source>(&mut self, input: &mut Input<'_, R>) {
         match input.rbuf.fill(input.src) {
             Ok([]) => self.end_now(),
             Ok(_) => {}

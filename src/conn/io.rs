@@ -3,9 +3,10 @@
 //!
 //! Reads: every connection reads through one 64 KiB buffer owned by the reactor, so an idle
 //! connection holds no large read buffer of its own; tungstenite copies out of it what it
-//! needs. Each connection gets one socket read per reactor pass (the fairness bound); a read
-//! shorter than the buffer means the socket is drained, and the edge-triggered poll will
-//! report new data, so no extra read is spent to see `WouldBlock`. The exception is the
+//! needs. Each connection gets one read of its [`Source`] per reactor pass (the fairness
+//! bound: at most 64 KiB of socket bytes, plain or TLS); a read shorter than the buffer
+//! means the socket is drained (a TLS source says so itself), and the edge-triggered poll
+//! will report new data, so no extra read is spent to see `WouldBlock`. The exception is the
 //! peer's FIN: when it arrived with the data, the one event that reported both is spent,
 //! and the EOF still has to be read, so once the poller has reported it reading goes on
 //! until the read that returns 0. When a connection's pass ends before its input does
@@ -89,7 +90,7 @@ impl ReadBuf {
     /// Takes all buffered bytes, reading once from the socket (within the budget) when
     /// there are none; empty at EOF. `WouldBlock` when the budget is spent or the socket
     /// is drained.
-    pub(crate) fn fill(&mut self, src: &mut impl Read) -> io::Result<&[u8]> {
+    pub(crate) fn fill(&mut self, src: &mut impl Source) -> io::Result<&[u8]> {
         if self.is_empty() {
             self.refill(src)?;
         }
@@ -120,8 +121,10 @@ impl ReadBuf {
         n
     }
 
-    /// One socket read into the empty buffer: the bytes read, 0 at EOF.
-    fn refill(&mut self, src: &mut impl Read) -> io::Result<usize> {
+    /// One read of the source into the empty buffer: the bytes read, 0 at EOF;
+    /// `WouldBlock` when none came (the source is drained, or, when it says it holds
+    /// more, its budget went on bytes that carry no data: the pass ends, another follows).
+    fn refill(&mut self, src: &mut impl Source) -> io::Result<usize> {
         if self.eof {
             return Ok(0);
         }
@@ -130,16 +133,19 @@ impl ReadBuf {
         }
         self.reads_left -= 1;
         loop {
-            match src.read(&mut self.buf) {
-                Ok(0) => {
+            match src.read_some(&mut self.buf) {
+                Ok(Got::Eof) => {
                     self.eof = true;
                     return Ok(0);
                 }
-                Ok(n) => {
-                    self.drained = n < self.buf.len() && !self.to_eof;
+                Ok(Got::Bytes { n, more }) => {
+                    self.drained = !more && !self.to_eof;
                     self.start = 0;
                     self.end = n;
-                    return Ok(n);
+                    return match n {
+                        0 => Err(io::ErrorKind::WouldBlock.into()),
+                        n => Ok(n),
+                    };
                 }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(e) => {
@@ -148,6 +154,40 @@ impl ReadBuf {
                 }
             }
         }
+    }
+}
+
+/// What one read of a [`Source`] brought.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Got {
+    /// `n` bytes. `more`: the source may hold more now, so the connection needs another
+    /// pass without waiting for a readiness event (edge-triggered, none would come).
+    /// `n` may be 0 with `more` when the read's budget went on bytes that carry no data
+    /// (TLS records without any).
+    Bytes { n: usize, more: bool },
+    /// The peer ended its stream.
+    Eof,
+}
+
+/// What a connection's input is read from: a socket (any `Read`: a read that fills the
+/// buffer may have left more behind, a shorter one drained it), or a transport that
+/// decodes its socket's bytes first ([`Transport`](super::transport::Transport)). Each
+/// read takes at most one buffer's worth of the socket's bytes: the fairness bound.
+pub(crate) trait Source {
+    /// One read into `buf`; `WouldBlock` when nothing is there.
+    fn read_some(&mut self, buf: &mut [u8]) -> io::Result<Got>;
+}
+
+impl<R: Read> Source for R {
+    #[inline]
+    fn read_some(&mut self, buf: &mut [u8]) -> io::Result<Got> {
+        Ok(match self.read(buf)? {
+            0 => Got::Eof,
+            n => Got::Bytes {
+                n,
+                more: n == buf.len(),
+            },
+        })
     }
 }
 
@@ -336,7 +376,7 @@ pub(crate) struct Io<'a, R> {
     pub(crate) out: &'a mut Vec<u8>,
 }
 
-impl<R: Read> Read for Io<'_, R> {
+impl<R: Source> Read for Io<'_, R> {
     /// Every byte read from the socket passes the guard first. When it stops the stream,
     /// tungstenite still gets the bytes before the frame at fault (earlier frames are
     /// delivered in order); the rest are dropped, and the next read fails with [`Stopped`].

@@ -38,7 +38,7 @@ pub(crate) mod utf8;
 #[cfg(test)]
 mod tests;
 
-use std::io::{ErrorKind, Read};
+use std::io::ErrorKind;
 use std::net::SocketAddr;
 use std::time::Instant;
 
@@ -54,7 +54,7 @@ use crate::http::{Framing, Request, Response};
 use crate::{Bytes, CloseCode, Message};
 use frame::OpCode;
 use guard::{is_valid_close_code, FrameGuard, Stopped, Verdict};
-use io::{Io, OutBuf, ReadBuf, Sink};
+use io::{Io, OutBuf, ReadBuf, Sink, Source};
 use request::{Parsed, RequestHead};
 
 /// Where a connection is in its life. Each variant holds what only it needs, so no
@@ -254,7 +254,7 @@ impl Connection {
     /// pass is over (`None`: drained, budget spent, backpressure, or the state does not
     /// read any more this pass). Call again after handling each event.
     #[inline]
-    pub(crate) fn read<R: Read>(
+    pub(crate) fn read<R: Source>(
         &mut self,
         input: &mut Input<'_, R>,
         config: &Config,
@@ -275,7 +275,7 @@ impl Connection {
 
     /// [`read`](Self::read) in the states that are not an open WebSocket.
     #[inline(never)]
-    fn read_other<R: Read>(
+    fn read_other<R: Source>(
         &mut self,
         input: &mut Input<'_, R>,
         config: &Config,

@@ -18,7 +18,7 @@ use log::debug;
 use mio::net::TcpStream;
 use rustls::{ServerConfig, ServerConnection};
 
-use super::io::OutBuf;
+use super::io::{Got, OutBuf};
 
 /// One connection's TLS session and its socket.
 #[derive(Debug)]
@@ -57,45 +57,49 @@ impl TlsStream {
     }
 
     /// Reads plaintext into `dst`, reading the socket (through rustls' own buffer, about
-    /// 4 KiB a read) until `dst` is full or the socket has no more for now; so, as with a
-    /// socket, a short read means drained. `Ok(0)`: the peer ended its stream (with or
-    /// without `close_notify`). A TLS error is `InvalidData`, after the alert that tells the
-    /// peer why was sent.
-    pub(crate) fn read(&mut self, dst: &mut [u8]) -> io::Result<usize> {
-        let mut n = 0;
-        let mut drained = false;
+    /// 4 KiB a read) until `dst` is full, the socket has no more for now, or as many
+    /// socket bytes as `dst` holds have been read: the same bound per pass as a plain
+    /// socket's single read, however little plaintext the records carry (tiny records,
+    /// empty ones, key updates). A TLS error is `InvalidData`, after the alert that tells
+    /// the peer why was sent.
+    pub(crate) fn read_some(&mut self, dst: &mut [u8]) -> io::Result<Got> {
+        let (mut n, mut budget, mut drained) = (0, dst.len(), false);
         loop {
             // Plaintext already decrypted comes first.
             match self.tls.reader().read(&mut dst[n..]) {
                 // The peer's close_notify: the end of its stream, after what came before.
-                Ok(0) => return Ok(n),
+                Ok(0) => return Ok(self.ended(n)),
                 Ok(k) => {
                     n += k;
                     if n == dst.len() {
-                        return Ok(n);
+                        return Ok(Got::Bytes { n, more: true });
                     }
                     continue;
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
                 Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => {
+                    // Once, when the end itself is reported.
                     if n == 0 && !self.tls.is_handshaking() {
                         debug!("{}: TCP EOF without TLS close_notify", self.peer);
                     }
-                    return Ok(n);
+                    return Ok(self.ended(n));
                 }
                 Err(e) => return Err(e),
             }
-            if drained {
-                return match n {
-                    0 => Err(io::ErrorKind::WouldBlock.into()),
-                    n => Ok(n),
+            if drained || budget == 0 {
+                return match (n, drained) {
+                    (0, true) => Err(io::ErrorKind::WouldBlock.into()),
+                    (n, drained) => Ok(Got::Bytes { n, more: !drained }),
                 };
             }
-            let mut sock = Metered::new(&mut self.sock);
+            let mut sock = Metered::new(&mut self.sock, budget);
             match self.tls.read_tls(&mut sock) {
                 // EOF: rustls noted it; its reader reports it once the plaintext is taken.
                 Ok(0) => {}
-                Ok(_) => drained = sock.short,
+                Ok(k) => {
+                    budget = budget.saturating_sub(k);
+                    drained = sock.short;
+                }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
                     drained = true;
@@ -122,6 +126,15 @@ impl TlsStream {
         }
     }
 
+    /// The peer's stream has ended: the plaintext before the end first (and another
+    /// read for the end), else the end.
+    fn ended(&self, n: usize) -> Got {
+        match n {
+            0 => Got::Eof,
+            n => Got::Bytes { n, more: true },
+        }
+    }
+
     /// Encrypts what `out` queued and writes it, until everything is out or the socket is
     /// full; with `end`, `close_notify` follows the last byte. Each turn seals as much
     /// plaintext as rustls' outbound buffer takes (64 KiB by default) into records of up
@@ -132,7 +145,7 @@ impl TlsStream {
         loop {
             // The records already sealed are older than anything still in `out`.
             while self.tls.wants_write() {
-                let mut sock = Metered::new(&mut self.sock);
+                let mut sock = Metered::new(&mut self.sock, usize::MAX);
                 match self.tls.write_tls(&mut sock) {
                     Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
                     Ok(_) if sock.short => return self.blocked(out),
@@ -170,22 +183,29 @@ impl TlsStream {
 
 /// A socket that remembers whether its last read or write moved fewer bytes than offered:
 /// for a non-blocking socket, that the receive queue is drained or the send queue full,
-/// which saves the extra call that would only see `WouldBlock`.
+/// which saves the extra call that would only see `WouldBlock`. Reads take at most
+/// `limit` bytes.
 struct Metered<'a> {
     sock: &'a mut TcpStream,
+    limit: usize,
     short: bool,
 }
 
 impl<'a> Metered<'a> {
-    fn new(sock: &'a mut TcpStream) -> Self {
-        Metered { sock, short: false }
+    fn new(sock: &'a mut TcpStream, limit: usize) -> Self {
+        Metered {
+            sock,
+            limit,
+            short: false,
+        }
     }
 }
 
 impl Read for Metered<'_> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let n = self.sock.read(buf)?;
-        self.short = n < buf.len();
+        let len = buf.len().min(self.limit);
+        let n = self.sock.read(&mut buf[..len])?;
+        self.short = n < len;
         Ok(n)
     }
 }
@@ -240,8 +260,8 @@ mod tests {
     }
 
     /// A server session over loopback whose handshake is done on both sides, and the
-    /// client's socket (which the test then never reads).
-    fn established() -> (TlsStream, std::net::TcpStream) {
+    /// client's session and socket.
+    fn established() -> (TlsStream, (ClientConnection, std::net::TcpStream)) {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let addr = listener.local_addr().unwrap();
         let client = thread::spawn(move || {
@@ -251,7 +271,7 @@ mod tests {
             while conn.is_handshaking() {
                 conn.complete_io(&mut sock).unwrap();
             }
-            sock
+            (conn, sock)
         });
         let (sock, peer) = listener.accept().unwrap();
         sock.set_nonblocking(true).unwrap();
@@ -263,7 +283,7 @@ mod tests {
         // Pumps the server's side until it has the client's Finished (a spin on
         // non-blocking calls, bounded by the handshake's few messages).
         while server.tls.is_handshaking() {
-            match server.read(&mut buf) {
+            match server.read_some(&mut buf) {
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
                 other => panic!("during the handshake: {other:?}"),
             }
@@ -275,6 +295,7 @@ mod tests {
     #[test]
     fn ciphertext_the_socket_did_not_take_counts_as_pending() {
         let (mut server, _client) = established();
+        // The client reads nothing.
         let mut out = OutBuf::default();
         // More than loopback's socket buffers hold: the flush stops on a full socket.
         out.buf.resize(32 << 20, b'x');
@@ -286,5 +307,39 @@ mod tests {
         assert!(sealed <= (64 << 10) + 1024, "{sealed} bytes sealed ahead");
         assert_eq!(out.pending(), out.queued() + sealed);
         assert!(out.queued() > 0 && out.queued() < 32 << 20);
+    }
+
+    #[test]
+    fn a_read_takes_no_more_socket_bytes_than_its_buffer_however_little_they_carry() {
+        let (mut server, (mut client, mut sock)) = established();
+        // 5,000 records of one byte each: 23 bytes on the wire per byte of data.
+        let records = 5_000;
+        let writer = thread::spawn(move || {
+            for _ in 0..records / 1_000 {
+                for _ in 0..1_000 {
+                    client.writer().write_all(b"x").unwrap();
+                }
+                while client.wants_write() {
+                    client.write_tls(&mut sock).unwrap();
+                }
+            }
+            sock
+        });
+        // All of it is in the kernel's buffers before the server reads.
+        let _sock = writer.join().unwrap();
+        let (mut got, mut buf) = (0, vec![0; 64 << 10]);
+        while got < records {
+            match server.read_some(&mut buf) {
+                Ok(Got::Bytes { n, .. }) => {
+                    // 64 KiB of records at 23 bytes each carry 2,849 bytes, plus one
+                    // record's remainder from the read before.
+                    assert!(n <= 2_900, "{n} bytes of data from one read");
+                    got += n;
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                other => panic!("{other:?}"),
+            }
+        }
+        assert_eq!(got, records);
     }
 }

@@ -7,17 +7,15 @@
 //! a message broadcast to many connections is encoded once and encrypted once per
 //! recipient, and everything a connection queued in a pass leaves in one batch of records.
 
-use std::io::{self, Read};
+use std::io;
 use std::net::{Shutdown, SocketAddr};
 
 use mio::net::TcpStream;
 
-use super::io::OutBuf;
+use super::io::{Got, OutBuf, Source};
 use crate::config::Config;
 
-/// A connection's byte stream. `Read` gives plaintext, in reads that follow the socket's
-/// contract: a read shorter than the buffer means the socket had no more for now, `Ok(0)`
-/// is the end of the peer's stream, `WouldBlock` is nothing yet.
+/// A connection's byte stream: reads give plaintext (as a [`Source`]), flushes take it.
 #[derive(Debug)]
 pub(crate) enum Transport {
     /// Plain TCP: `ws://`, `http://`.
@@ -78,13 +76,13 @@ impl Transport {
     }
 }
 
-impl Read for Transport {
+impl Source for Transport {
     #[inline]
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+    fn read_some(&mut self, buf: &mut [u8]) -> io::Result<Got> {
         match self {
-            Transport::Plain(sock) => sock.read(buf),
+            Transport::Plain(sock) => sock.read_some(buf),
             #[cfg(feature = "tls")]
-            Transport::Tls(tls) => tls.read(buf),
+            Transport::Tls(tls) => tls.read_some(buf),
         }
     }
 }
