@@ -23,7 +23,8 @@ use std::time::Duration;
 
 use serde_json::{json, Value};
 use wsreactor::socketio::{
-    AckError, Broadcast, ConnectError, Namespace, Options, Payload, Recovery, Socket, SocketIo,
+    AckError, Broadcast, BroadcastAckError, ConnectError, IoHandle, Namespace, Options, Payload,
+    Recovery, Socket, SocketIo,
 };
 use wsreactor::Server;
 
@@ -109,6 +110,61 @@ fn ack_timeout(nsp: &mut Namespace) {
                 )
                 .ok();
         }
+    });
+}
+
+/// The server side of the API: each socket joins its run's room and keeps `auth.name` in
+/// its data. `ask` polls the run's room with an acknowledgement (300 ms) and tells the asker
+/// `result` (the error's message or null, the answers sorted); `who` answers the names of the
+/// run's sockets (fetch_sockets, sorted); `move` makes every socket of the run but `except`
+/// join `to` (sockets_join), then `to` hears `moved`.
+fn bcast(nsp: &mut Namespace, io: IoHandle) {
+    nsp.on_connection(move |socket| {
+        let run = auth_str(socket, "run").unwrap_or_default();
+        let name = auth_str(socket, "name").unwrap_or_default();
+        socket.data_mut().insert(Name(name));
+        socket.join(&run).ok();
+        let (asker, io) = (socket.id().to_owned(), io.clone());
+        let room = run.clone();
+        socket.on("ask", move |socket, _args, _ack| {
+            let (io, asker) = (io.clone(), asker.clone());
+            let report = move |outcome: Result<Vec<Payload>, BroadcastAckError>| {
+                let (err, answers) = match outcome {
+                    Ok(answers) => (Value::Null, answers),
+                    Err(e) => (json!(e.kind.to_string()), e.responses),
+                };
+                let mut names: Vec<Value> =
+                    answers.iter().filter_map(|a| a.get(0).cloned()).collect();
+                names.sort_by_key(Value::to_string);
+                let result = Payload::new().arg(err).arg(Value::Array(names));
+                // The callback has no socket to emit with: the io handle reaches it.
+                io.socket("/bcast", &asker).emit("result", result).ok();
+            };
+            let timeout = Duration::from_millis(300);
+            socket
+                .nsp()
+                .to(&room)
+                .emit_with_ack("poll", "yes?", timeout, report)
+                .ok();
+        });
+        let room = run.clone();
+        socket.on("who", move |socket, _args, ack| {
+            let Some(ack) = ack else { return };
+            let sockets = socket.nsp().to(&room).fetch_sockets();
+            let mut names: Vec<String> = (sockets.iter())
+                .filter_map(|s| s.data().get::<Name>().map(|n| n.0.clone()))
+                .collect();
+            names.sort();
+            ack.send(socket, json!(names));
+        });
+        socket.on("move", move |socket, args, _ack| {
+            let (Some(to), Some(except)) = (args.text(0), args.text(1)) else {
+                return;
+            };
+            let (to, except) = (to.to_owned(), except.to_owned());
+            socket.nsp().to(&run).except(&except).sockets_join(&[&to]);
+            socket.nsp().to(&to).emit("moved", to.as_str()).ok();
+        });
     });
 }
 
@@ -350,6 +406,8 @@ fn main() -> io::Result<()> {
     disconnect(io.of("/disconnect"));
     binary(io.of("/binary"));
     recovery(io.of("/recovery"));
+    let handle = io.handle();
+    bcast(io.of("/bcast"), handle);
 
     let server = Server::bind(("127.0.0.1", port))?;
     // The line the tests wait for, on stdout (logs go to stderr).

@@ -243,6 +243,48 @@ const scenarios = [
       ],
     }),
   },
+  {
+    name: "the server side: a broadcast with acks (all answer; one does not), fetchSockets, socketsJoin",
+    async run(r) {
+      // Each client answers `poll` with its name, but `mute`.
+      const join = (name, mute) =>
+        r.client(name, "/bcast", {
+          auth: { run: r.id, name },
+          setup: (s) => s.on("poll", (_q, ack) => mute || ack(name)),
+        });
+      const a = await join("a");
+      await join("b");
+      a.emit("ask");
+      await r.until("a", "event", "result", null);
+      await r.ack("a", a, "who");
+      const c = await join("c", true);
+      a.emit("ask");
+      await r.until("a", "event", "result", "operation has timed out");
+      await r.ack("a", a, "who");
+      a.emit("move", "moved", c.id);
+      await r.until("a", "event", "moved");
+      await r.until("b", "event", "moved");
+    },
+    expected: both({
+      a: [
+        ["connect"],
+        ["event", "poll", "yes?", "<ack>"],
+        ["event", "result", null, ["a", "b"]],
+        ["ack", "who", ["a", "b"]],
+        ["event", "poll", "yes?", "<ack>"],
+        ["event", "result", "operation has timed out", ["a", "b"]],
+        ["ack", "who", ["a", "b", "c"]],
+        ["event", "moved", "moved"],
+      ],
+      b: [
+        ["connect"],
+        ["event", "poll", "yes?", "<ack>"],
+        ["event", "poll", "yes?", "<ack>"],
+        ["event", "moved", "moved"],
+      ],
+      c: [["connect"], ["event", "poll", "yes?", "<ack>"]],
+    }),
+  },
 ];
 
 parity(scenarios);

@@ -62,6 +62,31 @@ io.of("/ack-timeout").on("connection", (socket) => {
   }
 });
 
+// The server side of the API: each socket joins its run's room and keeps `auth.name` in its
+// data. `ask` polls the run's room with an acknowledgement (300 ms) and tells the asker
+// `result` (the error's message or null, the answers sorted); `who` answers the names of the
+// run's sockets (fetchSockets, sorted); `move` makes every socket of the run but `except`
+// join `to` (socketsJoin), then `to` hears `moved`.
+io.of("/bcast").on("connection", (socket) => {
+  const { run, name } = socket.handshake.auth;
+  socket.data.name = name;
+  socket.join(run);
+  const nsp = io.of("/bcast");
+  socket.on("ask", () => {
+    nsp.to(run).timeout(300).emit("poll", "yes?", (err, responses) => {
+      socket.emit("result", err ? err.message : null, [...responses].sort());
+    });
+  });
+  socket.on("who", async (ack) => {
+    const sockets = await nsp.in(run).fetchSockets();
+    ack(sockets.map((s) => s.data.name).sort());
+  });
+  socket.on("move", (to, except) => {
+    nsp.in(run).except(except).socketsJoin(to);
+    nsp.to(to).emit("moved", to);
+  });
+});
+
 // A question (200 ms) its client leaves without answering; the outcome goes to the
 // observers, after `left`.
 io.of("/ack-disconnect").on("connection", (socket) => {
