@@ -16,9 +16,20 @@ pub struct Request {
     pub(crate) target: String,
     pub(crate) headers: Vec<(String, String)>,
     pub(crate) body: Vec<u8>,
+    /// Came over TLS; set by the reactor, which knows the transport.
+    pub(crate) secure: bool,
 }
 
 impl Request {
+    /// Whether the request came over TLS (`https://`, `wss://`: [`Config::tls`]).
+    /// `false` on a plain port, even behind a TLS-terminating proxy (read its headers, such
+    /// as `X-Forwarded-Proto`, for that).
+    ///
+    /// [`Config::tls`]: crate::Config
+    pub fn is_secure(&self) -> bool {
+        self.secure
+    }
+
     /// The method, e.g. `GET`.
     pub fn method(&self) -> &str {
         &self.method
@@ -101,6 +112,7 @@ impl Request {
                 .map(|(n, v)| (n.to_owned(), v.to_owned()))
                 .collect(),
             body: Vec::new(),
+            secure: false,
         }
     }
 }

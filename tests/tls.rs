@@ -497,7 +497,10 @@ fn socket_io_long_polling_works_over_https() {
     let config = with_test_cert(Config::default());
     let addr = common::spawn_built(config, || {
         let mut io = SocketIo::new(Options::default());
-        io.of("/").on_connection(|_socket| {});
+        io.of("/").on_connection(|socket| {
+            let secure = socket.handshake().secure();
+            socket.emit("secure", secure).ok();
+        });
         io
     });
     let mut stream = tls(addr);
@@ -509,4 +512,15 @@ fn socket_io_long_polling_works_over_https() {
     );
     assert_eq!(status, 200);
     assert!(open.starts_with("0{\"sid\":"), "{open}");
+    let open: serde_json::Value = serde_json::from_str(&open[1..]).unwrap();
+    let q = format!(
+        "/socket.io/?EIO=4&transport=polling&sid={}",
+        open["sid"].as_str().unwrap()
+    );
+    assert_eq!(common::sio::http(&mut stream, "POST", &q, "40").0, 200);
+    let (_, connected) = common::sio::http(&mut stream, "GET", &q, "");
+    assert!(
+        connected.ends_with("42[\"secure\",true]"),
+        "socket.handshake.secure over https: {connected}"
+    );
 }

@@ -163,6 +163,7 @@ pub(crate) fn parse(buf: &[u8], max_bytes: usize) -> Parsed {
             })
             .collect(),
         body: Vec::new(),
+        secure: false,
     };
 
     // An upgrade is asked for by `Upgrade: websocket` plus a `Connection` header whose

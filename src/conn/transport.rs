@@ -54,6 +54,10 @@ impl Transport {
     }
 
     /// Bytes already encrypted but not yet written: they count against backpressure.
+    pub(crate) fn is_tls(&self) -> bool {
+        !matches!(self, Transport::Plain(_))
+    }
+
     pub(crate) fn sealed(&self) -> usize {
         match self {
             Transport::Plain(_) => 0,

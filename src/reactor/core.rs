@@ -178,6 +178,11 @@ impl Core {
         })
     }
 
+    /// Whether the connection came over TLS.
+    pub(crate) fn is_secure(&self, id: ConnId) -> bool {
+        self.conns.get(id).is_some_and(|e| e.sock.is_tls())
+    }
+
     /// Whether an endpoint owns the connection's frames (see `Entry::endpoint`).
     pub(crate) fn is_endpoint(&self, id: ConnId) -> bool {
         self.conns.get(id).is_some_and(|e| e.endpoint)

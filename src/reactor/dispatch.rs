@@ -53,7 +53,8 @@ fn dispatch_other<H: Handler>(
     event: Event,
 ) {
     match event {
-        Event::Upgrade(request) => {
+        Event::Upgrade(mut request) => {
+            request.secure = core.is_secure(id);
             let verdict = guard(|| handler.on_upgrade(&request));
             let Some(entry) = core.conns.get_mut(id) else {
                 return;
@@ -88,7 +89,8 @@ fn dispatch_other<H: Handler>(
                 core.fail(id, panicked());
             }
         }
-        Event::Http(request) => {
+        Event::Http(mut request) => {
+            request.secure = core.is_secure(id);
             match call(core, handler, (id, peer), |h, ctx| h.on_http(ctx, &request)) {
                 Some(Some(response)) => {
                     core.respond(id, &response);

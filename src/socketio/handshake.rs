@@ -114,10 +114,10 @@ impl Handshake {
         since.map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
     }
 
-    /// Whether the connection is encrypted (`handshake.secure`). Always `false`: wsreactor
-    /// does not terminate TLS itself yet.
+    /// Whether the connection is encrypted (`handshake.secure`): it came over TLS
+    /// ([`Request::is_secure`]).
     pub fn secure(&self) -> bool {
-        false
+        self.opening.request.is_secure()
     }
 
     /// Whether the request came from another origin (`handshake.xdomain`: it has an
@@ -154,6 +154,7 @@ mod tests {
         assert_eq!(hs.query_param("EIO"), None);
         assert_eq!(hs.issued(), 1_700_000_000_123);
         assert!(hs.xdomain());
+        assert!(!hs.secure(), "a plain connection");
         assert!(hs.url().starts_with("/socket.io/?EIO=4"));
     }
 }
