@@ -58,6 +58,10 @@ def main():
     head = "| scenario | " + " | ".join(servers) + " |"
     rule = "|---" * (len(servers) + 1) + "|"
 
+    def spread(scenario, server, key):
+        vals = values(scenario, server, key)
+        return (min(vals), max(vals)) if vals else None
+
     def table(title, scenarios, key, fmt, ratio=True, stat=median):
         scenarios = [sc for sc in scenarios if any((sc, s) in runs for s in servers)]
         if not scenarios:
@@ -89,6 +93,8 @@ def main():
           lambda v: f"{v:.2f}")
     table("Server CPU us per echoed message, best round (the least disturbed; for reference)",
           "abc", "cpu_us_per_msg", lambda v: f"{v:.2f}", stat=best)
+    table("Server CPU us per echoed message, spread over the rounds (lowest-highest)", "abc",
+          "cpu_us_per_msg", lambda v: f"{v[0]:.2f}-{v[1]:.2f}", ratio=False, stat=spread)
     print(f"\n**Server CPU per message, median of per-round ratios {US} / peer** "
           "(each pair measured seconds apart)\n")
     print("| scenario | " + " | ".join(peers) + " |")
@@ -107,6 +113,8 @@ def main():
           lambda v: f"{v:.0f}", ratio=False)
     table("Server RSS per idle connection, bytes (lower is better)", "d", "rss_per_conn",
           lambda v: f"{v:,.0f}")
+    table("Server RSS per idle connection, spread over the rounds (lowest-highest)", "d",
+          "rss_per_conn", lambda v: f"{v[0]:,.0f}-{v[1]:,.0f}", ratio=False, stat=spread)
     table("Connections served (held and echoed once)", "e", "echoed", lambda v: f"{v:,.0f}",
           ratio=False)
 
