@@ -24,9 +24,13 @@ mod fleet;
 #[allow(dead_code)]
 #[path = "../examples/loadgen/stats.rs"]
 mod stats;
+#[allow(dead_code)]
+#[path = "../examples/loadgen/transport.rs"]
+mod transport;
 
 use client::Workload;
 use fleet::Fleet;
+use transport::Security;
 
 /// (name, connections, messages in flight per connection, payload bytes, binary)
 const CASES: [(&str, usize, usize, usize, bool); 3] = [
@@ -49,7 +53,7 @@ fn echo(c: &mut Criterion) {
     for (name, conns, inflight, size, binary) in CASES {
         let host = addr.to_string();
         let workload = Workload::new(size, binary, inflight, u64::MAX, &host, "/");
-        let mut fleet = Fleet::new(addr, conns, workload).expect("poll");
+        let mut fleet = Fleet::new(addr, conns, workload, Security::Plain).expect("poll");
         fleet.connect_all(Duration::from_secs(20)).expect("connect");
         assert_eq!(fleet.opened, conns, "{:?}", fleet.failures);
         group.bench_function(name, |b| {

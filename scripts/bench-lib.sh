@@ -1,18 +1,32 @@
 # Shared by bench-peers.sh and idle-rss.sh: building, starting and stopping echo servers.
 # Source it from the repository root.
+#
+# A server named NAME-tls serves wss:// with the committed test certificate (tests/tls/,
+# test-only keys) and the load generator trusts its CA; TLS_CERT, TLS_KEY and TLS_CA
+# override the three files.
 
 SERVER_CPU=${SERVER_CPU:-0}
 CLIENT_CPU=${CLIENT_CPU:-1}
 LOADGEN=target/release/examples/loadgen
+TLS_CERT=${TLS_CERT:-tests/tls/cert.pem}
+TLS_KEY=${TLS_KEY:-tests/tls/key.pem}
+TLS_CA=${TLS_CA:-tests/tls/ca.pem}
 
 log() { echo "[$(date +%T)] $*" >&2; }
 
 # Every server and the load generator may hold tens of thousands of sockets.
 ulimit -n "$(ulimit -Hn)"
 
+# Whether the server NAME serves TLS.
+is_tls() { [[ $1 == *-tls ]]; }
+
+# build_wsreactor [SERVER...]: with the `tls` feature when one of the servers serves TLS
+# (the plain `wsreactor` of such a run is then the same binary without --tls).
 build_wsreactor() {
-    log "building wsreactor's echo example and the load generator (release)"
-    cargo build --release --quiet --example echo --example loadgen
+    local features=() s
+    for s; do is_tls "$s" && features=(--features tls); done
+    log "building wsreactor's echo example and the load generator (release${features:+, tls})"
+    cargo build --release --quiet "${features[@]}" --example echo --example loadgen
 }
 
 free_port() {
@@ -26,6 +40,8 @@ server_cmd() {
         tokio-tungstenite) echo "benches/peers/tokio-tungstenite/target/release/peer-tokio-tungstenite" ;;
         fastwebsockets) echo "benches/peers/fastwebsockets/target/release/peer-fastwebsockets" ;;
         node-ws) echo "node benches/peers/node-ws/echo.js" ;;
+        wsreactor-tls) echo "target/release/examples/echo --tls $TLS_CERT $TLS_KEY" ;;
+        node-ws-tls) echo "node benches/peers/node-ws/echo.js --tls $TLS_CERT $TLS_KEY" ;;
         # wsreactor's echo built from another commit, to measure a change before and after.
         baseline) echo "${BASELINE_ECHO:?set BASELINE_ECHO to the echo binary of the commit to compare}" ;;
         *) echo "unknown server $1" >&2; return 1 ;;
@@ -55,7 +71,12 @@ stop_server() {
     wait "$SERVER_PID" 2>/dev/null || true
 }
 
-# loadgen ARGS...: the load generator pinned to CLIENT_CPU.
+# url SERVER ADDR: the URL the load generator opens on SERVER listening on ADDR.
+url() {
+    if is_tls "$1"; then echo "wss://$2/"; else echo "ws://$2/"; fi
+}
+
+# loadgen ARGS...: the load generator pinned to CLIENT_CPU (trusting TLS_CA for wss://).
 loadgen() {
-    taskset -c "$CLIENT_CPU" "$LOADGEN" "$@"
+    taskset -c "$CLIENT_CPU" "$LOADGEN" --ca "$TLS_CA" "$@"
 }

@@ -17,12 +17,18 @@
 #   e  19,000 concurrent connections, each echoing once: how many are served
 #
 #   scripts/bench-peers.sh                       # everything: ~10 minutes on a quiet machine, at most ~15
+#   TLS=1 scripts/bench-peers.sh                 # wss:// against ws:// (issue 15): ~7 minutes
 #   ROUNDS=1 DURATION=2 scripts/bench-peers.sh   # a quick look
 #   SERVERS="wsreactor fastwebsockets" SCENARIOS="a b" scripts/bench-peers.sh
 #   # before and after a change: the echo example of another commit as the peer
 #   git worktree add /tmp/base BASE && (cd /tmp/base && cargo build --release --example echo)
 #   SERVERS="wsreactor baseline" BASELINE_ECHO=/tmp/base/target/release/examples/echo \
 #       SCENARIOS="b d" scripts/bench-peers.sh
+#
+# TLS: a server named NAME-tls serves wss:// (wsreactor-tls: the echo example with --tls and
+# the committed test certificate; node-ws-tls: Node ws on an https server); the load
+# generator speaks TLS with rustls. TLS=1 makes the default servers "wsreactor-tls wsreactor
+# node-ws-tls node-ws" and the default scenarios "a b c d"; ratios are then wsreactor-tls's.
 #
 # Installs what it lacks: Node and npm (apt-get) and the peers' dependencies (cargo, npm ci).
 # Writes every measurement to target/bench-peers/results.jsonl and the table to
@@ -36,8 +42,13 @@ WARMUP=${WARMUP:-1}
 DURATION=${DURATION:-3}
 # d and e give the same figures every round; they run in the first IDLE_ROUNDS rounds only.
 IDLE_ROUNDS=${IDLE_ROUNDS:-2}
-SERVERS=${SERVERS:-"wsreactor tokio-tungstenite fastwebsockets node-ws"}
-SCENARIOS=${SCENARIOS:-"a b c d e"}
+if [ "${TLS:-0}" != 0 ]; then
+    SERVERS=${SERVERS:-"wsreactor-tls wsreactor node-ws-tls node-ws"}
+    SCENARIOS=${SCENARIOS:-"a b c d"}
+else
+    SERVERS=${SERVERS:-"wsreactor tokio-tungstenite fastwebsockets node-ws"}
+    SCENARIOS=${SCENARIOS:-"a b c d e"}
+fi
 # A load measurement during which the rest of the machine used more than QUIET_PCT % of a
 # core is repeated, up to TRIES times in all; the least disturbed one is kept.
 QUIET_PCT=${QUIET_PCT:-10}
@@ -55,7 +66,7 @@ install_tools() {
     local missing=()
     need taskset || missing+=(util-linux)
     need python3 || missing+=(python3)
-    if [[ " $SERVERS " == *" node-ws "* ]]; then
+    if [[ " $SERVERS " == *" node-ws "* || " $SERVERS " == *" node-ws-tls "* ]]; then
         need node || missing+=(nodejs)
         need npm || missing+=(npm)
     fi
@@ -66,13 +77,16 @@ install_tools() {
 }
 
 build_peers() {
+    local node_done=""
     for s in $SERVERS; do
         case $s in
             tokio-tungstenite | fastwebsockets)
                 log "building peer $s (release)"
                 (cd "benches/peers/$s" && cargo build --release --quiet --locked)
                 ;;
-            node-ws)
+            node-ws | node-ws-tls)
+                [ -z "$node_done" ] || continue
+                node_done=1
                 log "installing Node ws from the lockfile"
                 (cd benches/peers/node-ws && npm ci --silent --no-audit --no-fund)
                 ;;
@@ -102,7 +116,7 @@ run_once() {
     local addr=127.0.0.1:$(free_port)
     start_server "$addr" "${cmd[@]}"
     # A run with failures still reports; the record says how many connections failed.
-    loadgen "ws://$addr/" "${args[@]}" --pid "$SERVER_PID" --label "$server" 2>>"$OUT/loadgen.log" || true
+    loadgen "$(url "$server" "$addr")" "${args[@]}" --pid "$SERVER_PID" --label "$server" 2>>"$OUT/loadgen.log" || true
     stop_server
 }
 
@@ -145,7 +159,7 @@ else:
 }
 
 install_tools
-build_wsreactor
+build_wsreactor $SERVERS
 build_peers
 log "machine: $(nproc) cores, $(uptime | sed 's/.*load average/load average/')"
 log "rounds $ROUNDS, warm-up ${WARMUP}s, window ${DURATION}s, servers: $SERVERS"

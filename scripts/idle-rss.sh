@@ -5,7 +5,11 @@
 #
 #   scripts/idle-rss.sh                 # wsreactor's echo example, 10,000 connections
 #   scripts/idle-rss.sh 19000 fastwebsockets
+#   scripts/idle-rss.sh 10000 wsreactor-tls     # over wss:// (also node-ws-tls)
 #   scripts/idle-rss.sh 5000 -- ./my-server   # any command; the address is appended
+#   TLS=1 scripts/idle-rss.sh 5000 -- ./my-server --tls tests/tls/cert.pem tests/tls/key.pem
+#
+# NAME-tls servers and TLS=1 connect over wss:// trusting tests/tls/ca.pem (TLS_CA).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/bench-lib.sh
@@ -15,11 +19,13 @@ server=${2:-wsreactor}
 if [ "$server" = "--" ]; then
     shift 2
     cmd=("$@")
+    # The name the URL and the build go by.
+    [ "${TLS:-0}" = 0 ] && server=command || server=command-tls
 else
     read -r -a cmd <<<"$(server_cmd "$server")"
 fi
-[ -n "${NO_BUILD:-}" ] || build_wsreactor
+[ -n "${NO_BUILD:-}" ] || build_wsreactor "$server"
 addr=127.0.0.1:$(free_port)
 start_server "$addr" "${cmd[@]}"
 trap stop_server EXIT
-loadgen "ws://$addr/" --idle -c "$conns" --pid "$SERVER_PID" --label "${LABEL:-$server}"
+loadgen "$(url "$server" "$addr")" --idle -c "$conns" --pid "$SERVER_PID" --label "${LABEL:-$server}"

@@ -1,5 +1,5 @@
-//! One client connection: non-blocking connect, HTTP upgrade, then masked frames out and
-//! verified echoes in, keeping a fixed number of messages in flight.
+//! One client connection: non-blocking connect, HTTP upgrade (over TLS for `wss://`), then
+//! masked frames out and verified echoes in, keeping a fixed number of messages in flight.
 //!
 //! Every message carries its sequence number in its first (up to) 16 bytes, as hex digits so
 //! text stays UTF-8; the rest is a fixed pattern. An echo must match the message sent with
@@ -7,10 +7,12 @@
 
 use std::collections::VecDeque;
 use std::fmt;
-use std::io::{self, Read, Write};
+use std::io;
 use std::time::Instant;
 
 use mio::net::TcpStream;
+
+use crate::transport::Transport;
 
 /// The RFC 6455 §1.3 sample key and the accept value a correct server derives from it.
 const KEY: &str = "dGhlIHNhbXBsZSBub25jZQ==";
@@ -103,6 +105,7 @@ enum State {
 
 pub struct Client {
     sock: TcpStream,
+    transport: Transport,
     state: State,
     /// Bytes of an incomplete upgrade response or frame, kept across reads.
     partial: Vec<u8>,
@@ -117,9 +120,10 @@ pub struct Client {
 }
 
 impl Client {
-    pub fn new(sock: TcpStream, seed: u64) -> Self {
+    pub fn new(sock: TcpStream, transport: Transport, seed: u64) -> Self {
         Client {
             sock,
+            transport,
             state: State::Connecting,
             partial: Vec::new(),
             fragments: Vec::new(),
@@ -138,6 +142,10 @@ impl Client {
 
     pub fn is_open(&self) -> bool {
         self.state == State::Open
+    }
+
+    pub fn transport(&self) -> &Transport {
+        &self.transport
     }
 
     /// Whether it got back every message it was to send.
@@ -179,7 +187,7 @@ impl Client {
         tally: &mut Tally,
     ) -> Result<(), Failure> {
         loop {
-            let n = match self.sock.read(scratch) {
+            let n = match self.transport.read(&mut self.sock, scratch) {
                 Ok(0) => return Err(Failure::Closed),
                 Ok(n) => n,
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(()),
@@ -342,15 +350,12 @@ impl Client {
 
     /// Writes what is queued, once; the rest waits for the next writable edge.
     fn flush(&mut self) -> Result<(), Failure> {
-        while self.out_head < self.out.len() {
-            match self.sock.write(&self.out[self.out_head..]) {
-                Ok(0) => return Err(Failure::Closed),
-                Ok(n) => self.out_head += n,
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => return Err(Failure::Io(e)),
-            }
-        }
+        self.out_head += (self.transport)
+            .write(&mut self.sock, &self.out[self.out_head..])
+            .map_err(|e| match e.kind() {
+                io::ErrorKind::WriteZero => Failure::Closed,
+                _ => Failure::Io(e),
+            })?;
         if self.out_head == self.out.len() {
             self.out.clear();
             self.out_head = 0;

@@ -10,6 +10,7 @@ use socket2::{Domain, SockAddr, Socket, Type};
 
 use crate::client::{Client, Failure, Tally, Workload};
 use crate::stats::Latencies;
+use crate::transport::Security;
 
 /// Connections in the connect/upgrade phase at once, so a burst of thousands does not
 /// overflow the server's listen backlog.
@@ -22,10 +23,13 @@ pub struct Fleet {
     /// Connections to open in all.
     pub conns: usize,
     pub workload: Workload,
+    pub security: Security,
     pub tally: Tally,
     /// Connections that completed the upgrade.
     pub opened: usize,
     pub failures: Vec<String>,
+    /// What the first TLS connection negotiated (version, cipher suite, key exchange).
+    pub negotiated: Option<String>,
     poll: Poll,
     events: Events,
     clients: Vec<Option<Client>>,
@@ -34,11 +38,17 @@ pub struct Fleet {
 }
 
 impl Fleet {
-    pub fn new(target: SocketAddr, conns: usize, workload: Workload) -> io::Result<Self> {
+    pub fn new(
+        target: SocketAddr,
+        conns: usize,
+        workload: Workload,
+        security: Security,
+    ) -> io::Result<Self> {
         Ok(Fleet {
             target,
             conns,
             workload,
+            security,
             tally: Tally {
                 sending: true,
                 measuring: false,
@@ -48,6 +58,7 @@ impl Fleet {
             },
             opened: 0,
             failures: Vec::new(),
+            negotiated: None,
             poll: Poll::new()?,
             events: Events::with_capacity(4096),
             clients: Vec::with_capacity(conns),
@@ -94,12 +105,17 @@ impl Fleet {
         while self.pending < MAX_PENDING && self.clients.len() < self.conns {
             let i = self.clients.len();
             let client = connect(self.target, i).and_then(|mut sock| {
+                let transport = self.security.start()?;
                 self.poll.registry().register(
                     &mut sock,
                     Token(i),
                     Interest::READABLE | Interest::WRITABLE,
                 )?;
-                Ok(Client::new(sock, 0x9E37_79B9_7F4A_7C15 ^ i as u64))
+                Ok(Client::new(
+                    sock,
+                    transport,
+                    0x9E37_79B9_7F4A_7C15 ^ i as u64,
+                ))
             });
             match client {
                 Ok(c) => {
@@ -141,6 +157,9 @@ impl Fleet {
                 Ok(()) if opened_now => {
                     self.pending -= 1;
                     self.opened += 1;
+                    if self.negotiated.is_none() {
+                        self.negotiated = client.transport().negotiated();
+                    }
                 }
                 Ok(()) => {}
             }

@@ -3,7 +3,13 @@
 //! ```text
 //! cargo run --release --example loadgen -- ws://127.0.0.1:8080/ -c 100 -k 16 -s 32 -d 10 --pid PID
 //! cargo run --release --example loadgen -- ws://127.0.0.1:8080/ --idle -c 10000 --pid PID
+//! cargo run --release --features tls --example loadgen -- wss://127.0.0.1:8443/ -c 100 --pid PID
 //! ```
+//!
+//! `wss://` (with the `tls` feature) speaks TLS with a rustls client that trusts the CA
+//! certificates of `--ca FILE` (default `tests/tls/ca.pem`, the CA of the committed test
+//! certificate) and makes a full handshake on every connection (no resumption). The report
+//! names what was negotiated.
 //!
 //! Load mode: `-c` connections each keep `-k` messages of `-s` bytes (text, or `--binary`) in
 //! flight; after `-w` seconds of warm-up it measures for `-d` seconds. Every echo is checked
@@ -27,6 +33,7 @@ mod client;
 mod fleet;
 mod proc;
 mod stats;
+mod transport;
 
 use std::net::ToSocketAddrs;
 use std::process::ExitCode;
@@ -35,14 +42,20 @@ use std::time::{Duration, Instant};
 use client::Workload;
 use fleet::Fleet;
 use stats::{json_line, Json};
+use transport::Security;
 
-const USAGE: &str = "usage: loadgen [ws://]HOST:PORT[/PATH] [-c CONNS] [-k IN_FLIGHT] [-s BYTES] \
-[--binary] [-w WARMUP_S] [-d DURATION_S] [--pid SERVER_PID] [--idle] [--settle S] [--label NAME]";
+const USAGE: &str = "usage: loadgen [ws://|wss://]HOST:PORT[/PATH] [-c CONNS] [-k IN_FLIGHT] \
+[-s BYTES] [--binary] [-w WARMUP_S] [-d DURATION_S] [--pid SERVER_PID] [--idle] [--settle S] \
+[--label NAME] [--ca CA_PEM]";
+/// The CA `wss://` trusts unless `--ca` says otherwise: the committed test CA.
+const TEST_CA: &str = "tests/tls/ca.pem";
 
 /// How long connecting everything may take before the run gives up on the rest.
 const CONNECT_PATIENCE: Duration = Duration::from_secs(60);
 
 struct Args {
+    tls: bool,
+    ca: String,
     host: String,
     path: String,
     conns: usize,
@@ -59,6 +72,8 @@ struct Args {
 
 fn parse_args() -> Result<Args, String> {
     let mut a = Args {
+        tls: false,
+        ca: TEST_CA.into(),
         host: String::new(),
         path: "/".into(),
         conns: 100,
@@ -87,12 +102,15 @@ fn parse_args() -> Result<Args, String> {
             "--settle" => a.settle = num(value("--settle")?, "--settle")?,
             "--pid" => a.pid = Some(value("--pid")?),
             "--label" => a.label = value("--label")?,
+            "--ca" => a.ca = value("--ca")?,
             "--binary" => a.binary = true,
             "--text" => a.binary = false,
             "--idle" => a.idle = true,
             "-h" | "--help" => return Err(USAGE.into()),
             s if !s.starts_with('-') && a.host.is_empty() => {
+                a.tls = s.starts_with("wss://");
                 let s = s.strip_prefix("ws://").unwrap_or(s);
+                let s = s.strip_prefix("wss://").unwrap_or(s);
                 let (host, path) = s.find('/').map_or((s, "/"), |i| (&s[..i], &s[i..]));
                 a.host = host.to_owned();
                 a.path = path.to_owned();
@@ -153,7 +171,14 @@ fn run(args: &Args) -> std::io::Result<bool> {
         &args.host,
         &args.path,
     );
-    let mut fleet = Fleet::new(target, args.conns, workload)?;
+    let security = if args.tls {
+        // The host without its port (and an IPv6 address without its brackets).
+        let host = args.host.rsplit_once(':').map_or(&*args.host, |(h, _)| h);
+        Security::tls(&args.ca, host.trim_start_matches('[').trim_end_matches(']'))?
+    } else {
+        Security::Plain
+    };
+    let mut fleet = Fleet::new(target, args.conns, workload, security)?;
     let rss_before = args.pid.as_deref().map(proc::rss_bytes).transpose()?;
     let start = Instant::now();
     fleet.connect_all(CONNECT_PATIENCE)?;
@@ -169,7 +194,8 @@ fn common_fields(a: &Args, f: &Fleet, mode: &str) -> Vec<(&'static str, Json)> {
     vec![
         ("label", Json::Str(a.label.clone())),
         ("mode", Json::Str(mode.into())),
-        ("target", Json::Str(format!("ws://{}{}", a.host, a.path))),
+        ("target", Json::Str(target(a, f))),
+        ("tls", f.negotiated.clone().map_or(Json::Null, Json::Str)),
         ("conns", Json::Int(a.conns as u64)),
         ("inflight", Json::Int(f.workload.inflight as u64)),
         ("size", Json::Int(a.size as u64)),
@@ -229,7 +255,7 @@ fn load(a: &Args, f: &mut Fleet, connect_s: f64) -> std::io::Result<bool> {
         ("other_cpu_pct", Json::Num(other_pct)),
         ("failures", Json::Int((a.conns - live) as u64)),
     ]);
-    eprintln!("target        ws://{}{}", a.host, a.path);
+    print_target(a, f);
     eprintln!(
         "load          {} conns x {} in flight x {} B {}",
         a.conns,
@@ -290,7 +316,7 @@ fn idle(a: &Args, f: &mut Fleet, rss_before: Option<u64>, connect_s: f64) -> std
         ),
         ("failures", Json::Int((a.conns - held) as u64)),
     ]);
-    eprintln!("target        ws://{}{}", a.host, a.path);
+    print_target(a, f);
     eprintln!(
         "idle          {held} of {} connections held, {served} echoed once ({connect_s:.2} s to connect)",
         a.conns
@@ -307,6 +333,17 @@ fn idle(a: &Args, f: &mut Fleet, rss_before: Option<u64>, connect_s: f64) -> std
     report_failures(a, f, held);
     println!("{}", json_line(&fields));
     Ok(ok)
+}
+
+fn target(a: &Args, f: &Fleet) -> String {
+    format!("{}://{}{}", f.security.scheme(), a.host, a.path)
+}
+
+fn print_target(a: &Args, f: &Fleet) {
+    eprintln!("target        {}", target(a, f));
+    if let Some(tls) = &f.negotiated {
+        eprintln!("tls           {tls}");
+    }
 }
 
 fn report_failures(a: &Args, f: &Fleet, live: usize) {

@@ -25,8 +25,9 @@ impl Latencies {
     }
 }
 
-/// A JSON value: the report is flat, so numbers, strings and booleans are enough.
+/// A JSON value: the report is flat, so numbers, strings, booleans and null are enough.
 pub enum Json {
+    Null,
     Num(f64),
     Int(u64),
     Str(String),
@@ -40,7 +41,7 @@ pub fn json_line(fields: &[(&str, Json)]) -> String {
         .map(|(k, v)| {
             let v = match v {
                 Json::Num(x) if x.is_finite() => format!("{x:.3}"),
-                Json::Num(_) => "null".to_owned(),
+                Json::Num(_) | Json::Null => "null".to_owned(),
                 Json::Int(n) => n.to_string(),
                 Json::Str(s) => format!("\"{}\"", s.replace('\\', "\\\\").replace('"', "\\\"")),
                 Json::Bool(b) => b.to_string(),
