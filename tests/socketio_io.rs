@@ -124,6 +124,15 @@ fn fetch_join_leave_and_disconnect_act_on_a_selection() {
         names
     };
     assert_eq!(names(io.of("/")), ["ada", "bob", "cy"]);
+    let in_order: Vec<String> = (io.of("/").fetch_sockets().unwrap().recv().unwrap())
+        .iter()
+        .map(|s| s.data().get::<Name>().unwrap().0.clone())
+        .collect();
+    assert_eq!(
+        in_order,
+        ["ada", "bob", "cy"],
+        "in the order they connected, as the reference"
+    );
     assert_eq!(names(io.of("/").to("lobby").except("vip")), ["ada"]);
     let lobby = io
         .of("/")

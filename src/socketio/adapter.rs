@@ -195,11 +195,13 @@ impl Sio {
                 payload,
                 ack,
             } => Outcome::Count(self.emit_to(eng, ns, &targets, sel, &event, payload, ack)),
-            Operation::Fetch => Outcome::Sockets(
-                (targets.iter())
-                    .filter_map(|&k| self.socket_info(ns, k))
-                    .collect(),
-            ),
+            Operation::Fetch => {
+                let mut targets = targets;
+                // In the order they connected, as the reference's sockets Map gives them.
+                targets.sort_by_key(|&k| self.sockets.get(k).map_or(0, |s| s.info.seq));
+                let sockets = targets.iter().filter_map(|&k| self.socket_info(ns, k));
+                Outcome::Sockets(sockets.collect())
+            }
             Operation::Join(rooms) => {
                 let namespace = &mut self.namespaces[ns];
                 let mut joined_all = 0;

@@ -194,6 +194,8 @@ pub(crate) struct Info {
     /// The private id its client recovers it with, with recovery on.
     pub(crate) pid: Option<Arc<str>>,
     pub(crate) recovered: bool,
+    /// When it connected, in the endpoint's order (`fetch_sockets` answers in it).
+    pub(crate) seq: u64,
 }
 
 pub(crate) struct PendingAck {
@@ -254,6 +256,8 @@ pub(crate) struct Sio {
     /// endpoint, so a broadcast's id (the same for every recipient) never meets another
     /// pending id of one of them.
     next_ack: u64,
+    /// Sockets made so far: each one's `Info::seq`.
+    sockets_made: u64,
 }
 
 impl Sio {
@@ -274,6 +278,7 @@ impl Sio {
             inbox: Some(inbox),
             collectors: Collectors::default(),
             next_ack: 0,
+            sockets_made: 0,
         }
     }
 
@@ -357,6 +362,8 @@ impl Sio {
         };
         let data = (restored.as_mut())
             .map_or_else(Extensions::new, |(kept, _)| std::mem::take(&mut kept.data));
+        self.sockets_made += 1;
+        let seq = self.sockets_made;
         // Not connected yet: the middlewares see it, emits and joins are refused.
         let k = self.sockets.insert(SocketState {
             info: Rc::new(Info {
@@ -365,6 +372,7 @@ impl Sio {
                 handshake,
                 pid: pid.clone(),
                 recovered: restored.is_some(),
+                seq,
             }),
             session: s,
             listeners: Listeners::default(),

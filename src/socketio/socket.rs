@@ -188,7 +188,9 @@ impl<'a> Socket<'a> {
     /// Whether this socket was restored by connection state recovery: same id, rooms and
     /// data as before its connection dropped, the events it missed sent again
     /// ([`Options::connection_state_recovery`](super::Options::connection_state_recovery)).
-    /// The reference's `socket.recovered`.
+    /// The reference's `socket.recovered`. As there, a recovered socket is a new `socket`
+    /// object: the connection handler runs for it again and registers its listeners anew
+    /// (none are kept from before); its id, rooms and data are what came back.
     pub fn recovered(&self) -> bool {
         self.info.recovered
     }
@@ -430,6 +432,7 @@ fn unreachable_info() -> Rc<Info> {
         handshake: Handshake::new(Arc::new(opening), Value::Null),
         pid: None,
         recovered: false,
+        seq: 0,
     })
 }
 
