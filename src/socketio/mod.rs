@@ -200,6 +200,9 @@ pub use self::payload::Payload;
 pub use self::reason::DisconnectReason;
 pub use self::recovery::Recovery;
 pub use self::socket::{Ack, AckError, EmitError, Socket};
+/// The type-keyed map of [`Socket::data`] and [`SocketInfo::data`] (the `http` crate's), so
+/// helpers taking it need no dependency of their own.
+pub use http::Extensions;
 
 use self::bundle::Bundle;
 use self::endpoint::{endpoint_handler, Endpoint};

@@ -89,6 +89,8 @@ pub(crate) fn upgrade_error(code: ErrorCode, message: Option<&str>) -> Response 
 pub(crate) fn payload(body: Vec<u8>) -> Response {
     Response::new(200)
         .header("Content-Type", "text/plain; charset=UTF-8")
+        // As the reference: a cache between client and server must not answer a poll.
+        .header("Cache-Control", "no-store")
         .body(body)
 }
 
