@@ -66,6 +66,9 @@ trap 'exit 130' INT TERM
 
 # Port 0, then the address read back from the log: no window for another process.
 # Room for CLIENTS connections is the default limit (10,000).
+# The old log is emptied first: the background job truncates it only once it runs, and
+# until then the loop below would read the previous run's address.
+: >"$OUT/server.log"
 RUST_LOG=info target/release/examples/echo 127.0.0.1:0 \
     --tls tests/tls/cert.pem tests/tls/key.pem >"$OUT/server.log" 2>&1 &
 server_pid=$!
