@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Autobahn TestSuite conformance run (fuzzingclient mode) against the echo example.
 #
-#   bash scripts/autobahn.sh
+#   bash scripts/autobahn.sh          # ws://
+#   TLS=1 bash scripts/autobahn.sh    # wss://: the same cases over TLS (feature `tls`)
 #
 # 1. installs the pinned `autobahntestsuite` for Python 2.7 into a cache directory, once;
 # 2. builds the echo example (release) and starts it on a port the OS picks;
@@ -10,7 +11,14 @@
 #
 # Exits non-zero if any case's behaviour is FAILED or NON-STRICT, if any case's close
 # behaviour is not OK or INFORMATIONAL, or if the server died during the run. The report
-# (index.html, one JSON per case) and the logs go to target/autobahn/.
+# (index.html, one JSON per case) and the logs go to target/autobahn/ (target/autobahn-tls/
+# with TLS=1).
+#
+# With TLS=1 the echo example serves the test-only certificate of tests/tls/ and the
+# fuzzingclient connects to wss://. Its spec names no "hostname", so it uses Twisted's
+# `ssl.ClientContextFactory`, which does not verify the certificate (with a "hostname" it
+# would use `optionsForClientTLS`, which verifies against the system's CAs and would
+# reject the test CA); it sends no SNI either, which the server does not require.
 #
 # Environment: AUTOBAHN_PYTHON (default ~/.pyenv/versions/2.7.18/bin/python),
 # AUTOBAHN_CACHE (default ~/.cache/wsreactor/autobahntestsuite-<version>).
@@ -22,6 +30,15 @@ PY2=${AUTOBAHN_PYTHON:-$HOME/.pyenv/versions/2.7.18/bin/python}
 SITE=${AUTOBAHN_CACHE:-$HOME/.cache/wsreactor/autobahntestsuite-$VERSION}
 SPEC=tests/autobahn/fuzzingclient.json
 OUT=target/autobahn
+SCHEME=ws
+FEATURES=()
+SERVER_ARGS=()
+if [ "${TLS:-0}" = 1 ]; then
+    OUT=target/autobahn-tls
+    SCHEME=wss
+    FEATURES=(--features tls)
+    SERVER_ARGS=(--tls tests/tls/cert.pem tests/tls/key.pem)
+fi
 started=$(date +%s)
 
 [ -x "$PY2" ] || { echo "autobahn: Python 2.7 not found at $PY2 (set AUTOBAHN_PYTHON)" >&2; exit 1; }
@@ -52,7 +69,7 @@ if [ ! -e "$SITE/.installed" ]; then
 fi
 
 # --- 2. the server -----------------------------------------------------------------------
-cargo build --release --quiet --example echo
+cargo build --release --quiet "${FEATURES[@]}" --example echo
 
 # Everything long-running is a background job the script `wait`s for: bash runs a trap only
 # once its foreground command ends, while `wait` returns at once on a signal.
@@ -72,11 +89,14 @@ trap 'exit 130' INT TERM
 
 # Port 0: the OS picks a free port, and the example logs the address it got. Reading it
 # back leaves no window in which another process could take the port.
-RUST_LOG=info target/release/examples/echo 127.0.0.1:0 >"$OUT/server.log" 2>&1 &
+# The old log is emptied first: the background job truncates it only once it runs, and until
+# then the loop below would read the previous run's address.
+: >"$OUT/server.log"
+RUST_LOG=info target/release/examples/echo 127.0.0.1:0 "${SERVER_ARGS[@]}" >"$OUT/server.log" 2>&1 &
 server_pid=$!
 addr=
 for _ in $(seq 1 200); do
-    addr=$(sed -n 's|.*listening on ws://\([0-9.]*:[0-9]*\).*|\1|p' "$OUT/server.log")
+    addr=$(sed -n "s|.*listening on $SCHEME://\([0-9.]*:[0-9]*\).*|\1|p" "$OUT/server.log")
     [ -n "$addr" ] && break
     kill -0 "$server_pid" 2>/dev/null || break
     sleep 0.05
@@ -89,7 +109,7 @@ fi
 
 # --- 3. the suite ------------------------------------------------------------------------
 # The checked-in spec names no port; this copy points it at the server and the report dir.
-"$PY2" - "$SPEC" "$OUT/spec.json" "ws://$addr" "$OUT" <<'EOF'
+"$PY2" - "$SPEC" "$OUT/spec.json" "$SCHEME://$addr" "$OUT" <<'EOF'
 import json, sys
 src, dst, url, outdir = sys.argv[1:]
 spec = json.load(open(src))
@@ -99,7 +119,7 @@ json.dump(spec, open(dst, "w"), indent=2)
 EOF
 rm -f "$OUT"/*_case_*.json "$OUT"/*_case_*.html "$OUT/index.json"
 
-echo "autobahn: running the fuzzingclient against ws://$addr (log: $OUT/wstest.log)"
+echo "autobahn: running the fuzzingclient against $SCHEME://$addr (log: $OUT/wstest.log)"
 # site.addsitedir (not PYTHONPATH) so the .pth files of namespace packages (zope) are run.
 timeout 1800 "$PY2" -c '
 import site, sys
@@ -132,6 +152,7 @@ cleanup
 "$PY2" - "$OUT/index.json" "$server_alive" "$(( $(date +%s) - started ))" <<'EOF'
 import json, sys
 path, alive, seconds = sys.argv[1], sys.argv[2] == "1", int(sys.argv[3])
+out = path.rsplit("/", 1)[0]
 results = list(json.load(open(path)).values())[0]
 
 def key(case):
@@ -158,8 +179,8 @@ for case in sorted(results, key=key):
         if failing:
             bad.append(case)
 if not alive:
-    print("autobahn: the echo server died during the run (see target/autobahn/server.log)")
+    print("autobahn: the echo server died during the run (see %s/server.log)" % out)
 if bad or not alive:
-    print("autobahn: FAILED (%d cases); report: target/autobahn/index.html" % len(bad))
+    print("autobahn: FAILED (%d cases); report: %s/index.html" % (len(bad), out))
     sys.exit(1)
 EOF
