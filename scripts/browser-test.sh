@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# Runs the chat example in headless Chromium (tests/browser). Installs Debian's chromium and
-# the pinned playwright-core when missing. Screenshot: target/browser/chat.png.
+# Runs the chat and socketio_chat examples in headless Chromium (tests/browser), over http and
+# over https (--tls with tests/tls/; the page opens wss://), and a https page opening wss:// to
+# the echo example. Installs Debian's chromium and the pinned playwright-core when missing.
+# Screenshots: target/browser/*.png.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 

@@ -5,11 +5,13 @@
 # the same client scripts against the reference server (npm socket.io, pinned there too) and
 # the socketio_parity example, expecting the same observations (tests/socketio/parity.test.mjs),
 # and connection state recovery the same way, both servers started with --recovery and the
-# subject's TCP connections cut by a proxy (tests/socketio/recovery.test.mjs).
+# subject's TCP connections cut by a proxy (tests/socketio/recovery.test.mjs). And over
+# https and wss://, the client trusting tests/tls/ca.pem (tests/socketio/tls.test.mjs): the
+# examples are built with TLS, which serves plain http too unless given --tls.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-cargo build --quiet --features socketio --example socketio_chat --example socketio_parity
+cargo build --quiet --features socketio,tls --example socketio_chat --example socketio_parity
 cd tests/socketio
 npm ci --no-audit --no-fund --loglevel=error
 node --test
