@@ -24,6 +24,7 @@
 # AUTOBAHN_CACHE (default ~/.cache/wsreactor/autobahntestsuite-<version>).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. scripts/echo-server.sh
 
 VERSION=25.10.1
 PY2=${AUTOBAHN_PYTHON:-$HOME/.pyenv/versions/2.7.18/bin/python}
@@ -75,37 +76,11 @@ cargo build --release --quiet "${FEATURES[@]}" --example echo
 # once its foreground command ends, while `wait` returns at once on a signal.
 server_pid=
 wstest_pid=
-cleanup() {
-    local pid
-    for pid in $wstest_pid $server_pid; do
-        if kill -0 "$pid" 2>/dev/null; then
-            kill "$pid" 2>/dev/null || true
-            wait "$pid" 2>/dev/null || true
-        fi
-    done
-}
+cleanup() { stop_jobs $wstest_pid $server_pid; }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-# Port 0: the OS picks a free port, and the example logs the address it got. Reading it
-# back leaves no window in which another process could take the port.
-# The old log is emptied first: the background job truncates it only once it runs, and until
-# then the loop below would read the previous run's address.
-: >"$OUT/server.log"
-RUST_LOG=info target/release/examples/echo 127.0.0.1:0 "${SERVER_ARGS[@]}" >"$OUT/server.log" 2>&1 &
-server_pid=$!
-addr=
-for _ in $(seq 1 200); do
-    addr=$(sed -n "s|.*listening on $SCHEME://\([0-9.]*:[0-9]*\).*|\1|p" "$OUT/server.log")
-    [ -n "$addr" ] && break
-    kill -0 "$server_pid" 2>/dev/null || break
-    sleep 0.05
-done
-if [ -z "$addr" ]; then
-    cat "$OUT/server.log" >&2
-    echo "autobahn: the echo server did not start" >&2
-    exit 1
-fi
+start_echo "$OUT/server.log" "$SCHEME" autobahn "${SERVER_ARGS[@]}"
 
 # --- 3. the suite ------------------------------------------------------------------------
 # The checked-in spec names no port; this copy points it at the server and the report dir.

@@ -15,6 +15,7 @@
 # ~/.cache/wsreactor/py-websockets-<version>), CLIENTS (concurrent clients, default 200).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. scripts/echo-server.sh
 
 VERSION=17.4
 PY=${PYTHON:-python3}
@@ -52,38 +53,12 @@ cargo build --release --quiet --features tls --example echo
 
 server_pid=
 client_pid=
-cleanup() {
-    local pid
-    for pid in $client_pid $server_pid; do
-        if kill -0 "$pid" 2>/dev/null; then
-            kill "$pid" 2>/dev/null || true
-            wait "$pid" 2>/dev/null || true
-        fi
-    done
-}
+cleanup() { stop_jobs $client_pid $server_pid; }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-# Port 0, then the address read back from the log: no window for another process.
 # Room for CLIENTS connections is the default limit (10,000).
-# The old log is emptied first: the background job truncates it only once it runs, and
-# until then the loop below would read the previous run's address.
-: >"$OUT/server.log"
-RUST_LOG=info target/release/examples/echo 127.0.0.1:0 \
-    --tls tests/tls/cert.pem tests/tls/key.pem >"$OUT/server.log" 2>&1 &
-server_pid=$!
-addr=
-for _ in $(seq 1 200); do
-    addr=$(sed -n 's|.*listening on wss://\([0-9.]*:[0-9]*\).*|\1|p' "$OUT/server.log")
-    [ -n "$addr" ] && break
-    kill -0 "$server_pid" 2>/dev/null || break
-    sleep 0.05
-done
-if [ -z "$addr" ]; then
-    cat "$OUT/server.log" >&2
-    echo "python-tls: the echo server did not start" >&2
-    exit 1
-fi
+start_echo "$OUT/server.log" wss python-tls --tls tests/tls/cert.pem tests/tls/key.pem
 
 # --- 3. the client -------------------------------------------------------------------------
 # localhost, not the IP: the certificate names both, and a name exercises hostname checks.
