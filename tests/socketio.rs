@@ -8,7 +8,7 @@ use std::sync::mpsc;
 use std::thread;
 use std::time::Duration;
 
-use common::sio::{held_get, http, polling_session, spawn, ws_session};
+use common::sio::{held_get, http, polling_query, polling_session, spawn, ws_session};
 use common::{client_at, read_response, spawn_built, tcp};
 use serde_json::json;
 use tungstenite::{Bytes, Message};
@@ -36,11 +36,7 @@ fn long_polling_carries_a_whole_socket_io_session() {
     let mut conn = tcp(addr);
     let (status, open) = http(&mut conn, "GET", "/socket.io/?EIO=4&transport=polling", "");
     assert_eq!(status, 200);
-    let open: serde_json::Value = serde_json::from_str(&open[1..]).unwrap();
-    let q = format!(
-        "/socket.io/?EIO=4&transport=polling&sid={}",
-        open["sid"].as_str().unwrap()
-    );
+    let q = polling_query(&open);
 
     // keep-alive: the same connection posts and polls
     assert_eq!(http(&mut conn, "POST", &q, "40"), (200, "ok".into()));

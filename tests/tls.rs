@@ -512,11 +512,7 @@ fn socket_io_long_polling_works_over_https() {
     );
     assert_eq!(status, 200);
     assert!(open.starts_with("0{\"sid\":"), "{open}");
-    let open: serde_json::Value = serde_json::from_str(&open[1..]).unwrap();
-    let q = format!(
-        "/socket.io/?EIO=4&transport=polling&sid={}",
-        open["sid"].as_str().unwrap()
-    );
+    let q = common::sio::polling_query(&open);
     assert_eq!(common::sio::http(&mut stream, "POST", &q, "40").0, 200);
     let (_, connected) = common::sio::http(&mut stream, "GET", &q, "");
     assert!(

@@ -40,15 +40,18 @@ pub fn ws_session(addr: SocketAddr) -> Client {
     ws
 }
 
+/// The query string of the polling session whose handshake answered `open` (`0{"sid":..}`).
+pub fn polling_query(open: &str) -> String {
+    let open: serde_json::Value = serde_json::from_str(&open[1..]).unwrap();
+    let sid = open["sid"].as_str().unwrap();
+    format!("/socket.io/?EIO=4&transport=polling&sid={sid}")
+}
+
 /// A polling session joined to `/`: its query string, its first packets read.
 pub fn polling_session(addr: SocketAddr) -> String {
     let mut conn = tcp(addr);
     let (_, open) = http(&mut conn, "GET", "/socket.io/?EIO=4&transport=polling", "");
-    let open: serde_json::Value = serde_json::from_str(&open[1..]).unwrap();
-    let q = format!(
-        "/socket.io/?EIO=4&transport=polling&sid={}",
-        open["sid"].as_str().unwrap()
-    );
+    let q = polling_query(&open);
     assert_eq!(http(&mut conn, "POST", &q, "40"), (200, "ok".into()));
     let (_, connected) = http(&mut conn, "GET", &q, "");
     assert!(connected.starts_with("40{"), "{connected}");
