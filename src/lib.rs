@@ -68,6 +68,9 @@ mod config;
 mod conn;
 mod ctx;
 mod error;
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub mod fuzz;
 mod handle;
 mod handler;
 mod http;

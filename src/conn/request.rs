@@ -132,13 +132,16 @@ impl RequestHead {
     }
 }
 
-/// Parses a buffer that holds a whole request head (or has reached `max_bytes`).
+/// Parses a buffer that holds a whole request head (or has reached `max_bytes`). Only the
+/// first `max_bytes` are judged, so the verdict does not depend on how much arrived past
+/// the limit, or in how many reads: a head that does not end within them is `431`, unless
+/// they already hold an invalid line (`400`), as when they arrive one at a time.
 pub(crate) fn parse(buf: &[u8], max_bytes: usize) -> Parsed {
     let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
     let mut req = httparse::Request::new(&mut headers);
-    let head_len = match req.parse(buf) {
-        Ok(httparse::Status::Complete(n)) if n <= max_bytes => n,
-        Ok(httparse::Status::Complete(_)) => return reject(431, "request head too large"),
+    let window = &buf[..buf.len().min(max_bytes)];
+    let head_len = match req.parse(window) {
+        Ok(httparse::Status::Complete(n)) => n,
         Err(httparse::Error::TooManyHeaders) => return reject(431, "too many headers"),
         Ok(httparse::Status::Partial) if buf.len() >= max_bytes => {
             return reject(431, "request head too large")
@@ -324,6 +327,23 @@ mod tests {
             }
         }
         v
+    }
+
+    /// Found by the `http_request` fuzz target: an over-long head with an invalid line past
+    /// the limit was 400 when it arrived whole and 431 when it arrived in pieces (the
+    /// limit was met before the line was judged). Now only the first `max_bytes` count.
+    #[test]
+    fn an_over_long_head_gets_one_answer_however_it_arrives() {
+        let req = b"GET /chat HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\n\
+            Connection: Upgrade\r\nSec-WebSocket-Version; 13\r\n\r\n";
+        let whole = status_of(&RequestHead::default().push(req, 64));
+        let mut head = RequestHead::default();
+        let pieces = req.chunks(20).map(|c| head.push(c, 64));
+        let last = pieces
+            .filter(|p| *p != Parsed::Partial)
+            .map(|p| status_of(&p));
+        assert_eq!(whole, 431);
+        assert_eq!(last.collect::<Vec<_>>().first(), Some(&431));
     }
 
     fn status_of(parsed: &Parsed) -> u16 {

@@ -1,0 +1,13 @@
+//! Fuzz drivers: each takes arbitrary bytes, drives one parser or state machine of the
+//! library with them, and panics as soon as an invariant breaks. `fuzz/` runs them under
+//! libFuzzer (`scripts/fuzz.sh`); `tests/fuzz_corpus.rs` replays the committed corpus and
+//! every input that once broke one, on every test run.
+//!
+//! They live inside the crate, behind the `fuzzing` feature (which is not part of the API),
+//! because what they check is internal: the connection's outbound queue and deadline, the
+//! request parser's verdict, the engine's sessions. The state machines take time as an
+//! argument, so a driver moves a clock of its own and needs no socket.
+
+pub mod connection;
+pub mod request;
+pub(crate) mod wire;
