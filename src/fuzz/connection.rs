@@ -66,10 +66,13 @@ enum Step {
     Eof,
     /// The socket fails (reset by the peer).
     Reset,
+    /// The server shuts down: an open WebSocket is closed with 1001, anything else ends
+    /// after what it has queued.
+    Shutdown,
 }
 
 /// Step tags, in [`Step`]'s order.
-const TAGS: u8 = 12;
+const TAGS: u8 = 13;
 
 impl Step {
     fn read(u: &mut Unstructured<'_>) -> arbitrary::Result<Step> {
@@ -105,7 +108,8 @@ impl Step {
             8 => Step::Flush(u.arbitrary()?),
             9 => Step::FlushAll,
             10 => Step::Eof,
-            _ => Step::Reset,
+            11 => Step::Reset,
+            _ => Step::Shutdown,
         })
     }
 }
@@ -381,6 +385,14 @@ impl Driver {
                 self.peer.reset = true;
                 self.read();
             }
+            Step::Shutdown if self.conn.is_open() => {
+                let frame = CloseFrame {
+                    code: CloseCode::Away,
+                    reason: "server shutting down".into(),
+                };
+                self.conn.close(frame, Cause::Shutdown, &self.config, self.now);
+            }
+            Step::Shutdown => self.conn.end_plain(&self.config, self.now),
         }
     }
 
