@@ -390,7 +390,8 @@ impl Driver {
                     code: CloseCode::Away,
                     reason: "server shutting down".into(),
                 };
-                self.conn.close(frame, Cause::Shutdown, &self.config, self.now);
+                self.conn
+                    .close(frame, Cause::Shutdown, &self.config, self.now);
             }
             Step::Shutdown => self.conn.end_plain(&self.config, self.now),
         }

@@ -1,6 +1,7 @@
 //! The HTTP request head parser, differentially: the same bytes fed whole and split at
 //! arbitrary points must give the same verdict. The parser judges lines as they arrive
-//! (to answer garbage at once), so a split that changed what it concludes would be a bug.
+//! (to answer garbage at once), so a split that changed what it concludes would be a bug;
+//! the one allowed difference is timing: pieces may not have shown an invalid line yet.
 
 use crate::conn::request::{Parsed, RequestHead};
 
@@ -17,7 +18,15 @@ pub fn run(data: &[u8]) {
     let whole = verdict(bytes, &[bytes.len()], max_bytes);
     let chunks = split_points(*seed, bytes.len());
     let split = verdict(bytes, &chunks, max_bytes);
-    assert_eq!(comparable(whole), comparable(split), "split at {chunks:?}");
+    let (whole, split) = (comparable(whole), comparable(split));
+    // An unfinished line is judged again only once it has doubled (linear work however
+    // slowly it comes), so pieces may stop short of the 400 the whole input gets at once;
+    // the next bytes or the handshake timeout end it. Nothing else may differ.
+    let judged_later =
+        split == Parsed::Partial && matches!(&whole, Parsed::Reject(r, _) if r.status() == 400);
+    if !judged_later {
+        assert_eq!(whole, split, "split at {chunks:?}");
+    }
 }
 
 /// The verdict as the peer sees it: a rejection's log note (which check caught it) may
