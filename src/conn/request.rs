@@ -52,6 +52,9 @@ pub(crate) struct RequestHead {
     probed: usize,
     /// The request line is judged whole: the lines after it are header lines.
     past_request_line: bool,
+    /// Header lines judged whole: past [`MAX_HEADERS`] the answer is 431 at once, as the
+    /// parser gives when the head arrives whole, whatever invalid line may follow.
+    headers: usize,
 }
 
 /// What the lines received so far say.
@@ -60,6 +63,8 @@ enum Lines {
     Plausible,
     /// A line that cannot be part of a valid request head.
     Invalid,
+    /// More header lines than [`MAX_HEADERS`].
+    TooMany,
     /// An empty line after the request line: the head is complete.
     Ended,
 }
@@ -75,6 +80,7 @@ impl RequestHead {
             match self.judge_lines() {
                 Lines::Plausible => return Parsed::Partial,
                 Lines::Invalid => return reject(400, "not an HTTP/1.1 request"),
+                Lines::TooMany => return reject(431, "too many headers"),
                 Lines::Ended => {}
             }
         }
@@ -104,6 +110,12 @@ impl RequestHead {
             }
             if !self.line_is_plausible(line) {
                 return Lines::Invalid;
+            }
+            if self.past_request_line {
+                self.headers += 1;
+                if self.headers > MAX_HEADERS {
+                    return Lines::TooMany;
+                }
             }
             self.past_request_line |= !empty;
             self.checked = end;
@@ -344,6 +356,22 @@ mod tests {
             .map(|p| status_of(&p));
         assert_eq!(whole, 431);
         assert_eq!(last.collect::<Vec<_>>().first(), Some(&431));
+    }
+
+    /// Found by the `http_request` fuzz target: 65 headers then an invalid line were 431
+    /// whole (the parser counts first) and 400 in pieces (lines were judged, not counted).
+    #[test]
+    fn too_many_headers_is_431_however_the_head_arrives() {
+        let mut req = b"GET / HTTP/1.1\r\nHost: x\r\n".to_vec();
+        for _ in 0..MAX_HEADERS {
+            req.extend_from_slice(b"X: 1\r\n");
+        }
+        req.extend_from_slice(b"bad line\r\n\r\n");
+        assert_eq!(status_of(&RequestHead::default().push(&req, 8192)), 431);
+        let mut head = RequestHead::default();
+        let verdicts = req.chunks(7).map(|c| head.push(c, 8192));
+        let first = verdicts.map(|p| status_of(&p)).find(|&s| s != 0);
+        assert_eq!(first, Some(431));
     }
 
     fn status_of(parsed: &Parsed) -> u16 {
