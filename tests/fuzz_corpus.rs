@@ -17,6 +17,7 @@ type Target = (&'static str, fn(&[u8]), fn() -> Vec<Vec<u8>>);
 const TARGETS: &[Target] = &[
     ("http_request", fuzz::request::run, fuzz::request::seeds),
     ("connection", fuzz::connection::run, fuzz::connection::seeds),
+    ("frames", fuzz::frames::run, fuzz::frames::seeds),
 ];
 
 /// Runs the driver on every file in `dir`; how many there were.

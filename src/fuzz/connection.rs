@@ -28,7 +28,7 @@ use crate::http::Response;
 use crate::{Bytes, CloseCode, Message};
 
 /// A valid upgrade request, so scripts reach the open state without having to find one.
-const UPGRADE: &[u8] = b"GET /chat HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\n\
+pub(crate) const UPGRADE: &[u8] = b"GET /chat HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\n\
     Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\
     Sec-WebSocket-Version: 13\r\n\r\n";
 
@@ -298,7 +298,7 @@ impl Write for Socket<'_> {
     }
 }
 
-struct Driver {
+pub(crate) struct Driver {
     conn: Connection,
     config: Config,
     now: Instant,
@@ -321,11 +321,19 @@ struct Driver {
     /// The largest frame or response the application queued (the backpressure bound allows
     /// one).
     largest_item: usize,
+    /// The messages the handler got, and the `on_close` report, if any.
+    pub(crate) messages: Vec<Message>,
+    pub(crate) closed: Option<Disconnect>,
 }
 
 impl Driver {
     fn new(limits: &Limits) -> Self {
-        let config = limits.config();
+        Driver::with_config(limits.config(), limits.echo, limits.refuse)
+    }
+
+    /// A connection just accepted, with this configuration; `echo`: the handler echoes
+    /// each message; `refuse`: it refuses upgrades.
+    pub(crate) fn with_config(config: Config, echo: bool, refuse: bool) -> Self {
         let now = Instant::now();
         Driver {
             conn: Connection::new(([127, 0, 0, 1], 9).into(), now, &config),
@@ -333,8 +341,8 @@ impl Driver {
             now,
             rbuf: ReadBuf::new(),
             peer: Peer::default(),
-            echo: limits.echo,
-            refuse: limits.refuse,
+            echo,
+            refuse,
             opened: false,
             closes: 0,
             wire: Vec::new(),
@@ -343,6 +351,8 @@ impl Driver {
             frames: FrameStream::default(),
             shut: false,
             largest_item: 0,
+            messages: Vec::new(),
+            closed: None,
         }
     }
 
@@ -397,7 +407,7 @@ impl Driver {
         }
     }
 
-    fn receive(&mut self, bytes: Vec<u8>) {
+    pub(crate) fn receive(&mut self, bytes: Vec<u8>) {
         if self.peer.eof || self.peer.reset {
             return;
         }
@@ -450,15 +460,17 @@ impl Driver {
                 self.frames_from = Some(self.base + self.wire.len() + self.conn.out.queued());
             }
             Event::Http(_) => {}
-            Event::Message(msg) if self.echo => {
-                let (opcode, payload) = match msg {
-                    Message::Text(text) => (OpCode::Text, Bytes::from(text)),
-                    Message::Binary(bytes) => (OpCode::Binary, bytes),
+            Event::Message(msg) => {
+                let (opcode, payload) = match &msg {
+                    Message::Text(text) => (OpCode::Text, Bytes::from(text.clone())),
+                    Message::Binary(bytes) => (OpCode::Binary, bytes.clone()),
                     other => panic!("a control frame delivered as a message: {other:?}"),
                 };
-                self.queue(opcode, payload);
+                self.messages.push(msg);
+                if self.echo {
+                    self.queue(opcode, payload);
+                }
             }
-            Event::Message(_) => {}
             Event::Closed(why) => self.owe(Some(why)),
             Event::Rejected { status, .. } => {
                 assert!((400..600).contains(&status), "a rejection with {status}");
@@ -494,7 +506,7 @@ impl Driver {
 
     /// One write of the queue into a socket with `room` bytes free, then what the reactor
     /// does after a flush.
-    fn flush(&mut self, room: usize) {
+    pub(crate) fn flush(&mut self, room: usize) {
         if !self.conn.wants_flush() {
             return;
         }
@@ -522,24 +534,32 @@ impl Driver {
     }
 
     fn owe(&mut self, owed: Option<Disconnect>) {
-        if owed.is_some() {
+        if let Some(why) = owed {
             assert!(
                 self.opened,
                 "on_close owed for a WebSocket that never opened"
             );
             self.closes += 1;
             assert_eq!(self.closes, 1, "on_close owed twice");
+            self.closed = Some(why);
         }
     }
 
-    fn check(&mut self) {
+    /// The control frames written so far (after the 101), as `(opcode, payload)`.
+    pub(crate) fn control_frames(&self) -> &[(u8, Vec<u8>)] {
+        &self.frames.control
+    }
+
+    pub(crate) fn check(&mut self) {
         if let Some(at) = self.conn.poll_at() {
             assert!(at > self.now, "a deadline not in the future");
         }
         // What `send` lets through, plus what tungstenite queues on its own: a Pong per
         // Ping read and our Close, each at most 127 bytes, within one pass's budget.
-        let bound = self.config.get_max_backpressure().max(self.largest_item)
-            + 127 * (self.config.get_messages_per_pass() + 2);
+        let control =
+            127usize.saturating_mul(self.config.get_messages_per_pass().saturating_add(2));
+        let bound =
+            (self.config.get_max_backpressure().max(self.largest_item)).saturating_add(control);
         let pending = self.conn.out.pending();
         assert!(pending <= bound, "{pending} bytes queued, over {bound}");
         // Bytes from where the 101 ended on are frames; they are checked and let go.
@@ -553,7 +573,7 @@ impl Driver {
 
     /// The connection is dropped, as the reactor drops a connection that is done or
     /// when the server stops: whatever it still owes is reported now.
-    fn end(&mut self) {
+    pub(crate) fn end(&mut self) {
         self.flush(usize::MAX);
         self.check();
         let owed = self.conn.reset();
@@ -568,7 +588,7 @@ impl Driver {
 
 /// A client frame: its first byte as given, masked if a key is given, with the shortest
 /// length encoding.
-fn client_frame(head: u8, mask: Option<[u8; 4]>, payload: &[u8]) -> Vec<u8> {
+pub(crate) fn client_frame(head: u8, mask: Option<[u8; 4]>, payload: &[u8]) -> Vec<u8> {
     let mut frame = vec![head];
     let masked = u8::from(mask.is_some()) << 7;
     match payload.len() {

@@ -9,5 +9,22 @@
 //! argument, so a driver moves a clock of its own and needs no socket.
 
 pub mod connection;
+pub mod frames;
 pub mod request;
 pub(crate) mod wire;
+
+/// Chunk ends over `len` bytes, from a small xorshift generator seeded by `seed`: chunks of
+/// 1 to 64 bytes, so single bytes and line-straddling splits both occur.
+pub(crate) fn split_points(seed: u8, len: usize) -> Vec<usize> {
+    let mut state = u32::from(seed) | 0x100;
+    let mut ends = Vec::new();
+    let mut at = 0;
+    while at < len {
+        state ^= state << 13;
+        state ^= state >> 17;
+        state ^= state << 5;
+        at = (at + 1 + (state % 64) as usize).min(len);
+        ends.push(at);
+    }
+    ends
+}

@@ -16,7 +16,7 @@ pub fn run(data: &[u8]) {
         n => usize::from(*n) * 16,
     };
     let whole = verdict(bytes, &[bytes.len()], max_bytes);
-    let chunks = split_points(*seed, bytes.len());
+    let chunks = super::split_points(*seed, bytes.len());
     let split = verdict(bytes, &chunks, max_bytes);
     let (whole, split) = (comparable(whole), comparable(split));
     // An unfinished line is judged again only once it has doubled (linear work however
@@ -74,22 +74,6 @@ fn verdict(bytes: &[u8], ends: &[usize], max_bytes: usize) -> Parsed {
         }
     }
     Parsed::Partial
-}
-
-/// Chunk ends over `len` bytes, from a small xorshift generator seeded by `seed`: chunks of
-/// 1 to 64 bytes, so single bytes and line-straddling splits both occur.
-fn split_points(seed: u8, len: usize) -> Vec<usize> {
-    let mut state = u32::from(seed) | 0x100;
-    let mut ends = Vec::new();
-    let mut at = 0;
-    while at < len {
-        state ^= state << 13;
-        state ^= state >> 17;
-        state ^= state << 5;
-        at = (at + 1 + (state % 64) as usize).min(len);
-        ends.push(at);
-    }
-    ends
 }
 
 /// The seeds of the corpus: the requests of the parser's and the server's tests, each with

@@ -14,6 +14,8 @@ pub(crate) struct FrameStream {
     closed: bool,
     /// Frames read so far, for the panic messages.
     frames: usize,
+    /// The control frames read, as `(opcode, payload)`.
+    pub(crate) control: Vec<(u8, Vec<u8>)>,
 }
 
 impl FrameStream {
@@ -87,6 +89,7 @@ impl FrameStream {
                     check_close(&payload);
                     self.closed = true;
                 }
+                self.control.push((opcode, payload));
             }
             _ => panic!("frame {n}: reserved opcode {opcode:#x}"),
         }
