@@ -7,7 +7,7 @@
 //!   `Connection::send` documents), plus the control frames tungstenite answers with;
 //! - `on_close` is owed exactly once for a WebSocket that opened, never otherwise;
 //! - every deadline is in the future (a past one would spin the reactor's timer);
-//! - what is written is a valid frame stream (read by [`FrameStream`], not tungstenite),
+//! - what is written is a valid frame stream (read by `FrameStream`, not tungstenite),
 //!   with nothing after our Close, and nothing at all after our half is shut down.
 
 use std::collections::VecDeque;
@@ -390,7 +390,8 @@ impl Driver {
                     code: CloseCode::Away,
                     reason: "server shutting down".into(),
                 };
-                self.conn.close(frame, Cause::Shutdown, &self.config, self.now);
+                self.conn
+                    .close(frame, Cause::Shutdown, &self.config, self.now);
             }
             Step::Shutdown => self.conn.end_plain(&self.config, self.now),
         }
