@@ -9,5 +9,11 @@
 //! argument, so a driver moves a clock of its own and needs no socket.
 
 pub mod connection;
+#[cfg(feature = "socketio")]
+pub mod eio_packets;
+#[cfg(feature = "socketio")]
+pub mod engine;
 pub mod request;
+#[cfg(feature = "socketio")]
+pub mod sio_packets;
 pub(crate) mod wire;
