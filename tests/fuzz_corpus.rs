@@ -18,6 +18,17 @@ const TARGETS: &[Target] = &[
     ("http_request", fuzz::request::run, fuzz::request::seeds),
     ("connection", fuzz::connection::run, fuzz::connection::seeds),
     ("frames", fuzz::frames::run, fuzz::frames::seeds),
+    (
+        "eio_packets",
+        fuzz::eio_packets::run,
+        fuzz::eio_packets::seeds,
+    ),
+    (
+        "sio_packets",
+        fuzz::sio_packets::run,
+        fuzz::sio_packets::seeds,
+    ),
+    ("engine", fuzz::engine::run, fuzz::engine::seeds),
 ];
 
 /// Runs the driver on every file in `dir`; how many there were.

@@ -7,7 +7,7 @@
 //!   `Connection::send` documents), plus the control frames tungstenite answers with;
 //! - `on_close` is owed exactly once for a WebSocket that opened, never otherwise;
 //! - every deadline is in the future (a past one would spin the reactor's timer);
-//! - what is written is a valid frame stream (read by [`FrameStream`], not tungstenite),
+//! - what is written is a valid frame stream (read by `FrameStream`, not tungstenite),
 //!   with nothing after our Close, and nothing at all after our half is shut down.
 
 use std::collections::VecDeque;

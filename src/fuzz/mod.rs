@@ -9,8 +9,14 @@
 //! argument, so a driver moves a clock of its own and needs no socket.
 
 pub mod connection;
+#[cfg(feature = "socketio")]
+pub mod eio_packets;
+#[cfg(feature = "socketio")]
+pub mod engine;
 pub mod frames;
 pub mod request;
+#[cfg(feature = "socketio")]
+pub mod sio_packets;
 pub(crate) mod wire;
 
 /// Chunk ends over `len` bytes, from a small xorshift generator seeded by `seed`: chunks of

@@ -46,6 +46,11 @@ impl EngineSocket<'_> {
     }
 
     /// Sends a message; `false` if the session is closed.
+    ///
+    /// Long-polling joins the packets of a response with the record separator `\x1e`
+    /// (engine.io-protocol, Payload) and has no escape for it: a text message holding one
+    /// reaches a polling client as two packets, the second of them garbled (the reference
+    /// server sends it so too). Send such text as binary, or encoded.
     pub fn send(&mut self, data: Data) -> bool {
         let out = match data {
             Data::Text(text) => Out::message(&text),

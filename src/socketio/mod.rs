@@ -75,7 +75,8 @@
 //! Handler callbacks ─► Engine.IO sessions (engine/): polling GET/POST, WebSocket frames,
 //!                      upgrade, heartbeat; packets: engine/packet.rs
 //!                  ─► Socket.IO (namespace.rs): namespaces, sockets, events, acks, rooms;
-//!                      packets and binary placeholders: packet.rs; middlewares and
+//!                      packets and binary placeholders: packet.rs, attachments
+//!                      reassembled: attachments.rs; middlewares and
 //!                      listeners: middleware.rs, listeners.rs; dynamic namespaces:
 //!                      dynamic.rs; operations on selected sockets: adapter.rs;
 //!                      recovery: recovery.rs
@@ -161,6 +162,7 @@
 //!   `new_namespace` event.
 
 mod adapter;
+pub(crate) mod attachments;
 mod broadcast;
 mod bundle;
 mod dynamic;
@@ -173,7 +175,7 @@ mod json;
 mod listeners;
 mod middleware;
 mod namespace;
-mod packet;
+pub(crate) mod packet;
 mod payload;
 mod reason;
 mod recovery;

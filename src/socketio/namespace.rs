@@ -28,6 +28,7 @@ use serde_json::Value;
 use tungstenite::Bytes;
 
 use super::adapter::Collectors;
+use super::attachments::Reassembly;
 use super::dynamic::Parent;
 use super::engine::packet::{Incoming, Out};
 use super::engine::{App, Engine, SessKey};
@@ -227,8 +228,8 @@ impl fmt::Debug for SocketState {
 pub(crate) struct Client {
     /// (namespace, socket) for each namespace it joined.
     sockets: Vec<(usize, SocketKey)>,
-    /// A binary packet waiting for its attachments.
-    partial: Option<(Packet, Vec<Bytes>)>,
+    /// Its binary packet waiting for attachments, if any.
+    reassembly: Reassembly,
     connect_by: Option<Instant>,
     acks: BinaryHeap<Reverse<(Instant, SocketKey, u64)>>,
     opening: Option<Arc<Opening>>,
@@ -448,11 +449,7 @@ impl Sio {
         let Some(Value::Array(mut args)) = data else {
             return;
         };
-        let name = match args.remove(0) {
-            Value::String(name) => name,
-            // `socket.emit(1)` in JavaScript: listeners are keyed by the string "1".
-            other => other.to_string(),
-        };
+        let name = packet::event_name(args.remove(0));
         let ack = id.map(|id| Ack::new(k, id));
         listeners::dispatch_event(eng, self, k, &name, Payload { args, bins }, ack);
     }
@@ -605,60 +602,14 @@ impl App for Sio {
         let Some(client) = eng.client_mut(s) else {
             return;
         };
-        let complete = match msg {
-            Incoming::Text(text) if client.partial.is_none() => match packet::decode(text) {
-                Ok(packet) if packet.attachments > 0 => {
-                    let bins = Vec::with_capacity(packet.attachments);
-                    client.partial = Some((packet, bins));
-                    None
-                }
-                Ok(packet) => Some((packet, Vec::new())),
-                Err(_) => {
-                    debug!("invalid Socket.IO packet {text:?}");
-                    return self.close_client(eng, s, DisconnectReason::ParseError, false);
-                }
-            },
-            Incoming::Binary(bytes) if client.partial.is_some() => {
-                let Some((packet, bins)) = client.partial.as_mut() else {
-                    return;
-                };
-                bins.push(bytes);
-                if bins.len() < packet.attachments {
-                    None
-                } else {
-                    client.partial.take()
-                }
-            }
-            // Text while attachments are awaited, or binary with none awaited.
-            _ => {
-                debug!(
-                    "unexpected {} message",
-                    if client.partial.is_some() {
-                        "text"
-                    } else {
-                        "binary"
-                    }
-                );
-                return self.close_client(eng, s, DisconnectReason::ParseError, false);
-            }
-        };
-        let Some((packet, bins)) = complete else {
-            return;
-        };
-        if packet.too_deep {
-            // Valid JSON, too deep to read safely: dropped, the session goes on.
-            debug!(
-                "packet nested deeper than {} levels dropped",
-                super::json::MAX_DEPTH
-            );
-            return;
-        }
-        if let Some(data) = &packet.data {
-            if !packet::placeholders_are_valid(data, bins.len()) {
-                return self.close_client(eng, s, DisconnectReason::ParseError, false);
+        match client.reassembly.push(msg) {
+            Ok(Some((packet, bins))) => self.dispatch(eng, s, packet, bins),
+            Ok(None) => {}
+            Err(broken) => {
+                debug!("{broken}");
+                self.close_client(eng, s, DisconnectReason::ParseError, false);
             }
         }
-        self.dispatch(eng, s, packet, bins);
     }
 
     fn on_close(&mut self, eng: &mut Engine<Client>, s: SessKey, reason: DisconnectReason) {

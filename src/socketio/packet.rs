@@ -66,7 +66,9 @@ pub(crate) fn decode(text: &str) -> Result<Packet, Invalid> {
             return Err(Invalid);
         }
         attachments = text[i..i + digits].parse().map_err(|_| Invalid)?;
-        if attachments > MAX_ATTACHMENTS {
+        // A binary packet announces at least one attachment (the reference parser throws
+        // "Illegal attachments" below 1).
+        if !(1..=MAX_ATTACHMENTS).contains(&attachments) {
             return Err(Invalid);
         }
         i += digits + 1;
@@ -124,6 +126,15 @@ fn payload_is_valid(kind: Kind, data: Option<&Value>) -> bool {
         },
         (Kind::Ack | Kind::BinaryAck, Some(Value::Array(_))) => true,
         _ => false,
+    }
+}
+
+/// An EVENT's name, its payload's first element, as listeners are keyed: a string as it
+/// is, a number as its text (`socket.emit(1)` in JavaScript reaches the listeners of `"1"`).
+pub(crate) fn event_name(first: Value) -> String {
+    match first {
+        Value::String(name) => name,
+        other => other.to_string(),
     }
 }
 
@@ -389,6 +400,7 @@ mod tests {
             r#"5["x"]"#,
             r#"5x-["x"]"#,
             r#"511-["x"]"#,
+            r#"50-["x"]"#,
             "299999999999999999999999[\"x\"]",
             r#"2["x""#,
         ] {

@@ -24,11 +24,15 @@
 //! What runs on top (Socket.IO, or a bare echo) is an [`App`]: it is told of sessions
 //! opening, messages and closes, and queues packets with [`Engine::send`].
 
+#[cfg(feature = "fuzzing")]
+pub(crate) mod audit;
 pub(crate) mod cookie;
 pub(crate) mod cors;
 pub(crate) mod http;
 pub(crate) mod packet;
 mod polling;
+#[cfg(any(test, feature = "fuzzing"))]
+pub(crate) mod record;
 mod timing;
 mod upgrade;
 
@@ -301,7 +305,8 @@ impl<C: Default> Engine<C> {
 
     /// Queues a packet for the session; `false` if it is gone or closed. On WebSocket the
     /// frame goes out with this callback's writes; on polling it waits for a GET. A polling
-    /// queue past `max_buffer` ends the session (transport error) at the next flush.
+    /// queue still past `max_buffer` at the next flush ends the session (transport error);
+    /// one the server closed meanwhile loses its queue, and drains the close packet alone.
     pub(crate) fn send(&mut self, s: SessKey, out: Out) -> bool {
         let Some(sess) = self.sessions.get_mut(s) else {
             return false;
@@ -314,10 +319,7 @@ impl<C: Default> Engine<C> {
                 self.effects.push(Effect::Send(conn, out.to_ws()));
             }
             Transport::WebSocket(_) | Transport::Polling { .. } => {
-                sess.queued_bytes += match &out {
-                    Out::Text(t) => t.len(),
-                    Out::Binary(b) => b.len(),
-                };
+                sess.queued_bytes += out.len();
                 sess.queue.push_back(out);
                 if sess.queued_bytes > self.settings.max_buffer {
                     // A client that does not poll cannot make the server hold unbounded data.
@@ -599,8 +601,6 @@ impl<C: Default> Engine<C> {
                     _ => DisconnectReason::TransportClose,
                 };
                 self.end(app, s, reason, Out::CLOSE);
-                // The teardown marked the connection as one to forget; it is gone already.
-                self.ws.remove(&conn);
             }
             Some(WsRole::Probe(s)) => {
                 if let Some(sess) = self.sessions.get_mut(s) {
@@ -692,7 +692,23 @@ impl<C: Default> Engine<C> {
     /// forgotten; its packets stay queued for the next one.
     pub(crate) fn flush<A: App<Client = C>>(&mut self, app: &mut A, wire: &mut impl Wire) {
         while let Some(s) = self.overflowed.pop() {
-            self.end(app, s, DisconnectReason::TransportError, Out::CLOSE);
+            let max = self.settings.max_buffer;
+            let Some(sess) = self
+                .sessions
+                .get_mut(s)
+                .filter(|sess| sess.queued_bytes > max)
+            else {
+                // Gone, or its queue taken since (the handshake's answer takes what the app
+                // queued on opening).
+                continue;
+            };
+            if sess.closed {
+                // Closed by the server in the same callback: what it cannot hold is dropped,
+                // and the next GET gets the close packet alone.
+                sess.took_queue();
+            } else {
+                self.end(app, s, DisconnectReason::TransportError, Out::CLOSE);
+            }
         }
         for effect in self.effects.drain(..) {
             match effect {
@@ -868,11 +884,14 @@ impl<C: Default> Engine<C> {
         match (&mut sess.transport, reply) {
             (Transport::WebSocket(conn), _) => {
                 let conn = *conn;
-                for out in sess.queue.drain(..) {
-                    self.effects.push(Effect::Send(conn, out.to_ws()));
+                // One the reactor reported closed is forgotten already, and takes nothing.
+                if self.ws.contains_key(&conn) {
+                    for out in sess.queue.drain(..) {
+                        self.effects.push(Effect::Send(conn, out.to_ws()));
+                    }
+                    self.ws.insert(conn, WsRole::Done);
+                    self.effects.push(Effect::Close(conn, ws_close));
                 }
-                self.ws.insert(conn, WsRole::Done);
-                self.effects.push(Effect::Close(conn, ws_close));
                 self.remove(s);
             }
             (Transport::Polling { get }, Some(reply)) => {

@@ -111,6 +111,14 @@ impl Out {
         Out::Text(s.into())
     }
 
+    /// Its size as queued: the text's length with the type digit, or the binary's.
+    pub(crate) fn len(&self) -> usize {
+        match self {
+            Out::Text(text) => text.len(),
+            Out::Binary(bytes) => bytes.len(),
+        }
+    }
+
     /// The WebSocket frame of this packet: one packet per frame, binary as is.
     pub(crate) fn to_ws(&self) -> Message {
         match self {

@@ -27,6 +27,18 @@ impl HeldGets {
         self.0.remove(&conn).map(|(s, _)| s)
     }
 
+    /// The session `conn` waits for, if it is held.
+    #[cfg(feature = "fuzzing")]
+    pub(super) fn session(&self, conn: ConnId) -> Option<SessKey> {
+        self.0.get(&conn).map(|(s, _)| *s)
+    }
+
+    /// The GETs held, and the session each waits for.
+    #[cfg(feature = "fuzzing")]
+    pub(super) fn iter(&self) -> impl Iterator<Item = (ConnId, SessKey)> + '_ {
+        self.0.iter().map(|(conn, (s, _))| (*conn, *s))
+    }
+
     /// The answer to `conn`, which is held no more: `body` as a payload.
     pub(super) fn answer(&mut self, conn: ConnId, body: Vec<u8>) -> Response {
         let cors = self.0.remove(&conn).map(|(_, cors)| cors);

@@ -1,71 +1,14 @@
 //! The engine driven by hand: requests and frames in, effects recorded, time passed in.
 
-use std::collections::HashSet;
-
+use super::record::{body_of, Rec};
 use super::timing::PACE;
 use super::*;
-use crate::slab::{Key, Slab};
+use crate::slab::Key;
 use tungstenite::Bytes;
 
 const INTERVAL: Duration = Duration::from_millis(300);
 const TIMEOUT: Duration = Duration::from_millis(200);
 const UPGRADE: Duration = Duration::from_millis(1000);
-
-/// Records what the engine does to the world.
-#[derive(Default)]
-struct Rec {
-    sent: Vec<(ConnId, Message)>,
-    responses: Vec<(ConnId, String)>,
-    /// The same answers to held requests, whole.
-    answers: Vec<Response>,
-    held: HashSet<ConnId>,
-    closed: Vec<ConnId>,
-    close_codes: Vec<CloseCode>,
-    /// Connections past their soft backpressure limit.
-    unwritable: HashSet<ConnId>,
-    timers: Vec<(Instant, TimerId)>,
-    /// Timer ids handed out so far.
-    next_timer: Slab<TimerId, ()>,
-    now: Option<Instant>,
-}
-
-impl Wire for Rec {
-    fn send(&mut self, conn: ConnId, msg: Message) {
-        self.sent.push((conn, msg));
-    }
-    fn respond(&mut self, conn: ConnId, response: Response) -> bool {
-        if !self.held.remove(&conn) {
-            return false;
-        }
-        self.responses.push((conn, body_of(&response)));
-        self.answers.push(response);
-        true
-    }
-    fn is_held(&mut self, conn: ConnId) -> bool {
-        self.held.contains(&conn)
-    }
-    fn is_writable(&mut self, conn: ConnId) -> bool {
-        !self.unwritable.contains(&conn)
-    }
-    fn close(&mut self, conn: ConnId, code: CloseCode, _reason: &str) {
-        self.closed.push(conn);
-        self.close_codes.push(code);
-    }
-    fn set_timer(&mut self, delay: Duration) -> TimerId {
-        let now = self.now.expect("time set");
-        let timer = self.next_timer.insert(());
-        self.timers.push((now + delay, timer));
-        timer
-    }
-}
-
-fn body_of(response: &Response) -> String {
-    let mut out = Vec::new();
-    response.write_to(&mut out, crate::http::Framing::default());
-    let text = String::from_utf8(out).unwrap();
-    let (head, body) = text.split_once("\r\n\r\n").unwrap();
-    format!("{} {body}", &head[9..12])
-}
 
 /// Echoes every message; remembers opens, closes and deadlines.
 #[derive(Default)]
@@ -196,18 +139,11 @@ impl Harness {
     /// Moves time on, firing the timers that come due in order.
     fn advance(&mut self, by: Duration) {
         let end = self.now + by;
-        loop {
-            self.wire.timers.sort();
-            match self.wire.timers.first() {
-                Some(&(at, key)) if at <= end => {
-                    self.wire.timers.remove(0);
-                    self.now = self.now.max(at);
-                    self.wire.now = Some(self.now);
-                    self.eng.on_timer(&mut self.app, key, self.now);
-                    self.eng.flush(&mut self.app, &mut self.wire);
-                }
-                _ => break,
-            }
+        while let Some((at, key)) = self.wire.pop_due(end) {
+            self.now = self.now.max(at);
+            self.wire.now = Some(self.now);
+            self.eng.on_timer(&mut self.app, key, self.now);
+            self.eng.flush(&mut self.app, &mut self.wire);
         }
         self.now = end;
         self.wire.now = Some(end);
@@ -371,6 +307,11 @@ fn a_get_whose_connection_died_is_replaced_and_loses_nothing() {
     h.wire.held.remove(&conn(2)); // the client went away
     h.http(3, "POST", &q(&sid), "4kept");
     assert!(h.responses().is_empty());
+    assert_eq!(
+        h.wire.stale,
+        [conn(2)],
+        "answered, refused: the request is gone"
+    );
     assert_eq!(h.http(4, "GET", &q(&sid), "").as_deref(), Some("200 4kept"));
     assert!(h.app.closed.is_empty());
 }
@@ -501,6 +442,13 @@ fn websocket_sessions_echo_and_end_on_bad_packets() {
     h.ws_close(5);
     assert_eq!(h.app.closed.len(), 1, "on_close once");
     assert!(h.eng.ws.is_empty() && h.eng.sessions.len() == 0);
+    // A WebSocket that closes first ends its session, and is not closed again (found by
+    // fuzzing: the engine closed the connection the reactor had just reported closed).
+    h.ws_open(6, "EIO=4&transport=websocket");
+    h.ws_close(6);
+    assert_eq!(h.app.closed[1].1, DisconnectReason::TransportClose);
+    assert_eq!(h.wire.closed, [conn(5)]);
+    assert!(h.eng.ws.is_empty() && h.eng.sessions.len() == 0);
 }
 
 #[test]
@@ -532,6 +480,33 @@ fn a_server_close_on_polling_drains_to_the_next_get() {
 }
 
 #[test]
+fn a_closed_session_waits_for_its_drain_only() {
+    // Found by fuzzing: an app deadline that outlived the close (an ack's timeout, say) had
+    // its timer find nothing to run on the closed session, and come due again at once, in
+    // a loop until the drain ended.
+    let mut h = Harness::new();
+    h.handshake();
+    let s = h.app.opened[0];
+    h.eng
+        .set_app_deadline(s, Some(h.now + Duration::from_millis(50)));
+    h.eng.close(s);
+    h.eng.flush(&mut h.app, &mut h.wire);
+    h.now += Duration::from_millis(50);
+    h.wire.now = Some(h.now);
+    let (_, timer) = h.wire.pop_due(h.now).expect("the deadline's timer");
+    h.eng.on_timer(&mut h.app, timer, h.now);
+    h.eng.flush(&mut h.app, &mut h.wire);
+    assert_eq!(h.wire.pop_due(h.now), None, "a timer due again at once");
+    // Set after the close, it arms nothing.
+    h.eng
+        .set_app_deadline(s, Some(h.now + Duration::from_millis(10)));
+    h.eng.flush(&mut h.app, &mut h.wire);
+    assert_eq!(h.wire.pop_due(h.now + TIMEOUT / 2), None);
+    h.advance(TIMEOUT);
+    assert_eq!((h.app.deadlines, h.eng.sessions.len()), (0, 0));
+}
+
+#[test]
 fn a_polling_client_that_does_not_poll_cannot_pile_up_data() {
     let mut h = Harness::new();
     h.handshake();
@@ -541,6 +516,25 @@ fn a_polling_client_that_does_not_poll_cannot_pile_up_data() {
     }
     h.eng.flush(&mut h.app, &mut h.wire);
     assert_eq!(h.app.closed[0].1, DisconnectReason::TransportError);
+    assert_eq!(h.eng.sessions.len(), 0);
+}
+
+#[test]
+fn max_buffer_bounds_what_waits_for_a_get_even_on_a_closed_session() {
+    // Less than the open packet, which the handshake's answer takes at once.
+    let mut h = Harness::with(|s| s.max_buffer = 64);
+    let sid = h.handshake();
+    assert!(h.app.closed.is_empty(), "the open packet never waited");
+    assert_eq!(h.http(2, "GET", &q(&sid), ""), None);
+    // Found by fuzzing: a server close in the same callback as the overflow kept it all,
+    // for the drain.
+    let s = h.app.opened[0];
+    for _ in 0..2 {
+        h.eng.send(s, Out::message(&"x".repeat(40)));
+    }
+    h.eng.close(s);
+    h.eng.flush(&mut h.app, &mut h.wire);
+    assert_eq!(h.responses(), [(2, "200 1".to_owned())]);
     assert_eq!(h.eng.sessions.len(), 0);
 }
 

@@ -6,13 +6,30 @@ use std::time::{Duration, Instant};
 use log::debug;
 
 use super::packet::Out;
-use super::{App, Effect, Engine, Heartbeat, SessKey, Transport, WsRole, NORMAL};
+use super::{App, Effect, Engine, Heartbeat, SessKey, Session, Transport, WsRole, NORMAL};
 use crate::socketio::reason::DisconnectReason;
 
 /// How long [`Engine::pace`] holds packets back. A reactor pass is a few microseconds, less
 /// than a client needs to wake up and read what came first; a millisecond (the poll
 /// timeout's resolution) is more, and costs latency only after a namespace CONNECT.
 pub(super) const PACE: Duration = Duration::from_millis(1);
+
+impl<C> Session<C> {
+    /// The earliest of the deadlines [`Engine::run_due`] acts on. A closed session waits
+    /// only for its drain: its heartbeat, the app's deadline and the rest are over, and a
+    /// timer armed for one would find nothing to do, and come due again at once.
+    pub(super) fn next_deadline(&self) -> Option<Instant> {
+        if self.closed {
+            return self.draining;
+        }
+        let heartbeat = match self.heartbeat {
+            Heartbeat::PingAt(at) | Heartbeat::PongBy(at) => at,
+        };
+        let probe = self.probe.as_ref().map(|p| p.deadline);
+        let others = [probe, self.app_deadline, self.paced_until];
+        Some(others.into_iter().flatten().fold(heartbeat, Instant::min))
+    }
+}
 
 impl<C: Default> Engine<C> {
     /// Makes what is sent next to a WebSocket session wait for the next reactor pass, so
@@ -102,22 +119,7 @@ impl<C: Default> Engine<C> {
         let (Some(sess), Some(now)) = (self.sessions.get_mut(s), self.now) else {
             return;
         };
-        let heartbeat = match sess.heartbeat {
-            _ if sess.closed => None,
-            Heartbeat::PingAt(at) | Heartbeat::PongBy(at) => Some(at),
-        };
-        let probe = sess.probe.as_ref().map(|p| p.deadline);
-        let next = [
-            heartbeat,
-            probe,
-            sess.draining,
-            sess.app_deadline,
-            sess.paced_until,
-        ]
-        .into_iter()
-        .flatten()
-        .min();
-        if let Some(next) = next {
+        if let Some(next) = sess.next_deadline() {
             if sess.armed.is_none_or(|armed| next < armed) {
                 sess.armed = Some(next);
                 let delay = next.saturating_duration_since(now);
