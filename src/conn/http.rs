@@ -11,6 +11,13 @@ impl Connection {
         config: &Config,
         now: Instant,
     ) -> Option<Event> {
+        // The last response is still queued past the soft limit: the next request waits
+        // until the peer reads it (the flush that drains the queue resumes reading).
+        if self.out.pending() > config.backpressure_soft_limit {
+            self.paused = true;
+            self.carry = input.rbuf.take_rest();
+            return None;
+        }
         let State::Request(head) = &mut self.state else {
             return None;
         };
@@ -135,7 +142,6 @@ impl Connection {
             ws,
             closing: None,
             awaiting_pong: false,
-            paused: false,
         }));
         self.deadline = config.idle_timeout.map(|idle| now + idle);
     }

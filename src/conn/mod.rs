@@ -93,8 +93,6 @@ struct Open {
     closing: Option<Disconnect>,
     /// A keepalive Ping is out and unanswered.
     awaiting_pong: bool,
-    /// Not read until its outbound queue drains below the soft limit.
-    paused: bool,
 }
 
 /// What the handler is to hear about.
@@ -172,6 +170,10 @@ pub(crate) struct Connection {
     deadline: Option<Instant>,
     /// Input read but left for the next pass (its budget ran out).
     pub(crate) carry: Vec<u8>,
+    /// Not read until its outbound queue drains to the soft limit: an open WebSocket, or a
+    /// keep-alive connection between requests (a client that sends requests and never
+    /// reads the responses would otherwise grow the queue without bound).
+    paused: bool,
 }
 
 impl Connection {
@@ -184,6 +186,7 @@ impl Connection {
             guard: FrameGuard::new(config.max_frame_size, config.max_message_size),
             deadline: Some(now + config.handshake_timeout),
             carry: Vec::new(),
+            paused: false,
         }
     }
 
@@ -221,7 +224,7 @@ impl Connection {
 
     /// Reading waits until the outbound queue drains.
     pub(crate) fn is_paused(&self) -> bool {
-        matches!(&self.state, State::Open(open) if open.paused)
+        self.paused && matches!(self.state, State::Open(_) | State::Request(_))
     }
 
     /// Lingering with everything written and our half shut: nothing is left to send.
@@ -368,7 +371,7 @@ impl Connection {
             why.cause = Cause::CloseTimeout;
             return self.drop_now(why);
         }
-        if open.paused {
+        if self.paused {
             // Paused, it is not read, so silence says nothing; but its queue has stayed
             // above the soft limit for a whole idle period: it does not read what it is sent.
             let why = Disconnect::new(
@@ -397,6 +400,7 @@ impl Connection {
     pub(crate) fn on_flushed(&mut self, all_out: bool, config: &Config) -> Flushed {
         let soft = config.backpressure_soft_limit;
         let pending = self.out.pending();
+        let reads = matches!(self.state, State::Open(_) | State::Request(_));
         match &mut self.state {
             State::Linger { shut } if all_out && !*shut => {
                 *shut = true;
@@ -405,15 +409,15 @@ impl Connection {
                     resume: false,
                 }
             }
-            State::Open(open) if open.paused && pending <= soft => {
-                open.paused = false;
+            _ if reads && self.paused && pending <= soft => {
+                self.paused = false;
                 Flushed {
                     shutdown: false,
                     resume: true,
                 }
             }
-            State::Open(open) if !open.paused && pending > soft => {
-                open.paused = true;
+            _ if reads && !self.paused && pending > soft => {
+                self.paused = true;
                 Flushed::default()
             }
             _ => Flushed::default(),

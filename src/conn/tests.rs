@@ -324,6 +324,37 @@ fn http_kept_alive_goes_back_to_reading_requests_with_a_new_handshake_timeout() 
     assert!(matches!(&events[..], [Event::Http(req)] if req.path() == "/b"));
 }
 
+/// A keep-alive client that sends request after request and never reads the responses:
+/// past the soft limit the next request is not read until the queue drains, so the queue
+/// holds at most the soft limit and one response, not every answer (found while bounding
+/// the queue in the `connection` fuzz driver).
+#[test]
+fn http_kept_alive_is_not_read_while_its_responses_pile_up() {
+    let mut h = Harness::new(Config::default().backpressure_soft_limit(1000));
+    let page = Response::new(200).body(vec![b'x'; 800]);
+    let mut answered = 0;
+    for _ in 0..10 {
+        for event in h.recv(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n") {
+            assert!(matches!(event, Event::Http(_)));
+            assert!(h.conn.respond(&page, &h.config, h.now));
+            answered += 1;
+        }
+        // The socket takes nothing: the peer does not read.
+        h.conn.on_flushed(false, &h.config);
+    }
+    assert_eq!(
+        answered, 2,
+        "the third request waits for the queue to drain"
+    );
+    assert!(h.conn.is_paused());
+    assert!(h.conn.out.pending() < 2 * 1000);
+    let wire = h.written();
+    assert_eq!(wire.windows(8).filter(|w| w == b"HTTP/1.1").count(), 2);
+    assert!(!h.conn.is_paused(), "drained: reading resumes");
+    let events = h.pass().0;
+    assert!(matches!(&events[..], [Event::Http(_)]), "{events:?}");
+}
+
 #[test]
 fn http_held_request_times_out_after_the_idle_timeout() {
     let mut h = Harness::new(Config::default());

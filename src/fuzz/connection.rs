@@ -554,12 +554,17 @@ impl Driver {
         if let Some(at) = self.conn.poll_at() {
             assert!(at > self.now, "a deadline not in the future");
         }
-        // What `send` lets through, plus what tungstenite queues on its own: a Pong per
-        // Ping read and our Close, each at most 127 bytes, within one pass's budget.
+        // What `send` lets through (one frame past the limit on an empty queue), or a
+        // response queued before reading paused at the soft limit; plus what tungstenite
+        // queues on its own: a Pong per Ping read and our Close, each at most 127 bytes,
+        // within one pass's budget.
         let control =
             127usize.saturating_mul(self.config.get_messages_per_pass().saturating_add(2));
-        let bound =
-            (self.config.get_max_backpressure().max(self.largest_item)).saturating_add(control);
+        let soft = self.config.get_backpressure_soft_limit();
+        let bound = (self.config.get_max_backpressure())
+            .max(self.largest_item)
+            .max(soft.saturating_add(self.largest_item))
+            .saturating_add(control);
         let pending = self.conn.out.pending();
         assert!(pending <= bound, "{pending} bytes queued, over {bound}");
         // Bytes from where the 101 ended on are frames; they are checked and let go.
