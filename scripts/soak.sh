@@ -19,7 +19,8 @@
 #     dropped transport (which must recover the session).
 # Every 10 s it samples each server's RSS, open descriptors and CPU time. The report (also
 # in target/soak/soak-DATE.txt, samples in soak-DATE.csv, server logs beside them) has the
-# counters and RSS and descriptors at the start (after a 2-minute warm-up), middle and end.
+# counters and RSS and descriptors at the start (after a warm-up of 2 minutes, or 2/3 of
+# a shorter run), middle and end.
 #
 # Exits non-zero on any message lost, corrupted or stuck (unanswered after 30 s), any
 # unexpected answer or close, a server that dies, descriptors not back to their number

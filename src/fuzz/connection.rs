@@ -119,9 +119,10 @@ impl Step {
 pub struct Script(Vec<u8>);
 
 impl Script {
-    /// A script with the given limits (see [`Limits`]'s fields, in order: max frame,
-    /// max message, soft and hard backpressure, drop policy, idle timeout, messages per
-    /// pass, echo, refuse).
+    /// A script whose handler echoes (`echo`) or refuses upgrades (`refuse`); the other
+    /// limits are fixed (about 4 KiB frames, 16 KiB messages, 8 KiB soft and 72 KiB hard
+    /// backpressure, the close policy, the idle timeout on, 64 messages per pass).
+    /// `FUZZ_TRACE=1` prints each step of a script as it runs.
     pub fn new(echo: bool, refuse: bool) -> Script {
         let mut limits = Vec::new();
         for v in [4096u16, 4096, 8192, 16384] {
