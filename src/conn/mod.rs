@@ -29,6 +29,8 @@ pub(crate) mod guard;
 mod http;
 pub(crate) mod io;
 mod open;
+#[cfg(any(test, feature = "fuzzing"))]
+pub(crate) mod peer;
 pub(crate) mod request;
 #[cfg(feature = "tls")]
 mod tls;

@@ -2,10 +2,9 @@
 //! TCP socket): bytes in from a scripted peer, events and written bytes checked, time
 //! passed in. No sockets, no sleeping: every timeout here runs in microseconds.
 
-use std::collections::VecDeque;
-use std::io::{self, Read};
 use std::time::Duration;
 
+use super::peer::Peer;
 use super::*;
 
 const IDLE: Duration = Duration::from_secs(120);
@@ -17,36 +16,6 @@ const MS: Duration = Duration::from_millis(1);
 const UPGRADE: &[u8] = b"GET /chat HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\n\
     Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\
     Sec-WebSocket-Version: 13\r\n\r\n";
-
-/// The peer's side of the stream: chunks to deliver, then `WouldBlock` (or EOF).
-#[derive(Default)]
-struct Peer {
-    chunks: VecDeque<Vec<u8>>,
-    eof: bool,
-    /// After the chunks: `ConnectionReset` instead of EOF or `WouldBlock`.
-    reset: bool,
-}
-
-impl Read for Peer {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let Some(chunk) = self.chunks.front_mut() else {
-            return if self.reset {
-                Err(io::ErrorKind::ConnectionReset.into())
-            } else if self.eof {
-                Ok(0)
-            } else {
-                Err(io::ErrorKind::WouldBlock.into())
-            };
-        };
-        let n = chunk.len().min(buf.len());
-        buf[..n].copy_from_slice(&chunk[..n]);
-        chunk.drain(..n);
-        if chunk.is_empty() {
-            self.chunks.pop_front();
-        }
-        Ok(n)
-    }
-}
 
 /// A connection, its clock and its peer.
 struct Harness {

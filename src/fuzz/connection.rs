@@ -10,17 +10,18 @@
 //! - what is written is a valid frame stream (read by `FrameStream`, not tungstenite),
 //!   with nothing after our Close, and nothing at all after our half is shut down.
 
-use std::collections::VecDeque;
-use std::io::{self, Read, Write};
+use std::io::{self, Write};
 use std::time::{Duration, Instant};
 
 use arbitrary::{Arbitrary, Unstructured};
 use tungstenite::protocol::frame::CloseFrame;
 
 use super::wire::FrameStream;
+use super::{read_bytes, write_bytes};
 use crate::config::{BackpressurePolicy, Config};
 use crate::conn::frame::OpCode;
 use crate::conn::io::ReadBuf;
+use crate::conn::peer::Peer;
 use crate::conn::{Connection, Event, Input, Pass, Sent};
 use crate::error::{Cause, Disconnect};
 use crate::handler::Accept;
@@ -76,10 +77,7 @@ const TAGS: u8 = 13;
 
 impl Step {
     fn read(u: &mut Unstructured<'_>) -> arbitrary::Result<Step> {
-        let bytes = |u: &mut Unstructured<'_>| -> arbitrary::Result<Vec<u8>> {
-            let len = usize::from(u.arbitrary::<u16>()?).min(u.len());
-            Ok(u.bytes(len)?.to_vec())
-        };
+        let bytes = |u: &mut Unstructured<'_>| Ok(read_bytes(u)?.to_vec());
         Ok(match u.arbitrary::<u8>()? % TAGS {
             0 => Step::Bytes(bytes(u)?),
             1 => Step::Upgrade,
@@ -136,9 +134,7 @@ impl Script {
         self
     }
     fn with(mut self, bytes: &[u8]) -> Self {
-        let len = u16::try_from(bytes.len()).unwrap_or(u16::MAX);
-        self.0.extend_from_slice(&len.to_le_bytes());
-        self.0.extend_from_slice(&bytes[..usize::from(len)]);
+        write_bytes(&mut self.0, bytes);
         self
     }
     /// The peer sends raw bytes.
@@ -249,33 +245,6 @@ pub fn run(data: &[u8]) {
         }
     }
     driver.end();
-}
-
-/// The peer's side of the stream: chunks to deliver, then `WouldBlock`, EOF or a reset.
-#[derive(Default)]
-struct Peer {
-    chunks: VecDeque<Vec<u8>>,
-    eof: bool,
-    reset: bool,
-}
-
-impl Read for Peer {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let Some(chunk) = self.chunks.front_mut() else {
-            return match (self.reset, self.eof) {
-                (true, _) => Err(io::ErrorKind::ConnectionReset.into()),
-                (_, true) => Ok(0),
-                _ => Err(io::ErrorKind::WouldBlock.into()),
-            };
-        };
-        let n = chunk.len().min(buf.len());
-        buf[..n].copy_from_slice(&chunk[..n]);
-        chunk.drain(..n);
-        if chunk.is_empty() {
-            self.chunks.pop_front();
-        }
-        Ok(n)
-    }
 }
 
 /// A socket that takes at most `room` bytes, then would block.

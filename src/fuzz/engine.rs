@@ -26,6 +26,7 @@ use std::time::{Duration, Instant};
 use arbitrary::{Arbitrary, Unstructured};
 use tungstenite::{Bytes, Utf8Bytes};
 
+use super::{read_bytes, write_bytes};
 use crate::error::{Cause, Disconnect};
 use crate::http::{Request, Response};
 use crate::id::ConnId;
@@ -135,10 +136,7 @@ const TAGS: u8 = 18;
 
 impl Step {
     fn read(u: &mut Unstructured<'_>) -> arbitrary::Result<Step> {
-        let bytes = |u: &mut Unstructured<'_>| -> arbitrary::Result<Vec<u8>> {
-            let len = usize::from(u.arbitrary::<u16>()?).min(u.len());
-            Ok(u.bytes(len)?.to_vec())
-        };
+        let bytes = |u: &mut Unstructured<'_>| Ok(read_bytes(u)?.to_vec());
         Ok(match u.arbitrary::<u8>()? % TAGS {
             0 => Step::Http {
                 method: u.arbitrary()?,
@@ -230,9 +228,7 @@ impl Script {
         self.tag(b)
     }
     fn with(mut self, bytes: &[u8]) -> Self {
-        let len = u16::try_from(bytes.len()).unwrap_or(u16::MAX);
-        self.0.extend_from_slice(&len.to_le_bytes());
-        self.0.extend_from_slice(&bytes[..usize::from(len)]);
+        write_bytes(&mut self.0, bytes);
         self
     }
     /// A request with these selectors (see [`Step::Http`]).

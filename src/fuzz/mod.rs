@@ -19,6 +19,8 @@ pub mod request;
 pub mod sio_packets;
 pub(crate) mod wire;
 
+use arbitrary::Unstructured;
+
 /// Chunk ends over `len` bytes, from a small xorshift generator seeded by `seed`: chunks of
 /// 1 to 64 bytes, so single bytes and line-straddling splits both occur.
 pub(crate) fn split_points(seed: u8, len: usize) -> Vec<usize> {
@@ -33,4 +35,18 @@ pub(crate) fn split_points(seed: u8, len: usize) -> Vec<usize> {
         ends.push(at);
     }
     ends
+}
+
+/// A byte string in a script: a `u16` length (little-endian), then that many bytes, or what
+/// is left of the input if it ends first, so a cut or mutated script still reads.
+pub(crate) fn read_bytes<'a>(u: &mut Unstructured<'a>) -> arbitrary::Result<&'a [u8]> {
+    let len = usize::from(u.arbitrary::<u16>()?).min(u.len());
+    u.bytes(len)
+}
+
+/// Writes a byte string as [`read_bytes`] reads it (at most 64 KiB of it), for seeds.
+pub(crate) fn write_bytes(out: &mut Vec<u8>, bytes: &[u8]) {
+    let len = u16::try_from(bytes.len()).unwrap_or(u16::MAX);
+    out.extend_from_slice(&len.to_le_bytes());
+    out.extend_from_slice(&bytes[..usize::from(len)]);
 }

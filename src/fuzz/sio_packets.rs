@@ -39,8 +39,7 @@ pub fn run(data: &[u8]) {
 
 fn message<'a>(u: &mut Unstructured<'a>) -> arbitrary::Result<(bool, &'a [u8])> {
     let binary = u.arbitrary::<u8>()? & 1 == 1;
-    let len = usize::from(u.arbitrary::<u16>()?).min(u.len());
-    Ok((binary, u.bytes(len)?))
+    Ok((binary, super::read_bytes(u)?))
 }
 
 /// A packet as the server acts on it (`Sio::dispatch`): binary and plain kinds alike, an
