@@ -9,6 +9,7 @@
 pub(crate) enum OpCode {
     Text = 0x1,
     Binary = 0x2,
+    Close = 0x8,
     Ping = 0x9,
     Pong = 0xA,
 }

@@ -11,10 +11,10 @@
 //! and the EOF still has to be read, so once the poller has reported it reading goes on
 //! until the read that returns 0. When a connection's pass ends before its input does
 //! (message budget, backpressure), the rest is carried in a buffer of its own until its
-//! next pass. Each chunk read for an open WebSocket passes the connection's [`FrameGuard`]
-//! before tungstenite sees it.
+//! next pass. An open WebSocket's decoder reads the buffer in place and unmasks what it
+//! delivers into the reactor's [`Arena`], which travels with the buffer.
 //!
-//! Writes: tungstenite's control replies (pong, close) and our own frames go into the
+//! Writes: every frame we send (data, pong, close) goes into the
 //! connection's [`OutBuf`], which the reactor writes to the socket once per pass (through
 //! the connection's [`Transport`](super::transport::Transport), which encrypts it first
 //! when the connection is TLS).
@@ -24,8 +24,8 @@ use std::io::{self, IoSlice, Read, Write};
 
 use tungstenite::Bytes;
 
+use super::decode::Arena;
 use super::frame::{self, OpCode};
-use super::guard::{FrameGuard, Stopped};
 
 /// Bytes one socket read may bring in; also the most one connection reads per pass.
 pub(crate) const READ_CHUNK: usize = 64 * 1024;
@@ -34,6 +34,8 @@ pub(crate) const READ_CHUNK: usize = 64 * 1024;
 #[derive(Debug)]
 pub(crate) struct ReadBuf {
     buf: Box<[u8]>,
+    /// Where the decoder unmasks the messages it delivers.
+    arena: Arena,
     start: usize,
     end: usize,
     reads_left: u8,
@@ -47,6 +49,7 @@ impl ReadBuf {
     pub(crate) fn new() -> Self {
         ReadBuf {
             buf: vec![0; READ_CHUNK].into_boxed_slice(),
+            arena: Arena::default(),
             start: 0,
             end: 0,
             reads_left: 0,
@@ -99,26 +102,37 @@ impl ReadBuf {
         Ok(chunk)
     }
 
+    /// The buffered bytes, without taking them (reading once from the socket, within the
+    /// budget, when there are none), and the arena to decode them into. Errors as
+    /// [`fill`](Self::fill), and `UnexpectedEof` at EOF.
+    pub(crate) fn chunk(&mut self, src: &mut impl Source) -> io::Result<(&[u8], &mut Arena)> {
+        if self.is_empty() && self.refill(src)? == 0 {
+            return Err(io::ErrorKind::UnexpectedEof.into());
+        }
+        Ok((&self.buf[self.start..self.end], &mut self.arena))
+    }
+
+    /// Takes the first `n` buffered bytes.
+    pub(crate) fn consume(&mut self, n: usize) {
+        self.start = (self.start + n).min(self.end);
+    }
+
+    /// Puts `bytes` back before the buffered ones; `false` (and nothing changed) if they
+    /// do not fit.
+    pub(crate) fn put_back(&mut self, bytes: &[u8]) -> bool {
+        let unread = self.end - self.start;
+        if bytes.len() + unread > self.buf.len() {
+            return false;
+        }
+        self.buf.copy_within(self.start..self.end, bytes.len());
+        self.buf[..bytes.len()].copy_from_slice(bytes);
+        self.start = 0;
+        self.end = bytes.len() + unread;
+        true
+    }
+
     fn is_empty(&self) -> bool {
         self.start == self.end
-    }
-
-    /// The bytes read but not yet taken.
-    fn unread(&self) -> &[u8] {
-        &self.buf[self.start..self.end]
-    }
-
-    /// Drops all but the first `keep` unread bytes.
-    fn truncate(&mut self, keep: usize) {
-        self.end = self.end.min(self.start + keep);
-    }
-
-    /// Moves unread bytes into `dst`.
-    fn take_into(&mut self, dst: &mut [u8]) -> usize {
-        let n = dst.len().min(self.end - self.start);
-        dst[..n].copy_from_slice(&self.buf[self.start..self.start + n]);
-        self.start += n;
-        n
     }
 
     /// One read of the source into the empty buffer: the bytes read, 0 at EOF;
@@ -367,66 +381,6 @@ impl OutBuf {
     }
 }
 
-/// The stream tungstenite sees: reads come from the shared buffer, past the connection's
-/// frame guard; writes land in the connection's outbound buffer and never block.
-pub(crate) struct Io<'a, R> {
-    pub(crate) src: &'a mut R,
-    pub(crate) rbuf: &'a mut ReadBuf,
-    pub(crate) guard: &'a mut FrameGuard,
-    pub(crate) out: &'a mut Vec<u8>,
-}
-
-impl<R: Source> Read for Io<'_, R> {
-    /// Every byte read from the socket passes the guard first. When it stops the stream,
-    /// tungstenite still gets the bytes before the frame at fault (earlier frames are
-    /// delivered in order); the rest are dropped, and the next read fails with [`Stopped`].
-    fn read(&mut self, dst: &mut [u8]) -> io::Result<usize> {
-        while self.rbuf.is_empty() {
-            if let Some(verdict) = self.guard.verdict() {
-                return Err(Stopped::io_error(verdict.clone()));
-            }
-            if self.rbuf.refill(self.src)? == 0 {
-                return Ok(0);
-            }
-            if let Err(keep) = self.guard.scan(self.rbuf.unread()) {
-                self.rbuf.truncate(keep);
-            }
-        }
-        Ok(self.rbuf.take_into(dst))
-    }
-}
-
-impl<R> Write for Io<'_, R> {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        self.out.extend_from_slice(buf);
-        Ok(buf.len())
-    }
-
-    fn flush(&mut self) -> io::Result<()> {
-        Ok(())
-    }
-}
-
-/// A write-only stream for tungstenite calls that only write (starting a close).
-pub(crate) struct Sink<'a>(pub(crate) &'a mut Vec<u8>);
-
-impl Read for Sink<'_> {
-    fn read(&mut self, _: &mut [u8]) -> io::Result<usize> {
-        Err(io::ErrorKind::WouldBlock.into())
-    }
-}
-
-impl Write for Sink<'_> {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        self.0.extend_from_slice(buf);
-        Ok(buf.len())
-    }
-
-    fn flush(&mut self) -> io::Result<()> {
-        Ok(())
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -446,7 +400,9 @@ mod tests {
         rbuf.begin(b"abcdef".to_vec(), false);
         assert!(rbuf.got_bytes(), "carried bytes are traffic too");
         let mut two = [0u8; 2];
-        assert_eq!(rbuf.take_into(&mut two), 2);
+        let (bytes, _) = rbuf.chunk(&mut Quiet).unwrap();
+        two.copy_from_slice(&bytes[..2]);
+        rbuf.consume(2);
         assert_eq!(&two, b"ab");
         assert_eq!(rbuf.take_rest(), b"cdef");
         assert_eq!(rbuf.take_rest(), b"");
