@@ -111,7 +111,54 @@ impl Decoder {
     /// Returns how many bytes it consumed, and the item, if any. After a `Close` or a
     /// `Fail` the stream is over and the count is the bytes before the frame at fault (for
     /// invalid UTF-8, before the invalid sequence): what the peer's earlier frames used.
+    #[inline]
     pub(crate) fn decode(
+        &mut self,
+        bytes: &[u8],
+        arena: &mut Arena,
+        limits: Limits,
+    ) -> (usize, Option<Item>) {
+        match self.small_message(bytes, arena, limits) {
+            Some((used, item)) => (used, Some(item)),
+            None => self.decode_any(bytes, arena, limits),
+        }
+    }
+
+    /// The common case in a few instructions: a whole small message (a final, masked text
+    /// or binary frame of at most 125 bytes, within the limits) at the start of `bytes`,
+    /// between messages. Anything else is left to [`decode_any`](Self::decode_any), which
+    /// judges it; so this only takes frames that are valid on their first two bytes, and
+    /// leaves the decoder's state as the general path would.
+    #[inline]
+    fn small_message(
+        &mut self,
+        bytes: &[u8],
+        arena: &mut Arena,
+        limits: Limits,
+    ) -> Option<(usize, Item)> {
+        let State::Header { have: 0, .. } = self.state else {
+            return None;
+        };
+        let &[b0 @ (0x81 | 0x82), b1 @ 0x80..=0xFD, m0, m1, m2, m3, ref rest @ ..] = bytes else {
+            return None;
+        };
+        let len = usize::from(b1 & 0x7F);
+        if self.fragmented.is_some()
+            || rest.len() < len
+            || len > limits.max_frame.min(limits.max_message)
+        {
+            return None;
+        }
+        let payload = arena.unmasked(&rest[..len], [m0, m1, m2, m3]);
+        Some(match message(payload, b0 == 0x81) {
+            Ok(msg) => (6 + len, Item::Message(msg)),
+            Err(valid) => (6 + valid, invalid_utf8()),
+        })
+    }
+
+    /// Decodes any frame, as [`decode`](Self::decode) says.
+    #[inline(never)]
+    fn decode_any(
         &mut self,
         bytes: &[u8],
         arena: &mut Arena,
@@ -127,36 +174,31 @@ impl Decoder {
                     if rest.is_empty() {
                         return (pos, None);
                     }
-                    let parsed = if *have == 0 {
+                    let header = if *have == 0 {
                         frame_start = pos;
                         // The common case: the whole header is in these bytes.
-                        let mut cursor = Cursor::new(rest);
-                        match FrameHeader::parse(&mut cursor) {
-                            Ok(Some(header)) => {
-                                pos += cursor.position() as usize;
-                                Ok(header)
+                        match parse_header(rest) {
+                            Ok(Some((header, len))) => {
+                                pos += len;
+                                Some(header)
                             }
-                            Ok(None) => Err(()),
-                            Err(_) => return (frame_start, Some(reserved_opcode())),
+                            Ok(None) => None,
+                            Err(()) => return (frame_start, Some(reserved_opcode())),
                         }
                     } else {
-                        Err(())
+                        None
                     };
-                    let header = match parsed {
-                        Ok(header) => header,
-                        Err(()) => {
+                    let header = match header {
+                        Some(header) => header,
+                        None => {
                             // A header cut by the end of a read: collected byte by byte.
                             buf[*have as usize] = rest[0];
                             *have += 1;
                             pos += 1;
-                            let got = &buf[..*have as usize];
-                            if got.len() < 2 || got.len() < header_len(got[1]) {
-                                continue;
-                            }
-                            match FrameHeader::parse(&mut Cursor::new(got)) {
-                                Ok(Some(header)) => header,
+                            match parse_header(&buf[..*have as usize]) {
+                                Ok(Some((header, _))) => header,
                                 Ok(None) => continue,
-                                Err(_) => return (frame_start, Some(reserved_opcode())),
+                                Err(()) => return (frame_start, Some(reserved_opcode())),
                             }
                         }
                     };
@@ -251,7 +293,7 @@ impl Decoder {
 
     /// The state after a complete header, or the item that ends the stream on it. Tracks
     /// the message sequence (RFC 6455 §5.4, §5.5) and the size limits.
-    fn enter(&mut self, (h, len): (FrameHeader, u64), limits: Limits) -> Result<State, Item> {
+    fn enter(&mut self, (h, len): Header, limits: Limits) -> Result<State, Item> {
         let fail = |reason| Err(Item::Fail(CloseCode::Protocol, reason));
         // "MUST be 0 unless an extension is negotiated that defines meanings for non-zero
         // values. If a nonzero value is received and none of the negotiated extensions
@@ -389,14 +431,40 @@ fn reserved_opcode() -> Item {
     Item::Fail(CloseCode::Protocol, "reserved opcode")
 }
 
-/// The length of a header whose second byte is `b1` (§5.2).
-fn header_len(b1: u8) -> usize {
-    let extended = match b1 & 0x7F {
-        126 => 2,
-        127 => 8,
-        _ => 0,
-    };
-    2 + extended + if b1 & 0x80 != 0 { 4 } else { 0 }
+/// A frame header and its payload length, as `FrameHeader::parse` gives them.
+type Header = (FrameHeader, u64);
+
+/// The frame header at the start of `bytes` with its payload length, and how many bytes
+/// it took; `Ok(None)` while it is incomplete; `Err` for a reserved opcode (which
+/// tungstenite refuses as it parses).
+fn parse_header(bytes: &[u8]) -> Result<Option<(Header, usize)>, ()> {
+    // The header nearly every client frame has (masked, at most 125 bytes of payload: six
+    // bytes, §5.2) is read in place; `FrameHeader::parse` reads the rest through a cursor,
+    // which costs more than the rest of decoding a small message.
+    if let [b0, b1, m0, m1, m2, m3, ..] = *bytes {
+        if b1 & 0x80 != 0 && b1 & 0x7F <= 125 {
+            let opcode = OpCode::from(b0 & 0x0F);
+            if let OpCode::Data(Data::Reserved(_)) | OpCode::Control(Control::Reserved(_)) = opcode
+            {
+                return Err(());
+            }
+            let header = FrameHeader {
+                is_final: b0 & 0x80 != 0,
+                rsv1: b0 & 0x40 != 0,
+                rsv2: b0 & 0x20 != 0,
+                rsv3: b0 & 0x10 != 0,
+                opcode,
+                mask: Some([m0, m1, m2, m3]),
+            };
+            return Ok(Some(((header, u64::from(b1 & 0x7F)), 6)));
+        }
+    }
+    let mut cursor = Cursor::new(bytes);
+    match FrameHeader::parse(&mut cursor) {
+        Ok(Some(header)) => Ok(Some((header, cursor.position() as usize))),
+        Ok(None) => Ok(None),
+        Err(_) => Err(()),
+    }
 }
 
 /// `buf ^= mask` (RFC 6455 §5.3), eight bytes at a time; `mask` at its first byte's phase.
@@ -404,12 +472,13 @@ pub(crate) fn unmask(buf: &mut [u8], mask: [u8; 4]) {
     let mask8 = u64::from_ne_bytes([
         mask[0], mask[1], mask[2], mask[3], mask[0], mask[1], mask[2], mask[3],
     ]);
-    let (words, tail) = buf.as_chunks_mut::<8>();
-    for word in words {
-        *word = (u64::from_ne_bytes(*word) ^ mask8).to_ne_bytes();
+    let mut words = buf.chunks_exact_mut(8);
+    for word in &mut words {
+        let plain = u64::from_ne_bytes(word.try_into().unwrap_or_default()) ^ mask8;
+        word.copy_from_slice(&plain.to_ne_bytes());
     }
     // The tail starts at a multiple of 8, so at mask phase 0.
-    for (i, b) in tail.iter_mut().enumerate() {
+    for (i, b) in words.into_remainder().iter_mut().enumerate() {
         *b ^= mask[i % 4];
     }
 }

@@ -227,9 +227,10 @@ pub(crate) struct OutBuf {
     sealed: usize,
 }
 
-/// Capacity kept after the buffer drains; above it the allocation is released so a burst
-/// does not pin memory on an idle connection.
-const KEEP_CAPACITY: usize = 16 * 1024;
+/// Capacity a frame queued on an empty buffer reserves: a pass's replies usually fit, so
+/// the buffer is allocated once per pass, not grown from a few bytes. (A drained buffer is
+/// released: an idle connection keeps none.)
+const FIRST_CAPACITY: usize = 1024;
 
 /// Payloads from this size on are queued by reference instead of copied: below it a copy
 /// costs less than an extra `iovec` and the reference count.
@@ -265,6 +266,9 @@ impl OutBuf {
 
     /// Queues one final, unmasked frame; large payloads are shared, not copied.
     pub(crate) fn push_frame(&mut self, opcode: OpCode, payload: Bytes) {
+        if self.buf.capacity() == 0 {
+            self.buf.reserve(FIRST_CAPACITY);
+        }
         if payload.len() < SHARE_MIN {
             frame::encode(&mut self.buf, opcode, &payload);
         } else {
@@ -308,10 +312,7 @@ impl OutBuf {
             }
         }
         self.head = 0;
-        self.buf.clear();
-        if self.buf.capacity() > KEEP_CAPACITY {
-            self.buf = Vec::new();
-        }
+        self.buf = Vec::new();
         Ok(true)
     }
 
