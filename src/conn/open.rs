@@ -6,6 +6,7 @@ use super::*;
 impl Connection {
     /// Decodes frames until there is a message, the socket has nothing more this pass, or
     /// the pass's budget is spent.
+    #[inline]
     pub(super) fn read_frames<R: Source>(
         &mut self,
         input: &mut Input<'_, R>,
