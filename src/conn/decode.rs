@@ -872,4 +872,69 @@ mod tests {
         }
         assert_fails(&ok, &frame(CLOSE, b"\x03\xe8\xff"), 1007, LIMITS);
     }
+
+    #[test]
+    fn messages_are_the_same_however_the_stream_is_cut() {
+        let mut stream = frame(TEXT, "hello ✓".as_bytes());
+        stream.extend(frame(BINARY, &[7; 125]));
+        stream.extend(frame(BINARY, &[8; 126]));
+        stream.extend(frame(TEXT, b""));
+        stream.extend(frame(TEXT_MORE, "fragm".as_bytes()));
+        stream.extend(frame(PING, b"are you there"));
+        stream.extend(frame(CONT, b""));
+        stream.extend(frame(CONT_FIN, "ented €".as_bytes()));
+        stream.extend(frame(0x8A, b"unsolicited pong"));
+        stream.extend(frame(BINARY, &vec![9; 3 * ARENA_BLOCK]));
+        stream.extend(frame(TEXT, &"κόσμε".repeat(9000).into_bytes()));
+        let want = vec![
+            Item::Message(Message::text("hello ✓")),
+            Item::Message(Message::binary(vec![7; 125])),
+            Item::Message(Message::binary(vec![8; 126])),
+            Item::Message(Message::text("")),
+            Item::Ping(Bytes::from_static(b"are you there")),
+            Item::Message(Message::text("fragmented €")),
+            Item::Pong,
+            Item::Message(Message::binary(vec![9; 3 * ARENA_BLOCK])),
+            Item::Message(Message::text("κόσμε".repeat(9000))),
+        ];
+        for step in STEPS {
+            let (items, end) = decode_in_pieces(&stream, step, LIMITS);
+            assert_eq!(end, None, "in pieces of {step}");
+            assert!(items == want, "in pieces of {step}: {items:?}");
+        }
+    }
+
+    #[test]
+    fn small_messages_are_cut_from_one_block_which_is_reused_once_they_are_dropped() {
+        let limits = Limits {
+            max_frame: LIMITS.0,
+            max_message: LIMITS.1,
+        };
+        let (mut decoder, mut arena) = (Decoder::default(), Arena::default());
+        let mut next =
+            |payload: &[u8]| match decoder.decode(&frame(BINARY, payload), &mut arena, limits) {
+                (_, Some(Item::Message(Message::Binary(bytes)))) => bytes,
+                other => panic!("{other:?}"),
+            };
+        let first = next(&[1; 100]);
+        let second = next(&[2; 100]);
+        // No allocation of its own: the second message follows the first in the block.
+        assert_eq!(second.as_ptr(), first.as_ptr().wrapping_add(100));
+        let start = first.as_ptr();
+        drop((first, second));
+        // Fill the rest of the block; the message after it finds the block free again.
+        for _ in 0..ARENA_BLOCK / 100 - 2 {
+            next(&[3; 100]);
+        }
+        assert_eq!(next(&[4; 100]).as_ptr(), start, "the block is reused");
+        // A message the handler keeps keeps its block; the next one comes from another.
+        let kept = next(&[5; 100]);
+        for _ in 0..ARENA_BLOCK / 100 {
+            next(&[6; 100]);
+        }
+        let later = next(&[7; 100]);
+        let block = kept.as_ptr() as usize..kept.as_ptr() as usize + ARENA_BLOCK;
+        assert!(!block.contains(&(later.as_ptr() as usize)));
+        assert_eq!(kept, vec![5; 100]);
+    }
 }

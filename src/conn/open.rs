@@ -82,7 +82,7 @@ impl Connection {
         }
     }
 
-    /// The peer's Close frame, valid (the guard judged it, tungstenite never saw it): it
+    /// The peer's Close frame, valid (the decoder judged it): it
     /// answers ours, or it starts the close handshake and we answer it. Either way the
     /// WebSocket is done.
     pub(super) fn peer_closed(

@@ -581,20 +581,3 @@ mod tests {
 
     const IDLE_DEFAULT: Duration = Duration::from_secs(120);
 }
-#[cfg(test)]
-mod size_probe {
-    #[test]
-    fn sizes() {
-        use std::mem::size_of;
-        eprintln!("Entry {}", size_of::<super::Entry>());
-        eprintln!("Connection {}", size_of::<crate::conn::Connection>());
-        eprintln!("OutBuf {}", size_of::<crate::conn::io::OutBuf>());
-        eprintln!(
-            "Transport {}",
-            size_of::<crate::conn::transport::Transport>()
-        );
-        eprintln!("Decoder {}", size_of::<crate::conn::decode::Decoder>());
-        eprintln!("Disconnect {}", size_of::<crate::error::Disconnect>());
-        eprintln!("SocketAddr {}", size_of::<std::net::SocketAddr>());
-    }
-}
