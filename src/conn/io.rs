@@ -11,8 +11,7 @@
 //! and the EOF still has to be read, so once the poller has reported it reading goes on
 //! until the read that returns 0. When a connection's pass ends before its input does
 //! (message budget, backpressure), the rest is carried in a buffer of its own until its
-//! next pass. An open WebSocket's decoder reads the buffer in place and unmasks what it
-//! delivers into the reactor's [`Arena`], which travels with the buffer.
+//! next pass. An open WebSocket's decoder reads the buffer in place.
 //!
 //! Writes: every frame we send (data, pong, close) goes into the
 //! connection's [`OutBuf`], which the reactor writes to the socket once per pass (through
@@ -24,7 +23,6 @@ use std::io::{self, IoSlice, Read, Write};
 
 use tungstenite::Bytes;
 
-use super::decode::Arena;
 use super::frame::{self, OpCode};
 
 /// Bytes one socket read may bring in; also the most one connection reads per pass.
@@ -34,8 +32,6 @@ pub(crate) const READ_CHUNK: usize = 64 * 1024;
 #[derive(Debug)]
 pub(crate) struct ReadBuf {
     buf: Box<[u8]>,
-    /// Where the decoder unmasks the messages it delivers.
-    arena: Arena,
     start: usize,
     end: usize,
     reads_left: u8,
@@ -49,7 +45,6 @@ impl ReadBuf {
     pub(crate) fn new() -> Self {
         ReadBuf {
             buf: vec![0; READ_CHUNK].into_boxed_slice(),
-            arena: Arena::default(),
             start: 0,
             end: 0,
             reads_left: 0,
@@ -103,13 +98,13 @@ impl ReadBuf {
     }
 
     /// The buffered bytes, without taking them (reading once from the socket, within the
-    /// budget, when there are none), and the arena to decode them into. Errors as
-    /// [`fill`](Self::fill), and `UnexpectedEof` at EOF.
-    pub(crate) fn chunk(&mut self, src: &mut impl Source) -> io::Result<(&[u8], &mut Arena)> {
+    /// budget, when there are none). Errors as [`fill`](Self::fill), and `UnexpectedEof`
+    /// at EOF.
+    pub(crate) fn chunk(&mut self, src: &mut impl Source) -> io::Result<&[u8]> {
         if self.is_empty() && self.refill(src)? == 0 {
             return Err(io::ErrorKind::UnexpectedEof.into());
         }
-        Ok((&self.buf[self.start..self.end], &mut self.arena))
+        Ok(&self.buf[self.start..self.end])
     }
 
     /// Takes the first `n` buffered bytes.
@@ -401,7 +396,7 @@ mod tests {
         rbuf.begin(b"abcdef".to_vec(), false);
         assert!(rbuf.got_bytes(), "carried bytes are traffic too");
         let mut two = [0u8; 2];
-        let (bytes, _) = rbuf.chunk(&mut Quiet).unwrap();
+        let bytes = rbuf.chunk(&mut Quiet).unwrap();
         two.copy_from_slice(&bytes[..2]);
         rbuf.consume(2);
         assert_eq!(&two, b"ab");

@@ -38,8 +38,8 @@ impl Connection {
                 self.traffic(input, config, now);
                 return None;
             }
-            let (bytes, arena) = match input.rbuf.chunk(input.src) {
-                Ok((bytes, arena)) => (bytes, arena),
+            let bytes = match input.rbuf.chunk(input.src) {
+                Ok(bytes) => bytes,
                 Err(e) if e.kind() == ErrorKind::WouldBlock => {
                     self.traffic(input, config, now);
                     return None;
@@ -51,7 +51,7 @@ impl Connection {
                     return self.finish(why, config, now).map(Event::Closed);
                 }
             };
-            let (used, item) = open.decoder.decode(bytes, arena, limits);
+            let (used, item) = open.decoder.decode(bytes, limits);
             input.rbuf.consume(used);
             let Some(item) = item else {
                 continue;
