@@ -222,10 +222,18 @@ pub(crate) struct OutBuf {
     sealed: usize,
 }
 
-/// Capacity a frame queued on an empty buffer reserves: a pass's replies usually fit, so
-/// the buffer is allocated once per pass, not grown from a few bytes. (A drained buffer is
-/// released: an idle connection keeps none.)
+/// Capacity a frame queued on an empty buffer reserves when no spare buffer is at hand
+/// ([`Spares`]): a pass's replies usually fit, so it is not grown from a few bytes.
 const FIRST_CAPACITY: usize = 1024;
+
+/// Drained outbound buffers, kept by the reactor for the next connection that queues a
+/// frame: a busy connection allocates no buffer per pass, and an idle one holds none. At
+/// most [`SPARES`] buffers of at most [`SPARE_MAX`] bytes each (1 MiB in all).
+#[derive(Debug, Default)]
+pub(crate) struct Spares(Vec<Vec<u8>>);
+
+const SPARES: usize = 256;
+const SPARE_MAX: usize = 4 * 1024;
 
 /// Payloads from this size on are queued by reference instead of copied: below it a copy
 /// costs less than an extra `iovec` and the reference count.
@@ -307,8 +315,32 @@ impl OutBuf {
             }
         }
         self.head = 0;
-        self.buf = Vec::new();
+        self.buf.clear();
         Ok(true)
+    }
+
+    /// Takes a spare buffer if this queue has none, before a frame is queued.
+    #[inline]
+    pub(crate) fn lend(&mut self, spares: &mut Spares) {
+        if self.buf.capacity() == 0 {
+            if let Some(buf) = spares.0.pop() {
+                self.buf = buf;
+            }
+        }
+    }
+
+    /// Once the queue has drained, gives its buffer up (kept as a spare, or freed): an idle
+    /// connection holds none.
+    pub(crate) fn give_back(&mut self, spares: &mut Spares) {
+        if self.queued() > 0 || self.buf.capacity() == 0 {
+            return;
+        }
+        let mut buf = std::mem::take(&mut self.buf);
+        self.head = 0;
+        if buf.capacity() <= SPARE_MAX && spares.0.len() < SPARES {
+            buf.clear();
+            spares.0.push(buf);
+        }
     }
 
     /// Fills `slices` with the pending bytes in order; returns how many it used.

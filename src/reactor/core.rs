@@ -15,6 +15,7 @@ use super::rejects::Rejects;
 use super::timers::Timers;
 use crate::config::Config;
 use crate::conn::frame::OpCode;
+use crate::conn::io::Spares;
 use crate::conn::transport::Transport;
 use crate::conn::{Connection, Sent};
 use crate::ctx::SendStatus;
@@ -94,6 +95,8 @@ pub(crate) struct Core {
     pub(crate) handle: Handle,
     /// Reused list of recipients, so publishing does not allocate.
     scratch: Vec<ConnId>,
+    /// Drained outbound buffers, lent to the next connection that queues a frame.
+    spares: Spares,
     /// The rate-limited log of rejected requests.
     pub(crate) rejects: Rejects,
 }
@@ -133,6 +136,7 @@ impl Core {
             rooms: Rooms::new(config.room_limits()),
             handle,
             scratch: Vec::new(),
+            spares: Spares::default(),
             rejects: Rejects::default(),
             conns: Slab::default(),
             config,
@@ -231,6 +235,7 @@ impl Core {
         let Some(entry) = self.conns.get_mut(id) else {
             return SendStatus::Closed;
         };
+        entry.conn.out.lend(&mut self.spares);
         match entry.conn.send(opcode, payload, &self.config, self.now) {
             Sent::Queued => {
                 let over = entry.conn.out.pending() > self.config.backpressure_soft_limit;
@@ -416,7 +421,10 @@ impl Core {
         entry.dirty = false;
         let end = entry.conn.is_ending();
         let flushed = match entry.sock.flush(&mut entry.conn.out, end) {
-            Ok(all_out) => entry.conn.on_flushed(all_out, &self.config),
+            Ok(all_out) => {
+                entry.conn.out.give_back(&mut self.spares);
+                entry.conn.on_flushed(all_out, &self.config)
+            }
             Err(_) => {
                 // The peer is gone (reset, broken pipe); if we had sent a Close, that code
                 // is what `on_close` reports.
