@@ -14,9 +14,10 @@
 //! The client side is kept cheap so the server is what is measured: frames are encoded
 //! once and replies compared, not decoded. Every reply must be `message` with
 //! `"Reply to: hello"`, optionally followed by a connection state recovery offset (a
-//! string); anything else fails the run. Prints one line of `key=value` figures, among them
-//! the mean reply size (servers that add offsets send a few bytes more) and how much CPU the
-//! rest of the machine used during the window.
+//! string), and every event must get one (a client waits for the replies still due when
+//! the window ends); anything else fails the run. Prints one line of `key=value` figures,
+//! among them the mean reply size (servers that add offsets send a few bytes more) and how
+//! much CPU the rest of the machine used during the window.
 
 #[path = "../examples/loadgen/proc.rs"]
 mod proc;
@@ -49,6 +50,9 @@ fn is_reply(payload: &[u8]) -> bool {
         None => false,
     }
 }
+
+/// How long a client waits, once the window is over, for the replies still due.
+const DRAIN_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// A client's WebSocket: raw frames on a blocking socket.
 struct Client {
@@ -178,6 +182,27 @@ impl Client {
         frame_at(&self.buf[..self.len]).is_some()
     }
 
+    /// Reads the buffered replies (once first if there is none), takes them off `in_flight`,
+    /// and returns how many there were and their bytes. Anything but a reply to [`EVENT`] (or
+    /// an Engine.IO ping), or more replies than events, is an error.
+    fn read_replies(&mut self, in_flight: &mut u64) -> io::Result<(u64, u64)> {
+        let (mut got, mut bytes, mut wrong) = (0, 0, None);
+        self.read_frames(|p| {
+            if is_reply(p) {
+                got += 1;
+                bytes += p.len() as u64;
+            } else if p != b"2" {
+                wrong.get_or_insert_with(|| String::from_utf8_lossy(p).into_owned());
+            }
+        })?;
+        if let Some(p) = wrong {
+            return Err(io::Error::other(format!("not the reply: {p}")));
+        }
+        *in_flight = (in_flight.checked_sub(got))
+            .ok_or_else(|| io::Error::other("more replies than events"))?;
+        Ok((got, bytes))
+    }
+
     /// Reads frames until `f` says one was the one awaited.
     fn until(&mut self, mut f: impl FnMut(&[u8]) -> bool) -> io::Result<()> {
         let mut done = false;
@@ -236,27 +261,27 @@ fn main() -> io::Result<()> {
                 client.stream.write_all(&event.repeat(window as usize))?;
                 let mut in_flight = window;
                 while !stop.load(Ordering::Relaxed) {
-                    let (mut got, mut bytes, mut wrong) = (0, 0, None);
-                    client.read_frames(|p| {
-                        if is_reply(p) {
-                            got += 1;
-                            bytes += p.len() as u64;
-                        } else if p != b"2" {
-                            wrong.get_or_insert_with(|| String::from_utf8_lossy(p).into_owned());
-                        }
-                    })?;
-                    if let Some(p) = wrong {
-                        return Err(io::Error::other(format!("not the reply: {p}")));
-                    }
+                    let (got, bytes) = client.read_replies(&mut in_flight)?;
                     replies.fetch_add(got, Ordering::Relaxed);
                     reply_bytes.fetch_add(bytes, Ordering::Relaxed);
-                    in_flight -= got;
                     if in_flight <= window / 2 {
                         client
                             .stream
                             .write_all(&event.repeat((window - in_flight) as usize))?;
                         in_flight = window;
                     }
+                }
+                // Every event sent must be answered: a server that drops one fails the run.
+                client.stream.set_read_timeout(Some(DRAIN_TIMEOUT))?;
+                while in_flight > 0 {
+                    client
+                        .read_replies(&mut in_flight)
+                        .map_err(|e| match e.kind() {
+                            io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut => {
+                                io::Error::other(format!("{in_flight} events never answered"))
+                            }
+                            _ => e,
+                        })?;
                 }
                 Ok(())
             })
