@@ -8,6 +8,8 @@
 SERVER_CPU=${SERVER_CPU:-0}
 CLIENT_CPU=${CLIENT_CPU:-1}
 LOADGEN=target/release/examples/loadgen
+# Where benches/peers/uws/build.sh puts the uWebSockets peers.
+UWS_DIR=${UWS_CACHE:-target/uws}
 TLS_CERT=${TLS_CERT:-tests/tls/cert.pem}
 TLS_KEY=${TLS_KEY:-tests/tls/key.pem}
 TLS_CA=${TLS_CA:-tests/tls/ca.pem}
@@ -40,6 +42,7 @@ server_cmd() {
         tokio-tungstenite) echo "benches/peers/tokio-tungstenite/target/release/peer-tokio-tungstenite" ;;
         fastwebsockets) echo "benches/peers/fastwebsockets/target/release/peer-fastwebsockets" ;;
         node-ws) echo "node benches/peers/node-ws/echo.js" ;;
+        uws) echo "$UWS_DIR/uws-echo" ;;
         wsreactor-tls) echo "target/release/examples/echo --tls $TLS_CERT $TLS_KEY" ;;
         node-ws-tls) echo "node benches/peers/node-ws/echo.js --tls $TLS_CERT $TLS_KEY" ;;
         # wsreactor's echo built from another commit, to measure a change before and after.

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# wsreactor's echo side by side with tokio-tungstenite, fastwebsockets and Node ws.
+# wsreactor's echo side by side with uWebSockets (C++), tokio-tungstenite, fastwebsockets and
+# Node ws.
 #
 # Method: each server pinned to core $SERVER_CPU, the load generator (examples/loadgen) to
 # core $CLIENT_CPU; a fresh server process per measurement; within each round the servers
@@ -30,7 +31,8 @@
 # generator speaks TLS with rustls. TLS=1 makes the default servers "wsreactor-tls wsreactor
 # node-ws-tls node-ws" and the default scenarios "a b c d"; ratios are then wsreactor-tls's.
 #
-# Installs what it lacks: Node and npm (apt-get) and the peers' dependencies (cargo, npm ci).
+# Installs what it lacks: Node and npm (apt-get) and the peers' dependencies (cargo, npm ci);
+# benches/peers/uws/build.sh builds uWebSockets from source into target/uws/ (see there).
 # Writes every measurement to target/bench-peers/results.jsonl and the table to
 # target/bench-peers/table.md.
 set -euo pipefail
@@ -46,7 +48,7 @@ if [ "${TLS:-0}" != 0 ]; then
     SERVERS=${SERVERS:-"wsreactor-tls wsreactor node-ws-tls node-ws"}
     SCENARIOS=${SCENARIOS:-"a b c d"}
 else
-    SERVERS=${SERVERS:-"wsreactor tokio-tungstenite fastwebsockets node-ws"}
+    SERVERS=${SERVERS:-"wsreactor uws tokio-tungstenite fastwebsockets node-ws"}
     SCENARIOS=${SCENARIOS:-"a b c d e"}
 fi
 # A load measurement during which the rest of the machine used more than QUIET_PCT % of a
@@ -83,6 +85,10 @@ build_peers() {
             tokio-tungstenite | fastwebsockets)
                 log "building peer $s (release)"
                 (cd "benches/peers/$s" && cargo build --release --quiet --locked)
+                ;;
+            uws)
+                log "building peer uws (uWebSockets, cached in $UWS_DIR)"
+                benches/peers/uws/build.sh >/dev/null
                 ;;
             node-ws | node-ws-tls)
                 [ -z "$node_done" ] || continue

@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
 """Turns bench-peers.sh's results.jsonl into the comparison table (medians over rounds,
 ratio ours / peer in parentheses) and checks the performance targets of issue 6 (wsreactor
-against the other servers) and of issue 15 (wsreactor over TLS against itself over plain
-TCP and against Node ws over TLS).
+against the other servers), of issue 14 (wsreactor against uWebSockets) and of issue 15
+(wsreactor over TLS against itself over plain TCP and against Node ws over TLS).
 
 "Ours" is wsreactor-tls when the run has it (a TLS run: the other columns are then ratios
 to wsreactor over TLS), else wsreactor.
@@ -135,8 +135,9 @@ def main():
     cpu_check("b", PLAIN, "tokio-tungstenite", 0.75)
     cpu_check("a", PLAIN, "fastwebsockets", 1)
     cpu_check("c", PLAIN, "tokio-tungstenite", 1)
-    # Latency against the other servers over plain TCP.
-    plain_peers = [p for p in peers if p != PLAIN and not p.endswith("-tls")]
+    # Latency against the other servers over plain TCP: issue 6's peers (uWebSockets came
+    # with issue 14, which sets no latency target).
+    plain_peers = [p for p in peers if p not in (PLAIN, "uws") and not p.endswith("-tls")]
     for sc in "ab":
         ours = median(sc, PLAIN, "p99_us")
         theirs = [(p, median(sc, p, "p99_us")) for p in plain_peers]
@@ -158,6 +159,15 @@ def main():
         checks.append((f"e: all {want:,} connections served in every round (min {min(served):,})",
                        min(served) >= want))
     report("Targets (issue 6)", checks)
+
+    # Issue 14: at or below uWebSockets' CPU per message, and 512 B per idle connection.
+    if "uws" in servers:
+        checks = []
+        for sc in "abc":
+            cpu_check(sc, PLAIN, "uws", 1)
+        if rss is not None:
+            checks.append((f"d: RSS per idle connection {rss:,.0f} B <= 512 B", rss <= 512))
+        report("Targets (issue 14)", checks)
 
     # Issue 15: TLS at most 1.4x plain in b, below Node ws over TLS in every scenario.
     checks = []
