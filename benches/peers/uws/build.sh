@@ -56,7 +56,8 @@ git_dir() {
         if ! has_rev "$dir" "$rev"; then
             log "fetching uNetworking/$name $rev from GitHub"
             git init -q --bare "$dir"
-            git --git-dir="$dir" fetch -q --depth 1 "https://github.com/uNetworking/$name.git" "$rev"
+            git --git-dir="$dir" fetch -q --depth 1 "https://github.com/uNetworking/$name.git" "$rev" \
+                || { log "could not fetch $name: set UWS_GIT and USOCKETS_GIT to clones"; exit 1; }
         fi
         echo "$dir"
     fi
