@@ -51,6 +51,28 @@ server_cmd() {
     esac
 }
 
+# The command line of a server's pub/sub counterpart for the broadcast scenarios (the
+# protocol of benches/broadcast.rs), or nothing if it has none; the address is appended.
+pubsub_cmd() {
+    case "$1" in
+        wsreactor) echo "${BROADCAST_BIN:?build_broadcast first} --serve" ;;
+        uws) echo "$UWS_DIR/uws-pubsub" ;;
+    esac
+}
+
+# build_broadcast: builds benches/broadcast.rs (its server and its client) and sets
+# BROADCAST_BIN to the binary.
+build_broadcast() {
+    log "building the broadcast bench (release)"
+    BROADCAST_BIN=$(cargo bench --quiet --bench broadcast --no-run --message-format=json |
+        python3 -c 'import json, sys
+for line in sys.stdin:
+    d = json.loads(line)
+    if d.get("reason") == "compiler-artifact" and d["target"]["name"] == "broadcast" and d.get("executable"):
+        print(d["executable"])')
+    [ -x "$BROADCAST_BIN" ] || { echo "no broadcast bench binary" >&2; return 1; }
+}
+
 # start_server ADDR CMD...: runs the server pinned to SERVER_CPU; sets SERVER_PID once the
 # port accepts connections.
 start_server() {
@@ -77,6 +99,11 @@ stop_server() {
 # url SERVER ADDR: the URL the load generator opens on SERVER listening on ADDR.
 url() {
     if is_tls "$1"; then echo "wss://$2/"; else echo "ws://$2/"; fi
+}
+
+# broadcast_client ARGS...: the broadcast bench's client pinned to CLIENT_CPU.
+broadcast_client() {
+    taskset -c "$CLIENT_CPU" "$BROADCAST_BIN" "$@"
 }
 
 # loadgen ARGS...: the load generator pinned to CLIENT_CPU (trusting TLS_CA for wss://).

@@ -16,11 +16,23 @@
 #   c   10 connections x  4 in flight x 16 KiB binary
 #   d  RSS per idle connection, 10,000 held (each echoed once)
 #   e  19,000 concurrent connections, each echoing once: how many are served
+#   f  broadcast: 1 publisher -> 1,000 subscribers, 32 B text, server CPU per delivery
+#   g  broadcast: 1 publisher -> 10,000 subscribers, the same
+#
+# f and g run the servers that have a pub/sub counterpart (wsreactor: benches/broadcast.rs's
+# Room server; uws: benches/peers/uws/pubsub.cpp) with benches/broadcast.rs's client, which
+# verifies every delivery; the others are skipped there. The publisher sends
+# $BROADCAST_DELIVERIES / subscribers messages in batches of $BROADCAST_BATCH, each once
+# every subscriber has the previous one (0: all at once; uWebSockets pays a send per
+# delivery for bursts over 32: see benches/broadcast.rs). They are scenarios of this script,
+# not a script of their own, so that one run measures every target of issue 14 with one
+# method (rounds, rotation, repeats when disturbed) and one table.
 #
 #   scripts/bench-peers.sh                       # everything: ~10 minutes on a quiet machine, at most ~15
 #   TLS=1 scripts/bench-peers.sh                 # wss:// against ws:// (issue 15): ~7 minutes
 #   ROUNDS=1 DURATION=2 scripts/bench-peers.sh   # a quick look
 #   SERVERS="wsreactor fastwebsockets" SCENARIOS="a b" scripts/bench-peers.sh
+#   SERVERS="wsreactor uws" SCENARIOS="f g" scripts/bench-peers.sh   # broadcast alone
 #   # before and after a change: the echo example of another commit as the peer
 #   git worktree add /tmp/base BASE && (cd /tmp/base && cargo build --release --example echo)
 #   SERVERS="wsreactor baseline" BASELINE_ECHO=/tmp/base/target/release/examples/echo \
@@ -49,7 +61,7 @@ if [ "${TLS:-0}" != 0 ]; then
     SCENARIOS=${SCENARIOS:-"a b c d"}
 else
     SERVERS=${SERVERS:-"wsreactor uws tokio-tungstenite fastwebsockets node-ws"}
-    SCENARIOS=${SCENARIOS:-"a b c d e"}
+    SCENARIOS=${SCENARIOS:-"a b c d e f g"}
 fi
 # A load measurement during which the rest of the machine used more than QUIET_PCT % of a
 # core is repeated, up to TRIES times in all; the least disturbed one is kept.
@@ -57,6 +69,8 @@ QUIET_PCT=${QUIET_PCT:-10}
 TRIES=${TRIES:-2}
 IDLE_CONNS=${IDLE_CONNS:-10000}
 MANY_CONNS=${MANY_CONNS:-19000}
+BROADCAST_DELIVERIES=${BROADCAST_DELIVERIES:-1000000}
+BROADCAST_BATCH=${BROADCAST_BATCH:-32}
 OUT=target/bench-peers
 mkdir -p "$OUT"
 RESULTS=$OUT/results.jsonl
@@ -107,10 +121,14 @@ rotated() {
     for ((i = 0; i < n; i++)); do echo "${s[(($1 + i) % n)]}"; done
 }
 
-# run_once SCENARIO SERVER: one fresh server, one loadgen run; prints its JSON line.
+# run_once SCENARIO SERVER: one fresh server, one client run; prints its JSON line.
 run_once() {
     local scenario=$1 server=$2 args
     case $scenario in
+        f | g)
+            run_broadcast "$server" "$([ "$scenario" = f ] && echo 1000 || echo 10000)"
+            return
+            ;;
         a) args=(-c 100 -k 1 -s 32 -w "$WARMUP" -d "$DURATION") ;;
         b) args=(-c 100 -k 16 -s 32 -w "$WARMUP" -d "$DURATION") ;;
         c) args=(-c 10 -k 4 -s 16384 --binary -w "$WARMUP" -d "$DURATION") ;;
@@ -123,6 +141,18 @@ run_once() {
     start_server "$addr" "${cmd[@]}"
     # A run with failures still reports; the record says how many connections failed.
     loadgen "$(url "$server" "$addr")" "${args[@]}" --pid "$SERVER_PID" --label "$server" 2>>"$OUT/loadgen.log" || true
+    stop_server
+}
+
+# run_broadcast SERVER SUBSCRIBERS: SERVER's pub/sub counterpart and the broadcast client.
+run_broadcast() {
+    local server=$1 subscribers=$2 addr=127.0.0.1:$(free_port)
+    local -a cmd
+    read -r -a cmd <<<"$(pubsub_cmd "$server")"
+    start_server "$addr" "${cmd[@]}"
+    broadcast_client --target "$addr" --subscribers "$subscribers" --batch "$BROADCAST_BATCH" \
+        --deliveries "$BROADCAST_DELIVERIES" --pid "$SERVER_PID" --label "$server" \
+        2>>"$OUT/loadgen.log" || true
     stop_server
 }
 
@@ -155,7 +185,10 @@ summary_of() {
     python3 -c '
 import json, sys
 d = json.loads(sys.argv[1])
-if d["mode"] == "load":
+if d["mode"] == "broadcast":
+    print("%.0f deliveries/s, %.3f us/delivery, client %.0f%% cpu, others %.0f%% cpu" % (
+        d["msgs_per_s"], d["cpu_us_per_msg"] or 0, d["client_cpu_pct"], d["other_cpu_pct"]))
+elif d["mode"] == "load":
     print("%.0f msg/s, %.3f us/msg, p99 %.0f us, loadgen %.0f%% cpu, others %.0f%% cpu, %d failures" % (
         d["msgs_per_s"], d["cpu_us_per_msg"] or 0, d["p99_us"], d["client_cpu_pct"],
         d["other_cpu_pct"], d["failures"]))
@@ -167,6 +200,9 @@ else:
 install_tools
 build_wsreactor $SERVERS
 build_peers
+if [[ " $SCENARIOS " == *" f "* || " $SCENARIOS " == *" g "* ]]; then
+    build_broadcast
+fi
 log "machine: $(nproc) cores, $(uptime | sed 's/.*load average/load average/')"
 log "rounds $ROUNDS, warm-up ${WARMUP}s, window ${DURATION}s, servers: $SERVERS"
 turn=0
@@ -177,6 +213,9 @@ for ((round = 1; round <= ROUNDS; round++)); do
         fi
         turn=$((turn + 1))
         for server in $(rotated "$turn"); do
+            if [[ $scenario == [fg] ]] && [ -z "$(pubsub_cmd "$server")" ]; then
+                continue
+            fi
             measure "$round" "$scenario" "$server"
         done
     done
