@@ -63,10 +63,7 @@ else
     SERVERS=${SERVERS:-"wsreactor uws tokio-tungstenite fastwebsockets node-ws"}
     SCENARIOS=${SCENARIOS:-"a b c d e f g"}
 fi
-# A load measurement during which the rest of the machine used more than QUIET_PCT % of a
-# core is repeated, up to TRIES times in all; the least disturbed one is kept.
-QUIET_PCT=${QUIET_PCT:-10}
-TRIES=${TRIES:-2}
+# QUIET_PCT and TRIES: when a measurement is repeated (see measure in bench-lib.sh).
 IDLE_CONNS=${IDLE_CONNS:-10000}
 MANY_CONNS=${MANY_CONNS:-19000}
 BROADCAST_DELIVERIES=${BROADCAST_DELIVERIES:-1000000}
@@ -75,51 +72,6 @@ OUT=target/bench-peers
 mkdir -p "$OUT"
 RESULTS=$OUT/results.jsonl
 : >"$RESULTS"
-
-need() { command -v "$1" >/dev/null 2>&1; }
-
-install_tools() {
-    local missing=()
-    need taskset || missing+=(util-linux)
-    need python3 || missing+=(python3)
-    if [[ " $SERVERS " == *" node-ws "* || " $SERVERS " == *" node-ws-tls "* ]]; then
-        need node || missing+=(nodejs)
-        need npm || missing+=(npm)
-    fi
-    if [ ${#missing[@]} -gt 0 ]; then
-        log "installing ${missing[*]}"
-        apt-get update -qq && apt-get install -y -qq "${missing[@]}" >/dev/null
-    fi
-}
-
-build_peers() {
-    local node_done=""
-    for s in $SERVERS; do
-        case $s in
-            tokio-tungstenite | fastwebsockets)
-                log "building peer $s (release)"
-                (cd "benches/peers/$s" && cargo build --release --quiet --locked)
-                ;;
-            uws)
-                log "building peer uws (uWebSockets, cached in $UWS_DIR)"
-                benches/peers/uws/build.sh >/dev/null
-                ;;
-            node-ws | node-ws-tls)
-                [ -z "$node_done" ] || continue
-                node_done=1
-                log "installing Node ws from the lockfile"
-                (cd benches/peers/node-ws && npm ci --silent --no-audit --no-fund)
-                ;;
-        esac
-    done
-}
-
-# The servers in round-robin order starting at position $1.
-rotated() {
-    local -a s=($SERVERS)
-    local n=${#s[@]} i
-    for ((i = 0; i < n; i++)); do echo "${s[(($1 + i) % n)]}"; done
-}
 
 # run_once SCENARIO SERVER: one fresh server, one client run; prints its JSON line.
 run_once() {
@@ -135,13 +87,7 @@ run_once() {
         d) args=(--idle -c "$IDLE_CONNS") ;;
         e) args=(--idle -c "$MANY_CONNS" --settle 0) ;;
     esac
-    local -a cmd
-    read -r -a cmd <<<"$(server_cmd "$server")"
-    local addr=127.0.0.1:$(free_port)
-    start_server "$addr" "${cmd[@]}"
-    # A run with failures still reports; the record says how many connections failed.
-    loadgen "$(url "$server" "$addr")" "${args[@]}" --pid "$SERVER_PID" --label "$server" 2>>"$OUT/loadgen.log" || true
-    stop_server
+    run_load "$server" "${args[@]}"
 }
 
 # run_broadcast SERVER SUBSCRIBERS: SERVER's pub/sub counterpart and the broadcast client.
@@ -156,50 +102,9 @@ run_broadcast() {
     stop_server
 }
 
-# measure ROUND SCENARIO SERVER: keeps one JSON line per measurement, repeating a load
-# measurement that other work on the machine disturbed.
-measure() {
-    local round=$1 scenario=$2 server=$3 line best="" best_other try
-    for ((try = 1; try <= TRIES; try++)); do
-        line=$(run_once "$scenario" "$server")
-        [ -n "$line" ] || continue
-        local other
-        other=$(python3 -c 'import json,sys; print(round(json.loads(sys.argv[1]).get("other_cpu_pct", 0)))' "$line")
-        if [ -z "$best" ] || [ "$other" -lt "$best_other" ]; then
-            best=$line best_other=$other
-        fi
-        if [ "$other" -le "$QUIET_PCT" ]; then
-            break
-        fi
-        [ "$try" -lt "$TRIES" ] && log "round $round $scenario $server: ${other}% CPU used by other work, measuring again"
-    done
-    if [ -z "$best" ]; then
-        log "round $round $scenario $server: no result (see $OUT/loadgen.log)"
-        return
-    fi
-    echo "{\"round\":$round,\"scenario\":\"$scenario\",${best#\{}" >>"$RESULTS"
-    log "round $round $scenario $server: $(summary_of "$best")"
-}
-
-summary_of() {
-    python3 -c '
-import json, sys
-d = json.loads(sys.argv[1])
-if d["mode"] == "broadcast":
-    print("%.0f deliveries/s, %.3f us/delivery, client %.0f%% cpu, others %.0f%% cpu" % (
-        d["msgs_per_s"], d["cpu_us_per_msg"] or 0, d["client_cpu_pct"], d["other_cpu_pct"]))
-elif d["mode"] == "load":
-    print("%.0f msg/s, %.3f us/msg, p99 %.0f us, loadgen %.0f%% cpu, others %.0f%% cpu, %d failures" % (
-        d["msgs_per_s"], d["cpu_us_per_msg"] or 0, d["p99_us"], d["client_cpu_pct"],
-        d["other_cpu_pct"], d["failures"]))
-else:
-    print("%d held, %d echoed, %.0f B RSS/conn" % (d["held"], d["echoed"], d["rss_per_conn"] or 0))
-' "$1"
-}
-
 install_tools
 build_wsreactor $SERVERS
-build_peers
+build_peers $SERVERS
 if [[ " $SCENARIOS " == *" f "* || " $SCENARIOS " == *" g "* ]]; then
     build_broadcast
 fi
