@@ -48,7 +48,8 @@ mod stats;
 
 use stats::{json_line, Json};
 
-/// Deliveries per case: enough for the CPU clock's 10 ms ticks to resolve 1 % of it.
+/// Deliveries per case under `cargo bench`: a few hundred milliseconds of server CPU, which
+/// the CPU clock's 10 ms ticks resolve to a few percent (`--deliveries` for more).
 const DELIVERIES: usize = 1_000_000;
 const PAYLOAD: usize = 32;
 /// A round with no progress for this long has stalled.
