@@ -135,7 +135,6 @@ impl Connection {
         self.carry = tail;
         self.state = State::Open(Box::new(Open {
             decoder: Decoder::default(),
-            close_sent: false,
             closing: None,
             awaiting_pong: false,
         }));

@@ -281,6 +281,14 @@ impl OutBuf {
         }
     }
 
+    /// Queues a frame already encoded (copied).
+    pub(crate) fn push_encoded(&mut self, frame: &[u8]) {
+        if self.buf.capacity() == 0 {
+            self.buf.reserve(FIRST_CAPACITY.max(frame.len()));
+        }
+        self.buf.extend_from_slice(frame);
+    }
+
     /// Writes the queued bytes until done or the socket is full (one write, unless more
     /// slices are queued than one `writev` takes). `Ok(true)` when everything went out.
     /// A short write ends it: the socket's buffer is full (or, for TLS, rustls' outbound

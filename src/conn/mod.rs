@@ -89,8 +89,6 @@ enum State {
 #[derive(Debug)]
 struct Open {
     decoder: Decoder,
-    /// Our Close frame is queued: nothing more is sent (§5.5.1).
-    close_sent: bool,
     /// Why it ends, once a close handshake has started (ours or the peer's).
     closing: Option<Disconnect>,
     /// A keepalive Ping is out and unanswered.
@@ -174,6 +172,9 @@ pub(crate) struct Connection {
     /// keep-alive connection between requests (a client that sends requests and never
     /// reads the responses would otherwise grow the queue without bound).
     paused: bool,
+    /// Our Close frame is queued: nothing more is sent (§5.5.1). (Here, not in the boxed
+    /// open state, so a send to many connections reads one record per connection.)
+    close_sent: bool,
 }
 
 impl Connection {
@@ -186,6 +187,7 @@ impl Connection {
             deadline: Some(now + config.handshake_timeout),
             carry: Vec::new(),
             paused: false,
+            close_sent: false,
         }
     }
 

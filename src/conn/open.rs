@@ -66,7 +66,7 @@ impl Connection {
                 // MUST contain the identical Application data" (§5.5.2); not after our own
                 // Close either, which ends what we send (§5.5.1).
                 Item::Ping(payload) => {
-                    if !open.close_sent {
+                    if !self.close_sent {
                         self.out.push_frame(OpCode::Pong, payload);
                     }
                 }
@@ -134,15 +134,36 @@ impl Connection {
         config: &Config,
         now: Instant,
     ) -> Sent {
-        if !self.can_send() {
-            return Sent::Refused;
-        }
-        let pending = self.out.pending();
-        if pending > 0 && pending + frame::encoded_len(payload.len()) > config.max_backpressure {
-            return self.overflow(config, now);
+        if let Some(refused) = self.admit(frame::encoded_len(payload.len()), config, now) {
+            return refused;
         }
         self.out.push_frame(opcode, payload);
         Sent::Queued
+    }
+
+    /// [`send`](Self::send) for a frame already encoded: a small message sent to many
+    /// connections is encoded once and copied into each queue.
+    #[inline]
+    pub(crate) fn send_encoded(&mut self, frame: &[u8], config: &Config, now: Instant) -> Sent {
+        if let Some(refused) = self.admit(frame.len(), config, now) {
+            return refused;
+        }
+        self.out.push_encoded(frame);
+        Sent::Queued
+    }
+
+    /// Whether `len` more bytes may be queued, as [`send`](Self::send) says; `Some` with
+    /// what became of the frame if not.
+    #[inline]
+    fn admit(&mut self, len: usize, config: &Config, now: Instant) -> Option<Sent> {
+        if !self.can_send() {
+            return Some(Sent::Refused);
+        }
+        let pending = self.out.pending();
+        if pending > 0 && pending + len > config.max_backpressure {
+            return Some(self.overflow(config, now));
+        }
+        None
     }
 
     /// The queue would pass `max_backpressure`: drops the frame, or fails the connection
@@ -162,7 +183,7 @@ impl Connection {
     /// Open, and no close frame sent yet.
     #[inline]
     pub(super) fn can_send(&self) -> bool {
-        matches!(&self.state, State::Open(open) if !open.close_sent)
+        matches!(self.state, State::Open(_)) && !self.close_sent
     }
 
     /// Starts the close handshake (RFC 6455 §5.5.1): queues our Close frame; the
@@ -194,13 +215,10 @@ impl Connection {
     /// Queues our Close frame if the WebSocket is open and has not sent one. Every Close
     /// frame we send passes here; `frame` is already valid on the wire.
     pub(super) fn send_close(&mut self, frame: Option<CloseFrame>) -> bool {
-        let State::Open(open) = &mut self.state else {
-            return false;
-        };
-        if open.close_sent {
+        if !self.can_send() {
             return false;
         }
-        open.close_sent = true;
+        self.close_sent = true;
         let mut payload = Vec::new();
         if let Some(frame) = frame {
             payload.extend_from_slice(&u16::from(frame.code).to_be_bytes());

@@ -14,8 +14,8 @@ use tungstenite::protocol::frame::CloseFrame;
 use super::rejects::Rejects;
 use super::timers::Timers;
 use crate::config::Config;
-use crate::conn::frame::OpCode;
-use crate::conn::io::Spares;
+use crate::conn::frame::{self, OpCode};
+use crate::conn::io::{Spares, SHARE_MIN};
 use crate::conn::transport::Transport;
 use crate::conn::{Connection, Sent};
 use crate::ctx::SendStatus;
@@ -224,19 +224,44 @@ impl Core {
         let Outgoing::Frame(opcode, payload) = outgoing(msg) else {
             return 0;
         };
-        let sent = ids
-            .iter()
-            .filter(|&&id| self.send_frame(id, opcode, payload.clone()).is_queued());
+        if payload.len() >= SHARE_MIN {
+            let sent = ids
+                .iter()
+                .filter(|&&id| self.send_frame(id, opcode, payload.clone()).is_queued());
+            return sent.count();
+        }
+        // Small: encoded once, copied into each queue (no reference count to update per
+        // recipient).
+        let mut frame = Vec::with_capacity(frame::encoded_len(payload.len()));
+        frame::encode(&mut frame, opcode, &payload);
+        let sent = ids.iter().filter(|&&id| {
+            let status = self.queue(id, |conn, config, now| {
+                conn.send_encoded(&frame, config, now)
+            });
+            status.is_queued()
+        });
         sent.count()
     }
 
     #[inline]
     fn send_frame(&mut self, id: ConnId, opcode: OpCode, payload: Bytes) -> SendStatus {
+        self.queue(id, |conn, config, now| {
+            conn.send(opcode, payload, config, now)
+        })
+    }
+
+    /// Queues a frame on connection `id` with `send` and says what became of it.
+    #[inline]
+    fn queue(
+        &mut self,
+        id: ConnId,
+        send: impl FnOnce(&mut Connection, &Config, Instant) -> Sent,
+    ) -> SendStatus {
         let Some(entry) = self.conns.get_mut(id) else {
             return SendStatus::Closed;
         };
         entry.conn.out.lend(&mut self.spares);
-        match entry.conn.send(opcode, payload, &self.config, self.now) {
+        match send(&mut entry.conn, &self.config, self.now) {
             Sent::Queued => {
                 let over = entry.conn.out.pending() > self.config.backpressure_soft_limit;
                 // Without looking the entry up again (the hot path).
