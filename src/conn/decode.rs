@@ -397,6 +397,7 @@ impl Decoder {
 
 /// A message with this payload; text is validated (`Err`: the bytes before the invalid
 /// sequence, or all of them if it is cut short).
+#[inline]
 fn message(payload: Bytes, text: bool) -> Result<Message, usize> {
     if !text {
         return Ok(Message::Binary(payload));
@@ -469,6 +470,7 @@ pub(crate) fn unmask(buf: &mut [u8], mask: [u8; 4]) {
 }
 
 /// `masked` unmasked, as a message payload of its own.
+#[inline]
 fn unmasked(masked: &[u8], mask: [u8; 4]) -> Bytes {
     let mut payload = masked.to_vec();
     unmask(&mut payload, mask);
