@@ -268,6 +268,7 @@ impl OutBuf {
     }
 
     /// Queues one final, unmasked frame; large payloads are shared, not copied.
+    #[inline]
     pub(crate) fn push_frame(&mut self, opcode: OpCode, payload: Bytes) {
         if self.buf.capacity() == 0 {
             self.buf.reserve(FIRST_CAPACITY);

@@ -108,6 +108,7 @@ enum Outgoing {
     Nothing,
 }
 
+#[inline]
 fn outgoing(msg: Message) -> Outgoing {
     let (opcode, payload) = match msg {
         Message::Text(text) => (OpCode::Text, Bytes::from(text)),
