@@ -103,9 +103,18 @@ impl<'a> ServerCtx<'a> {
         ServerCtx { core }
     }
 
-    /// Connections currently held, including ones still in the handshake.
+    /// Connections currently held, including ones still in the handshake. With several
+    /// reactors, on all of them: this one's count now, the others' as of their last pass.
     pub fn connections(&self) -> usize {
-        self.core.conns.len()
+        let core = &self.core;
+        core.conns.len() + core.handle.mesh().load_of_others(core.reactor)
+    }
+
+    /// The reactor this callback runs on: 0 on a server with one
+    /// ([`Config::reactors`](crate::Config::reactors)). A connection's callbacks run on its
+    /// own ([`ConnId::reactor`]).
+    pub fn reactor(&self) -> usize {
+        self.core.reactor
     }
 
     /// Queues a message to a connection and says what became of it ([`SendStatus`]):

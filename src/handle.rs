@@ -1,37 +1,49 @@
-//! [`Handle`]: reaching the reactor from other threads.
+//! [`Handle`]: reaching the reactors from other threads, and each other.
 //!
-//! Commands go through a bounded queue; the reactor drains it when woken by a `mio::Waker`.
-//! A sender never blocks: a full queue answers [`SendError::Full`], a stopped server
+//! Each reactor has one door: a bounded command queue and the `mio::Waker` that rouses it.
+//! Handles and the other reactors knock there; the reactor drains its queue when woken. A
+//! sender never blocks: a full queue answers [`SendError::Full`], a stopped reactor
 //! [`SendError::Stopped`]. Only the first command after a drain pays for the wake-up
 //! syscall.
+//!
+//! A command for several reactors (publish, broadcast, shutdown) is all or nothing: a slot
+//! is reserved in every queue it goes to before it enters any, so a full queue refuses it
+//! whole, and it never reaches some reactors twice on a retry. Each queue is first in,
+//! first out, so what one thread sends reaches every reactor in the order it was sent.
 
 use std::fmt;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc::{self, Receiver, SyncSender, TrySendError};
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::mpsc::{self, Receiver, Sender};
 use std::sync::Arc;
 
+use mio::net::TcpStream;
 use mio::Waker;
 
 use crate::id::ConnId;
 use crate::{CloseCode, Message};
 
-/// Work for the reactor, sent from another thread.
+/// Work for a reactor, from another thread or another reactor.
 #[derive(Debug)]
 pub(crate) enum Command {
     Send(ConnId, Message),
-    Publish(String, Message),
+    /// The room's name is shared by the copies sent to each reactor.
+    Publish(Arc<str>, Message),
     Broadcast(Message),
     Close(ConnId, CloseCode, String),
     Notify,
     Shutdown,
+    /// A connection another reactor accepted for this one (`Spread::HandOff`).
+    Adopt(TcpStream, SocketAddr),
 }
 
 /// Why a [`Handle`] could not pass a command on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SendError {
-    /// The command queue is full; the reactor is behind. Try again later or drop it.
+    /// The command queue is full; the reactor is behind. Try again later or drop it. With
+    /// several reactors: the queue of one the command was for; none of them took it.
     Full,
-    /// The server has stopped.
+    /// The server has stopped (for a command to one connection: its reactor has).
     Stopped,
 }
 
@@ -46,15 +58,146 @@ impl fmt::Display for SendError {
 
 impl std::error::Error for SendError {}
 
+/// One reactor's way in: its queue, its waker, and what its senders share.
+struct Door {
+    tx: Sender<Command>,
+    waker: Waker,
+    /// Set by the first sender after a drain; cleared by the reactor before draining.
+    woken: AtomicBool,
+    /// Commands the queue may still take: reserved before a send, given back as the
+    /// reactor takes them. This, not the channel, bounds the queue, so that a command for
+    /// several reactors can reserve its place in all of them before entering any.
+    free: AtomicUsize,
+    /// The reactor has stopped: its queue is gone.
+    stopped: AtomicBool,
+}
+
+impl Door {
+    /// Takes one place in the queue; `false` if it is full.
+    fn reserve(&self) -> bool {
+        let take = |free: usize| free.checked_sub(1);
+        (self.free)
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, take)
+            .is_ok()
+    }
+
+    fn unreserve(&self) {
+        self.free.fetch_add(1, Ordering::AcqRel);
+    }
+
+    fn is_stopped(&self) -> bool {
+        self.stopped.load(Ordering::Acquire)
+    }
+
+    /// Sends into a place reserved before; the command back if the reactor has stopped.
+    fn send(&self, command: Command) -> Result<(), Command> {
+        if let Err(mpsc::SendError(command)) = self.tx.send(command) {
+            self.unreserve();
+            return Err(command);
+        }
+        if !self.woken.swap(true, Ordering::AcqRel) {
+            // A reactor whose poller is gone has stopped; its commands die with its queue.
+            let _ = self.waker.wake();
+        }
+        Ok(())
+    }
+}
+
+/// The doors of every reactor of a server, and what each tells the others.
+pub(crate) struct Mesh {
+    doors: Box<[Door]>,
+    /// Connections each reactor holds, as it last said (once per pass): for
+    /// `max_connections`, the total, and handing connections to the least loaded.
+    loads: Box<[AtomicUsize]>,
+}
+
+impl fmt::Debug for Mesh {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Mesh")
+            .field("reactors", &self.doors.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Mesh {
+    /// Reactors in the server.
+    pub(crate) fn len(&self) -> usize {
+        self.doors.len()
+    }
+
+    /// Reactor `r` holds `conns` connections now.
+    pub(crate) fn set_load(&self, r: usize, conns: usize) {
+        self.loads[r].store(conns, Ordering::Relaxed);
+    }
+
+    /// Connections the reactors said they held, `r`'s own count excepted.
+    pub(crate) fn load_of_others(&self, r: usize) -> usize {
+        let others = self.loads.iter().enumerate().filter(|&(i, _)| i != r);
+        others.map(|(_, n)| n.load(Ordering::Relaxed)).sum()
+    }
+
+    /// Queues a command for reactor `r`; why not, with the command, if it cannot.
+    pub(crate) fn push(&self, r: usize, command: Command) -> Result<(), (SendError, Command)> {
+        let Some(door) = self.doors.get(r).filter(|door| !door.is_stopped()) else {
+            return Err((SendError::Stopped, command));
+        };
+        if !door.reserve() {
+            return Err((SendError::Full, command));
+        }
+        door.send(command)
+            .map_err(|command| (SendError::Stopped, command))
+    }
+
+    /// Queues a command (made by `make` for each) for every reactor `to` accepts that still
+    /// runs, or for none: [`SendError::Full`] if one of their queues is full,
+    /// [`SendError::Stopped`] if none runs.
+    pub(crate) fn push_all(
+        &self,
+        to: impl Fn(usize) -> bool,
+        make: impl Fn() -> Command,
+    ) -> Result<(), SendError> {
+        let doors = || (self.doors.iter().enumerate()).filter_map(|(r, d)| to(r).then_some(d));
+        for (i, door) in doors().enumerate() {
+            if !door.is_stopped() && !door.reserve() {
+                // A door that stopped meanwhile keeps its place: nobody reserves there again.
+                (doors().take(i).filter(|d| !d.is_stopped())).for_each(Door::unreserve);
+                return Err(SendError::Full);
+            }
+        }
+        let mut delivered = false;
+        for door in doors().filter(|d| !d.is_stopped()) {
+            delivered |= door.send(make()).is_ok();
+        }
+        match delivered {
+            true => Ok(()),
+            false => Err(SendError::Stopped),
+        }
+    }
+
+    /// Wakes every reactor for a pass without a command.
+    fn wake_all(&self) {
+        for door in self.doors.iter() {
+            let _ = door.waker.wake();
+        }
+    }
+}
+
 /// A cheap, cloneable, thread-safe way to act on a running server.
 ///
-/// Every method queues a command for the reactor's thread and returns at once, so
-/// `Ok(())` means **accepted for delivery**: the command is in the reactor's queue and will
-/// run within a pass or so. It cannot mean more: which connections exist is known only on
-/// the reactor's thread, and a connection may end between the call and the command. There,
-/// a command for a connection that is gone (or closing) does nothing, and a stale id
-/// never reaches a newer connection. `Err` says the command was not accepted:
+/// Every method queues a command for a reactor's thread and returns at once, so `Ok(())`
+/// means **accepted for delivery**: the command is in the reactor's queue and will run
+/// within a pass or so. It cannot mean more: which connections exist is known only on the
+/// reactor's thread, and a connection may end between the call and the command. There, a
+/// command for a connection that is gone (or closing) does nothing, and a stale id never
+/// reaches a newer connection. `Err` says the command was not accepted:
 /// [`SendError::Full`] or [`SendError::Stopped`].
+///
+/// With several reactors ([`Config::reactors`](crate::Config::reactors)) a handle talks to
+/// all of them: [`send`](Self::send) and [`close`](Self::close) go to the reactor their
+/// [`ConnId`] names; [`publish`](Self::publish), [`broadcast`](Self::broadcast),
+/// [`notify`](Self::notify) and [`shutdown`](Self::shutdown) to every reactor, all or
+/// nothing (one full queue refuses the command for all). What one thread sends arrives in
+/// the order it was sent.
 ///
 /// To know what became of a message, send it from a callback on the reactor's thread:
 /// [`ServerCtx::send_to`](crate::ServerCtx::send_to) answers a
@@ -72,10 +215,7 @@ impl std::error::Error for SendError {}
 /// ```
 #[derive(Clone)]
 pub struct Handle {
-    tx: SyncSender<Command>,
-    waker: Arc<Waker>,
-    /// Set by the first sender after a drain; cleared by the reactor before draining.
-    woken: Arc<AtomicBool>,
+    mesh: Arc<Mesh>,
 }
 
 impl fmt::Debug for Handle {
@@ -85,16 +225,39 @@ impl fmt::Debug for Handle {
 }
 
 impl Handle {
-    /// A handle and the reactor's end of its queue.
-    pub(crate) fn new(waker: Waker, capacity: usize) -> (Handle, Inbox) {
-        let (tx, rx) = mpsc::sync_channel(capacity);
-        let woken = Arc::new(AtomicBool::new(false));
-        let handle = Handle {
-            tx,
-            waker: Arc::new(waker),
-            woken: Arc::clone(&woken),
-        };
-        (handle, Inbox { rx, woken })
+    /// A handle to reactors woken by `wakers` (one each), with queues of `capacity`
+    /// commands, and each reactor's end of its queue.
+    pub(crate) fn new(wakers: Vec<Waker>, capacity: usize) -> (Handle, Vec<Inbox>) {
+        let (mut doors, mut rxs) = (Vec::new(), Vec::new());
+        for waker in wakers {
+            let (tx, rx) = mpsc::channel();
+            doors.push(Door {
+                tx,
+                waker,
+                woken: AtomicBool::new(false),
+                free: AtomicUsize::new(capacity),
+                stopped: AtomicBool::new(false),
+            });
+            rxs.push(rx);
+        }
+        let loads = doors.iter().map(|_| AtomicUsize::new(0)).collect();
+        let mesh = Arc::new(Mesh {
+            doors: doors.into(),
+            loads,
+        });
+        let inboxes = (rxs.into_iter().enumerate())
+            .map(|(reactor, rx)| Inbox {
+                rx,
+                mesh: Arc::clone(&mesh),
+                reactor,
+            })
+            .collect();
+        (Handle { mesh }, inboxes)
+    }
+
+    /// The reactors this handle reaches.
+    pub(crate) fn mesh(&self) -> &Mesh {
+        &self.mesh
     }
 
     /// Sends a message to one connection. A [`Message::Close`] starts the close handshake
@@ -103,17 +266,23 @@ impl Handle {
     /// [`ServerCtx::send_to`](crate::ServerCtx::send_to), and nobody is told if it is then
     /// [`Closed`](crate::SendStatus::Closed) or [`Dropped`](crate::SendStatus::Dropped).
     pub fn send(&self, to: ConnId, msg: impl Into<Message>) -> Result<(), SendError> {
-        self.push(Command::Send(to, msg.into()))
+        let command = Command::Send(to, msg.into());
+        self.mesh.push(to.reactor(), command).map_err(|(e, _)| e)
     }
 
-    /// Sends a message to every member of a room (encoded once, shared by all).
+    /// Sends a message to every member of a room (encoded once per reactor, shared by its
+    /// members).
     pub fn publish(&self, room: &str, msg: impl Into<Message>) -> Result<(), SendError> {
-        self.push(Command::Publish(room.to_owned(), msg.into()))
+        let (room, msg): (Arc<str>, Message) = (room.into(), msg.into());
+        let make = || Command::Publish(Arc::clone(&room), msg.clone());
+        self.mesh.push_all(|_| true, make)
     }
 
     /// Sends a message to every open connection.
     pub fn broadcast(&self, msg: impl Into<Message>) -> Result<(), SendError> {
-        self.push(Command::Broadcast(msg.into()))
+        let msg = msg.into();
+        self.mesh
+            .push_all(|_| true, || Command::Broadcast(msg.clone()))
     }
 
     /// Starts the close handshake on a connection. The code and reason are made valid on
@@ -123,56 +292,64 @@ impl Handle {
     /// "the connection exists"; on the reactor it goes the way of `close_conn`, and a
     /// connection that is gone or already closing is left as it is.
     pub fn close(&self, id: ConnId, code: CloseCode, reason: &str) -> Result<(), SendError> {
-        self.push(Command::Close(id, code, reason.to_owned()))
+        let command = Command::Close(id, code, reason.to_owned());
+        self.mesh.push(id.reactor(), command).map_err(|(e, _)| e)
     }
 
-    /// Has the reactor call [`Handler::on_notify`](crate::Handler::on_notify) on its
+    /// Has every reactor call [`Handler::on_notify`](crate::Handler::on_notify) on its
     /// thread: the way to hand the handler work through a queue of its own (what
     /// `socketio::IoHandle` does). Notifications that arrive before the handler runs are
     /// coalesced into one call; cheap to call often.
     pub fn notify(&self) -> Result<(), SendError> {
-        self.push(Command::Notify)
+        self.mesh.push_all(|_| true, || Command::Notify)
     }
 
-    /// Shuts the server down gracefully: it stops accepting, sends 1001 (Going Away) to
-    /// every connection, waits for their close handshakes up to the close timeout, and then
-    /// `run` returns.
+    /// Shuts the server down gracefully: every reactor stops accepting, sends 1001 (Going
+    /// Away) to each of its connections, waits for their close handshakes up to the close
+    /// timeout, and then stops; `run` returns once all have.
     /// The close timeout counts on the server's clock: with a
     /// [`ManualClock`](crate::ManualClock), the test moves it (see there).
     pub fn shutdown(&self) -> Result<(), SendError> {
-        self.push(Command::Shutdown)
+        self.mesh.push_all(|_| true, || Command::Shutdown)
     }
 
-    /// Wakes the reactor for a pass without a command (a [`ManualClock`](crate::ManualClock)
-    /// moved). A server that has stopped ignores it.
+    /// Wakes every reactor for a pass without a command (a
+    /// [`ManualClock`](crate::ManualClock) moved). A reactor that has stopped ignores it.
     pub(crate) fn wake(&self) {
-        let _ = self.waker.wake();
-    }
-
-    fn push(&self, command: Command) -> Result<(), SendError> {
-        self.tx.try_send(command).map_err(|e| match e {
-            TrySendError::Full(_) => SendError::Full,
-            TrySendError::Disconnected(_) => SendError::Stopped,
-        })?;
-        if !self.woken.swap(true, Ordering::AcqRel) {
-            self.waker.wake().map_err(|_| SendError::Stopped)?;
-        }
-        Ok(())
+        self.mesh.wake_all();
     }
 }
 
-/// The reactor's end of the command queue.
-#[derive(Debug)]
+/// A reactor's end of its command queue.
 pub(crate) struct Inbox {
     rx: Receiver<Command>,
-    woken: Arc<AtomicBool>,
+    mesh: Arc<Mesh>,
+    reactor: usize,
+}
+
+impl fmt::Debug for Inbox {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Inbox")
+            .field("reactor", &self.reactor)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Inbox {
     /// Takes up to `max` commands. Clearing the flag first means a command sent during the
     /// drain either is taken now or wakes the reactor again.
     pub(crate) fn drain(&self, max: usize) -> impl Iterator<Item = Command> + '_ {
-        self.woken.store(false, Ordering::Release);
-        self.rx.try_iter().take(max)
+        let door = &self.mesh.doors[self.reactor];
+        door.woken.store(false, Ordering::Release);
+        self.rx.try_iter().take(max).inspect(|_| door.unreserve())
+    }
+}
+
+impl Drop for Inbox {
+    /// The reactor has stopped: senders are told so, and reserve no more places here.
+    fn drop(&mut self) {
+        self.mesh.doors[self.reactor]
+            .stopped
+            .store(true, Ordering::Release);
     }
 }

@@ -88,7 +88,7 @@ mod slab;
 struct ReadmeDoctests;
 
 pub use clock::ManualClock;
-pub use config::{BackpressurePolicy, Config};
+pub use config::{BackpressurePolicy, Config, Spread};
 pub use ctx::{Ctx, SendStatus, ServerCtx};
 pub use error::{Cause, Disconnect, JoinError};
 pub use handle::{Handle, SendError};

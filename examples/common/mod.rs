@@ -12,15 +12,16 @@ pub fn init_logging() -> std::io::Result<()> {
         .map_err(std::io::Error::other)
 }
 
-/// The first argument that is not `--tls CERT KEY`, else `WSREACTOR_ADDR`, else `default`.
+/// The first argument that is not an option (`--tls CERT KEY`, `--reactors N`), else
+/// `WSREACTOR_ADDR`, else `default`.
 pub fn listen_addr(default: &str) -> String {
     let mut args = std::env::args().skip(1);
     let mut first = None;
     while let Some(arg) = args.next() {
-        if arg == "--tls" {
-            args.nth(1);
-        } else {
-            first.get_or_insert(arg);
+        match arg.as_str() {
+            "--tls" => drop(args.nth(1)),
+            "--reactors" => drop(args.next()),
+            _ => drop(first.get_or_insert(arg)),
         }
     }
     first

@@ -71,6 +71,8 @@ impl Entry {
 /// Connections plus the work queued for the end of the pass.
 #[derive(Debug)]
 pub(crate) struct Core {
+    /// This reactor's number among the server's: the tag of its connections' ids.
+    pub(crate) reactor: usize,
     pub(crate) conns: Slab<ConnId, Entry>,
     pub(crate) config: Config,
     /// The time of this pass, read once after `poll` returns.
@@ -128,13 +130,14 @@ fn outgoing(msg: Message) -> Outgoing {
 }
 
 impl Core {
-    pub(crate) fn new(config: Config, handle: Handle, now: Instant) -> Self {
+    pub(crate) fn new(reactor: usize, config: Config, handle: Handle, now: Instant) -> Self {
         Core {
+            reactor,
             rooms: Rooms::new(config.room_limits()),
             handle,
             scratch: Vec::new(),
             rejects: Rejects::default(),
-            conns: Slab::default(),
+            conns: Slab::tagged(reactor),
             config,
             now,
             timers: Timers::default(),
@@ -464,8 +467,8 @@ mod tests {
     fn core_with_open(n: usize) -> (Core, Vec<ConnId>, Vec<StdStream>) {
         let poll = mio::Poll::new().unwrap();
         let waker = mio::Waker::new(poll.registry(), mio::Token(0)).unwrap();
-        let (handle, _inbox) = Handle::new(waker, 1);
-        let mut core = Core::new(Config::default(), handle, Instant::now());
+        let (handle, _inbox) = Handle::new(vec![waker], 1);
+        let mut core = Core::new(0, Config::default(), handle, Instant::now());
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let (mut ids, mut peers) = (Vec::new(), Vec::new());
         for _ in 0..n {
