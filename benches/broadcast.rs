@@ -27,7 +27,7 @@ impl Handler for Room {
             ctx.join("room").ok();
             ctx.send("ok");
         } else {
-            ctx.publish_to_others("room", msg);
+            ctx.publish_to_others("room", msg).ok(); // one reactor: never Full
         }
     }
 }

@@ -37,6 +37,39 @@ pub(crate) enum Command {
     Adopt(TcpStream, SocketAddr),
 }
 
+/// A set of a server's reactors (at most 256): whom a command goes to.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct Reactors([u64; crate::slab::TAGS / 64]);
+
+impl Reactors {
+    /// Reactors `0..n` but `except`.
+    pub(crate) fn all_but(n: usize, except: Option<usize>) -> Self {
+        let mut set = Reactors::default();
+        (0..n)
+            .filter(|&r| Some(r) != except)
+            .for_each(|r| set.insert(r));
+        set
+    }
+
+    pub(crate) fn insert(&mut self, r: usize) {
+        self.0[r / 64] |= 1 << (r % 64);
+    }
+
+    pub(crate) fn contains(&self, r: usize) -> bool {
+        self.0
+            .get(r / 64)
+            .is_some_and(|word| word & (1 << (r % 64)) != 0)
+    }
+
+    pub(crate) fn is_empty(&self) -> bool {
+        self.0.iter().all(|&word| word == 0)
+    }
+
+    pub(crate) fn iter(&self) -> impl Iterator<Item = usize> + '_ {
+        (0..crate::slab::TAGS).filter(|&r| self.contains(r))
+    }
+}
+
 /// Why a [`Handle`] could not pass a command on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SendError {
@@ -125,6 +158,11 @@ impl Mesh {
         self.doors.len()
     }
 
+    /// Every reactor.
+    pub(crate) fn all(&self) -> Reactors {
+        Reactors::all_but(self.len(), None)
+    }
+
     /// Reactor `r` holds `conns` connections now.
     pub(crate) fn set_load(&self, r: usize, conns: usize) {
         self.loads[r].store(conns, Ordering::Relaxed);
@@ -148,15 +186,16 @@ impl Mesh {
             .map_err(|command| (SendError::Stopped, command))
     }
 
-    /// Queues a command (made by `make` for each) for every reactor `to` accepts that still
+    /// Queues a command (made by `make` for each) for every reactor of `to` that still
     /// runs, or for none: [`SendError::Full`] if one of their queues is full,
     /// [`SendError::Stopped`] if none runs.
     pub(crate) fn push_all(
         &self,
-        to: impl Fn(usize) -> bool,
+        to: &Reactors,
         make: impl Fn() -> Command,
     ) -> Result<(), SendError> {
-        let doors = || (self.doors.iter().enumerate()).filter_map(|(r, d)| to(r).then_some(d));
+        let doors =
+            || (self.doors.iter().enumerate()).filter_map(|(r, d)| to.contains(r).then_some(d));
         for (i, door) in doors().enumerate() {
             if !door.is_stopped() && !door.reserve() {
                 // A door that stopped meanwhile keeps its place: nobody reserves there again.
@@ -270,19 +309,18 @@ impl Handle {
         self.mesh.push(to.reactor(), command).map_err(|(e, _)| e)
     }
 
-    /// Sends a message to every member of a room (encoded once per reactor, shared by its
-    /// members).
+    /// Sends a message to every member of a room, on every reactor (encoded once per
+    /// reactor, shared by its members).
     pub fn publish(&self, room: &str, msg: impl Into<Message>) -> Result<(), SendError> {
         let (room, msg): (Arc<str>, Message) = (room.into(), msg.into());
         let make = || Command::Publish(Arc::clone(&room), msg.clone());
-        self.mesh.push_all(|_| true, make)
+        self.mesh.push_all(&self.mesh.all(), make)
     }
 
     /// Sends a message to every open connection.
     pub fn broadcast(&self, msg: impl Into<Message>) -> Result<(), SendError> {
         let msg = msg.into();
-        self.mesh
-            .push_all(|_| true, || Command::Broadcast(msg.clone()))
+        (self.mesh).push_all(&self.mesh.all(), || Command::Broadcast(msg.clone()))
     }
 
     /// Starts the close handshake on a connection. The code and reason are made valid on
@@ -301,7 +339,7 @@ impl Handle {
     /// `socketio::IoHandle` does). Notifications that arrive before the handler runs are
     /// coalesced into one call; cheap to call often.
     pub fn notify(&self) -> Result<(), SendError> {
-        self.mesh.push_all(|_| true, || Command::Notify)
+        self.mesh.push_all(&self.mesh.all(), || Command::Notify)
     }
 
     /// Shuts the server down gracefully: every reactor stops accepting, sends 1001 (Going
@@ -310,7 +348,7 @@ impl Handle {
     /// The close timeout counts on the server's clock: with a
     /// [`ManualClock`](crate::ManualClock), the test moves it (see there).
     pub fn shutdown(&self) -> Result<(), SendError> {
-        self.mesh.push_all(|_| true, || Command::Shutdown)
+        self.mesh.push_all(&self.mesh.all(), || Command::Shutdown)
     }
 
     /// Wakes every reactor for a pass without a command (a
@@ -351,5 +389,59 @@ impl Drop for Inbox {
         self.mesh.doors[self.reactor]
             .stopped
             .store(true, Ordering::Release);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::slab::Key;
+
+    /// A handle to `n` reactors with queues of `capacity`; the polls keep the wakers valid.
+    fn mesh(n: usize, capacity: usize) -> (Handle, Vec<Inbox>, Vec<mio::Poll>) {
+        let polls: Vec<mio::Poll> = (0..n).map(|_| mio::Poll::new().unwrap()).collect();
+        let wakers = (polls.iter())
+            .map(|p| Waker::new(p.registry(), mio::Token(0)).unwrap())
+            .collect();
+        let (handle, inboxes) = Handle::new(wakers, capacity);
+        (handle, inboxes, polls)
+    }
+
+    fn queued(inbox: &Inbox) -> usize {
+        inbox.drain(usize::MAX).count()
+    }
+
+    #[test]
+    fn a_command_for_several_reactors_takes_a_place_in_all_their_queues_or_in_none() {
+        let (handle, inboxes, _polls) = mesh(3, 1);
+        handle
+            .send(ConnId::from_parts(2 << 24, 0), "fills reactor 2")
+            .unwrap();
+        assert_eq!(handle.publish("room", "to all"), Err(SendError::Full));
+        assert_eq!(handle.shutdown(), Err(SendError::Full));
+        assert_eq!(inboxes.iter().map(queued).collect::<Vec<_>>(), [0, 0, 1]);
+        // Draining gave the place back: now every queue takes one.
+        handle.broadcast("to all").unwrap();
+        assert_eq!(inboxes.iter().map(queued).collect::<Vec<_>>(), [1, 1, 1]);
+        let mut some = Reactors::default();
+        some.insert(0);
+        some.insert(2);
+        let mesh = handle.mesh();
+        mesh.push_all(&some, || Command::Notify).unwrap();
+        assert_eq!(inboxes.iter().map(queued).collect::<Vec<_>>(), [1, 0, 1]);
+        assert_eq!(some.iter().collect::<Vec<_>>(), [0, 2]);
+        assert!(!some.contains(1) && !some.contains(255) && !some.is_empty());
+    }
+
+    #[test]
+    fn stopped_reactors_are_skipped_and_answer_stopped_alone() {
+        let (handle, mut inboxes, _polls) = mesh(2, 4);
+        drop(inboxes.pop()); // reactor 1 stops
+        let on_1 = ConnId::from_parts(1 << 24, 0);
+        assert_eq!(handle.send(on_1, "x"), Err(SendError::Stopped));
+        handle.broadcast("reaches reactor 0").unwrap();
+        assert_eq!(queued(&inboxes[0]), 1);
+        drop(inboxes.pop());
+        assert_eq!(handle.broadcast("nobody"), Err(SendError::Stopped));
     }
 }

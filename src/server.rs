@@ -46,10 +46,10 @@ use crate::reactor::{self, Reactor};
 /// explicitly, by the `Arc` the closure clones into each.
 ///
 /// A connection stays on the reactor that took it ([`ConnId::reactor`](crate::ConnId::reactor)
-/// names it); how new ones are spread is [`Config::spread`]. A [`Handle`] reaches every
-/// reactor, through its bounded command queue (a full queue is an error the sender sees);
-/// a callback's [`ServerCtx`](crate::ServerCtx) reaches its own reactor's connections and
-/// rooms.
+/// names it); how new ones are spread is [`Config::spread`]. Across reactors, sends to a
+/// connection, rooms, publishing, broadcasting ([`ServerCtx`](crate::ServerCtx)) and every
+/// [`Handle`] work as on one: what goes to another reactor's connections travels through
+/// that reactor's bounded command queue, and a full queue is an error the sender sees.
 #[derive(Debug)]
 pub struct Server {
     /// Reactor 0 first; it runs on the thread that calls `run` or `run_with`.

@@ -6,11 +6,13 @@
 
 use std::fmt::Display;
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use log::Level;
 use tungstenite::protocol::frame::CloseFrame;
 
+use super::census::Census;
 use super::rejects::Rejects;
 use super::timers::Timers;
 use crate::config::Config;
@@ -18,8 +20,8 @@ use crate::conn::frame::OpCode;
 use crate::conn::transport::Transport;
 use crate::conn::{Connection, Sent};
 use crate::ctx::SendStatus;
-use crate::error::{Cause, Disconnect};
-use crate::handle::Handle;
+use crate::error::{Cause, Disconnect, JoinError};
+use crate::handle::{Command, Handle, Reactors, SendError};
 use crate::http::Response;
 use crate::id::{ConnId, TimerId};
 use crate::rooms::Rooms;
@@ -92,7 +94,9 @@ pub(crate) struct Core {
     /// Ended connections that held an unanswered request: `on_http_closed` is owed.
     pub(crate) held_closed: Vec<(ConnId, SocketAddr)>,
     pub(crate) rooms: Rooms,
-    /// Handed out by `ServerCtx::handle`.
+    /// With several reactors: room sizes on all of them.
+    census: Option<Census>,
+    /// Handed out by `ServerCtx::handle`; reaches the other reactors too.
     pub(crate) handle: Handle,
     /// Reused list of recipients, so publishing does not allocate.
     scratch: Vec<ConnId>,
@@ -130,10 +134,17 @@ fn outgoing(msg: Message) -> Outgoing {
 }
 
 impl Core {
-    pub(crate) fn new(reactor: usize, config: Config, handle: Handle, now: Instant) -> Self {
+    pub(crate) fn new(
+        reactor: usize,
+        config: Config,
+        handle: Handle,
+        census: Option<Census>,
+        now: Instant,
+    ) -> Self {
         Core {
             reactor,
             rooms: Rooms::new(config.room_limits()),
+            census,
             handle,
             scratch: Vec::new(),
             rejects: Rejects::default(),
@@ -191,11 +202,43 @@ impl Core {
         self.conns.get(id).is_some_and(|e| e.endpoint)
     }
 
-    /// Sends a message to every member of `room` but `except`. A payload of
-    /// `SHARE_MIN` (2 KiB) or more is shared by every recipient (each gets only its own
+    /// Sends a message to every member of `room` but `except`, on every reactor: the
+    /// others' members through their queues (all of them, or none if one is full), then
+    /// this one's. Returns how many it was queued for here, plus the members the other
+    /// reactors count now (which queue it on their next pass).
+    pub(crate) fn publish(
+        &mut self,
+        room: &str,
+        msg: Message,
+        except: Option<ConnId>,
+    ) -> Result<usize, SendError> {
+        let mut there = 0;
+        if let Some(census) = &self.census {
+            let others = census.others_in(room);
+            if !others.is_empty() {
+                let name: Arc<str> = room.into();
+                let make = || Command::Publish(Arc::clone(&name), msg.clone());
+                there = match self.handle.mesh().push_all(&others, make) {
+                    Ok(()) => census.members_on(room, &others),
+                    Err(SendError::Full) => return Err(SendError::Full),
+                    // Those reactors stopped, and their members with them.
+                    Err(SendError::Stopped) => 0,
+                };
+            }
+        }
+        Ok(self.publish_here(room, msg, except) + there)
+    }
+
+    /// Sends a message to every member of `room` but `except` on this reactor. A payload
+    /// of `SHARE_MIN` (2 KiB) or more is shared by every recipient (each gets only its own
     /// frame header); a smaller one is copied, which costs less than sharing it. Returns
     /// how many it was queued for.
-    pub(crate) fn publish(&mut self, room: &str, msg: Message, except: Option<ConnId>) -> usize {
+    pub(crate) fn publish_here(
+        &mut self,
+        room: &str,
+        msg: Message,
+        except: Option<ConnId>,
+    ) -> usize {
         let mut ids = std::mem::take(&mut self.scratch);
         ids.extend(self.rooms.members(room).filter(|&id| Some(id) != except));
         let sent = self.send_many(&ids, msg);
@@ -204,8 +247,28 @@ impl Core {
         sent
     }
 
-    /// Sends a message to every open connection but `except`, as `publish` does.
-    pub(crate) fn broadcast(&mut self, msg: Message, except: Option<ConnId>) -> usize {
+    /// Sends a message to every open connection but `except`, on every reactor, as
+    /// `publish` does; the other reactors' connections count as they last said.
+    pub(crate) fn broadcast(
+        &mut self,
+        msg: Message,
+        except: Option<ConnId>,
+    ) -> Result<usize, SendError> {
+        let mut there = 0;
+        let mesh = self.handle.mesh();
+        if mesh.len() > 1 {
+            let others = Reactors::all_but(mesh.len(), Some(self.reactor));
+            there = match mesh.push_all(&others, || Command::Broadcast(msg.clone())) {
+                Ok(()) => mesh.load_of_others(self.reactor),
+                Err(SendError::Full) => return Err(SendError::Full),
+                Err(SendError::Stopped) => 0,
+            };
+        }
+        Ok(self.broadcast_here(msg, except) + there)
+    }
+
+    /// Sends a message to every open connection of this reactor but `except`.
+    pub(crate) fn broadcast_here(&mut self, msg: Message, except: Option<ConnId>) -> usize {
         let mut ids = std::mem::take(&mut self.scratch);
         let conns = self.conns.iter();
         ids.extend(
@@ -217,6 +280,62 @@ impl Core {
         ids.clear();
         self.scratch = ids;
         sent
+    }
+
+    /// Hands a message for a connection of another reactor to that reactor: `Queued` when
+    /// its queue took it (what becomes of it there is not reported), `Full` when it is
+    /// full, `Closed` when that reactor has stopped.
+    pub(crate) fn send_elsewhere(&self, to: ConnId, msg: Message) -> SendStatus {
+        match self
+            .handle
+            .mesh()
+            .push(to.reactor(), Command::Send(to, msg))
+        {
+            Ok(()) => SendStatus::Queued,
+            Err((SendError::Full, _)) => SendStatus::Full,
+            Err((SendError::Stopped, _)) => SendStatus::Closed,
+        }
+    }
+
+    /// Asks another reactor to close one of its connections; `false` if its queue is full
+    /// or it has stopped.
+    pub(crate) fn close_elsewhere(&self, id: ConnId, code: CloseCode, reason: &str) -> bool {
+        let command = Command::Close(id, code, reason.to_owned());
+        self.handle.mesh().push(id.reactor(), command).is_ok()
+    }
+
+    /// Adds connection `id` to `room` within its limits (see `Rooms::join`).
+    pub(crate) fn join(&mut self, id: ConnId, room: &str) -> Result<bool, JoinError> {
+        let joined = self.rooms.join(id, room)?;
+        if let (true, Some(census)) = (joined, &mut self.census) {
+            census.joined(room);
+        }
+        Ok(joined)
+    }
+
+    /// Takes connection `id` out of `room`; `false` if it was not a member.
+    pub(crate) fn leave(&mut self, id: ConnId, room: &str) -> bool {
+        let left = self.rooms.leave(id, room);
+        if let (true, Some(census)) = (left, &mut self.census) {
+            census.left(room);
+        }
+        left
+    }
+
+    /// Takes connection `id` out of every room it is in.
+    pub(crate) fn leave_all(&mut self, id: ConnId) {
+        if let Some(census) = &mut self.census {
+            self.rooms.rooms_of(id).for_each(|room| census.left(room));
+        }
+        self.rooms.leave_all(id);
+    }
+
+    /// Members of `room` on every reactor (see `Census` for what that costs).
+    pub(crate) fn room_size(&self, room: &str) -> usize {
+        match &self.census {
+            Some(census) => census.size(room),
+            None => self.rooms.len(room),
+        }
     }
 
     fn send_many(&mut self, ids: &[ConnId], msg: Message) -> usize {
@@ -468,7 +587,7 @@ mod tests {
         let poll = mio::Poll::new().unwrap();
         let waker = mio::Waker::new(poll.registry(), mio::Token(0)).unwrap();
         let (handle, _inbox) = Handle::new(vec![waker], 1);
-        let mut core = Core::new(0, Config::default(), handle, Instant::now());
+        let mut core = Core::new(0, Config::default(), handle, None, Instant::now());
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let (mut ids, mut peers) = (Vec::new(), Vec::new());
         for _ in 0..n {
@@ -492,7 +611,7 @@ mod tests {
             core.rooms.join(id, "room").unwrap();
         }
         let payload = "x".repeat(SHARE_MIN);
-        let sent = core.publish("room", Message::text(payload), Some(ids[0]));
+        let sent = core.publish_here("room", Message::text(payload), Some(ids[0]));
         assert_eq!(sent, 2);
         let front = |core: &Core, id| {
             let entry: &Entry = core.conns.get(id).unwrap();

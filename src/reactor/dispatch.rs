@@ -162,7 +162,7 @@ fn run_owed<H: Handler>(core: &mut Core, handler: &mut H) {
             warn!("on_close panicked for {id}");
         }
         // After `on_close`, so it can still see the rooms it is leaving.
-        core.rooms.leave_all(id);
+        core.leave_all(id);
     }
 }
 

@@ -28,6 +28,7 @@
 //! decided by [`Connection`](crate::conn::Connection). Time is read once per pass, from
 //! the configured clock, and passed down.
 mod accept;
+mod census;
 pub(crate) mod core;
 mod dispatch;
 mod listen;
@@ -38,6 +39,7 @@ pub(crate) mod token;
 
 use std::io;
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use mio::net::TcpListener;
@@ -45,6 +47,7 @@ use mio::{Events, Poll, Waker};
 use tungstenite::protocol::frame::CloseFrame;
 
 use self::accept::{adopt, Acceptor, Backlog};
+use self::census::{Census, Registry};
 use self::core::Core;
 use self::dispatch::{on_server, run_on_close};
 use self::listen::listen;
@@ -125,6 +128,7 @@ fn start(
         manual.attach(handle.clone());
     }
     let hand_off = listeners.len() > 1 && listeners[1..].iter().all(Option::is_none);
+    let registry = (listeners.len() > 1).then(|| Registry::new(listeners.len()));
     let parts = polls.into_iter().zip(listeners).zip(inboxes).enumerate();
     let reactors = parts
         .map(|(index, ((poll, listener), inbox))| {
@@ -133,7 +137,8 @@ fn start(
                 None => None,
             };
             let clock = config.clock.clone();
-            let core = Core::new(index, config.clone(), handle.clone(), clock.now());
+            let census = (registry.as_ref()).map(|r| Census::new(index, Arc::clone(r)));
+            let core = Core::new(index, config.clone(), handle.clone(), census, clock.now());
             Ok(Reactor {
                 poll,
                 events: Events::with_capacity(1024),
@@ -322,11 +327,12 @@ impl Reactor {
                     core.close(id, frame, Cause::ServerClosed);
                 }
                 Command::Send(..) | Command::Close(..) => {}
+                // From a handle or another reactor: for this reactor's connections only.
                 Command::Publish(room, msg) => {
-                    core.publish(&room, msg, None);
+                    core.publish_here(&room, msg, None);
                 }
                 Command::Broadcast(msg) => {
-                    core.broadcast(msg, None);
+                    core.broadcast_here(msg, None);
                 }
                 Command::Notify => notify = true,
                 Command::Shutdown => shutdown = true,
