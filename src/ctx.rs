@@ -120,6 +120,11 @@ impl<'a> ServerCtx<'a> {
         core.conns.len() + core.handle.mesh().load_of_others(core.reactor)
     }
 
+    /// How many reactors the server runs ([`Config::reactors`](crate::Config::reactors)).
+    pub fn reactors(&self) -> usize {
+        self.core.reactors()
+    }
+
     /// The reactor this callback runs on: 0 on a server with one
     /// ([`Config::reactors`](crate::Config::reactors)). A connection's callbacks run on its
     /// own ([`ConnId::reactor`]).

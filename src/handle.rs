@@ -21,6 +21,7 @@ use mio::net::TcpStream;
 use mio::Waker;
 
 use crate::id::ConnId;
+use crate::reactor::core::Moved;
 use crate::{CloseCode, Message};
 
 /// Work for a reactor, from another thread or another reactor.
@@ -35,6 +36,9 @@ pub(crate) enum Command {
     Shutdown,
     /// A connection another reactor accepted for this one (`Spread::HandOff`).
     Adopt(TcpStream, SocketAddr),
+    /// A connection another reactor read a request on that this one is to serve
+    /// (`Handler::route`), with that request.
+    Take(Box<Moved>),
 }
 
 /// A set of a server's reactors (at most 256): whom a command goes to.
@@ -186,6 +190,13 @@ impl Mesh {
             .map_err(|command| (SendError::Stopped, command))
     }
 
+    /// A place in reactor `r`'s queue, for a command to send later; `None` if the queue is
+    /// full or the reactor has stopped. Given back if dropped unused.
+    pub(crate) fn reserve(&self, r: usize) -> Option<Place<'_>> {
+        let door = self.doors.get(r).filter(|door| !door.is_stopped())?;
+        door.reserve().then_some(Place(door))
+    }
+
     /// Queues a command (made by `make` for each) for every reactor of `to` that still
     /// runs, or for none: [`SendError::Full`] if one of their queues is full,
     /// [`SendError::Stopped`] if none runs.
@@ -218,6 +229,25 @@ impl Mesh {
         for door in self.doors.iter() {
             let _ = door.waker.wake();
         }
+    }
+}
+
+/// A place reserved in a reactor's queue ([`Mesh::reserve`]).
+pub(crate) struct Place<'a>(&'a Door);
+
+impl Place<'_> {
+    /// Queues the command in this place; `false` if the reactor stopped meanwhile (the
+    /// command is dropped).
+    pub(crate) fn send(self, command: Command) -> bool {
+        let door = self.0;
+        std::mem::forget(self);
+        door.send(command).is_ok()
+    }
+}
+
+impl Drop for Place<'_> {
+    fn drop(&mut self) {
+        self.0.unreserve();
     }
 }
 

@@ -15,10 +15,11 @@ use tungstenite::protocol::frame::CloseFrame;
 use super::census::Census;
 use super::rejects::Rejects;
 use super::timers::Timers;
+use super::token::token;
 use crate::config::Config;
 use crate::conn::frame::OpCode;
 use crate::conn::transport::Transport;
-use crate::conn::{Connection, Sent};
+use crate::conn::{Connection, Event, Sent};
 use crate::ctx::SendStatus;
 use crate::error::{Cause, Disconnect, JoinError};
 use crate::handle::{Command, Handle, Reactors, SendError};
@@ -57,6 +58,17 @@ impl Entry {
         }
     }
 
+    /// The entry as it arrives on another reactor: on none of its work lists, no timer
+    /// armed there yet.
+    fn moved(self) -> Self {
+        Entry {
+            armed: None,
+            dirty: false,
+            scheduled: false,
+            ..self
+        }
+    }
+
     pub(crate) fn new(sock: Transport, conn: Connection) -> Self {
         Entry {
             sock,
@@ -67,6 +79,29 @@ impl Entry {
             peer_closed: false,
             endpoint: false,
         }
+    }
+}
+
+/// A connection on its way to another reactor, with the request read on it (an
+/// `Event::Upgrade` or `Event::Http`), which the other reactor's handler gets.
+#[derive(Debug)]
+pub(crate) struct Moved {
+    entry: Entry,
+    event: Event,
+}
+
+/// What a reactor with siblings (`Config::reactors` above 1) needs of its own.
+#[derive(Debug)]
+pub(crate) struct Siblings {
+    /// Room sizes on every reactor.
+    census: Census,
+    /// Its poller's registry, to hand connections over and take them in.
+    registry: mio::Registry,
+}
+
+impl Siblings {
+    pub(crate) fn new(census: Census, registry: mio::Registry) -> Self {
+        Siblings { census, registry }
     }
 }
 
@@ -94,8 +129,8 @@ pub(crate) struct Core {
     /// Ended connections that held an unanswered request: `on_http_closed` is owed.
     pub(crate) held_closed: Vec<(ConnId, SocketAddr)>,
     pub(crate) rooms: Rooms,
-    /// With several reactors: room sizes on all of them.
-    census: Option<Census>,
+    /// With several reactors: what it needs to work with the others.
+    siblings: Option<Siblings>,
     /// Handed out by `ServerCtx::handle`; reaches the other reactors too.
     pub(crate) handle: Handle,
     /// Reused list of recipients, so publishing does not allocate.
@@ -138,13 +173,13 @@ impl Core {
         reactor: usize,
         config: Config,
         handle: Handle,
-        census: Option<Census>,
+        siblings: Option<Siblings>,
         now: Instant,
     ) -> Self {
         Core {
             reactor,
             rooms: Rooms::new(config.room_limits()),
-            census,
+            siblings,
             handle,
             scratch: Vec::new(),
             rejects: Rejects::default(),
@@ -213,7 +248,7 @@ impl Core {
         except: Option<ConnId>,
     ) -> Result<usize, SendError> {
         let mut there = 0;
-        if let Some(census) = &self.census {
+        if let Some(Siblings { census, .. }) = &self.siblings {
             let others = census.others_in(room);
             if !others.is_empty() {
                 let name: Arc<str> = room.into();
@@ -307,8 +342,8 @@ impl Core {
     /// Adds connection `id` to `room` within its limits (see `Rooms::join`).
     pub(crate) fn join(&mut self, id: ConnId, room: &str) -> Result<bool, JoinError> {
         let joined = self.rooms.join(id, room)?;
-        if let (true, Some(census)) = (joined, &mut self.census) {
-            census.joined(room);
+        if let (true, Some(siblings)) = (joined, &mut self.siblings) {
+            siblings.census.joined(room);
         }
         Ok(joined)
     }
@@ -316,15 +351,15 @@ impl Core {
     /// Takes connection `id` out of `room`; `false` if it was not a member.
     pub(crate) fn leave(&mut self, id: ConnId, room: &str) -> bool {
         let left = self.rooms.leave(id, room);
-        if let (true, Some(census)) = (left, &mut self.census) {
-            census.left(room);
+        if let (true, Some(siblings)) = (left, &mut self.siblings) {
+            siblings.census.left(room);
         }
         left
     }
 
     /// Takes connection `id` out of every room it is in.
     pub(crate) fn leave_all(&mut self, id: ConnId) {
-        if let Some(census) = &mut self.census {
+        if let Some(Siblings { census, .. }) = &mut self.siblings {
             self.rooms.rooms_of(id).for_each(|room| census.left(room));
         }
         self.rooms.leave_all(id);
@@ -332,10 +367,52 @@ impl Core {
 
     /// Members of `room` on every reactor (see `Census` for what that costs).
     pub(crate) fn room_size(&self, room: &str) -> usize {
-        match &self.census {
-            Some(census) => census.size(room),
+        match &self.siblings {
+            Some(siblings) => siblings.census.size(room),
             None => self.rooms.len(room),
         }
+    }
+
+    /// Reactors in the server.
+    pub(crate) fn reactors(&self) -> usize {
+        self.handle.mesh().len()
+    }
+
+    /// Hands connection `id`, with the request `event` carries, to reactor `to`: it leaves
+    /// this reactor (its poller and its slab, without `on_close`: it never opened here)
+    /// and reaches `to`'s handler as if it had been read there. The event back if `to`'s
+    /// queue is full or it has stopped: the caller answers the request here.
+    pub(crate) fn hand_over(&mut self, id: ConnId, to: usize, event: Event) -> Result<(), Event> {
+        let (Some(siblings), Some(place)) = (&self.siblings, self.handle.mesh().reserve(to)) else {
+            return Err(event);
+        };
+        if !cfg!(unix) {
+            return Err(event);
+        }
+        let Some(entry) = self.conns.remove(id) else {
+            return Ok(()); // gone already: nothing to serve
+        };
+        // Events for it here would be spurious reads of whatever takes its slot.
+        let _ = poll_socket(&siblings.registry, &entry.sock, None);
+        let entry = entry.moved();
+        place.send(Command::Take(Box::new(Moved { entry, event })));
+        Ok(())
+    }
+
+    /// Takes in a connection another reactor handed over: its new id here, its peer and the
+    /// request to hand the handler. `None` if it cannot be polled here (it is dropped).
+    pub(crate) fn take_in(&mut self, moved: Moved) -> Option<(ConnId, SocketAddr, Event)> {
+        let Moved { entry, event } = moved;
+        let siblings = self.siblings.as_ref()?;
+        let id = self.conns.next_key();
+        if let Err(e) = poll_socket(&siblings.registry, &entry.sock, Some(token(id))) {
+            log::warn!("taking over a connection: {e}");
+            return None;
+        }
+        let peer = entry.conn.peer();
+        let id = self.conns.insert(entry);
+        self.settle(id);
+        Some((id, peer, event))
     }
 
     fn send_many(&mut self, ids: &[ConnId], msg: Message) -> usize {
@@ -573,6 +650,36 @@ impl Core {
             entry.scheduled = false;
         }
     }
+}
+
+/// Registers a connection's socket with a reactor's poller, or (`token` `None`) takes it
+/// off one: how a connection moves between reactors. By its descriptor, so it works under
+/// TLS as on plain TCP; Unix only.
+#[cfg(unix)]
+fn poll_socket(
+    registry: &mio::Registry,
+    sock: &Transport,
+    token: Option<mio::Token>,
+) -> std::io::Result<()> {
+    use std::os::fd::AsRawFd;
+    let fd = sock.socket().as_raw_fd();
+    let fd = &mut mio::unix::SourceFd(&fd);
+    match token {
+        Some(token) => {
+            let interest = mio::Interest::READABLE | mio::Interest::WRITABLE;
+            registry.register(fd, token, interest)
+        }
+        None => registry.deregister(fd),
+    }
+}
+
+#[cfg(not(unix))]
+fn poll_socket(
+    _registry: &mio::Registry,
+    _sock: &Transport,
+    _token: Option<mio::Token>,
+) -> std::io::Result<()> {
+    Err(std::io::ErrorKind::Unsupported.into())
 }
 
 #[cfg(test)]

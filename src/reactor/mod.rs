@@ -48,8 +48,8 @@ use tungstenite::protocol::frame::CloseFrame;
 
 use self::accept::{adopt, Acceptor, Backlog};
 use self::census::{Census, Registry};
-use self::core::Core;
-use self::dispatch::{on_server, run_on_close};
+use self::core::{Core, Siblings};
+use self::dispatch::{on_server, run_on_close, taken};
 use self::listen::listen;
 use self::read::read;
 use self::token::{LISTENER, WAKER};
@@ -137,8 +137,14 @@ fn start(
                 None => None,
             };
             let clock = config.clock.clone();
-            let census = (registry.as_ref()).map(|r| Census::new(index, Arc::clone(r)));
-            let core = Core::new(index, config.clone(), handle.clone(), census, clock.now());
+            let siblings = match &registry {
+                Some(rooms) => Some(Siblings::new(
+                    Census::new(index, Arc::clone(rooms)),
+                    poll.registry().try_clone()?,
+                )),
+                None => None,
+            };
+            let core = Core::new(index, config.clone(), handle.clone(), siblings, clock.now());
             Ok(Reactor {
                 poll,
                 events: Events::with_capacity(1024),
@@ -341,6 +347,13 @@ impl Reactor {
                     adopt(sock, peer, &self.poll, core);
                 }
                 Command::Adopt(..) => {}
+                // A request another reactor read, for this one (`Handler::route`).
+                Command::Take(moved) if self.state == State::Running => {
+                    if let Some((id, peer, event)) = core.take_in(*moved) {
+                        taken(core, handler, (id, peer), event);
+                    }
+                }
+                Command::Take(..) => {}
             }
         }
         self.more_commands = ran == COMMANDS_PER_PASS;

@@ -140,6 +140,17 @@
 //! may share state through `Rc<RefCell<..>>`. Build the [`SocketIo`] on the thread that
 //! runs the server.
 //!
+//! # Several reactors
+//!
+//! On a server with several reactors ([`Config::reactors`](crate::Config::reactors)) each
+//! runs a [`SocketIo`] of its own, made on its thread by the closure given to
+//! [`Server::run_with`](crate::Server::run_with), and holds the sessions opened on it. A
+//! session id names its reactor (its first byte), and every request of the session,
+//! long-polling or the upgrade to WebSocket, is handed to that reactor with the bytes
+//! already read ([`Handler::route`]), whichever reactor it arrived on: what
+//! `@socket.io/sticky` does between processes, within one. Broadcasts, `fetch_sockets` and
+//! room sizes cover the sockets of the reactor they run on.
+//!
 //! # Not implemented
 //!
 //! - Parsers other than the default one (msgpack, custom): the default parser is what the

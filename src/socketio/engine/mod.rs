@@ -259,6 +259,8 @@ pub(crate) struct Engine<C> {
     /// `None` only before the first entry point; every session is opened by one, so
     /// wherever a session exists this is `Some`.
     now: Option<Instant>,
+    /// With several reactors, this one's number, which its session ids name.
+    reactor: Option<u8>,
 }
 
 impl<C: Default> Engine<C> {
@@ -274,7 +276,14 @@ impl<C: Default> Engine<C> {
             effects: Vec::new(),
             timers: IdMap::default(),
             now: None,
+            reactor: None,
         }
+    }
+
+    /// Names `reactor` in every session id from now on (a server with several reactors
+    /// routes each request to the session's).
+    pub(crate) fn set_reactor(&mut self, reactor: u8) {
+        self.reactor = Some(reactor);
     }
 
     // ---- what the app uses ----
@@ -287,7 +296,7 @@ impl<C: Default> Engine<C> {
 
     /// Generates an unguessable id (for sockets), as session ids are made.
     pub(crate) fn new_id(&mut self) -> String {
-        sid::generate()
+        sid::generate(None)
     }
 
     pub(crate) fn client_mut(&mut self, s: SessKey) -> Option<&mut C> {
@@ -768,7 +777,7 @@ impl<C: Default> Engine<C> {
     }
 
     fn open(&mut self, transport: Transport, now: Instant) -> SessKey {
-        let sid: Arc<str> = sid::generate().into();
+        let sid: Arc<str> = sid::generate(self.reactor).into();
         let s = self.sessions.insert(Session {
             sid: Arc::clone(&sid),
             transport,
