@@ -16,10 +16,8 @@
 
 mod common;
 
-use std::io;
-
 use log::{debug, info};
-use wsreactor::{Config, Ctx, Disconnect, Handler, Message, Request, Server, ServerCtx, Spread};
+use wsreactor::{Config, Ctx, Disconnect, Handler, Message, Request, Server, ServerCtx};
 
 /// One per reactor.
 #[derive(Default)]
@@ -60,23 +58,6 @@ impl Handler for Echo {
     }
 }
 
-/// Reactors to run (`Config::reactors`): `--reactors N`, else `WSREACTOR_REACTORS`, else 1;
-/// `0` is one per core.
-fn reactors() -> io::Result<usize> {
-    let mut args = std::env::args()
-        .skip_while(|arg| arg != "--reactors")
-        .skip(1);
-    let value = match std::env::args().any(|arg| arg == "--reactors") {
-        true => args.next(),
-        false => std::env::var("WSREACTOR_REACTORS").ok(),
-    };
-    let Some(value) = value else { return Ok(1) };
-    value.parse().map_err(|_| {
-        let why = format!("--reactors (or WSREACTOR_REACTORS) takes a number, not {value:?}");
-        io::Error::new(io::ErrorKind::InvalidInput, why)
-    })
-}
-
 fn main() -> std::io::Result<()> {
     common::init_logging()?;
     // Room for the Autobahn suite's 16 MiB messages (cases 9.x); the library default is 1 MiB.
@@ -89,10 +70,7 @@ fn main() -> std::io::Result<()> {
     {
         config = config.max_connections(max);
     }
-    if std::env::var("WSREACTOR_SPREAD").is_ok_and(|v| v == "handoff") {
-        config = config.spread(Spread::HandOff);
-    }
-    let (config, tls) = common::with_tls(config.reactors(reactors()?))?;
+    let (config, tls) = common::with_tls(common::with_reactors(config)?)?;
     let server = Server::bind_with(common::listen_addr("127.0.0.1:8080"), config)?;
     let scheme = if tls { "wss" } else { "ws" };
     let reactors = server.reactors();

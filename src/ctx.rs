@@ -284,6 +284,17 @@ impl<'a> ServerCtx<'a> {
     pub fn handle(&self) -> Handle {
         self.core.handle.clone()
     }
+
+    /// The `T` the handlers of every reactor share under `name`, made by `make` for the
+    /// first that asks (the Socket.IO endpoints of one path find each other so).
+    #[cfg(feature = "socketio")]
+    pub(crate) fn shared<T: std::any::Any + Send + Sync>(
+        &self,
+        name: &str,
+        make: impl FnOnce() -> T,
+    ) -> std::sync::Arc<T> {
+        self.core.handle.mesh().shared(name, make)
+    }
 }
 
 impl<'a> Ctx<'a> {

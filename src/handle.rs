@@ -11,16 +11,22 @@
 //! whole, and it never reaches some reactors twice on a retry. Each queue is first in,
 //! first out, so what one thread sends reaches every reactor in the order it was sent.
 
+#[cfg(feature = "socketio")]
+use std::any::Any;
+#[cfg(feature = "socketio")]
+use std::collections::HashMap;
 use std::fmt;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::mpsc::{self, Receiver, Sender};
 use std::sync::Arc;
+#[cfg(feature = "socketio")]
+use std::sync::{Mutex, PoisonError};
 
 use mio::net::TcpStream;
 use mio::Waker;
 
 use crate::id::ConnId;
+use crate::queue::{Queue, Taker, Ticket};
 use crate::reactor::core::Moved;
 use crate::{CloseCode, Message};
 
@@ -95,54 +101,42 @@ impl fmt::Display for SendError {
 
 impl std::error::Error for SendError {}
 
-/// One reactor's way in: its queue, its waker, and what its senders share.
+/// One reactor's way in: its queue and the waker that rouses it.
 struct Door {
-    tx: Sender<Command>,
+    queue: Arc<Queue<Command>>,
     waker: Waker,
     /// Set by the first sender after a drain; cleared by the reactor before draining.
     woken: AtomicBool,
-    /// Commands the queue may still take: reserved before a send, given back as the
-    /// reactor takes them. This, not the channel, bounds the queue, so that a command for
-    /// several reactors can reserve its place in all of them before entering any.
-    free: AtomicUsize,
-    /// The reactor has stopped: its queue is gone.
-    stopped: AtomicBool,
 }
 
 impl Door {
-    /// Takes one place in the queue; `false` if it is full.
-    fn reserve(&self) -> bool {
-        let take = |free: usize| free.checked_sub(1);
-        (self.free)
-            .fetch_update(Ordering::AcqRel, Ordering::Acquire, take)
-            .is_ok()
-    }
-
-    fn unreserve(&self) {
-        self.free.fetch_add(1, Ordering::AcqRel);
-    }
-
-    fn is_stopped(&self) -> bool {
-        self.stopped.load(Ordering::Acquire)
-    }
-
     /// Sends into a place reserved before; the command back if the reactor has stopped.
     fn send(&self, command: Command) -> Result<(), Command> {
-        if let Err(mpsc::SendError(command)) = self.tx.send(command) {
-            self.unreserve();
-            return Err(command);
-        }
+        self.queue.send_reserved(command)?;
+        self.wake();
+        Ok(())
+    }
+
+    /// Wakes the reactor, unless a command since its last drain has.
+    fn wake(&self) {
         if !self.woken.swap(true, Ordering::AcqRel) {
             // A reactor whose poller is gone has stopped; its commands die with its queue.
             let _ = self.waker.wake();
         }
-        Ok(())
+    }
+
+    fn is_stopped(&self) -> bool {
+        self.queue.is_closed()
     }
 }
 
 /// The doors of every reactor of a server, and what each tells the others.
 pub(crate) struct Mesh {
     doors: Box<[Door]>,
+    /// What the handlers of the reactors share, by name: the Socket.IO endpoints of one
+    /// path find each other there.
+    #[cfg(feature = "socketio")]
+    shared: Mutex<HashMap<String, Arc<dyn Any + Send + Sync>>>,
     /// Connections each reactor holds, as it last said (once per pass): for
     /// `max_connections`, the total, and handing connections to the least loaded.
     loads: Box<[AtomicUsize]>,
@@ -160,6 +154,28 @@ impl Mesh {
     /// Reactors in the server.
     pub(crate) fn len(&self) -> usize {
         self.doors.len()
+    }
+
+    /// The `T` shared by every reactor under `name`, made by `make` for the first that
+    /// asks. (Each name is for one type; one holding another is replaced.)
+    #[cfg(feature = "socketio")]
+    pub(crate) fn shared<T: Any + Send + Sync>(
+        &self,
+        name: &str,
+        make: impl FnOnce() -> T,
+    ) -> Arc<T> {
+        // A map of `Arc`s: a panic elsewhere cannot leave it half-written.
+        let mut shared = self.shared.lock().unwrap_or_else(PoisonError::into_inner);
+        let found = shared.get(name).map(|any| Arc::clone(any).downcast::<T>());
+        if let Some(Ok(found)) = found {
+            return found;
+        }
+        let made = Arc::new(make());
+        shared.insert(
+            name.to_owned(),
+            Arc::clone(&made) as Arc<dyn Any + Send + Sync>,
+        );
+        made
     }
 
     /// Every reactor.
@@ -180,21 +196,19 @@ impl Mesh {
 
     /// Queues a command for reactor `r`; why not, with the command, if it cannot.
     pub(crate) fn push(&self, r: usize, command: Command) -> Result<(), (SendError, Command)> {
-        let Some(door) = self.doors.get(r).filter(|door| !door.is_stopped()) else {
+        let Some(door) = self.doors.get(r) else {
             return Err((SendError::Stopped, command));
         };
-        if !door.reserve() {
-            return Err((SendError::Full, command));
-        }
-        door.send(command)
-            .map_err(|command| (SendError::Stopped, command))
+        door.queue.push(command)?;
+        door.wake();
+        Ok(())
     }
 
     /// A place in reactor `r`'s queue, for a command to send later; `None` if the queue is
     /// full or the reactor has stopped. Given back if dropped unused.
     pub(crate) fn reserve(&self, r: usize) -> Option<Place<'_>> {
-        let door = self.doors.get(r).filter(|door| !door.is_stopped())?;
-        door.reserve().then_some(Place(door))
+        let door = self.doors.get(r)?;
+        Some(Place(door, door.queue.ticket()?))
     }
 
     /// Queues a command (made by `make` for each) for every reactor of `to` that still
@@ -208,9 +222,10 @@ impl Mesh {
         let doors =
             || (self.doors.iter().enumerate()).filter_map(|(r, d)| to.contains(r).then_some(d));
         for (i, door) in doors().enumerate() {
-            if !door.is_stopped() && !door.reserve() {
+            if !door.is_stopped() && !door.queue.try_reserve() {
                 // A door that stopped meanwhile keeps its place: nobody reserves there again.
-                (doors().take(i).filter(|d| !d.is_stopped())).for_each(Door::unreserve);
+                let taken = doors().take(i).filter(|d| !d.is_stopped());
+                taken.for_each(|door| door.queue.unreserve());
                 return Err(SendError::Full);
             }
         }
@@ -232,22 +247,19 @@ impl Mesh {
     }
 }
 
-/// A place reserved in a reactor's queue ([`Mesh::reserve`]).
-pub(crate) struct Place<'a>(&'a Door);
+/// A place reserved in a reactor's queue ([`Mesh::reserve`]), given back if dropped.
+pub(crate) struct Place<'a>(&'a Door, Ticket<Command>);
 
 impl Place<'_> {
     /// Queues the command in this place; `false` if the reactor stopped meanwhile (the
     /// command is dropped).
     pub(crate) fn send(self, command: Command) -> bool {
-        let door = self.0;
-        std::mem::forget(self);
-        door.send(command).is_ok()
-    }
-}
-
-impl Drop for Place<'_> {
-    fn drop(&mut self) {
-        self.0.unreserve();
+        let Place(door, ticket) = self;
+        let sent = ticket.send(command).is_ok();
+        if sent {
+            door.wake();
+        }
+        sent
     }
 }
 
@@ -297,26 +309,26 @@ impl Handle {
     /// A handle to reactors woken by `wakers` (one each), with queues of `capacity`
     /// commands, and each reactor's end of its queue.
     pub(crate) fn new(wakers: Vec<Waker>, capacity: usize) -> (Handle, Vec<Inbox>) {
-        let (mut doors, mut rxs) = (Vec::new(), Vec::new());
+        let (mut doors, mut takers) = (Vec::new(), Vec::new());
         for waker in wakers {
-            let (tx, rx) = mpsc::channel();
+            let (queue, taker) = Queue::new(capacity);
             doors.push(Door {
-                tx,
+                queue,
                 waker,
                 woken: AtomicBool::new(false),
-                free: AtomicUsize::new(capacity),
-                stopped: AtomicBool::new(false),
             });
-            rxs.push(rx);
+            takers.push(taker);
         }
         let loads = doors.iter().map(|_| AtomicUsize::new(0)).collect();
         let mesh = Arc::new(Mesh {
             doors: doors.into(),
+            #[cfg(feature = "socketio")]
+            shared: Mutex::default(),
             loads,
         });
-        let inboxes = (rxs.into_iter().enumerate())
-            .map(|(reactor, rx)| Inbox {
-                rx,
+        let inboxes = (takers.into_iter().enumerate())
+            .map(|(reactor, taker)| Inbox {
+                taker,
                 mesh: Arc::clone(&mesh),
                 reactor,
             })
@@ -372,6 +384,12 @@ impl Handle {
         self.mesh.push_all(&self.mesh.all(), || Command::Notify)
     }
 
+    /// Has reactor `r` alone call `on_notify` (see [`notify`](Self::notify)).
+    #[cfg(feature = "socketio")]
+    pub(crate) fn notify_one(&self, r: usize) -> Result<(), SendError> {
+        self.mesh.push(r, Command::Notify).map_err(|(e, _)| e)
+    }
+
     /// Shuts the server down gracefully: every reactor stops accepting, sends 1001 (Going
     /// Away) to each of its connections, waits for their close handshakes up to the close
     /// timeout, and then stops; `run` returns once all have.
@@ -388,9 +406,9 @@ impl Handle {
     }
 }
 
-/// A reactor's end of its command queue.
+/// A reactor's end of its command queue (dropped when it stops: senders are told).
 pub(crate) struct Inbox {
-    rx: Receiver<Command>,
+    taker: Taker<Command>,
     mesh: Arc<Mesh>,
     reactor: usize,
 }
@@ -409,16 +427,7 @@ impl Inbox {
     pub(crate) fn drain(&self, max: usize) -> impl Iterator<Item = Command> + '_ {
         let door = &self.mesh.doors[self.reactor];
         door.woken.store(false, Ordering::Release);
-        self.rx.try_iter().take(max).inspect(|_| door.unreserve())
-    }
-}
-
-impl Drop for Inbox {
-    /// The reactor has stopped: senders are told so, and reserve no more places here.
-    fn drop(&mut self) {
-        self.mesh.doors[self.reactor]
-            .stopped
-            .store(true, Ordering::Release);
+        self.taker.take(max)
     }
 }
 

@@ -75,6 +75,7 @@ mod handle;
 mod handler;
 mod http;
 mod id;
+mod queue;
 mod reactor;
 mod request_ext;
 mod rooms;

@@ -1,5 +1,7 @@
 //! Socket.IO on several reactors: every request of a session reaches the reactor that
-//! holds the session, whichever reactor it arrives on, the upgrade to WebSocket too.
+//! holds the session, whichever reactor it arrives on, the upgrade to WebSocket too; and
+//! the server's side of the API (rooms, broadcasts, fetches, acknowledgements, the io
+//! handle) reaches the sockets of every reactor.
 //!
 //! The reactors are dealt connections in turn (`Spread::HandOff`), so which reactor a
 //! request arrives on is known: the n-th connection the test opens lands on reactor
@@ -8,6 +10,8 @@
 mod common;
 
 use std::net::{SocketAddr, TcpStream};
+use std::sync::mpsc;
+use std::time::Duration;
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
@@ -15,7 +19,7 @@ use common::sio::{http, polling_query};
 use common::{client_at, read_response, tcp};
 use serde_json::json;
 use tungstenite::Message;
-use wsreactor::socketio::{Options, SocketIo};
+use wsreactor::socketio::{BroadcastAckError, IoHandle, Options, Payload, SocketIo};
 use wsreactor::{Config, Server, Spread};
 
 /// Two reactors, each with a Socket.IO endpoint whose `echo` is emitted back.
@@ -124,4 +128,159 @@ fn an_unknown_or_foreign_sid_is_answered_as_the_reference_does() {
 fn write_get(conn: &mut TcpStream, q: &str) {
     use std::io::Write;
     write!(conn, "GET {q} HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+}
+
+/// Two reactors whose endpoints join each socket to the rooms of its `auth.rooms`, and
+/// answer `shout` (to the others of a room), `who` (every reactor's sockets, acked) and
+/// `ask` (every socket is asked `q`; the answers go to the test). Reactor 0's io handle
+/// and the answers to `ask` come back to the test.
+fn spawn_rooms() -> (
+    SocketAddr,
+    IoHandle,
+    mpsc::Receiver<Result<Vec<String>, String>>,
+) {
+    let config = Config::default().reactors(2).spread(Spread::HandOff);
+    let server = Server::bind_with("127.0.0.1:0", config).unwrap();
+    let addr = server.local_addr().unwrap();
+    let (handles, handle) = mpsc::channel();
+    let (asked, answers) = mpsc::channel();
+    server.spawn_with(move |reactor| {
+        let mut io = SocketIo::new(Options::default());
+        let asked = asked.clone();
+        io.of("/").on_connection(move |socket| {
+            let auth = socket.handshake().auth().clone();
+            for room in auth["rooms"].as_array().into_iter().flatten() {
+                socket.join(room.as_str().unwrap()).unwrap();
+            }
+            socket.on("shout", |socket, args, _ack| {
+                let room = args.text(0).unwrap().to_owned();
+                socket
+                    .to(&room)
+                    .emit("heard", args.text(1).unwrap())
+                    .unwrap();
+            });
+            socket.on("who", |socket, _args, ack| {
+                let ack = ack.unwrap();
+                socket
+                    .nsp()
+                    .fetch_sockets_then(move |socket, all| {
+                        ack.send(socket, json!(all.len()));
+                    })
+                    .unwrap();
+            });
+            let asked = asked.clone();
+            socket.on("ask", move |socket, _args, _ack| {
+                let asked = asked.clone();
+                let wait = Duration::from_secs(20);
+                let reply = move |answers: Result<Vec<Payload>, BroadcastAckError>| {
+                    let texts = |all: Vec<Payload>| {
+                        let mut texts: Vec<String> =
+                            all.iter().map(|p| p.text(0).unwrap().to_owned()).collect();
+                        texts.sort();
+                        texts
+                    };
+                    let report = answers.map(texts).map_err(|e| e.to_string());
+                    asked.send(report).unwrap();
+                };
+                socket.nsp().emit_with_ack("q", (), wait, reply).unwrap();
+            });
+            socket.emit("ready", ()).unwrap();
+        });
+        if reactor == 0 {
+            handles.send(io.handle()).unwrap();
+        }
+        io
+    });
+    (addr, handle.recv().unwrap(), answers)
+}
+
+/// A WebSocket Socket.IO client in `rooms` (on the next reactor in turn), `ready` read.
+fn member(addr: SocketAddr, rooms: &[&str]) -> common::Client {
+    let mut ws = client_at(addr, "/socket.io/?EIO=4&transport=websocket");
+    ws.read().unwrap();
+    ws.send(Message::text(format!("40{}", json!({ "rooms": rooms }))))
+        .unwrap();
+    assert!(ws.read().unwrap().to_text().unwrap().starts_with("40{"));
+    assert_eq!(ws.read().unwrap(), Message::text(r#"42["ready"]"#));
+    ws
+}
+
+/// The next packet that is not a ping (answered).
+fn packet(ws: &mut common::Client) -> String {
+    loop {
+        match ws.read().unwrap() {
+            Message::Text(t) if t.as_str() == "2" => ws.send(Message::text("3")).unwrap(),
+            Message::Text(t) => return t.to_string(),
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+}
+
+/// Answers the question the next packet asks (`42<id>["q"]`) with `answer`.
+fn answer(ws: &mut common::Client, answer: &str) {
+    let asked = packet(ws);
+    let id = asked
+        .strip_prefix("42")
+        .and_then(|rest| rest.strip_suffix(r#"["q"]"#))
+        .unwrap_or_else(|| panic!("not a question: {asked}"));
+    ws.send(Message::text(format!("43{id}{}", json!([answer]))))
+        .unwrap();
+}
+
+#[test]
+fn rooms_broadcasts_and_fetches_reach_the_sockets_of_every_reactor() {
+    let (addr, io, answers) = spawn_rooms();
+    let mut a = member(addr, &["lobby"]); // reactor 0
+    let mut b = member(addr, &["lobby"]); // reactor 1
+    let mut c = member(addr, &[]); // reactor 0
+
+    // In a callback: to a room's others, on both reactors.
+    b.send(Message::text(r#"42["shout","lobby","hi"]"#))
+        .unwrap();
+    assert_eq!(packet(&mut a), r#"42["heard","hi"]"#);
+    c.send(Message::text(r#"42["shout","lobby","from c"]"#))
+        .unwrap();
+    for ws in [&mut a, &mut b] {
+        assert_eq!(packet(ws), r#"42["heard","from c"]"#);
+    }
+    // Every reactor's sockets, for a callback's ack.
+    b.send(Message::text(r#"421["who"]"#)).unwrap();
+    assert_eq!(packet(&mut b), "431[3]");
+    // A question to everyone, every answer back to the callback that asked.
+    a.send(Message::text(r#"42["ask"]"#)).unwrap();
+    answer(&mut a, "from a");
+    answer(&mut b, "from b");
+    answer(&mut c, "from c");
+    let all = answers.recv_timeout(common::PATIENCE).unwrap();
+    assert_eq!(all.unwrap(), ["from a", "from b", "from c"]);
+
+    // From another thread: the io handle of reactor 0 reaches reactor 1's sockets.
+    io.to("lobby").emit("news", 1).unwrap();
+    for ws in [&mut a, &mut b] {
+        assert_eq!(packet(ws), r#"42["news",1]"#);
+    }
+    let everyone = io.of("/").fetch_sockets().unwrap();
+    assert_eq!(everyone.recv_timeout(common::PATIENCE).unwrap().len(), 3);
+    io.of("/").except("lobby").sockets_join(&["late"]).unwrap();
+    let late = io.to("late").fetch_sockets().unwrap();
+    assert_eq!(
+        late.recv_timeout(common::PATIENCE).unwrap().len(),
+        1,
+        "c alone"
+    );
+    let asked = io
+        .to("lobby")
+        .emit_with_ack("q", (), common::PATIENCE)
+        .unwrap();
+    answer(&mut a, "a again");
+    answer(&mut b, "b again");
+    let texts: Vec<String> = (asked.recv_timeout(common::PATIENCE).unwrap().unwrap())
+        .iter()
+        .map(|p| p.text(0).unwrap().to_owned())
+        .collect();
+    assert_eq!(texts.len(), 2);
+    io.to("lobby").disconnect_sockets(false).unwrap();
+    for ws in [&mut a, &mut b] {
+        assert_eq!(packet(ws), "41");
+    }
 }

@@ -2,7 +2,7 @@
 
 use std::io;
 
-use wsreactor::{Config, Handle};
+use wsreactor::{Config, Handle, Spread};
 
 /// Logs with `env_logger`: `RUST_LOG` takes its usual filters (`debug`, `echo=debug`,
 /// `wsreactor=trace,info`); without it, `info` for everything.
@@ -27,6 +27,32 @@ pub fn listen_addr(default: &str) -> String {
     first
         .or_else(|| std::env::var("WSREACTOR_ADDR").ok())
         .unwrap_or_else(|| default.to_owned())
+}
+
+/// `config` with the reactors asked for: `--reactors N` (after the address), else
+/// `WSREACTOR_REACTORS`, else 1 (`0`: one per core); `WSREACTOR_SPREAD=handoff` has
+/// reactor 0 hand connections to the others in turn (`Spread::HandOff`) instead of the
+/// kernel spreading them by port.
+pub fn with_reactors(config: Config) -> io::Result<Config> {
+    let mut args = std::env::args()
+        .skip_while(|arg| arg != "--reactors")
+        .skip(1);
+    let value = match std::env::args().any(|arg| arg == "--reactors") {
+        true => args.next(),
+        false => std::env::var("WSREACTOR_REACTORS").ok(),
+    };
+    let reactors = match value {
+        None => 1,
+        Some(value) => value.parse().map_err(|_| {
+            let why = format!("--reactors (or WSREACTOR_REACTORS) takes a number, not {value:?}");
+            io::Error::new(io::ErrorKind::InvalidInput, why)
+        })?,
+    };
+    let config = config.reactors(reactors);
+    match std::env::var("WSREACTOR_SPREAD").as_deref() {
+        Ok("handoff") => Ok(config.spread(Spread::HandOff)),
+        _ => Ok(config),
+    }
 }
 
 /// The certificate chain and key files of `--tls CERT KEY`, else of `WSREACTOR_TLS_CERT`

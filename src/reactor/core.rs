@@ -394,6 +394,7 @@ impl Core {
         };
         // Events for it here would be spurious reads of whatever takes its slot.
         let _ = poll_socket(&siblings.registry, &entry.sock, None);
+        log::debug!("{id} handed to reactor {to}");
         let entry = entry.moved();
         place.send(Command::Take(Box::new(Moved { entry, event })));
         Ok(())

@@ -11,6 +11,7 @@ use crate::{Ctx, Disconnect, Message, ServerCtx, TimerId};
 
 use super::engine::http::Query;
 use super::engine::{App, Engine, Settings};
+use super::peers::Peers;
 use super::sid;
 
 #[derive(Debug)]
@@ -93,13 +94,18 @@ where
         true
     }
 
-    /// The server started. With several reactors, session ids name this one.
+    /// The server started. With several reactors, session ids name this one, and the
+    /// app meets the endpoints of this path on the others.
     pub(crate) fn start(&mut self, ctx: &mut ServerCtx<'_>) {
-        if ctx.reactors() > 1 {
+        let (reactor, reactors) = (ctx.reactor(), ctx.reactors());
+        let mut peers = None;
+        if reactors > 1 {
             // At most 256 reactors (`Config::reactors`): the number fits a byte.
-            self.engine.set_reactor(ctx.reactor() as u8);
+            self.engine.set_reactor(reactor as u8);
+            let name = format!("socketio endpoint {}", self.path);
+            peers = Some(ctx.shared(&name, || Peers::new(reactors)));
         }
-        self.app.on_start(&ctx.handle());
+        self.app.on_start(&ctx.handle(), reactor, peers);
     }
 
     /// The reactor a request of a session names in its `sid` (see `sid.rs`).

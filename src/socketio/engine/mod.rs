@@ -121,8 +121,15 @@ pub(crate) trait App {
     fn on_close(&mut self, eng: &mut Engine<Self::Client>, s: SessKey, reason: DisconnectReason);
     /// The deadline set with [`Engine::set_app_deadline`] has come.
     fn on_deadline(&mut self, eng: &mut Engine<Self::Client>, s: SessKey);
-    /// The server started; `handle` reaches it from other threads.
-    fn on_start(&mut self, _handle: &crate::Handle) {}
+    /// The server started, this endpoint on reactor `reactor`; `handle` reaches it from
+    /// other threads, `peers` (with several reactors) the endpoints of this path on all.
+    fn on_start(
+        &mut self,
+        _handle: &crate::Handle,
+        _reactor: usize,
+        _peers: Option<std::sync::Arc<crate::socketio::peers::Peers>>,
+    ) {
+    }
     /// Another thread left work for the app ([`Handle::notify`](crate::Handle::notify)).
     fn on_notify(&mut self, _eng: &mut Engine<Self::Client>) {}
 }
