@@ -109,19 +109,35 @@ struct Door {
     woken: AtomicBool,
 }
 
+/// When the reactors a command goes to are woken for it.
+#[derive(Debug)]
+pub(crate) enum Wake<'a> {
+    /// At once: a handle's command (its thread has no pass to end).
+    Now,
+    /// By the sending reactor at the end of its pass ([`Mesh::wake`]), which adds them
+    /// here: what one reactor sends another in a pass is taken in one pass of the other,
+    /// so a publish's frames there are written in one batch per pass, as here.
+    Later(&'a mut Reactors),
+}
+
 impl Door {
-    /// Sends into a place reserved before; the command back if the reactor has stopped.
-    fn send(&self, command: Command) -> Result<(), Command> {
+    /// Sends into a place reserved before (this door is reactor `r`'s); the command back
+    /// if the reactor has stopped.
+    fn send(&self, r: usize, command: Command, wake: &mut Wake<'_>) -> Result<(), Command> {
         self.queue.send_reserved(command)?;
-        self.wake();
+        self.wake(r, wake);
         Ok(())
     }
 
-    /// Wakes the reactor, unless a command since its last drain has.
-    fn wake(&self) {
-        if !self.woken.swap(true, Ordering::AcqRel) {
+    /// Wakes the reactor (`r`), now or later, unless a command since its last drain has.
+    fn wake(&self, r: usize, wake: &mut Wake<'_>) {
+        if self.woken.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        match wake {
             // A reactor whose poller is gone has stopped; its commands die with its queue.
-            let _ = self.waker.wake();
+            Wake::Now => drop(self.waker.wake()),
+            Wake::Later(owed) => owed.insert(r),
         }
     }
 
@@ -195,20 +211,33 @@ impl Mesh {
     }
 
     /// Queues a command for reactor `r`; why not, with the command, if it cannot.
-    pub(crate) fn push(&self, r: usize, command: Command) -> Result<(), (SendError, Command)> {
+    pub(crate) fn push(
+        &self,
+        r: usize,
+        command: Command,
+        mut wake: Wake<'_>,
+    ) -> Result<(), (SendError, Command)> {
         let Some(door) = self.doors.get(r) else {
             return Err((SendError::Stopped, command));
         };
         door.queue.push(command)?;
-        door.wake();
+        door.wake(r, &mut wake);
         Ok(())
+    }
+
+    /// Wakes the reactors a pass owed a wake ([`Wake::Later`]), and forgets them.
+    pub(crate) fn wake(&self, owed: &mut Reactors) {
+        for r in owed.iter() {
+            let _ = self.doors[r].waker.wake();
+        }
+        *owed = Reactors::default();
     }
 
     /// A place in reactor `r`'s queue, for a command to send later; `None` if the queue is
     /// full or the reactor has stopped. Given back if dropped unused.
     pub(crate) fn reserve(&self, r: usize) -> Option<Place<'_>> {
         let door = self.doors.get(r)?;
-        Some(Place(door, door.queue.ticket()?))
+        Some(Place(door, r, door.queue.ticket()?))
     }
 
     /// Queues a command (made by `make` for each) for every reactor of `to` that still
@@ -218,6 +247,7 @@ impl Mesh {
         &self,
         to: &Reactors,
         make: impl Fn() -> Command,
+        mut wake: Wake<'_>,
     ) -> Result<(), SendError> {
         let doors =
             || (self.doors.iter().enumerate()).filter_map(|(r, d)| to.contains(r).then_some(d));
@@ -230,8 +260,10 @@ impl Mesh {
             }
         }
         let mut delivered = false;
-        for door in doors().filter(|d| !d.is_stopped()) {
-            delivered |= door.send(make()).is_ok();
+        let live =
+            (self.doors.iter().enumerate()).filter(|(r, d)| to.contains(*r) && !d.is_stopped());
+        for (r, door) in live {
+            delivered |= door.send(r, make(), &mut wake).is_ok();
         }
         match delivered {
             true => Ok(()),
@@ -247,17 +279,17 @@ impl Mesh {
     }
 }
 
-/// A place reserved in a reactor's queue ([`Mesh::reserve`]), given back if dropped.
-pub(crate) struct Place<'a>(&'a Door, Ticket<Command>);
+/// A place reserved in reactor `.1`'s queue ([`Mesh::reserve`]), given back if dropped.
+pub(crate) struct Place<'a>(&'a Door, usize, Ticket<Command>);
 
 impl Place<'_> {
     /// Queues the command in this place; `false` if the reactor stopped meanwhile (the
     /// command is dropped).
-    pub(crate) fn send(self, command: Command) -> bool {
-        let Place(door, ticket) = self;
+    pub(crate) fn send(self, command: Command, mut wake: Wake<'_>) -> bool {
+        let Place(door, r, ticket) = self;
         let sent = ticket.send(command).is_ok();
         if sent {
-            door.wake();
+            door.wake(r, &mut wake);
         }
         sent
     }
@@ -348,7 +380,9 @@ impl Handle {
     /// [`Closed`](crate::SendStatus::Closed) or [`Dropped`](crate::SendStatus::Dropped).
     pub fn send(&self, to: ConnId, msg: impl Into<Message>) -> Result<(), SendError> {
         let command = Command::Send(to, msg.into());
-        self.mesh.push(to.reactor(), command).map_err(|(e, _)| e)
+        (self.mesh)
+            .push(to.reactor(), command, Wake::Now)
+            .map_err(|(e, _)| e)
     }
 
     /// Sends a message to every member of a room, on every reactor (encoded once per
@@ -356,13 +390,14 @@ impl Handle {
     pub fn publish(&self, room: &str, msg: impl Into<Message>) -> Result<(), SendError> {
         let (room, msg): (Arc<str>, Message) = (room.into(), msg.into());
         let make = || Command::Publish(Arc::clone(&room), msg.clone());
-        self.mesh.push_all(&self.mesh.all(), make)
+        self.mesh.push_all(&self.mesh.all(), make, Wake::Now)
     }
 
     /// Sends a message to every open connection.
     pub fn broadcast(&self, msg: impl Into<Message>) -> Result<(), SendError> {
         let msg = msg.into();
-        (self.mesh).push_all(&self.mesh.all(), || Command::Broadcast(msg.clone()))
+        let make = || Command::Broadcast(msg.clone());
+        self.mesh.push_all(&self.mesh.all(), make, Wake::Now)
     }
 
     /// Starts the close handshake on a connection. The code and reason are made valid on
@@ -373,7 +408,9 @@ impl Handle {
     /// connection that is gone or already closing is left as it is.
     pub fn close(&self, id: ConnId, code: CloseCode, reason: &str) -> Result<(), SendError> {
         let command = Command::Close(id, code, reason.to_owned());
-        self.mesh.push(id.reactor(), command).map_err(|(e, _)| e)
+        (self.mesh)
+            .push(id.reactor(), command, Wake::Now)
+            .map_err(|(e, _)| e)
     }
 
     /// Has every reactor call [`Handler::on_notify`](crate::Handler::on_notify) on its
@@ -381,13 +418,15 @@ impl Handle {
     /// `socketio::IoHandle` does). Notifications that arrive before the handler runs are
     /// coalesced into one call; cheap to call often.
     pub fn notify(&self) -> Result<(), SendError> {
-        self.mesh.push_all(&self.mesh.all(), || Command::Notify)
+        (self.mesh).push_all(&self.mesh.all(), || Command::Notify, Wake::Now)
     }
 
     /// Has reactor `r` alone call `on_notify` (see [`notify`](Self::notify)).
     #[cfg(feature = "socketio")]
     pub(crate) fn notify_one(&self, r: usize) -> Result<(), SendError> {
-        self.mesh.push(r, Command::Notify).map_err(|(e, _)| e)
+        (self.mesh)
+            .push(r, Command::Notify, Wake::Now)
+            .map_err(|(e, _)| e)
     }
 
     /// Shuts the server down gracefully: every reactor stops accepting, sends 1001 (Going
@@ -396,7 +435,7 @@ impl Handle {
     /// The close timeout counts on the server's clock: with a
     /// [`ManualClock`](crate::ManualClock), the test moves it (see there).
     pub fn shutdown(&self) -> Result<(), SendError> {
-        self.mesh.push_all(&self.mesh.all(), || Command::Shutdown)
+        (self.mesh).push_all(&self.mesh.all(), || Command::Shutdown, Wake::Now)
     }
 
     /// Wakes every reactor for a pass without a command (a
@@ -466,7 +505,7 @@ mod tests {
         some.insert(0);
         some.insert(2);
         let mesh = handle.mesh();
-        mesh.push_all(&some, || Command::Notify).unwrap();
+        mesh.push_all(&some, || Command::Notify, Wake::Now).unwrap();
         assert_eq!(inboxes.iter().map(queued).collect::<Vec<_>>(), [1, 0, 1]);
         assert_eq!(some.iter().collect::<Vec<_>>(), [0, 2]);
         assert!(!some.contains(1) && !some.contains(255) && !some.is_empty());

@@ -14,7 +14,7 @@ use super::core::Core;
 use super::token::{token, LISTENER};
 use crate::conn::io::ReadBuf;
 use crate::conn::transport::Transport;
-use crate::handle::Command;
+use crate::handle::{Command, Wake};
 
 /// How long accepting pauses after an error such as `EMFILE`, so a full fd table costs a
 /// retry every 100 ms instead of a busy loop.
@@ -140,9 +140,11 @@ impl Acceptor {
             *next = (to + 1) % core.handle.mesh().len();
             if to == core.reactor {
                 adopt(sock, peer, poll, core);
-            } else if let Err((_, Command::Adopt(sock, peer))) =
-                core.handle.mesh().push(to, Command::Adopt(sock, peer))
-            {
+            } else if let Err((_, Command::Adopt(sock, peer))) = (core.handle.mesh()).push(
+                to,
+                Command::Adopt(sock, peer),
+                Wake::Later(&mut core.owed),
+            ) {
                 // Its queue is full (or it stopped): serve it here rather than drop it.
                 adopt(sock, peer, poll, core);
             }

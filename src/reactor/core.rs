@@ -22,7 +22,7 @@ use crate::conn::transport::Transport;
 use crate::conn::{Connection, Event, Sent};
 use crate::ctx::SendStatus;
 use crate::error::{Cause, Disconnect, JoinError};
-use crate::handle::{Command, Handle, Reactors, SendError};
+use crate::handle::{Command, Handle, Reactors, SendError, Wake};
 use crate::http::Response;
 use crate::id::{ConnId, TimerId};
 use crate::rooms::Rooms;
@@ -131,6 +131,8 @@ pub(crate) struct Core {
     pub(crate) rooms: Rooms,
     /// With several reactors: what it needs to work with the others.
     siblings: Option<Siblings>,
+    /// Reactors sent commands this pass, to wake at its end (`Wake::Later`).
+    pub(crate) owed: Reactors,
     /// Handed out by `ServerCtx::handle`; reaches the other reactors too.
     pub(crate) handle: Handle,
     /// Reused list of recipients, so publishing does not allocate.
@@ -180,6 +182,7 @@ impl Core {
             reactor,
             rooms: Rooms::new(config.room_limits()),
             siblings,
+            owed: Reactors::default(),
             handle,
             scratch: Vec::new(),
             rejects: Rejects::default(),
@@ -253,7 +256,8 @@ impl Core {
             if !others.is_empty() {
                 let name: Arc<str> = room.into();
                 let make = || Command::Publish(Arc::clone(&name), msg.clone());
-                there = match self.handle.mesh().push_all(&others, make) {
+                let wake = Wake::Later(&mut self.owed);
+                there = match self.handle.mesh().push_all(&others, make, wake) {
                     Ok(()) => census.members_on(room, &others),
                     Err(SendError::Full) => return Err(SendError::Full),
                     // Those reactors stopped, and their members with them.
@@ -293,7 +297,8 @@ impl Core {
         let mesh = self.handle.mesh();
         if mesh.len() > 1 {
             let others = Reactors::all_but(mesh.len(), Some(self.reactor));
-            there = match mesh.push_all(&others, || Command::Broadcast(msg.clone())) {
+            let make = || Command::Broadcast(msg.clone());
+            there = match mesh.push_all(&others, make, Wake::Later(&mut self.owed)) {
                 Ok(()) => mesh.load_of_others(self.reactor),
                 Err(SendError::Full) => return Err(SendError::Full),
                 Err(SendError::Stopped) => 0,
@@ -320,12 +325,9 @@ impl Core {
     /// Hands a message for a connection of another reactor to that reactor: `Queued` when
     /// its queue took it (what becomes of it there is not reported), `Full` when it is
     /// full, `Closed` when that reactor has stopped.
-    pub(crate) fn send_elsewhere(&self, to: ConnId, msg: Message) -> SendStatus {
-        match self
-            .handle
-            .mesh()
-            .push(to.reactor(), Command::Send(to, msg))
-        {
+    pub(crate) fn send_elsewhere(&mut self, to: ConnId, msg: Message) -> SendStatus {
+        let (command, wake) = (Command::Send(to, msg), Wake::Later(&mut self.owed));
+        match self.handle.mesh().push(to.reactor(), command, wake) {
             Ok(()) => SendStatus::Queued,
             Err((SendError::Full, _)) => SendStatus::Full,
             Err((SendError::Stopped, _)) => SendStatus::Closed,
@@ -334,9 +336,17 @@ impl Core {
 
     /// Asks another reactor to close one of its connections; `false` if its queue is full
     /// or it has stopped.
-    pub(crate) fn close_elsewhere(&self, id: ConnId, code: CloseCode, reason: &str) -> bool {
+    pub(crate) fn close_elsewhere(&mut self, id: ConnId, code: CloseCode, reason: &str) -> bool {
         let command = Command::Close(id, code, reason.to_owned());
-        self.handle.mesh().push(id.reactor(), command).is_ok()
+        let wake = Wake::Later(&mut self.owed);
+        self.handle.mesh().push(id.reactor(), command, wake).is_ok()
+    }
+
+    /// Wakes the reactors this pass sent commands to; the end of every pass.
+    pub(crate) fn wake_owed(&mut self) {
+        if !self.owed.is_empty() {
+            self.handle.mesh().wake(&mut self.owed);
+        }
     }
 
     /// Adds connection `id` to `room` within its limits (see `Rooms::join`).
@@ -396,7 +406,8 @@ impl Core {
         let _ = poll_socket(&siblings.registry, &entry.sock, None);
         log::debug!("{id} handed to reactor {to}");
         let entry = entry.moved();
-        place.send(Command::Take(Box::new(Moved { entry, event })));
+        let command = Command::Take(Box::new(Moved { entry, event }));
+        place.send(command, Wake::Later(&mut self.owed));
         Ok(())
     }
 

@@ -8,8 +8,8 @@ use mio::net::TcpListener;
 use crate::config::Spread;
 
 /// Pending connections the kernel holds per listening socket before the reactor accepts
-/// them: what `mio::net::TcpListener::bind` asks for.
-const BACKLOG: i32 = 1024;
+/// them: what `mio::net::TcpListener::bind` (and std's) asks for, as with one reactor.
+const BACKLOG: i32 = 128;
 
 /// The listening sockets of `reactors` reactors on `addr`, reactor 0's first: one for a
 /// single reactor or [`Spread::HandOff`] (the others get `None`), else one per reactor

@@ -185,7 +185,11 @@ impl Reactor {
     /// How long the next `poll` may sleep, counted from the last pass's time.
     fn poll_timeout(&self, cap: Option<Duration>) -> Option<Duration> {
         let core = &self.core;
+        // `owed`: `on_start` sent other reactors commands; they are woken after this poll.
         if !core.ready.is_empty() || !core.dirty.is_empty() || self.more_commands {
+            return Some(Duration::ZERO);
+        }
+        if !core.owed.is_empty() {
             return Some(Duration::ZERO);
         }
         let now = core.now;
@@ -300,8 +304,10 @@ impl Reactor {
         flush_all(&mut self.core);
         run_on_close(&mut self.core, handler);
         self.core.rejects.roll(self.core.now);
-        let core = &self.core;
+        let core = &mut self.core;
         core.handle.mesh().set_load(core.reactor, core.conns.len());
+        // What this pass sent the other reactors, they take in one pass of theirs.
+        core.wake_owed();
         if let State::ShuttingDown(deadline) = self.state {
             // Done when every close handshake has finished and its last bytes are out;
             // waiting for the peers' EOF too would only delay the exit.
