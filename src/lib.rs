@@ -56,6 +56,11 @@
 //! [`Server`] is `Send`, so it can be moved to a thread of its own; [`Server::poll`] runs
 //! a single bounded pass for programs with a loop of their own.
 //!
+//! [`Config::reactors`] runs several reactors on one port, one thread each, with a handler
+//! each made on its thread ([`Server::run_with`]); connections stay on the reactor that
+//! took them, and ids, rooms, publishing, broadcasting and [`Handle`]s reach across
+//! reactors through bounded queues (see [`Server`]).
+//!
 //! `Message`, `CloseCode` and `Bytes` are re-exported from `tungstenite`, so its major
 //! version is part of this crate's API.
 

@@ -144,7 +144,10 @@
 //!
 //! On a server with several reactors ([`Config::reactors`](crate::Config::reactors)) each
 //! runs a [`SocketIo`] of its own, made on its thread by the closure given to
-//! [`Server::run_with`](crate::Server::run_with), and holds the sessions opened on it. A
+//! [`Server::run_with`](crate::Server::run_with), and holds the sessions opened on it
+//! (`examples/socketio_chat.rs` runs so with `--reactors N`). The closure configures each
+//! the same way; an [`IoHandle`] for other threads is taken there from any of them (it
+//! reaches all). A
 //! session id names its reactor (its first byte), and every request of the session,
 //! long-polling or the upgrade to WebSocket, is handed to that reactor with the bytes
 //! already read ([`Handler::route`]), whichever reactor it arrived on: what
