@@ -162,7 +162,7 @@ if os.path.exists(path):
             checks.append((f"spread, {cells[0]} reactors, {cells[1]}, 10,000 connections: max/min {worst:.2f} <= 1.3", worst <= 1.3))
 path = os.path.join(out, "broadcast.txt")
 if os.path.exists(path):
-    for m in re.finditer(r"(\d+) subscribers, 2 reactor\(s\).*?\n\s*CPU/delivery ([\d.]+)x", open(path).read()):
+    for m in re.finditer(r"(\d+) subscribers[^\n]*\(2 reactor\(s\)\)\n\s*CPU/delivery ([\d.]+)x", open(path).read()):
         ratio = float(m.group(2))
         checks.append((f"broadcast to {m.group(1)} subscribers, 2 reactors / 1: {ratio:.2f}x <= 1.00x", ratio <= 1.0))
 print("**Targets (issue 17)**\n")

@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
 """Turns bench-peers.sh's results.jsonl into the comparison table (medians over rounds,
 ratio ours / peer in parentheses) and checks the performance targets of issue 6 (wsreactor
-against the other servers) and of issue 15 (wsreactor over TLS against itself over plain
-TCP and against Node ws over TLS).
+against the other servers), of issue 14 (wsreactor against uWebSockets) and of issue 15
+(wsreactor over TLS against itself over plain TCP and against Node ws over TLS).
 
 "Ours" is wsreactor-tls when the run has it (a TLS run: the other columns are then ratios
 to wsreactor over TLS), else wsreactor.
@@ -20,6 +20,8 @@ SCENARIOS = {
     "c": "c: 10 conns x 4 in flight x 16 KiB binary",
     "d": "d: RSS per idle connection, 10,000 held",
     "e": "e: 19,000 concurrent connections, one echo each",
+    "f": "f: broadcast, 1 publisher -> 1,000 subscribers x 32 B",
+    "g": "g: broadcast, 1 publisher -> 10,000 subscribers x 32 B",
 }
 PLAIN, TLS = "wsreactor", "wsreactor-tls"
 
@@ -55,24 +57,27 @@ def main():
         return min(vals) if vals else None
 
     peers = [s for s in servers if s != US]
-    head = "| scenario | " + " | ".join(servers) + " |"
-    rule = "|---" * (len(servers) + 1) + "|"
 
     def spread(scenario, server, key):
         vals = values(scenario, server, key)
         return (min(vals), max(vals)) if vals else None
 
+    def header(columns):
+        print("| scenario | " + " | ".join(columns) + " |")
+        print("|---" * (len(columns) + 1) + "|")
+
     def table(title, scenarios, key, fmt, ratio=True, stat=median):
         scenarios = [sc for sc in scenarios if any((sc, s) in runs for s in servers)]
         if not scenarios:
             return
+        # Only the servers measured in these scenarios (f and g run two of them).
+        columns = [s for s in servers if any((sc, s) in runs for sc in scenarios)]
         print(f"\n**{title}**\n")
-        print(head)
-        print(rule)
+        header(columns)
         for sc in scenarios:
             ours = stat(sc, US, key)
             cells = []
-            for s in servers:
+            for s in columns:
                 v = stat(sc, s, key)
                 if v is None:
                     cells.append("-")
@@ -95,14 +100,20 @@ def main():
           "abc", "cpu_us_per_msg", lambda v: f"{v:.2f}", stat=best)
     table("Server CPU us per echoed message, spread over the rounds (lowest-highest)", "abc",
           "cpu_us_per_msg", lambda v: f"{v[0]:.2f}-{v[1]:.2f}", ratio=False, stat=spread)
-    print(f"\n**Server CPU per message, median of per-round ratios {US} / peer** "
-          "(each pair measured seconds apart)\n")
-    print("| scenario | " + " | ".join(peers) + " |")
-    print("|---" * (len(peers) + 1) + "|")
-    for sc in "abc":
-        if (sc, US) in runs:
-            cells = [f"{v:.2f}x" if (v := paired(sc, p, "cpu_us_per_msg")) else "-" for p in peers]
+    def paired_table(title, scenarios):
+        scenarios = [sc for sc in scenarios if (sc, US) in runs]
+        columns = [p for p in peers if any((sc, p) in runs for sc in scenarios)]
+        if not scenarios or not columns:
+            return
+        print(f"\n**{title}, median of per-round ratios {US} / peer** "
+              "(each pair measured seconds apart)\n")
+        header(columns)
+        for sc in scenarios:
+            cells = [f"{v:.2f}x" if (v := paired(sc, p, "cpu_us_per_msg")) else "-"
+                     for p in columns]
             print(f"| {SCENARIOS[sc]} | " + " | ".join(cells) + " |")
+
+    paired_table("Server CPU per message", "abc")
     table("p99 round-trip latency, us (lower is better)", "abc", "p99_us", lambda v: f"{v:.0f}")
     table("Echoes per second (higher is better; noisy)", "abc", "msgs_per_s",
           lambda v: f"{v:,.0f}")
@@ -117,6 +128,22 @@ def main():
           "rss_per_conn", lambda v: f"{v[0]:,.0f}-{v[1]:,.0f}", ratio=False, stat=spread)
     table("Connections served (held and echoed once)", "e", "echoed", lambda v: f"{v:,.0f}",
           ratio=False)
+    batches = sorted({r.get("batch") for sc in "fg" for s in servers
+                      for r in runs.get((sc, s), [])})
+    if batches:
+        print("\nBroadcast (f, g): the publisher sends its messages in batches of "
+              + ", ".join(map(str, batches))
+              + ", each once every subscriber has received the previous one.")
+    table("Broadcast: server CPU us per delivery (lower is better)", "fg", "cpu_us_per_msg",
+          lambda v: f"{v:.3f}")
+    table("Broadcast: server CPU us per delivery, spread over the rounds (lowest-highest)",
+          "fg", "cpu_us_per_msg", lambda v: f"{v[0]:.3f}-{v[1]:.3f}", ratio=False,
+          stat=spread)
+    paired_table("Broadcast: server CPU per delivery", "fg")
+    table("Broadcast: deliveries per second (higher is better; noisy)", "fg", "msgs_per_s",
+          lambda v: f"{v:,.0f}")
+    table("Broadcast: CPU used by the rest of the machine, % of one core", "fg",
+          "other_cpu_pct", lambda v: f"{v:.0f}", ratio=False)
 
     checks = []
 
@@ -135,8 +162,9 @@ def main():
     cpu_check("b", PLAIN, "tokio-tungstenite", 0.75)
     cpu_check("a", PLAIN, "fastwebsockets", 1)
     cpu_check("c", PLAIN, "tokio-tungstenite", 1)
-    # Latency against the other servers over plain TCP.
-    plain_peers = [p for p in peers if p != PLAIN and not p.endswith("-tls")]
+    # Latency against the other servers over plain TCP: issue 6's peers (uWebSockets came
+    # with issue 14, which sets no latency target).
+    plain_peers = [p for p in peers if p not in (PLAIN, "uws") and not p.endswith("-tls")]
     for sc in "ab":
         ours = median(sc, PLAIN, "p99_us")
         theirs = [(p, median(sc, p, "p99_us")) for p in plain_peers]
@@ -158,6 +186,16 @@ def main():
         checks.append((f"e: all {want:,} connections served in every round (min {min(served):,})",
                        min(served) >= want))
     report("Targets (issue 6)", checks)
+
+    # Issue 14: at or below uWebSockets' CPU per message (per delivery in f and g), and
+    # 512 B per idle connection.
+    if "uws" in servers:
+        checks = []
+        for sc in "abcfg":
+            cpu_check(sc, PLAIN, "uws", 1)
+        if rss is not None:
+            checks.append((f"d: RSS per idle connection {rss:,.0f} B <= 512 B", rss <= 512))
+        report("Targets (issue 14)", checks)
 
     # Issue 15: TLS at most 1.4x plain in b, below Node ws over TLS in every scenario.
     checks = []

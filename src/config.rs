@@ -5,8 +5,6 @@ use std::io;
 use std::sync::Arc;
 use std::time::Duration;
 
-use tungstenite::protocol::WebSocketConfig;
-
 use crate::clock::{Clock, ManualClock};
 use crate::rooms::RoomLimits;
 
@@ -29,7 +27,6 @@ pub struct Config {
     pub(crate) max_connections: usize,
     pub(crate) max_message_size: usize,
     pub(crate) max_frame_size: usize,
-    pub(crate) read_buffer_size: usize,
     pub(crate) max_handshake_bytes: usize,
     pub(crate) max_http_body: usize,
     pub(crate) handshake_timeout: Duration,
@@ -96,7 +93,6 @@ impl Default for Config {
             max_connections: 10_000,
             max_message_size: 1 << 20,
             max_frame_size: 1 << 20,
-            read_buffer_size: 1024,
             max_handshake_bytes: 8 * 1024,
             max_http_body: 1 << 20,
             handshake_timeout: Duration::from_secs(10),
@@ -146,11 +142,6 @@ impl Config {
         max_message_size / get_max_message_size: usize,
         /// Largest single frame payload accepted. Default 1 MiB. Over it → close 1009.
         max_frame_size / get_max_frame_size: usize,
-        /// Per-connection read buffer of the frame decoder. Default 1 KiB. Bytes come off
-        /// the socket into one 64 KiB buffer shared by the whole reactor and are copied into
-        /// this one, so a small value costs memcpy calls, not syscalls; it is allocated for
-        /// every connection, so it dominates the memory of idle connections.
-        read_buffer_size / get_read_buffer_size: usize,
         /// Bytes of request line plus headers accepted in the upgrade request. Default 8 KiB.
         /// Over it → `431 Request Header Fields Too Large`.
         max_handshake_bytes / get_max_handshake_bytes: usize,
@@ -301,9 +292,6 @@ impl Config {
         if self.max_frame_size == 0 || self.max_message_size == 0 {
             return invalid("max_message_size and max_frame_size must be at least 1");
         }
-        if self.read_buffer_size < 16 {
-            return invalid("read_buffer_size must be at least 16 bytes");
-        }
         if self.max_handshake_bytes < 256 {
             return invalid("max_handshake_bytes must be at least 256");
         }
@@ -327,17 +315,6 @@ impl Config {
             }
         }
         Ok(())
-    }
-
-    /// The decoder settings for one connection. Writes never go through tungstenite's buffer
-    /// (the connection encodes data frames itself), so only the read side matters here.
-    pub(crate) fn ws_config(&self) -> WebSocketConfig {
-        WebSocketConfig::default()
-            .read_buffer_size(self.read_buffer_size)
-            .write_buffer_size(0)
-            .max_write_buffer_size(usize::MAX)
-            .max_message_size(Some(self.max_message_size))
-            .max_frame_size(Some(self.max_frame_size))
     }
 }
 
@@ -376,12 +353,5 @@ mod tests {
             "one reactor: no slot limit"
         );
         assert!(huge.reactors(2).validate().is_err());
-    }
-
-    #[test]
-    fn ws_config_is_never_the_panicking_kind() {
-        let ws = Config::default().ws_config();
-        assert!(ws.max_write_buffer_size > ws.write_buffer_size);
-        assert_eq!(ws.read_buffer_size, 1024);
     }
 }

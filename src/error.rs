@@ -1,13 +1,11 @@
-//! Why a connection ended, and how tungstenite's errors map onto close codes.
+//! Why a connection ended.
 
 use std::fmt;
 
-use tungstenite::error::{CapacityError, Error as WsError, ProtocolError};
 use tungstenite::protocol::frame::coding::CloseCode;
 
 #[cfg(test)]
-use crate::conn::guard::is_valid_close_code;
-use crate::conn::guard::{Stopped, Verdict};
+use crate::conn::decode::is_valid_close_code;
 
 /// Why a connection ended, as passed to [`Handler::on_close`](crate::Handler::on_close).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -100,33 +98,6 @@ impl Disconnect {
     pub(crate) fn reset() -> Self {
         Disconnect::new(CloseCode::Abnormal, "", Cause::Reset)
     }
-
-    /// The disconnect that failing the connection for `err` causes, with the code the
-    /// server sends (RFC 6455 §7.4.1). `None` for errors that are not the peer's fault at
-    /// the protocol level (I/O errors, a closed connection).
-    pub(crate) fn for_ws_error(err: &WsError) -> Option<Self> {
-        let (code, reason) = match err {
-            WsError::Capacity(CapacityError::MessageTooLong { .. }) => {
-                (CloseCode::Size, "message too big")
-            }
-            WsError::Capacity(_) => (CloseCode::Size, "capacity exceeded"),
-            WsError::Utf8(_) => (CloseCode::Invalid, "invalid UTF-8"),
-            // Found by the connection's frame guard before the frame was complete.
-            WsError::Io(e) => match Stopped::verdict(e) {
-                Some(Verdict::Fail(code, reason)) => (*code, *reason),
-                _ => return None,
-            },
-            // EOF without a close frame is the peer leaving, not a frame we can answer.
-            WsError::Protocol(ProtocolError::ResetWithoutClosingHandshake) => return None,
-            WsError::Protocol(ProtocolError::InvalidCloseSequence) => {
-                (CloseCode::Protocol, "invalid close frame")
-            }
-            WsError::Protocol(_) => (CloseCode::Protocol, "protocol error"),
-            WsError::AttackAttempt => (CloseCode::Policy, "attack attempt"),
-            _ => return None,
-        };
-        Some(Disconnect::new(code, reason, Cause::Protocol))
-    }
 }
 
 /// Cuts a close reason to 123 bytes on a character boundary (RFC 6455 §5.5: control frame
@@ -157,36 +128,6 @@ impl fmt::Display for Disconnect {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn protocol_errors_map_to_rfc_close_codes() {
-        let cases = [
-            (WsError::Protocol(ProtocolError::NonZeroReservedBits), 1002),
-            (WsError::Utf8("bad".into()), 1007),
-            (
-                WsError::Io(Stopped::io_error(Verdict::Fail(
-                    CloseCode::Invalid,
-                    "invalid UTF-8",
-                ))),
-                1007,
-            ),
-            (
-                WsError::Capacity(CapacityError::MessageTooLong {
-                    size: 2,
-                    max_size: 1,
-                }),
-                1009,
-            ),
-        ];
-        for (err, code) in cases {
-            let d = Disconnect::for_ws_error(&err).expect("a protocol-level error");
-            assert_eq!(u16::from(d.code), code, "{err}");
-            assert_eq!(d.cause, Cause::Protocol);
-        }
-        assert!(Disconnect::for_ws_error(&WsError::ConnectionClosed).is_none());
-        let peer_closed = Stopped::io_error(Verdict::Close(None));
-        assert!(Disconnect::for_ws_error(&WsError::Io(peer_closed)).is_none());
-    }
 
     #[test]
     fn reasons_are_cut_on_char_boundaries() {

@@ -1,8 +1,9 @@
 //! An embeddable WebSocket server on a single-threaded `mio` reactor.
 //!
 //! wsreactor holds thousands of WebSocket connections on one thread, with no async runtime.
-//! It accepts sockets, does the HTTP upgrade itself (with `httparse`), decodes frames with
-//! `tungstenite`, and calls your code for each message. Echo is the default.
+//! It accepts sockets, does the HTTP upgrade itself (with `httparse`), decodes frames in
+//! place in one shared read buffer (on `tungstenite`'s frame and message types), and calls
+//! your code for each message. Echo is the default.
 //!
 //! # Quick start
 //!
@@ -22,7 +23,7 @@
 //! # Data flow
 //!
 //! ```text
-//! accept ──► HTTP upgrade (httparse; 101 or 4xx) ──► frames (tungstenite decode)
+//! accept ──► HTTP upgrade (httparse; 101 or 4xx) ──► frames (decoded in place)
 //!        ──► Handler::on_message ──► Ctx::send queues ──► one write per connection per pass
 //! ```
 //!

@@ -15,7 +15,7 @@
 //! default; the Socket.IO layer keeps one index per namespace whose members are its
 //! sockets.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeSet, HashMap};
 use std::hash::Hash;
 use std::sync::Arc;
 
@@ -43,7 +43,10 @@ impl Default for RoomLimits {
 /// Room membership on one reactor.
 #[derive(Debug)]
 pub(crate) struct Rooms<K = ConnId> {
-    members: HashMap<Arc<str>, HashSet<K>>,
+    /// Ordered, so publishing visits members in the order of their keys, which is the
+    /// order of the reactor's slab (and, mostly, of their buffers' allocation): a large
+    /// room is walked through memory, not jumped around in as a hash set's order would.
+    members: HashMap<Arc<str>, BTreeSet<K>>,
     joined: HashMap<K, Vec<Arc<str>>>,
     limits: RoomLimits,
 }
@@ -64,7 +67,7 @@ impl<K> Rooms<K> {
     }
 }
 
-impl<K: Copy + Eq + Hash> Rooms<K> {
+impl<K: Copy + Ord + Hash> Rooms<K> {
     /// Adds `id` to `room` within the limits: `Ok(false)` if it was already a member
     /// (whatever the limits), `Err` if the name is too long or `id` is in as many rooms as
     /// it may be.
@@ -145,7 +148,7 @@ impl<K: Copy + Eq + Hash> Rooms<K> {
 
     /// Members of `room`.
     pub(crate) fn len(&self, room: &str) -> usize {
-        self.members.get(room).map_or(0, HashSet::len)
+        self.members.get(room).map_or(0, BTreeSet::len)
     }
 }
 

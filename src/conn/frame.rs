@@ -1,6 +1,6 @@
 //! Encoding server frames straight into a connection's outbound buffer.
 //!
-//! tungstenite decodes; we encode. A server frame is unmasked (RFC 6455 §5.1), so encoding is
+//! The decoder (`decode.rs`) reads frames; this writes them. A server frame is unmasked (RFC 6455 §5.1), so encoding is
 //! a 2–10 byte header followed by the payload, written once into the buffer that goes to the
 //! socket: one copy of the payload, no intermediate frame object, no second buffer.
 
@@ -9,6 +9,7 @@
 pub(crate) enum OpCode {
     Text = 0x1,
     Binary = 0x2,
+    Close = 0x8,
     Ping = 0x9,
     Pong = 0xA,
 }

@@ -125,21 +125,16 @@ impl Connection {
     /// Accepts the upgrade `Event::Upgrade` asked about: queues the 101 and opens the
     /// WebSocket, whose first frames may already be in the request's tail.
     pub(crate) fn accept(&mut self, accept: &Accept, config: &Config, now: Instant) {
-        let State::Upgrading { key, mut tail } =
+        let State::Upgrading { key, tail } =
             std::mem::replace(&mut self.state, State::Done { unanswered: false })
         else {
             return;
         };
         request::write_accept(&key, accept.protocol.as_deref(), &mut self.out.buf);
-        // The tail goes to tungstenite directly, so the guard sees it here; a verdict on it
-        // is kept and reported by the first read.
-        if let Err(keep) = self.guard.scan(&tail) {
-            tail.truncate(keep);
-        }
-        let ws =
-            WebSocketContext::from_partially_read(tail, Role::Server, Some(config.ws_config()));
+        // Decoded by the first read, before anything the socket brings.
+        self.carry = tail;
         self.state = State::Open(Box::new(Open {
-            ws,
+            decoder: Decoder::default(),
             closing: None,
             awaiting_pong: false,
         }));

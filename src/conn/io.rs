@@ -11,10 +11,9 @@
 //! and the EOF still has to be read, so once the poller has reported it reading goes on
 //! until the read that returns 0. When a connection's pass ends before its input does
 //! (message budget, backpressure), the rest is carried in a buffer of its own until its
-//! next pass. Each chunk read for an open WebSocket passes the connection's [`FrameGuard`]
-//! before tungstenite sees it.
+//! next pass. An open WebSocket's decoder reads the buffer in place.
 //!
-//! Writes: tungstenite's control replies (pong, close) and our own frames go into the
+//! Writes: every frame we send (data, pong, close) goes into the
 //! connection's [`OutBuf`], which the reactor writes to the socket once per pass (through
 //! the connection's [`Transport`](super::transport::Transport), which encrypts it first
 //! when the connection is TLS).
@@ -25,7 +24,6 @@ use std::io::{self, IoSlice, Read, Write};
 use tungstenite::Bytes;
 
 use super::frame::{self, OpCode};
-use super::guard::{FrameGuard, Stopped};
 
 /// Bytes one socket read may bring in; also the most one connection reads per pass.
 pub(crate) const READ_CHUNK: usize = 64 * 1024;
@@ -99,26 +97,37 @@ impl ReadBuf {
         Ok(chunk)
     }
 
+    /// The buffered bytes, without taking them (reading once from the socket, within the
+    /// budget, when there are none). Errors as [`fill`](Self::fill), and `UnexpectedEof`
+    /// at EOF.
+    pub(crate) fn chunk(&mut self, src: &mut impl Source) -> io::Result<&[u8]> {
+        if self.is_empty() && self.refill(src)? == 0 {
+            return Err(io::ErrorKind::UnexpectedEof.into());
+        }
+        Ok(&self.buf[self.start..self.end])
+    }
+
+    /// Takes the first `n` buffered bytes.
+    pub(crate) fn consume(&mut self, n: usize) {
+        self.start = (self.start + n).min(self.end);
+    }
+
+    /// Puts `bytes` back before the buffered ones; `false` (and nothing changed) if they
+    /// do not fit.
+    pub(crate) fn put_back(&mut self, bytes: &[u8]) -> bool {
+        let unread = self.end - self.start;
+        if bytes.len() + unread > self.buf.len() {
+            return false;
+        }
+        self.buf.copy_within(self.start..self.end, bytes.len());
+        self.buf[..bytes.len()].copy_from_slice(bytes);
+        self.start = 0;
+        self.end = bytes.len() + unread;
+        true
+    }
+
     fn is_empty(&self) -> bool {
         self.start == self.end
-    }
-
-    /// The bytes read but not yet taken.
-    fn unread(&self) -> &[u8] {
-        &self.buf[self.start..self.end]
-    }
-
-    /// Drops all but the first `keep` unread bytes.
-    fn truncate(&mut self, keep: usize) {
-        self.end = self.end.min(self.start + keep);
-    }
-
-    /// Moves unread bytes into `dst`.
-    fn take_into(&mut self, dst: &mut [u8]) -> usize {
-        let n = dst.len().min(self.end - self.start);
-        dst[..n].copy_from_slice(&self.buf[self.start..self.start + n]);
-        self.start += n;
-        n
     }
 
     /// One read of the source into the empty buffer: the bytes read, 0 at EOF;
@@ -213,9 +222,18 @@ pub(crate) struct OutBuf {
     sealed: usize,
 }
 
-/// Capacity kept after the buffer drains; above it the allocation is released so a burst
-/// does not pin memory on an idle connection.
-const KEEP_CAPACITY: usize = 16 * 1024;
+/// Capacity a frame queued on an empty buffer reserves when no spare buffer is at hand
+/// ([`Spares`]): a pass's replies usually fit, so it is not grown from a few bytes.
+const FIRST_CAPACITY: usize = 1024;
+
+/// Drained outbound buffers, kept by the reactor for the next connection that queues a
+/// frame: a busy connection allocates no buffer per pass, and an idle one holds none. At
+/// most [`SPARES`] buffers of at most [`SPARE_MAX`] bytes each (1 MiB in all).
+#[derive(Debug, Default)]
+pub(crate) struct Spares(Vec<Vec<u8>>);
+
+const SPARES: usize = 256;
+const SPARE_MAX: usize = 4 * 1024;
 
 /// Payloads from this size on are queued by reference instead of copied: below it a copy
 /// costs less than an extra `iovec` and the reference count.
@@ -251,6 +269,9 @@ impl OutBuf {
 
     /// Queues one final, unmasked frame; large payloads are shared, not copied.
     pub(crate) fn push_frame(&mut self, opcode: OpCode, payload: Bytes) {
+        if self.buf.capacity() == 0 {
+            self.buf.reserve(FIRST_CAPACITY);
+        }
         if payload.len() < SHARE_MIN {
             frame::encode(&mut self.buf, opcode, &payload);
         } else {
@@ -258,6 +279,14 @@ impl OutBuf {
             self.large_pending += payload.len();
             self.large.push_back((self.buf.len(), payload));
         }
+    }
+
+    /// Queues a frame already encoded (copied).
+    pub(crate) fn push_encoded(&mut self, frame: &[u8]) {
+        if self.buf.capacity() == 0 {
+            self.buf.reserve(FIRST_CAPACITY.max(frame.len()));
+        }
+        self.buf.extend_from_slice(frame);
     }
 
     /// Writes the queued bytes until done or the socket is full (one write, unless more
@@ -295,10 +324,31 @@ impl OutBuf {
         }
         self.head = 0;
         self.buf.clear();
-        if self.buf.capacity() > KEEP_CAPACITY {
-            self.buf = Vec::new();
-        }
         Ok(true)
+    }
+
+    /// Takes a spare buffer if this queue has none, before a frame is queued.
+    #[inline]
+    pub(crate) fn lend(&mut self, spares: &mut Spares) {
+        if self.buf.capacity() == 0 {
+            if let Some(buf) = spares.0.pop() {
+                self.buf = buf;
+            }
+        }
+    }
+
+    /// Once the queue has drained, gives its buffer up (kept as a spare, or freed): an idle
+    /// connection holds none.
+    pub(crate) fn give_back(&mut self, spares: &mut Spares) {
+        if self.queued() > 0 || self.buf.capacity() == 0 {
+            return;
+        }
+        let mut buf = std::mem::take(&mut self.buf);
+        self.head = 0;
+        if buf.capacity() <= SPARE_MAX && spares.0.len() < SPARES {
+            buf.clear();
+            spares.0.push(buf);
+        }
     }
 
     /// Fills `slices` with the pending bytes in order; returns how many it used.
@@ -367,66 +417,6 @@ impl OutBuf {
     }
 }
 
-/// The stream tungstenite sees: reads come from the shared buffer, past the connection's
-/// frame guard; writes land in the connection's outbound buffer and never block.
-pub(crate) struct Io<'a, R> {
-    pub(crate) src: &'a mut R,
-    pub(crate) rbuf: &'a mut ReadBuf,
-    pub(crate) guard: &'a mut FrameGuard,
-    pub(crate) out: &'a mut Vec<u8>,
-}
-
-impl<R: Source> Read for Io<'_, R> {
-    /// Every byte read from the socket passes the guard first. When it stops the stream,
-    /// tungstenite still gets the bytes before the frame at fault (earlier frames are
-    /// delivered in order); the rest are dropped, and the next read fails with [`Stopped`].
-    fn read(&mut self, dst: &mut [u8]) -> io::Result<usize> {
-        while self.rbuf.is_empty() {
-            if let Some(verdict) = self.guard.verdict() {
-                return Err(Stopped::io_error(verdict.clone()));
-            }
-            if self.rbuf.refill(self.src)? == 0 {
-                return Ok(0);
-            }
-            if let Err(keep) = self.guard.scan(self.rbuf.unread()) {
-                self.rbuf.truncate(keep);
-            }
-        }
-        Ok(self.rbuf.take_into(dst))
-    }
-}
-
-impl<R> Write for Io<'_, R> {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        self.out.extend_from_slice(buf);
-        Ok(buf.len())
-    }
-
-    fn flush(&mut self) -> io::Result<()> {
-        Ok(())
-    }
-}
-
-/// A write-only stream for tungstenite calls that only write (starting a close).
-pub(crate) struct Sink<'a>(pub(crate) &'a mut Vec<u8>);
-
-impl Read for Sink<'_> {
-    fn read(&mut self, _: &mut [u8]) -> io::Result<usize> {
-        Err(io::ErrorKind::WouldBlock.into())
-    }
-}
-
-impl Write for Sink<'_> {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        self.0.extend_from_slice(buf);
-        Ok(buf.len())
-    }
-
-    fn flush(&mut self) -> io::Result<()> {
-        Ok(())
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -446,7 +436,9 @@ mod tests {
         rbuf.begin(b"abcdef".to_vec(), false);
         assert!(rbuf.got_bytes(), "carried bytes are traffic too");
         let mut two = [0u8; 2];
-        assert_eq!(rbuf.take_into(&mut two), 2);
+        let bytes = rbuf.chunk(&mut Quiet).unwrap();
+        two.copy_from_slice(&bytes[..2]);
+        rbuf.consume(2);
         assert_eq!(&two, b"ab");
         assert_eq!(rbuf.take_rest(), b"cdef");
         assert_eq!(rbuf.take_rest(), b"");

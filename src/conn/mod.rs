@@ -24,8 +24,8 @@
 //! our half of the TCP connection and waits for the peer's EOF, so the last bytes are not
 //! lost to a reset.
 
+pub(crate) mod decode;
 pub(crate) mod frame;
-pub(crate) mod guard;
 mod http;
 pub(crate) mod io;
 mod open;
@@ -45,18 +45,16 @@ use std::net::SocketAddr;
 use std::time::Instant;
 
 use log::{debug, warn};
-use tungstenite::error::Error as WsError;
 use tungstenite::protocol::frame::CloseFrame;
-use tungstenite::protocol::{Role, WebSocketContext};
 
 use crate::config::{BackpressurePolicy, Config};
 use crate::error::{truncate_reason, Cause, Disconnect};
 use crate::handler::Accept;
 use crate::http::{Framing, Request, Response};
 use crate::{Bytes, CloseCode, Message};
+use decode::{is_valid_close_code, Decoder, Item, Limits};
 use frame::OpCode;
-use guard::{is_valid_close_code, FrameGuard, Stopped, Verdict};
-use io::{Io, OutBuf, ReadBuf, Sink, Source};
+use io::{OutBuf, ReadBuf, Source};
 use request::{Parsed, RequestHead};
 
 /// Where a connection is in its life. Each variant holds what only it needs, so no
@@ -90,7 +88,7 @@ enum State {
 /// An open WebSocket.
 #[derive(Debug)]
 struct Open {
-    ws: WebSocketContext,
+    decoder: Decoder,
     /// Why it ends, once a close handshake has started (ours or the peer's).
     closing: Option<Disconnect>,
     /// A keepalive Ping is out and unanswered.
@@ -165,17 +163,18 @@ pub(crate) struct Connection {
     peer: SocketAddr,
     state: State,
     pub(crate) out: OutBuf,
-    /// Refuses a frame as soon as its header (or its first invalid UTF-8 byte) arrives, and
-    /// takes the peer's Close frame.
-    guard: FrameGuard,
     /// When [`on_timeout`](Self::on_timeout) must run next (what for depends on the state).
     deadline: Option<Instant>,
-    /// Input read but left for the next pass (its budget ran out).
+    /// Input read but left for the next pass (its budget ran out), or the tail of an
+    /// accepted upgrade request, the WebSocket's first bytes.
     pub(crate) carry: Vec<u8>,
     /// Not read until its outbound queue drains to the soft limit: an open WebSocket, or a
     /// keep-alive connection between requests (a client that sends requests and never
     /// reads the responses would otherwise grow the queue without bound).
     paused: bool,
+    /// Our Close frame is queued: nothing more is sent (§5.5.1). (Here, not in the boxed
+    /// open state, so a send to many connections reads one record per connection.)
+    close_sent: bool,
 }
 
 impl Connection {
@@ -185,10 +184,10 @@ impl Connection {
             peer,
             state: State::Request(RequestHead::default()),
             out: OutBuf::default(),
-            guard: FrameGuard::new(config.max_frame_size, config.max_message_size),
             deadline: Some(now + config.handshake_timeout),
             carry: Vec::new(),
             paused: false,
+            close_sent: false,
         }
     }
 

@@ -6,18 +6,30 @@ use super::*;
 impl Connection {
     /// Decodes frames until there is a message, the socket has nothing more this pass, or
     /// the pass's budget is spent.
+    #[inline]
     pub(super) fn read_frames<R: Source>(
         &mut self,
         input: &mut Input<'_, R>,
         config: &Config,
         now: Instant,
     ) -> Option<Event> {
+        // The tail of the upgrade request, taken with its head: the first frames.
+        if !self.carry.is_empty() {
+            if !input.rbuf.put_back(&self.carry) {
+                input.pass.more = true;
+                return None;
+            }
+            self.carry = Vec::new();
+        }
+        let limits = Limits {
+            max_frame: config.max_frame_size,
+            max_message: config.max_message_size,
+        };
         loop {
             let State::Open(open) = &mut self.state else {
                 return None;
             };
-            // Fairness, then backpressure: what was read but not decoded waits in `carry`
-            // (frames tungstenite already holds wait in its own buffer).
+            // Fairness, then backpressure: what was read but not decoded waits in `carry`.
             if input.pass.handled == config.messages_per_pass
                 || self.out.pending() > config.backpressure_soft_limit
             {
@@ -26,58 +38,51 @@ impl Connection {
                 self.traffic(input, config, now);
                 return None;
             }
-            input.pass.handled += 1;
-            let mut io = Io {
-                src: &mut *input.src,
-                rbuf: &mut *input.rbuf,
-                guard: &mut self.guard,
-                out: &mut self.out.buf,
-            };
-            match open.ws.read(&mut io) {
-                Ok(msg @ (Message::Text(_) | Message::Binary(_))) => {
-                    // After a close has started, data is drained but not delivered.
-                    if open.closing.is_none() {
-                        return Some(Event::Message(msg));
-                    }
-                }
-                // Pings are answered by tungstenite (the pong is already in `out`). A Close
-                // never reaches it: the guard takes the peer's Close (below).
-                Ok(_) => {}
-                Err(WsError::Io(e)) if e.kind() == ErrorKind::WouldBlock => {
+            let bytes = match input.rbuf.chunk(input.src) {
+                Ok(bytes) => bytes,
+                Err(e) if e.kind() == ErrorKind::WouldBlock => {
                     self.traffic(input, config, now);
                     return None;
                 }
-                Err(WsError::ConnectionClosed | WsError::AlreadyClosed) => {
-                    let why = open.closing.take().unwrap_or_else(Disconnect::reset);
+                // EOF or a socket error without the peer's Close: a reset, reported with
+                // the code we sent if we had started closing.
+                Err(_) => {
+                    let why = self.reset_report();
                     return self.finish(why, config, now).map(Event::Closed);
                 }
-                Err(err) => {
-                    // The guard stopped the stream at the peer's valid Close frame.
-                    if let WsError::Io(e) = &err {
-                        if let Some(Verdict::Close(frame)) = Stopped::verdict(e) {
-                            let frame = frame.clone();
-                            return self.peer_closed(frame, config, now).map(Event::Closed);
-                        }
+            };
+            let (used, item) = open.decoder.decode(bytes, limits);
+            input.rbuf.consume(used);
+            let Some(item) = item else {
+                continue;
+            };
+            input.pass.handled += 1;
+            match item {
+                // After a close has started, data is drained but not delivered.
+                Item::Message(msg) if open.closing.is_none() => return Some(Event::Message(msg)),
+                Item::Message(_) | Item::Pong => {}
+                // "Upon receipt of a Ping frame, an endpoint MUST send a Pong frame in
+                // response, unless it already received a Close frame ... The Pong frame
+                // MUST contain the identical Application data" (§5.5.2); not after our own
+                // Close either, which ends what we send (§5.5.1).
+                Item::Ping(payload) => {
+                    if !self.close_sent {
+                        self.out.push_frame(OpCode::Pong, payload);
                     }
-                    let owed = match Disconnect::for_ws_error(&err) {
-                        Some(why) => {
-                            debug!("{} failed: {err}", self.peer);
-                            self.fail(why, config, now)
-                        }
-                        // EOF or a socket error without the peer's Close: a reset, reported
-                        // with the code we sent if we had started closing.
-                        None => {
-                            let why = self.reset_report();
-                            self.finish(why, config, now)
-                        }
-                    };
-                    return owed.map(Event::Closed);
+                }
+                Item::Close(frame) => {
+                    return self.peer_closed(frame, config, now).map(Event::Closed);
+                }
+                Item::Fail(code, reason) => {
+                    debug!("{} failed: {reason} ({code})", self.peer);
+                    let why = Disconnect::new(code, reason, Cause::Protocol);
+                    return self.fail(why, config, now).map(Event::Closed);
                 }
             }
         }
     }
 
-    /// The peer's Close frame, valid (the guard judged it, tungstenite never saw it): it
+    /// The peer's Close frame, valid (the decoder judged it): it
     /// answers ours, or it starts the close handshake and we answer it. Either way the
     /// WebSocket is done.
     pub(super) fn peer_closed(
@@ -129,15 +134,36 @@ impl Connection {
         config: &Config,
         now: Instant,
     ) -> Sent {
-        if !self.can_send() {
-            return Sent::Refused;
-        }
-        let pending = self.out.pending();
-        if pending > 0 && pending + frame::encoded_len(payload.len()) > config.max_backpressure {
-            return self.overflow(config, now);
+        if let Some(refused) = self.admit(frame::encoded_len(payload.len()), config, now) {
+            return refused;
         }
         self.out.push_frame(opcode, payload);
         Sent::Queued
+    }
+
+    /// [`send`](Self::send) for a frame already encoded: a small message sent to many
+    /// connections is encoded once and copied into each queue.
+    #[inline]
+    pub(crate) fn send_encoded(&mut self, frame: &[u8], config: &Config, now: Instant) -> Sent {
+        if let Some(refused) = self.admit(frame.len(), config, now) {
+            return refused;
+        }
+        self.out.push_encoded(frame);
+        Sent::Queued
+    }
+
+    /// Whether `len` more bytes may be queued, as [`send`](Self::send) says; `Some` with
+    /// what became of the frame if not.
+    #[inline]
+    fn admit(&mut self, len: usize, config: &Config, now: Instant) -> Option<Sent> {
+        if !self.can_send() {
+            return Some(Sent::Refused);
+        }
+        let pending = self.out.pending();
+        if pending > 0 && pending + len > config.max_backpressure {
+            return Some(self.overflow(config, now));
+        }
+        None
     }
 
     /// The queue would pass `max_backpressure`: drops the frame, or fails the connection
@@ -157,7 +183,7 @@ impl Connection {
     /// Open, and no close frame sent yet.
     #[inline]
     pub(super) fn can_send(&self) -> bool {
-        matches!(&self.state, State::Open(open) if open.ws.can_write())
+        matches!(self.state, State::Open(_)) && !self.close_sent
     }
 
     /// Starts the close handshake (RFC 6455 §5.5.1): queues our Close frame; the
@@ -189,14 +215,17 @@ impl Connection {
     /// Queues our Close frame if the WebSocket is open and has not sent one. Every Close
     /// frame we send passes here; `frame` is already valid on the wire.
     pub(super) fn send_close(&mut self, frame: Option<CloseFrame>) -> bool {
-        let State::Open(open) = &mut self.state else {
-            return false;
-        };
-        if !open.ws.can_write() {
+        if !self.can_send() {
             return false;
         }
-        // Writes into `out` only; an error here means the context was already closed.
-        (open.ws).close(&mut Sink(&mut self.out.buf), frame).is_ok()
+        self.close_sent = true;
+        let mut payload = Vec::new();
+        if let Some(frame) = frame {
+            payload.extend_from_slice(&u16::from(frame.code).to_be_bytes());
+            payload.extend_from_slice(frame.reason.as_bytes());
+        }
+        frame::encode(&mut self.out.buf, OpCode::Close, &payload);
+        true
     }
 
     /// Fails the connection (RFC 6455 §7.1.7): sends a close frame with the code if it

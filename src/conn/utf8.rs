@@ -1,13 +1,7 @@
-//! Incremental UTF-8 validation of masked text, for the [`FrameGuard`](super::guard::FrameGuard).
+//! Incremental UTF-8 validation, for text that arrives in pieces (the [`Decoder`](super::decode::Decoder)
+//! fails invalid text at its first invalid byte, not when the message is whole).
 
 use std::str;
-
-/// Unmasked payload validated per step (stack bytes); a multiple of 8 so every step starts
-/// at the same mask phase.
-pub(crate) const SCRATCH: usize = 2048;
-
-/// The scratch buffer for payloads this small or smaller.
-const SMALL_SCRATCH: usize = 128;
 
 /// Incremental UTF-8 validation over a stream cut at arbitrary points.
 #[derive(Debug, Default)]
@@ -18,26 +12,6 @@ pub(crate) struct Utf8Validator {
 }
 
 impl Utf8Validator {
-    /// Unmasks `masked` (the mask rotated to its first byte) and validates it.
-    pub(crate) fn feed_masked(&mut self, masked: &[u8], mask: [u8; 4]) -> Result<(), usize> {
-        // The stack buffer is zeroed before use: a small payload (the common chat message)
-        // gets a small one, so it does not pay for clearing 2 KiB.
-        let (mut small, mut large);
-        let scratch: &mut [u8] = if masked.len() <= SMALL_SCRATCH {
-            small = [0u8; SMALL_SCRATCH];
-            &mut small
-        } else {
-            large = [0u8; SCRATCH];
-            &mut large
-        };
-        for (i, chunk) in masked.chunks(SCRATCH).enumerate() {
-            let plain = &mut scratch[..chunk.len()];
-            unmask(plain, chunk, mask);
-            self.feed(plain).map_err(|valid| i * SCRATCH + valid)?;
-        }
-        Ok(())
-    }
-
     /// Validates the next bytes of the text. `Err(n)`: the first `n` bytes continue it
     /// validly and the next byte cannot be part of valid UTF-8. A code point cut off at the
     /// end is kept for the next call, not reported.
@@ -69,28 +43,6 @@ impl Utf8Validator {
                 Ok(())
             }
         }
-    }
-}
-
-/// `dst = src ^ mask` (RFC 6455 §5.3), eight bytes at a time.
-fn unmask(dst: &mut [u8], src: &[u8], mask: [u8; 4]) {
-    let mask8 = u64::from_ne_bytes([
-        mask[0], mask[1], mask[2], mask[3], mask[0], mask[1], mask[2], mask[3],
-    ]);
-    let mut dst8 = dst.chunks_exact_mut(8);
-    let mut src8 = src.chunks_exact(8);
-    for (d, s) in (&mut dst8).zip(&mut src8) {
-        let word = u64::from_ne_bytes(s.try_into().unwrap_or_default());
-        d.copy_from_slice(&(word ^ mask8).to_ne_bytes());
-    }
-    // The tail starts at a multiple of 8, so at mask phase 0.
-    for (i, (d, s)) in dst8
-        .into_remainder()
-        .iter_mut()
-        .zip(src8.remainder())
-        .enumerate()
-    {
-        *d = s ^ mask[i % 4];
     }
 }
 

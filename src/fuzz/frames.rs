@@ -1,9 +1,10 @@
 //! Frames after the upgrade, differentially: the same bytes from the peer, read whole and
 //! in arbitrary pieces, must give the handler the same messages, draw the same control
-//! frames back (pongs, our Close) and end with the same `on_close` report. The frame guard
-//! judges bytes as they arrive (1002, 1007, 1009 before a frame is complete) while
-//! tungstenite decodes whole frames, so how the bytes arrive is what could change an
-//! outcome here; the `http_request` target found that kind of fault in the request parser.
+//! frames back (pongs, our Close) and end with the same `on_close` report. The decoder
+//! judges bytes as they arrive (1002, 1007, 1009 before a frame is complete) and takes a
+//! whole small message by a shorter path than one that spans reads, so how the bytes
+//! arrive is what could change an outcome here; the `http_request` target found that kind
+//! of fault in the request parser.
 
 use super::connection::{Driver, UPGRADE};
 use crate::config::Config;
@@ -33,7 +34,7 @@ struct Outcome {
 /// Opens a connection, hands it `bytes` in chunks ending at `ends` (each read and answered
 /// before the next arrives), then the peer's EOF.
 fn outcome(ends: &[usize], bytes: &[u8]) -> Outcome {
-    // Small size limits, so the guard's size checks are reached; a budget per pass and a
+    // Small size limits, so the decoder's size checks are reached; a budget per pass and a
     // queue that never stop reading, so only the bytes decide.
     let config = Config::default()
         .max_frame_size(1024)

@@ -17,7 +17,8 @@ use super::rejects::Rejects;
 use super::timers::Timers;
 use super::token::token;
 use crate::config::Config;
-use crate::conn::frame::OpCode;
+use crate::conn::frame::{self, OpCode};
+use crate::conn::io::{Spares, SHARE_MIN};
 use crate::conn::transport::Transport;
 use crate::conn::{Connection, Event, Sent};
 use crate::ctx::SendStatus;
@@ -137,6 +138,8 @@ pub(crate) struct Core {
     pub(crate) handle: Handle,
     /// Reused list of recipients, so publishing does not allocate.
     scratch: Vec<ConnId>,
+    /// Drained outbound buffers, lent to the next connection that queues a frame.
+    spares: Spares,
     /// The rate-limited log of rejected requests.
     pub(crate) rejects: Rejects,
 }
@@ -185,6 +188,7 @@ impl Core {
             owed: Reactors::default(),
             handle,
             scratch: Vec::new(),
+            spares: Spares::default(),
             rejects: Rejects::default(),
             conns: Slab::tagged(reactor),
             config,
@@ -431,18 +435,44 @@ impl Core {
         let Outgoing::Frame(opcode, payload) = outgoing(msg) else {
             return 0;
         };
-        let sent = ids
-            .iter()
-            .filter(|&&id| self.send_frame(id, opcode, payload.clone()).is_queued());
+        if payload.len() >= SHARE_MIN {
+            let sent = ids
+                .iter()
+                .filter(|&&id| self.send_frame(id, opcode, payload.clone()).is_queued());
+            return sent.count();
+        }
+        // Small: encoded once, copied into each queue (no reference count to update per
+        // recipient).
+        let mut frame = Vec::with_capacity(frame::encoded_len(payload.len()));
+        frame::encode(&mut frame, opcode, &payload);
+        let sent = ids.iter().filter(|&&id| {
+            let status = self.queue(id, |conn, config, now| {
+                conn.send_encoded(&frame, config, now)
+            });
+            status.is_queued()
+        });
         sent.count()
     }
 
     #[inline]
     fn send_frame(&mut self, id: ConnId, opcode: OpCode, payload: Bytes) -> SendStatus {
+        self.queue(id, |conn, config, now| {
+            conn.send(opcode, payload, config, now)
+        })
+    }
+
+    /// Queues a frame on connection `id` with `send` and says what became of it.
+    #[inline]
+    fn queue(
+        &mut self,
+        id: ConnId,
+        send: impl FnOnce(&mut Connection, &Config, Instant) -> Sent,
+    ) -> SendStatus {
         let Some(entry) = self.conns.get_mut(id) else {
             return SendStatus::Closed;
         };
-        match entry.conn.send(opcode, payload, &self.config, self.now) {
+        entry.conn.out.lend(&mut self.spares);
+        match send(&mut entry.conn, &self.config, self.now) {
             Sent::Queued => {
                 let over = entry.conn.out.pending() > self.config.backpressure_soft_limit;
                 // Without looking the entry up again (the hot path).
@@ -627,7 +657,10 @@ impl Core {
         entry.dirty = false;
         let end = entry.conn.is_ending();
         let flushed = match entry.sock.flush(&mut entry.conn.out, end) {
-            Ok(all_out) => entry.conn.on_flushed(all_out, &self.config),
+            Ok(all_out) => {
+                entry.conn.out.give_back(&mut self.spares);
+                entry.conn.on_flushed(all_out, &self.config)
+            }
             Err(_) => {
                 // The peer is gone (reset, broken pipe); if we had sent a Close, that code
                 // is what `on_close` reports.
