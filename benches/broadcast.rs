@@ -1,17 +1,20 @@
 //! Broadcast cost: one publisher, N subscribers in a room, server CPU per delivery.
 //!
-//! `cargo bench --bench broadcast` runs N = 1,000 and 10,000 against wsreactor. The server
-//! runs in a child process (this binary with `--serve`), so that 10,000 client sockets and
-//! 10,000 server sockets each fit under the open-file limit. Prints deliveries/s and the
-//! server's CPU time per delivery (from /proc/PID/stat), which is the steadier figure on a
-//! busy machine.
+//! `cargo bench --bench broadcast` runs N = 1,000 and 10,000 against wsreactor, each on a
+//! server of one reactor and then of two (`BROADCAST_REACTORS`, default `1 2`): with two,
+//! the kernel spreads the subscribers over both, so about half of each publish crosses to
+//! the other reactor through its queue. The server runs in a child process (this binary
+//! with `--serve`), so that 10,000 client sockets and 10,000 server sockets each fit under
+//! the open-file limit. Prints deliveries/s and the server's CPU time per delivery (from
+//! /proc/PID/stat), which is the steadier figure on a busy machine, and for more than one
+//! reactor its ratio to the first count's figure in the same run.
 //!
 //! The two roles also run alone, which is how `scripts/bench-peers.sh` (scenarios f and g)
 //! measures wsreactor and uWebSockets' pub/sub (`benches/peers/uws/pubsub.cpp`) with one
 //! client, each process on its own core:
 //!
 //! ```text
-//! broadcast --serve 127.0.0.1:PORT        # wsreactor's Room server
+//! broadcast --serve 127.0.0.1:PORT [--reactors N]   # wsreactor's Room server
 //! broadcast --target 127.0.0.1:PORT --subscribers N [--deliveries D] [--batch B] [--pid PID] [--label NAME]
 //! ```
 //!
@@ -63,8 +66,11 @@ impl Handler for Room {
         if msg.to_text().is_ok_and(|t| t == "sub") {
             ctx.join("room").ok();
             ctx.send("ok");
-        } else {
-            ctx.publish_to_others("room", msg);
+        } else if let Err(e) = ctx.publish_to_others("room", msg) {
+            // Only with several reactors, one of them far behind: the queue below takes
+            // any burst the client writes. A refusal shows as a stall in the client, which
+            // checks every delivery.
+            eprintln!("broadcast: publish refused: {e}");
         }
     }
 }
@@ -140,6 +146,7 @@ impl Outcome {
 #[derive(Default)]
 struct Args {
     serve: Option<String>,
+    reactors: usize,
     target: Option<SocketAddr>,
     subscribers: Option<usize>,
     deliveries: Option<usize>,
@@ -157,6 +164,7 @@ fn parse_args() -> Result<Args, String> {
         let number = |v: String| v.parse().map_err(|_| format!("not a number: {v}"));
         match arg.as_str() {
             "--serve" => a.serve = Some(value()?),
+            "--reactors" => a.reactors = number(value()?)?,
             "--target" => a.target = Some(value()?.parse().map_err(|e| format!("{e}"))?),
             "--subscribers" => a.subscribers = Some(number(value()?)?),
             "--deliveries" => a.deliveries = Some(number(value()?)?),
@@ -179,7 +187,7 @@ fn main() -> ExitCode {
         }
     };
     let result = if let Some(addr) = &args.serve {
-        serve(addr)
+        serve(addr, args.reactors.max(1))
     } else if let Some(target) = args.target {
         let subscribers = args.subscribers.unwrap_or(1_000);
         let deliveries = args.deliveries.unwrap_or(DELIVERIES);
@@ -208,28 +216,55 @@ fn main() -> ExitCode {
     }
 }
 
-/// The server role: the Room handler on `addr`; prints the address it got.
-fn serve(addr: &str) -> std::io::Result<()> {
-    let server = Server::bind_with(addr, Config::default().max_connections(12_000))?;
+/// The server role: the Room handler on `addr`, on `reactors` reactors; prints the
+/// address it got.
+fn serve(addr: &str, reactors: usize) -> std::io::Result<()> {
+    // With several reactors, a publish takes a place in the other's command queue until it
+    // runs there: room for any burst a client writes at once (places are allocated as they
+    // are used).
+    let config = (Config::default().max_connections(12_000))
+        .reactors(reactors)
+        .command_queue_capacity(1 << 20);
+    let server = Server::bind_with(addr, config)?;
     println!("{}", server.local_addr()?);
-    server.run(Room)
+    server.run_with(|_| Room)
 }
 
-/// `cargo bench`: both cases against a wsreactor server in a child process.
+/// `cargo bench`: both cases against a wsreactor server in a child process, on each
+/// number of reactors `BROADCAST_REACTORS` names.
 fn cargo_bench() -> std::io::Result<()> {
     println!("broadcast: 1 publisher, {PAYLOAD} B messages, {DELIVERIES} deliveries per case");
+    let counts = std::env::var("BROADCAST_REACTORS").unwrap_or_else(|_| "1 2".into());
+    let counts: Vec<usize> = counts
+        .split_whitespace()
+        .filter_map(|n| n.parse().ok())
+        .collect();
     for subscribers in [1_000, 10_000] {
-        let (mut child, addr) = spawn_server()?;
-        let outcome = run(
-            addr,
-            subscribers,
-            DELIVERIES,
-            0,
-            Some(&child.id().to_string()),
-        );
-        child.kill()?;
-        child.wait()?;
-        println!("{}", outcome?.human());
+        let mut first = None;
+        for &reactors in &counts {
+            let (mut child, addr) = spawn_server(reactors)?;
+            let outcome = run(
+                addr,
+                subscribers,
+                DELIVERIES,
+                0,
+                Some(&child.id().to_string()),
+            );
+            child.kill()?;
+            child.wait()?;
+            let outcome = outcome?;
+            println!("{} ({reactors} reactor(s))", outcome.human());
+            let per = outcome.us_per_delivery().unwrap_or(0.0);
+            match first {
+                None => first = Some((reactors, per)),
+                Some((one, base)) if base > 0.0 => println!(
+                    "{:>41} CPU/delivery {:.2}x that of {one} reactor(s), same run",
+                    "",
+                    per / base
+                ),
+                Some(_) => {}
+            }
+        }
     }
     Ok(())
 }
@@ -342,9 +377,14 @@ fn payload(seq: usize) -> [u8; PAYLOAD] {
     p
 }
 
-fn spawn_server() -> std::io::Result<(Child, SocketAddr)> {
+fn spawn_server(reactors: usize) -> std::io::Result<(Child, SocketAddr)> {
     let mut child = Command::new(std::env::current_exe()?)
-        .args(["--serve", "127.0.0.1:0"])
+        .args([
+            "--serve",
+            "127.0.0.1:0",
+            "--reactors",
+            &reactors.to_string(),
+        ])
         .stdout(Stdio::piped())
         .spawn()?;
     let stdout = child

@@ -1,7 +1,12 @@
 //! The echo server: every Text and Binary message goes back verbatim.
 //!
-//! `cargo run --release --example echo [ADDR]` listens on `127.0.0.1:8080` unless the first
-//! argument or `WSREACTOR_ADDR` says otherwise. `WSREACTOR_MAX_CONNECTIONS` raises the
+//! `cargo run --release --example echo [ADDR] [--reactors N]` listens on `127.0.0.1:8080`
+//! unless the first argument or `WSREACTOR_ADDR` says otherwise. `--reactors N` (or
+//! `WSREACTOR_REACTORS`) runs N reactors on the port, one thread each (default 1; 0: one
+//! per core); at shutdown each logs how many connections it served. `WSREACTOR_SPREAD=handoff`
+//! has reactor 0 hand connections to the others in turn instead of the kernel spreading
+//! them by port (`Spread::HandOff`, for comparing the two).
+//! `WSREACTOR_MAX_CONNECTIONS` raises the
 //! connection limit (default 10,000) for benchmarks that hold more. With the `tls`
 //! feature, `--tls CERT KEY` (or `WSREACTOR_TLS_CERT` and `WSREACTOR_TLS_KEY`) serves
 //! `wss://` with that PEM certificate chain and key (`scripts/make-cert.sh` makes a local
@@ -12,12 +17,18 @@
 mod common;
 
 use log::{debug, info};
-use wsreactor::{Config, Ctx, Disconnect, Handler, Message, Request, Server};
+use wsreactor::{Config, Ctx, Disconnect, Handler, Message, Request, Server, ServerCtx};
 
-struct Echo;
+/// One per reactor.
+#[derive(Default)]
+struct Echo {
+    /// Connections this reactor has opened, for the spread's log line.
+    opened: usize,
+}
 
 impl Handler for Echo {
     fn on_open(&mut self, ctx: &mut Ctx<'_>, req: &Request) {
+        self.opened += 1;
         info!(
             "{} connected from {} to {}",
             ctx.id(),
@@ -37,6 +48,14 @@ impl Handler for Echo {
     fn on_close(&mut self, ctx: &mut Ctx<'_>, why: &Disconnect) {
         info!("{} disconnected: {why}", ctx.id());
     }
+
+    fn on_shutdown(&mut self, ctx: &mut ServerCtx<'_>) {
+        info!(
+            "reactor {} opened {} connections",
+            ctx.reactor(),
+            self.opened
+        );
+    }
 }
 
 fn main() -> std::io::Result<()> {
@@ -51,13 +70,12 @@ fn main() -> std::io::Result<()> {
     {
         config = config.max_connections(max);
     }
-    let (config, tls) = common::with_tls(config)?;
+    let (config, tls) = common::with_tls(common::with_reactors(config)?)?;
     let server = Server::bind_with(common::listen_addr("127.0.0.1:8080"), config)?;
     let scheme = if tls { "wss" } else { "ws" };
-    info!(
-        "echo server listening on {scheme}://{}",
-        server.local_addr()?
-    );
+    let reactors = server.reactors();
+    let addr = server.local_addr()?;
+    info!("echo server ({reactors} reactors) listening on {scheme}://{addr}");
     common::shutdown_on_signal(server.handle())?;
-    server.run(Echo)
+    server.run_with(|_reactor| Echo::default())
 }

@@ -4,8 +4,9 @@
 //! a middleware, a clock ticking from a background thread, "who is online", an admin
 //! namespace behind a token, and connection state recovery.
 //!
-//! `cargo run --features socketio --example socketio_chat [ADDR]` (default
-//! `127.0.0.1:3000`, or `WSREACTOR_ADDR`), then open http://127.0.0.1:3000/ (with the `tls`
+//! `cargo run --features socketio --example socketio_chat [ADDR] [--reactors N]` (default
+//! `127.0.0.1:3000`, or `WSREACTOR_ADDR`; N reactors, as the echo example takes them, each
+//! with its own `SocketIo`), then open http://127.0.0.1:3000/ (with the `tls`
 //! feature too, `--tls CERT KEY` or `WSREACTOR_TLS_CERT` and `WSREACTOR_TLS_KEY` serve it on
 //! https://). The page loads
 //! the browser client from `/socket.io/socket.io.js`, served from `SOCKETIO_CLIENT_DIR`
@@ -18,7 +19,8 @@
 //! still connects) and keeps it in `socket.data`. Its events:
 //! - `message` (text) → `message` `"Reply to: " + text` (what `socket.send` sends);
 //! - `join` (room, ack) → joins, tells the room's others `joined` (name, room), acks the
-//!   room's size; `leave` (room). Joining `clock` brings a `tick` (milliseconds since the
+//!   room's size (with several reactors: its sockets on the reactor that holds this
+//!   client); `leave` (room). Joining `clock` brings a `tick` (milliseconds since the
 //!   Unix epoch) every second, emitted from a background thread through the
 //!   [`IoHandle`](wsreactor::socketio::IoHandle);
 //! - `chat` ({room, text}) → `chat` ({from, room, text}) to the room's others;
@@ -26,7 +28,7 @@
 //!   acks the size: binary both ways;
 //! - `announce` (text) → `announcement` ({from, text}) to everyone, the sender included;
 //! - `who` (room?, ack) → acks the names of the sockets online (in `room` if given),
-//!   sorted, read from their `socket.data` with `fetch_sockets`;
+//!   sorted, read from their `socket.data` with `fetch_sockets_then` (every reactor's);
 //! - `echo` (args..., ack) → acks the same arguments, as received (JSON round trips).
 //!
 //! Connection state recovery is on, with a two-minute window: a client whose connection
@@ -38,7 +40,8 @@
 //! Namespace `/admin` takes `auth: { token }` equal to `SOCKETIO_ADMIN_TOKEN` (default
 //! `let-me-in`), checked by a middleware (a refusal is `connect_error` `not authorized`
 //! with `data` `{ "expected": "auth.token" }`), and answers `stats` (ack) with
-//! `{ "connected": N }`, the sockets of the main namespace.
+//! `{ "connected": N }`, the sockets of the main namespace (on every reactor: a counter
+//! they share).
 //!
 //! Dynamic namespaces `/game-<digits>` are made when a client first connects to one; each
 //! answers `where` (ack) with its own name.
@@ -49,15 +52,17 @@
 
 mod common;
 
-use std::cell::Cell;
-use std::rc::Rc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
+use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use log::{debug, info, warn};
 use serde_json::{json, Value};
-use wsreactor::socketio::{ConnectError, IoHandle, Options, Payload, Recovery, Socket, SocketIo};
+use wsreactor::socketio::{
+    ConnectError, IoHandle, Options, Payload, Recovery, Socket, SocketInfo, SocketIo,
+};
 use wsreactor::{Accept, Config, Ctx, Handler, Request, Response, Server};
 
 const PAGE: &str = include_str!("socketio_chat.html");
@@ -112,8 +117,8 @@ fn name_of(socket: &Socket<'_>) -> String {
     name_or_id(socket.data().get(), socket.id())
 }
 
-fn on_connection(online: &Rc<Cell<usize>>, socket: &mut Socket<'_>) {
-    online.set(online.get() + 1);
+fn on_connection(online: &Arc<AtomicUsize>, socket: &mut Socket<'_>) {
+    online.fetch_add(1, Ordering::Relaxed);
     let name = name_of(socket);
     let how = if socket.recovered() {
         "recovered"
@@ -200,8 +205,9 @@ fn on_connection(online: &Rc<Cell<usize>>, socket: &mut Socket<'_>) {
             .ok();
     });
 
-    // On the reactor's thread, `socket.nsp().fetch_sockets()` answers at once; an
-    // `IoHandle`'s answer would be computed by this same thread, after this callback.
+    // `fetch_sockets_then` answers once every reactor has (at once with one); an
+    // `IoHandle`'s answer would be computed by this same thread, after this callback, so
+    // waiting for it here would never end.
     socket.on("who", |socket, args, ack| {
         let Some(ack) = ack else { return };
         let room = args.text(0).map(str::to_owned);
@@ -210,11 +216,16 @@ fn on_connection(online: &Rc<Cell<usize>>, socket: &mut Socket<'_>) {
             Some(room) => everyone.to(room),
             None => everyone,
         };
-        let mut names: Vec<String> = (selected.fetch_sockets().iter())
-            .map(|s| name_or_id(s.data().get(), s.id()))
-            .collect();
-        names.sort();
-        ack.send(socket, json!(names));
+        let answer = move |socket: &mut Socket<'_>, sockets: Vec<SocketInfo>| {
+            let mut names: Vec<String> = (sockets.iter())
+                .map(|s| name_or_id(s.data().get(), s.id()))
+                .collect();
+            names.sort();
+            ack.send(socket, json!(names));
+        };
+        if let Err(e) = selected.fetch_sockets_then(answer) {
+            warn!("who: {e}");
+        }
     });
 
     socket.on("echo", |socket, args, ack| {
@@ -223,9 +234,9 @@ fn on_connection(online: &Rc<Cell<usize>>, socket: &mut Socket<'_>) {
         }
     });
 
-    let online = Rc::clone(online);
+    let online = Arc::clone(online);
     socket.on_disconnect(move |socket, reason| {
-        online.set(online.get().saturating_sub(1));
+        online.fetch_sub(1, Ordering::Relaxed);
         info!(
             "{} ({}) disconnected: {reason}",
             socket.id(),
@@ -280,8 +291,8 @@ fn options() -> Options {
     options
 }
 
-fn main() -> std::io::Result<()> {
-    common::init_logging()?;
+/// The Socket.IO server of one reactor; `online` is shared by all of them.
+fn socket_io(online: &Arc<AtomicUsize>) -> SocketIo<Page> {
     let mut io = SocketIo::new(options()).fallback(Page);
     let client_dir = std::env::var("SOCKETIO_CLIENT_DIR")
         .unwrap_or_else(|_| "tests/socketio/node_modules/socket.io-client/dist".into());
@@ -289,14 +300,13 @@ fn main() -> std::io::Result<()> {
         warn!("not serving the browser client ({e}); run `(cd tests/socketio && npm ci)`, or set SOCKETIO_CLIENT_DIR");
     }
 
-    // Sockets of the main namespace, for /admin's stats.
-    let online = Rc::new(Cell::new(0));
-    let counted = Rc::clone(&online);
+    let counted = Arc::clone(online);
     io.of("/")
         .middleware(name_from_auth)
         .on_connection(move |socket| on_connection(&counted, socket));
 
     let token = std::env::var("SOCKETIO_ADMIN_TOKEN").unwrap_or_else(|_| "let-me-in".into());
+    let online = Arc::clone(online);
     io.of("/admin")
         .middleware(move |socket| {
             if socket.handshake().auth()["token"].as_str() == Some(token.as_str()) {
@@ -308,10 +318,11 @@ fn main() -> std::io::Result<()> {
         })
         .on_connection(move |socket| {
             info!("{} connected to /admin", socket.id());
-            let online = Rc::clone(&online);
+            let online = Arc::clone(&online);
             socket.on("stats", move |socket, _args, ack| {
                 if let Some(ack) = ack {
-                    ack.send(socket, json!({ "connected": online.get() }));
+                    let connected = online.load(Ordering::Relaxed);
+                    ack.send(socket, json!({ "connected": connected }));
                 }
             });
         });
@@ -328,18 +339,42 @@ fn main() -> std::io::Result<()> {
             }
         });
     });
+    io
+}
 
-    let (config, tls) = common::with_tls(Config::default())?;
+fn main() -> std::io::Result<()> {
+    common::init_logging()?;
+    let config = common::with_reactors(Config::default())?;
+    let (config, tls) = common::with_tls(config)?;
     let server = Server::bind_with(common::listen_addr("127.0.0.1:3000"), config)?;
     let http = if tls { "https" } else { "http" };
     info!("socket.io chat on {http}://{}/", server.local_addr()?);
     common::shutdown_on_signal(server.handle())?;
+
+    // Sockets of the main namespace on every reactor, for /admin's stats.
+    let online = Arc::new(AtomicUsize::new(0));
+    // The clock runs on its own thread, through reactor 0's io handle (which reaches
+    // every reactor's sockets), until `stop_clock` hangs up.
     let (stop_clock, stopped) = mpsc::channel();
-    let ticking = io.handle();
-    let ticker = thread::spawn(move || clock(ticking, stopped));
-    let served = server.run(io);
+    let stopped = Mutex::new(Some(stopped));
+    let ticker = Mutex::new(None);
+    let served = server.run_with(|reactor| {
+        let io = socket_io(&online);
+        let stopped = (reactor == 0)
+            .then(|| stopped.lock().ok()?.take())
+            .flatten();
+        if let Some(stopped) = stopped {
+            let ticking = io.handle();
+            let thread = thread::spawn(move || clock(ticking, stopped));
+            if let Ok(mut ticker) = ticker.lock() {
+                *ticker = Some(thread);
+            }
+        }
+        io
+    });
     drop(stop_clock);
-    if ticker.join().is_err() {
+    let ticker = ticker.into_inner().ok().flatten();
+    if ticker.is_some_and(|t| t.join().is_err()) {
         warn!("the clock thread panicked");
     }
     served

@@ -13,6 +13,8 @@
 //! `127.0.0.1:3000`, or `WSREACTOR_ADDR`); with the `tls` feature too, `--tls CERT KEY` (or
 //! `WSREACTOR_TLS_CERT` and `WSREACTOR_TLS_KEY`) serves it on https://.
 
+// `with_reactors` goes unused: this example runs one reactor.
+#[expect(dead_code)]
 mod common;
 
 use std::time::Duration;

@@ -162,7 +162,12 @@ fn bcast(nsp: &mut Namespace, io: IoHandle) {
                 return;
             };
             let (to, except) = (to.to_owned(), except.to_owned());
-            socket.nsp().to(&run).except(&except).sockets_join(&[&to]);
+            socket
+                .nsp()
+                .to(&run)
+                .except(&except)
+                .sockets_join(&[&to])
+                .ok(); // one reactor
             socket.nsp().to(&to).emit("moved", to.as_str()).ok();
         });
     });

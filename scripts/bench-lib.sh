@@ -47,6 +47,11 @@ server_cmd() {
         node-ws-tls) echo "node benches/peers/node-ws/echo.js --tls $TLS_CERT $TLS_KEY" ;;
         # wsreactor's echo built from another commit, to measure a change before and after.
         baseline) echo "${BASELINE_ECHO:?set BASELINE_ECHO to the echo binary of the commit to compare}" ;;
+        # Several reactors on the port: wsreactor-rN (spread by SO_REUSEPORT), and
+        # wsreactor-rN-handoff (reactor 0 deals connections in turn).
+        wsreactor-r[0-9]*-handoff) local n=${1#wsreactor-r}; n=${n%-handoff}
+            echo "env WSREACTOR_SPREAD=handoff target/release/examples/echo --reactors $n" ;;
+        wsreactor-r[0-9]*) echo "target/release/examples/echo --reactors ${1#wsreactor-r}" ;;
         *) echo "unknown server $1" >&2; return 1 ;;
     esac
 }

@@ -2,7 +2,8 @@
 # wsreactor's echo side by side with uWebSockets (C++), tokio-tungstenite, fastwebsockets and
 # Node ws.
 #
-# Method: each server pinned to core $SERVER_CPU, the load generator (examples/loadgen) to
+# Method: each server pinned to core $SERVER_CPU (a server of several reactors too: all its
+# threads share that core, so its CPU per message is comparable), the load generator (examples/loadgen) to
 # core $CLIENT_CPU; a fresh server process per measurement; within each round the servers
 # take turns, in an order that rotates from turn to turn; the tables show medians over
 # $ROUNDS rounds (and the best round, for CPU per message). The steady figure is the server's CPU time per echoed message (from
@@ -37,6 +38,8 @@
 #   git worktree add /tmp/base BASE && (cd /tmp/base && cargo build --release --example echo)
 #   SERVERS="wsreactor baseline" BASELINE_ECHO=/tmp/base/target/release/examples/echo \
 #       SCENARIOS="b d" scripts/bench-peers.sh
+#   # one reactor against two (wsreactor-rN, or wsreactor-rN-handoff; see bench-reactors.sh)
+#   SERVERS="wsreactor wsreactor-r2" SCENARIOS="a b c d" scripts/bench-peers.sh
 #
 # TLS: a server named NAME-tls serves wss:// (wsreactor-tls: the echo example with --tls and
 # the committed test certificate; node-ws-tls: Node ws on an https server); the load

@@ -7,7 +7,9 @@
 # and connection state recovery the same way, both servers started with --recovery and the
 # subject's TCP connections cut by a proxy (tests/socketio/recovery.test.mjs). And over
 # https and wss://, the client trusting tests/tls/ca.pem (tests/socketio/tls.test.mjs): the
-# examples are built with TLS, which serves plain http too unless given --tls.
+# examples are built with TLS, which serves plain http too unless given --tls. And the chat
+# example on two reactors (tests/socketio/reactors.test.mjs): a long-polling session whose
+# requests arrive on both, rooms and broadcasts across them.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 

@@ -41,8 +41,31 @@ pub struct Config {
     pub(crate) max_rooms_per_connection: usize,
     pub(crate) max_room_name_len: usize,
     pub(crate) clock: Clock,
+    pub(crate) reactors: usize,
+    pub(crate) spread: Spread,
     #[cfg(feature = "tls")]
     pub(crate) tls: Option<Arc<rustls::ServerConfig>>,
+}
+
+/// Reactors a server may have: a [`ConnId`](crate::ConnId) names its reactor in 8 bits.
+pub(crate) const MAX_REACTORS: usize = crate::slab::TAGS;
+
+/// How new connections are spread over the reactors of a server with more than one
+/// ([`Config::reactors`]); set with [`Config::spread`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Spread {
+    /// Each reactor listens on a socket of its own, all bound to the same port with
+    /// `SO_REUSEPORT`, and the kernel picks one for each new connection by a hash of its
+    /// addresses. No reactor touches another's connections, so a busy reactor slows only
+    /// its own; the spread is as even as the hash makes it. The default.
+    #[default]
+    ReusePort,
+    /// Reactor 0 accepts every connection and hands each to the reactors in turn (itself
+    /// included) through their command queues: an even spread, at the cost of a queued
+    /// command and a wake-up per connection, and every accept on one thread. What
+    /// [`Server::from_listener`](crate::Server::from_listener) does with several
+    /// reactors, since a socket made elsewhere cannot be shared by port.
+    HandOff,
 }
 
 /// What happens to a message that would take a connection's outbound queue past
@@ -84,6 +107,8 @@ impl Default for Config {
             max_rooms_per_connection: 256,
             max_room_name_len: 256,
             clock: Clock::System,
+            reactors: 1,
+            spread: Spread::ReusePort,
             #[cfg(feature = "tls")]
             tls: None,
         }
@@ -179,6 +204,19 @@ impl Config {
         /// [`JoinError::NameTooLong`](crate::JoinError::NameTooLong). Cost: a room's name
         /// is held once, shared by its members.
         max_room_name_len / get_max_room_name_len: usize,
+        /// Reactors serving the port: threads, each with its own poller, connections,
+        /// buffers and timers; a connection stays on the reactor that took it. Default 1,
+        /// which runs on the thread of [`Server::run`](crate::Server::run) and nowhere else;
+        /// `0` means one per core the process may use
+        /// ([`std::thread::available_parallelism`]); at most 256. With more than one the
+        /// server needs a handler per reactor
+        /// ([`Server::run_with`](crate::Server::run_with)); connections are spread by
+        /// [`spread`](Self::spread), and ids, rooms, broadcasts and [`Handle`](crate::Handle)s
+        /// reach across reactors (see [`Server`](crate::Server)).
+        reactors / get_reactors: usize,
+        /// How new connections are spread over several reactors. Default
+        /// [`Spread::ReusePort`]. Ignored with one reactor.
+        spread / get_spread: Spread,
     }
 
     /// Runs the server on a [`ManualClock`] instead of the system clock, so that a test
@@ -228,12 +266,28 @@ impl Config {
         }
     }
 
+    /// How many reactors the server runs: [`reactors`](Self::reactors) with `0` made one
+    /// per available core (at most 256).
+    pub(crate) fn reactor_count(&self) -> usize {
+        match self.reactors {
+            0 => std::thread::available_parallelism().map_or(1, |n| n.get().min(MAX_REACTORS)),
+            n => n,
+        }
+    }
+
     /// Checks that the values fit together.
     pub(crate) fn validate(&self) -> io::Result<()> {
         let invalid =
             |what: &str| Err(io::Error::new(io::ErrorKind::InvalidInput, what.to_owned()));
         if self.max_connections == 0 {
             return invalid("max_connections must be at least 1");
+        }
+        if self.reactors > MAX_REACTORS {
+            return invalid("reactors must be at most 256");
+        }
+        // A reactor's connections are slots of 24 bits (`ConnId` names its reactor above).
+        if self.reactor_count() > 1 && self.max_connections > 1 << crate::slab::SLOT_BITS {
+            return invalid("max_connections must be at most 16,777,216 with several reactors");
         }
         if self.max_frame_size == 0 || self.max_message_size == 0 {
             return invalid("max_message_size and max_frame_size must be at least 1");
@@ -280,5 +334,24 @@ mod tests {
             config.validate().unwrap_err().kind(),
             io::ErrorKind::InvalidInput
         );
+    }
+
+    #[test]
+    fn reactors_are_checked_and_zero_is_one_per_core() {
+        assert_eq!(Config::default().reactor_count(), 1);
+        let cores = std::thread::available_parallelism().unwrap().get();
+        assert_eq!(
+            Config::default().reactors(0).reactor_count(),
+            cores.min(256)
+        );
+        assert!(Config::default().reactors(256).validate().is_ok());
+        let too_many = Config::default().reactors(257).validate().unwrap_err();
+        assert_eq!(too_many.kind(), io::ErrorKind::InvalidInput);
+        let huge = Config::default().max_connections(usize::MAX);
+        assert!(
+            huge.clone().validate().is_ok(),
+            "one reactor: no slot limit"
+        );
+        assert!(huge.reactors(2).validate().is_err());
     }
 }

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use tungstenite::protocol::frame::CloseFrame;
 
 use crate::error::{Cause, JoinError};
-use crate::handle::Handle;
+use crate::handle::{Handle, SendError};
 use crate::http::Response;
 use crate::id::{ConnId, TimerId};
 use crate::reactor::core::Core;
@@ -39,7 +39,7 @@ use crate::{CloseCode, Message};
 ///                 SendStatus::Queued => {}
 ///                 // Queued, but the peer is behind: go on at its next message.
 ///                 SendStatus::Backpressure => break,
-///                 SendStatus::Dropped | SendStatus::Closed => return,
+///                 SendStatus::Dropped | SendStatus::Closed | SendStatus::Full => return,
 ///             }
 ///         }
 ///     }
@@ -68,6 +68,10 @@ pub enum SendStatus {
     /// a WebSocket (still in its handshake, or plain HTTP). For a [`Message::Close`]: the
     /// close handshake had already started.
     Closed,
+    /// Not queued: the connection is on another reactor
+    /// ([`Config::reactors`](crate::Config::reactors)), whose command queue is full (it is
+    /// behind). Nothing else changed: try again later, or drop the message.
+    Full,
 }
 
 impl SendStatus {
@@ -83,6 +87,12 @@ impl SendStatus {
 /// Sends are buffered and written once per reactor pass, after the callbacks of that pass
 /// have run; closes start the close handshake at once but the connection is torn down
 /// later. Nothing here blocks.
+///
+/// With several reactors ([`Config::reactors`](crate::Config::reactors)) it reaches the
+/// whole server: a connection of another reactor, by its id, and the members of a room
+/// wherever they are. What goes to another reactor travels through its bounded command
+/// queue and is written on its next pass; a full queue is an answer
+/// ([`SendStatus::Full`], [`SendError::Full`]), never a wait or a silent drop.
 #[derive(Debug)]
 pub struct ServerCtx<'a> {
     core: &'a mut Core,
@@ -103,9 +113,23 @@ impl<'a> ServerCtx<'a> {
         ServerCtx { core }
     }
 
-    /// Connections currently held, including ones still in the handshake.
+    /// Connections currently held, including ones still in the handshake. With several
+    /// reactors, on all of them: this one's count now, the others' as of their last pass.
     pub fn connections(&self) -> usize {
-        self.core.conns.len()
+        let core = &self.core;
+        core.conns.len() + core.handle.mesh().load_of_others(core.reactor)
+    }
+
+    /// How many reactors the server runs ([`Config::reactors`](crate::Config::reactors)).
+    pub fn reactors(&self) -> usize {
+        self.core.reactors()
+    }
+
+    /// The reactor this callback runs on: 0 on a server with one
+    /// ([`Config::reactors`](crate::Config::reactors)). A connection's callbacks run on its
+    /// own ([`ConnId::reactor`]).
+    pub fn reactor(&self) -> usize {
+        self.core.reactor
     }
 
     /// Queues a message to a connection and says what became of it ([`SendStatus`]):
@@ -119,11 +143,21 @@ impl<'a> ServerCtx<'a> {
     /// This is the synchronous counterpart of [`Handle::send`], whose `Ok` means only that
     /// the reactor accepted the command for delivery.
     ///
+    /// A connection of another reactor ([`ConnId::reactor`]) is reached through that
+    /// reactor's queue: [`Queued`](SendStatus::Queued) once its queue took the message
+    /// (what becomes of it there is not reported, as for a [`Handle`]),
+    /// [`Full`](SendStatus::Full) if the queue is full, [`Closed`](SendStatus::Closed) if
+    /// that reactor has stopped.
+    ///
     /// A connection that a Socket.IO or Engine.IO endpoint serves answers `Closed`: only the
     /// endpoint writes its frames (a raw frame would break its protocol), so no raw send
     /// reaches it, from a handler or a [`Handle`]; reach its sockets through the endpoint.
     #[inline]
     pub fn send_to(&mut self, to: ConnId, msg: impl Into<Message>) -> SendStatus {
+        if to.reactor() != self.core.reactor {
+            // Its reactor skips endpoint connections, as this one does.
+            return self.core.send_elsewhere(to, msg.into());
+        }
         match self.core.is_endpoint(to) {
             false => self.core.send(to, msg.into()),
             true => SendStatus::Closed,
@@ -158,8 +192,13 @@ impl<'a> ServerCtx<'a> {
     /// and reason sent. The codes that may be sent are 1000–1003, 1007–1014 and 3000–4999.
     ///
     /// `false` for a connection a Socket.IO or Engine.IO endpoint serves, as in
-    /// [`send_to`](Self::send_to).
+    /// [`send_to`](Self::send_to). For a connection of another reactor: `true` once that
+    /// reactor's queue took the request (it is carried out there as here), `false` if the
+    /// queue is full or the reactor has stopped.
     pub fn close_conn(&mut self, id: ConnId, code: CloseCode, reason: &str) -> bool {
+        if id.reactor() != self.core.reactor {
+            return self.core.close_elsewhere(id, code, reason);
+        }
         if self.core.is_endpoint(id) {
             return false;
         }
@@ -170,26 +209,43 @@ impl<'a> ServerCtx<'a> {
         self.core.close(id, frame, Cause::ServerClosed)
     }
 
-    /// Members of a room.
+    /// Members of a room, on every reactor.
+    ///
+    /// With several reactors each keeps a counter per room, changed as members join and
+    /// leave there; this adds them up (one atomic load per reactor). If this reactor has
+    /// no member of the room, the counters are found under the lock of the server's room
+    /// registry, which reactors otherwise take only when a room gets its first member on
+    /// them or loses its last one.
     pub fn room_size(&self, room: &str) -> usize {
-        self.core.rooms.len(room)
+        self.core.room_size(room)
     }
 
     /// Sends a message to every member of a room, the connection being served included if
-    /// it is one (Socket.IO's `io.to(room)`). The frame is encoded once and its bytes
-    /// shared by all recipients. Returns how many it was queued for.
-    pub fn publish(&mut self, room: &str, msg: impl Into<Message>) -> usize {
+    /// it is one (Socket.IO's `io.to(room)`). The frame is encoded once per reactor and its
+    /// bytes shared by the reactor's recipients. Returns how many it was queued for.
+    ///
+    /// With several reactors, it reaches the members on every reactor exactly once: on the
+    /// others through their queues (they write it on their next pass), and what one
+    /// callback or thread publishes arrives everywhere in the order it was published. The
+    /// count then includes the members the other reactors count now. It goes to all of
+    /// them or to none: [`SendError::Full`] if the queue of a reactor with members is full
+    /// (nothing was sent, here either). With one reactor it is never an error.
+    pub fn publish(&mut self, room: &str, msg: impl Into<Message>) -> Result<usize, SendError> {
         self.core.publish(room, msg.into(), None)
     }
 
     /// Sends a message to every open connection but those a Socket.IO or Engine.IO
-    /// endpoint serves (see [`send_to`](Self::send_to)).
-    pub fn broadcast(&mut self, msg: impl Into<Message>) -> usize {
+    /// endpoint serves (see [`send_to`](Self::send_to)), on every reactor, all or none, as
+    /// [`publish`](Self::publish) does; the count includes the other reactors' connections
+    /// as they last counted them (once per pass).
+    pub fn broadcast(&mut self, msg: impl Into<Message>) -> Result<usize, SendError> {
         self.core.broadcast(msg.into(), None)
     }
 
     /// Answers an HTTP request that [`Handler::on_http`](crate::Handler::on_http) held
-    /// (returned `None` for). `false` if that connection is gone or has no request waiting.
+    /// (returned `None` for). `false` if that connection is gone or has no request waiting,
+    /// or is on another reactor: a held request is answered on its own reactor, by the
+    /// handler that held it.
     pub fn respond(&mut self, id: ConnId, response: Response) -> bool {
         self.core.respond(id, &response)
     }
@@ -200,7 +256,8 @@ impl<'a> ServerCtx<'a> {
         self.core.is_writable(id)
     }
 
-    /// Whether connection `id` has an HTTP request waiting for [`respond`](Self::respond).
+    /// Whether connection `id` has an HTTP request waiting for [`respond`](Self::respond)
+    /// (`false` for a connection of another reactor).
     pub fn is_held(&self, id: ConnId) -> bool {
         self.core.conns.get(id).is_some_and(|e| e.conn.is_held())
     }
@@ -226,6 +283,17 @@ impl<'a> ServerCtx<'a> {
     /// A [`Handle`] to the server, for other threads.
     pub fn handle(&self) -> Handle {
         self.core.handle.clone()
+    }
+
+    /// The `T` the handlers of every reactor share under `name`, made by `make` for the
+    /// first that asks (the Socket.IO endpoints of one path find each other so).
+    #[cfg(feature = "socketio")]
+    pub(crate) fn shared<T: std::any::Any + Send + Sync>(
+        &self,
+        name: &str,
+        make: impl FnOnce() -> T,
+    ) -> std::sync::Arc<T> {
+        self.core.handle.mesh().shared(name, make)
     }
 }
 
@@ -295,12 +363,12 @@ impl<'a> Ctx<'a> {
         if !core.conns.get(self.id).is_some_and(|e| e.conn.is_open()) {
             return Err(JoinError::NotOpen);
         }
-        core.rooms.join(self.id, room)
+        core.join(self.id, room)
     }
 
     /// Leaves a room; `false` if not a member.
     pub fn leave(&mut self, room: &str) -> bool {
-        self.server.core.rooms.leave(self.id, room)
+        self.server.core.leave(self.id, room)
     }
 
     /// The rooms this connection is in, in the order it joined them.
@@ -309,8 +377,12 @@ impl<'a> Ctx<'a> {
     }
 
     /// Sends a message to every member of a room except this connection (Socket.IO's
-    /// `socket.to(room)`).
-    pub fn publish_to_others(&mut self, room: &str, msg: impl Into<Message>) -> usize {
+    /// `socket.to(room)`), on every reactor, as [`ServerCtx::publish`] does.
+    pub fn publish_to_others(
+        &mut self,
+        room: &str,
+        msg: impl Into<Message>,
+    ) -> Result<usize, SendError> {
         self.server.core.publish(room, msg.into(), Some(self.id))
     }
 }

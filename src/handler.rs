@@ -42,6 +42,26 @@ pub trait Handler {
     /// timer ([`ServerCtx::set_timer`]). Default: nothing.
     fn on_start(&mut self, _ctx: &mut ServerCtx<'_>) {}
 
+    /// Which reactor serves this request, on a server with several
+    /// ([`Config::reactors`](crate::Config::reactors)): `Some(r)` for another reactor hands
+    /// the connection, with the request already read, to reactor `r`, whose handler then
+    /// gets the request as if it had arrived there ([`on_upgrade`](Self::on_upgrade) or
+    /// [`on_http`](Self::on_http)) and serves the connection from then on. `None` (the
+    /// default), or this reactor's number, serves it here.
+    ///
+    /// For sessions that span several requests, such as long-polling: the reactor that
+    /// holds a session names itself in the session's id, and every request naming that id
+    /// is routed there (what `@socket.io/sticky` does between processes; the
+    /// [`socketio`](crate::socketio) endpoints do this). Called only with several reactors,
+    /// for each upgrade and plain HTTP request, before anything else sees it; a request
+    /// that was handed over is not routed again. A number past the last reactor is
+    /// ignored. If that reactor's queue is full the request is answered `503` here. Moving a
+    /// connection between reactors needs Unix; elsewhere requests are served where they
+    /// arrive.
+    fn route(&mut self, _req: &Request) -> Option<usize> {
+        None
+    }
+
     /// Sees an upgrade request before it is accepted. Return `Err(response)` to refuse it
     /// (401, 403 for a bad `Origin`, 404 for an unknown path), or accept, optionally
     /// choosing a subprotocol. Default: accept.

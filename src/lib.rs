@@ -57,6 +57,11 @@
 //! [`Server`] is `Send`, so it can be moved to a thread of its own; [`Server::poll`] runs
 //! a single bounded pass for programs with a loop of their own.
 //!
+//! [`Config::reactors`] runs several reactors on one port, one thread each, with a handler
+//! each made on its thread ([`Server::run_with`]); connections stay on the reactor that
+//! took them, and ids, rooms, publishing, broadcasting and [`Handle`]s reach across
+//! reactors through bounded queues (see [`Server`]).
+//!
 //! `Message`, `CloseCode` and `Bytes` are re-exported from `tungstenite`, so its major
 //! version is part of this crate's API.
 
@@ -76,6 +81,7 @@ mod handle;
 mod handler;
 mod http;
 mod id;
+mod queue;
 mod reactor;
 mod request_ext;
 mod rooms;
@@ -89,7 +95,7 @@ mod slab;
 struct ReadmeDoctests;
 
 pub use clock::ManualClock;
-pub use config::{BackpressurePolicy, Config};
+pub use config::{BackpressurePolicy, Config, Spread};
 pub use ctx::{Ctx, SendStatus, ServerCtx};
 pub use error::{Cause, Disconnect, JoinError};
 pub use handle::{Handle, SendError};

@@ -9,9 +9,11 @@
 //! hold unbounded memory, and leaving every room on close (run on the reactor's thread,
 //! about 1 µs per room) stays short.
 //!
-//! All room state lives behind this type, so a later backend (one reactor per core, or
-//! Redis pub/sub across machines) replaces one module. Members are connections by default;
-//! the Socket.IO layer keeps one index per namespace whose members are its sockets.
+//! All room state of one reactor lives behind this type; with several reactors each has
+//! its own, and `reactor/census.rs` counts every room's members on each (a later backend,
+//! Redis pub/sub across machines, would sit at the same seam). Members are connections by
+//! default; the Socket.IO layer keeps one index per namespace whose members are its
+//! sockets.
 
 use std::collections::{BTreeSet, HashMap};
 use std::hash::Hash;

@@ -24,8 +24,15 @@ fn example(name: &str) -> PathBuf {
 /// Starts an example on port 0 and reads the address it logs (`... ws://ADDR` or
 /// `http://ADDR/`).
 fn start(name: &str) -> (Child, SocketAddr) {
+    start_with(name, &[], &[])
+}
+
+/// [`start`] with more arguments (after the address) and environment variables.
+fn start_with(name: &str, args: &[&str], envs: &[(&str, &str)]) -> (Child, SocketAddr) {
     let mut child = Command::new(example(name))
         .arg("127.0.0.1:0")
+        .args(args)
+        .envs(envs.iter().copied())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -87,6 +94,25 @@ fn echo_example_echoes_and_shuts_down_on_sigterm() {
     terminate(&child);
     expect_going_away(&mut ws);
     let _ = ws.read(); // answers the close
+    assert!(child.wait().unwrap().success());
+}
+
+/// With two reactors handed connections in turn, the two clients are on different ones,
+/// and SIGTERM closes both.
+#[test]
+fn echo_example_runs_reactors_and_shuts_them_all_down() {
+    let spread = [("WSREACTOR_SPREAD", "handoff")];
+    let (mut child, addr) = start_with("echo", &["--reactors", "2"], &spread);
+    let mut clients = [client_at(addr, "/"), client_at(addr, "/")];
+    for (n, ws) in clients.iter_mut().enumerate() {
+        ws.send(Message::text(format!("to {n}"))).unwrap();
+        assert_eq!(ws.read().unwrap(), Message::text(format!("to {n}")));
+    }
+    terminate(&child);
+    for ws in &mut clients {
+        expect_going_away(ws);
+        let _ = ws.read();
+    }
     assert!(child.wait().unwrap().success());
 }
 

@@ -239,6 +239,7 @@ fn on_start_sets_a_timer_that_runs_without_connections() {
         }
         fn on_timer(&mut self, ctx: &mut ServerCtx<'_>, _timer: TimerId) {
             let reached = ctx.broadcast(format!("tick after {} start", self.starts));
+            let reached = reached.unwrap();
             let _ = self.ticks.send(reached);
             ctx.set_timer(TICK);
         }

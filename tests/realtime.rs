@@ -36,11 +36,15 @@ impl Handler for Rooms {
                 Err(e) => format!("{e:?}"),
             },
             "leave" => ctx.leave(room).to_string(),
-            "all" => ctx.publish(room, rest.unwrap_or_default()).to_string(),
+            "all" => ctx
+                .publish(room, rest.unwrap_or_default())
+                .unwrap()
+                .to_string(),
             "others" => ctx
                 .publish_to_others(room, rest.unwrap_or_default())
+                .unwrap()
                 .to_string(),
-            "everyone" => ctx.broadcast(room).to_string(),
+            "everyone" => ctx.broadcast(room).unwrap().to_string(),
             "rooms" => ctx.rooms().collect::<Vec<_>>().join(","),
             _ => return,
         };
@@ -51,7 +55,8 @@ impl Handler for Rooms {
         // rooms are still visible here; everyone left in them hears about it
         let rooms: Vec<String> = ctx.rooms().map(str::to_owned).collect();
         for room in rooms {
-            ctx.publish_to_others(&room, format!("{} left {room}", ctx.id()));
+            ctx.publish_to_others(&room, format!("{} left {room}", ctx.id()))
+                .unwrap();
         }
         self.0.send((ctx.id(), Some(why.clone()))).unwrap();
     }

@@ -298,7 +298,7 @@ impl Handler for Raw {
     }
 
     fn on_message(&mut self, ctx: &mut Ctx<'_>, msg: wsreactor::Message) {
-        ctx.broadcast(msg.clone());
+        ctx.broadcast(msg.clone()).unwrap();
         let _ = ctx.handle().broadcast(msg);
     }
 }

@@ -2,7 +2,7 @@
 
 use std::io;
 
-use wsreactor::{Config, Handle};
+use wsreactor::{Config, Handle, Spread};
 
 /// Logs with `env_logger`: `RUST_LOG` takes its usual filters (`debug`, `echo=debug`,
 /// `wsreactor=trace,info`); without it, `info` for everything.
@@ -12,20 +12,47 @@ pub fn init_logging() -> std::io::Result<()> {
         .map_err(std::io::Error::other)
 }
 
-/// The first argument that is not `--tls CERT KEY`, else `WSREACTOR_ADDR`, else `default`.
+/// The first argument that is not an option (`--tls CERT KEY`, `--reactors N`), else
+/// `WSREACTOR_ADDR`, else `default`.
 pub fn listen_addr(default: &str) -> String {
     let mut args = std::env::args().skip(1);
     let mut first = None;
     while let Some(arg) = args.next() {
-        if arg == "--tls" {
-            args.nth(1);
-        } else {
-            first.get_or_insert(arg);
+        match arg.as_str() {
+            "--tls" => drop(args.nth(1)),
+            "--reactors" => drop(args.next()),
+            _ => drop(first.get_or_insert(arg)),
         }
     }
     first
         .or_else(|| std::env::var("WSREACTOR_ADDR").ok())
         .unwrap_or_else(|| default.to_owned())
+}
+
+/// `config` with the reactors asked for: `--reactors N` (after the address), else
+/// `WSREACTOR_REACTORS`, else 1 (`0`: one per core); `WSREACTOR_SPREAD=handoff` has
+/// reactor 0 hand connections to the others in turn (`Spread::HandOff`) instead of the
+/// kernel spreading them by port.
+pub fn with_reactors(config: Config) -> io::Result<Config> {
+    let mut args = std::env::args()
+        .skip_while(|arg| arg != "--reactors")
+        .skip(1);
+    let value = match std::env::args().any(|arg| arg == "--reactors") {
+        true => args.next(),
+        false => std::env::var("WSREACTOR_REACTORS").ok(),
+    };
+    let reactors = match value {
+        None => 1,
+        Some(value) => value.parse().map_err(|_| {
+            let why = format!("--reactors (or WSREACTOR_REACTORS) takes a number, not {value:?}");
+            io::Error::new(io::ErrorKind::InvalidInput, why)
+        })?,
+    };
+    let config = config.reactors(reactors);
+    match std::env::var("WSREACTOR_SPREAD").as_deref() {
+        Ok("handoff") => Ok(config.spread(Spread::HandOff)),
+        _ => Ok(config),
+    }
 }
 
 /// The certificate chain and key files of `--tls CERT KEY`, else of `WSREACTOR_TLS_CERT`

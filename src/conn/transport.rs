@@ -71,7 +71,8 @@ impl Transport {
         self.socket().shutdown(Shutdown::Write)
     }
 
-    fn socket(&self) -> &TcpStream {
+    /// The TCP socket under it (the reactor moves it between pollers).
+    pub(crate) fn socket(&self) -> &TcpStream {
         match self {
             Transport::Plain(sock) => sock,
             #[cfg(feature = "tls")]

@@ -6,21 +6,24 @@
 
 use std::fmt::Display;
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use log::Level;
 use tungstenite::protocol::frame::CloseFrame;
 
+use super::census::Census;
 use super::rejects::Rejects;
 use super::timers::Timers;
+use super::token::token;
 use crate::config::Config;
 use crate::conn::frame::{self, OpCode};
 use crate::conn::io::{Spares, SHARE_MIN};
 use crate::conn::transport::Transport;
-use crate::conn::{Connection, Sent};
+use crate::conn::{Connection, Event, Sent};
 use crate::ctx::SendStatus;
-use crate::error::{Cause, Disconnect};
-use crate::handle::Handle;
+use crate::error::{Cause, Disconnect, JoinError};
+use crate::handle::{Command, Handle, Reactors, SendError, Wake};
 use crate::http::Response;
 use crate::id::{ConnId, TimerId};
 use crate::rooms::Rooms;
@@ -56,6 +59,17 @@ impl Entry {
         }
     }
 
+    /// The entry as it arrives on another reactor: on none of its work lists, no timer
+    /// armed there yet.
+    fn moved(self) -> Self {
+        Entry {
+            armed: None,
+            dirty: false,
+            scheduled: false,
+            ..self
+        }
+    }
+
     pub(crate) fn new(sock: Transport, conn: Connection) -> Self {
         Entry {
             sock,
@@ -69,9 +83,34 @@ impl Entry {
     }
 }
 
+/// A connection on its way to another reactor, with the request read on it (an
+/// `Event::Upgrade` or `Event::Http`), which the other reactor's handler gets.
+#[derive(Debug)]
+pub(crate) struct Moved {
+    entry: Entry,
+    event: Event,
+}
+
+/// What a reactor with siblings (`Config::reactors` above 1) needs of its own.
+#[derive(Debug)]
+pub(crate) struct Siblings {
+    /// Room sizes on every reactor.
+    census: Census,
+    /// Its poller's registry, to hand connections over and take them in.
+    registry: mio::Registry,
+}
+
+impl Siblings {
+    pub(crate) fn new(census: Census, registry: mio::Registry) -> Self {
+        Siblings { census, registry }
+    }
+}
+
 /// Connections plus the work queued for the end of the pass.
 #[derive(Debug)]
 pub(crate) struct Core {
+    /// This reactor's number among the server's: the tag of its connections' ids.
+    pub(crate) reactor: usize,
     pub(crate) conns: Slab<ConnId, Entry>,
     pub(crate) config: Config,
     /// The time of this pass, read once after `poll` returns.
@@ -91,7 +130,11 @@ pub(crate) struct Core {
     /// Ended connections that held an unanswered request: `on_http_closed` is owed.
     pub(crate) held_closed: Vec<(ConnId, SocketAddr)>,
     pub(crate) rooms: Rooms,
-    /// Handed out by `ServerCtx::handle`.
+    /// With several reactors: what it needs to work with the others.
+    siblings: Option<Siblings>,
+    /// Reactors sent commands this pass, to wake at its end (`Wake::Later`).
+    pub(crate) owed: Reactors,
+    /// Handed out by `ServerCtx::handle`; reaches the other reactors too.
     pub(crate) handle: Handle,
     /// Reused list of recipients, so publishing does not allocate.
     scratch: Vec<ConnId>,
@@ -132,14 +175,23 @@ fn outgoing(msg: Message) -> Outgoing {
 }
 
 impl Core {
-    pub(crate) fn new(config: Config, handle: Handle, now: Instant) -> Self {
+    pub(crate) fn new(
+        reactor: usize,
+        config: Config,
+        handle: Handle,
+        siblings: Option<Siblings>,
+        now: Instant,
+    ) -> Self {
         Core {
+            reactor,
             rooms: Rooms::new(config.room_limits()),
+            siblings,
+            owed: Reactors::default(),
             handle,
             scratch: Vec::new(),
             spares: Spares::default(),
             rejects: Rejects::default(),
-            conns: Slab::default(),
+            conns: Slab::tagged(reactor),
             config,
             now,
             timers: Timers::default(),
@@ -193,11 +245,44 @@ impl Core {
         self.conns.get(id).is_some_and(|e| e.endpoint)
     }
 
-    /// Sends a message to every member of `room` but `except`. A payload of
-    /// `SHARE_MIN` (2 KiB) or more is shared by every recipient (each gets only its own
+    /// Sends a message to every member of `room` but `except`, on every reactor: the
+    /// others' members through their queues (all of them, or none if one is full), then
+    /// this one's. Returns how many it was queued for here, plus the members the other
+    /// reactors count now (which queue it on their next pass).
+    pub(crate) fn publish(
+        &mut self,
+        room: &str,
+        msg: Message,
+        except: Option<ConnId>,
+    ) -> Result<usize, SendError> {
+        let mut there = 0;
+        if let Some(Siblings { census, .. }) = &self.siblings {
+            let others = census.others_in(room);
+            if !others.is_empty() {
+                let name: Arc<str> = room.into();
+                let make = || Command::Publish(Arc::clone(&name), msg.clone());
+                let wake = Wake::Later(&mut self.owed);
+                there = match self.handle.mesh().push_all(&others, make, wake) {
+                    Ok(()) => census.members_on(room, &others),
+                    Err(SendError::Full) => return Err(SendError::Full),
+                    // Those reactors stopped, and their members with them.
+                    Err(SendError::Stopped) => 0,
+                };
+            }
+        }
+        Ok(self.publish_here(room, msg, except) + there)
+    }
+
+    /// Sends a message to every member of `room` but `except` on this reactor. A payload
+    /// of `SHARE_MIN` (2 KiB) or more is shared by every recipient (each gets only its own
     /// frame header); a smaller one is copied, which costs less than sharing it. Returns
     /// how many it was queued for.
-    pub(crate) fn publish(&mut self, room: &str, msg: Message, except: Option<ConnId>) -> usize {
+    pub(crate) fn publish_here(
+        &mut self,
+        room: &str,
+        msg: Message,
+        except: Option<ConnId>,
+    ) -> usize {
         let mut ids = std::mem::take(&mut self.scratch);
         ids.extend(self.rooms.members(room).filter(|&id| Some(id) != except));
         let sent = self.send_many(&ids, msg);
@@ -206,8 +291,29 @@ impl Core {
         sent
     }
 
-    /// Sends a message to every open connection but `except`, as `publish` does.
-    pub(crate) fn broadcast(&mut self, msg: Message, except: Option<ConnId>) -> usize {
+    /// Sends a message to every open connection but `except`, on every reactor, as
+    /// `publish` does; the other reactors' connections count as they last said.
+    pub(crate) fn broadcast(
+        &mut self,
+        msg: Message,
+        except: Option<ConnId>,
+    ) -> Result<usize, SendError> {
+        let mut there = 0;
+        let mesh = self.handle.mesh();
+        if mesh.len() > 1 {
+            let others = Reactors::all_but(mesh.len(), Some(self.reactor));
+            let make = || Command::Broadcast(msg.clone());
+            there = match mesh.push_all(&others, make, Wake::Later(&mut self.owed)) {
+                Ok(()) => mesh.load_of_others(self.reactor),
+                Err(SendError::Full) => return Err(SendError::Full),
+                Err(SendError::Stopped) => 0,
+            };
+        }
+        Ok(self.broadcast_here(msg, except) + there)
+    }
+
+    /// Sends a message to every open connection of this reactor but `except`.
+    pub(crate) fn broadcast_here(&mut self, msg: Message, except: Option<ConnId>) -> usize {
         let mut ids = std::mem::take(&mut self.scratch);
         let conns = self.conns.iter();
         ids.extend(
@@ -219,6 +325,111 @@ impl Core {
         ids.clear();
         self.scratch = ids;
         sent
+    }
+
+    /// Hands a message for a connection of another reactor to that reactor: `Queued` when
+    /// its queue took it (what becomes of it there is not reported), `Full` when it is
+    /// full, `Closed` when that reactor has stopped.
+    pub(crate) fn send_elsewhere(&mut self, to: ConnId, msg: Message) -> SendStatus {
+        let (command, wake) = (Command::Send(to, msg), Wake::Later(&mut self.owed));
+        match self.handle.mesh().push(to.reactor(), command, wake) {
+            Ok(()) => SendStatus::Queued,
+            Err((SendError::Full, _)) => SendStatus::Full,
+            Err((SendError::Stopped, _)) => SendStatus::Closed,
+        }
+    }
+
+    /// Asks another reactor to close one of its connections; `false` if its queue is full
+    /// or it has stopped.
+    pub(crate) fn close_elsewhere(&mut self, id: ConnId, code: CloseCode, reason: &str) -> bool {
+        let command = Command::Close(id, code, reason.to_owned());
+        let wake = Wake::Later(&mut self.owed);
+        self.handle.mesh().push(id.reactor(), command, wake).is_ok()
+    }
+
+    /// Wakes the reactors this pass sent commands to; the end of every pass.
+    pub(crate) fn wake_owed(&mut self) {
+        if !self.owed.is_empty() {
+            self.handle.mesh().wake(&mut self.owed);
+        }
+    }
+
+    /// Adds connection `id` to `room` within its limits (see `Rooms::join`).
+    pub(crate) fn join(&mut self, id: ConnId, room: &str) -> Result<bool, JoinError> {
+        let joined = self.rooms.join(id, room)?;
+        if let (true, Some(siblings)) = (joined, &mut self.siblings) {
+            siblings.census.joined(room);
+        }
+        Ok(joined)
+    }
+
+    /// Takes connection `id` out of `room`; `false` if it was not a member.
+    pub(crate) fn leave(&mut self, id: ConnId, room: &str) -> bool {
+        let left = self.rooms.leave(id, room);
+        if let (true, Some(siblings)) = (left, &mut self.siblings) {
+            siblings.census.left(room);
+        }
+        left
+    }
+
+    /// Takes connection `id` out of every room it is in.
+    pub(crate) fn leave_all(&mut self, id: ConnId) {
+        if let Some(Siblings { census, .. }) = &mut self.siblings {
+            self.rooms.rooms_of(id).for_each(|room| census.left(room));
+        }
+        self.rooms.leave_all(id);
+    }
+
+    /// Members of `room` on every reactor (see `Census` for what that costs).
+    pub(crate) fn room_size(&self, room: &str) -> usize {
+        match &self.siblings {
+            Some(siblings) => siblings.census.size(room),
+            None => self.rooms.len(room),
+        }
+    }
+
+    /// Reactors in the server.
+    pub(crate) fn reactors(&self) -> usize {
+        self.handle.mesh().len()
+    }
+
+    /// Hands connection `id`, with the request `event` carries, to reactor `to`: it leaves
+    /// this reactor (its poller and its slab, without `on_close`: it never opened here)
+    /// and reaches `to`'s handler as if it had been read there. The event back if `to`'s
+    /// queue is full or it has stopped: the caller answers the request here.
+    pub(crate) fn hand_over(&mut self, id: ConnId, to: usize, event: Event) -> Result<(), Event> {
+        let (Some(siblings), Some(place)) = (&self.siblings, self.handle.mesh().reserve(to)) else {
+            return Err(event);
+        };
+        if !cfg!(unix) {
+            return Err(event);
+        }
+        let Some(entry) = self.conns.remove(id) else {
+            return Ok(()); // gone already: nothing to serve
+        };
+        // Events for it here would be spurious reads of whatever takes its slot.
+        let _ = poll_socket(&siblings.registry, &entry.sock, None);
+        log::debug!("{id} handed to reactor {to}");
+        let entry = entry.moved();
+        let command = Command::Take(Box::new(Moved { entry, event }));
+        place.send(command, Wake::Later(&mut self.owed));
+        Ok(())
+    }
+
+    /// Takes in a connection another reactor handed over: its new id here, its peer and the
+    /// request to hand the handler. `None` if it cannot be polled here (it is dropped).
+    pub(crate) fn take_in(&mut self, moved: Moved) -> Option<(ConnId, SocketAddr, Event)> {
+        let Moved { entry, event } = moved;
+        let siblings = self.siblings.as_ref()?;
+        let id = self.conns.next_key();
+        if let Err(e) = poll_socket(&siblings.registry, &entry.sock, Some(token(id))) {
+            log::warn!("taking over a connection: {e}");
+            return None;
+        }
+        let peer = entry.conn.peer();
+        let id = self.conns.insert(entry);
+        self.settle(id);
+        Some((id, peer, event))
     }
 
     fn send_many(&mut self, ids: &[ConnId], msg: Message) -> usize {
@@ -487,6 +698,36 @@ impl Core {
     }
 }
 
+/// Registers a connection's socket with a reactor's poller, or (`token` `None`) takes it
+/// off one: how a connection moves between reactors. By its descriptor, so it works under
+/// TLS as on plain TCP; Unix only.
+#[cfg(unix)]
+fn poll_socket(
+    registry: &mio::Registry,
+    sock: &Transport,
+    token: Option<mio::Token>,
+) -> std::io::Result<()> {
+    use std::os::fd::AsRawFd;
+    let fd = sock.socket().as_raw_fd();
+    let fd = &mut mio::unix::SourceFd(&fd);
+    match token {
+        Some(token) => {
+            let interest = mio::Interest::READABLE | mio::Interest::WRITABLE;
+            registry.register(fd, token, interest)
+        }
+        None => registry.deregister(fd),
+    }
+}
+
+#[cfg(not(unix))]
+fn poll_socket(
+    _registry: &mio::Registry,
+    _sock: &Transport,
+    _token: Option<mio::Token>,
+) -> std::io::Result<()> {
+    Err(std::io::ErrorKind::Unsupported.into())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -498,8 +739,8 @@ mod tests {
     fn core_with_open(n: usize) -> (Core, Vec<ConnId>, Vec<StdStream>) {
         let poll = mio::Poll::new().unwrap();
         let waker = mio::Waker::new(poll.registry(), mio::Token(0)).unwrap();
-        let (handle, _inbox) = Handle::new(waker, 1);
-        let mut core = Core::new(Config::default(), handle, Instant::now());
+        let (handle, _inbox) = Handle::new(vec![waker], 1);
+        let mut core = Core::new(0, Config::default(), handle, None, Instant::now());
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let (mut ids, mut peers) = (Vec::new(), Vec::new());
         for _ in 0..n {
@@ -523,7 +764,7 @@ mod tests {
             core.rooms.join(id, "room").unwrap();
         }
         let payload = "x".repeat(SHARE_MIN);
-        let sent = core.publish("room", Message::text(payload), Some(ids[0]));
+        let sent = core.publish_here("room", Message::text(payload), Some(ids[0]));
         assert_eq!(sent, 2);
         let front = |core: &Core, id| {
             let entry: &Entry = core.conns.get(id).unwrap();

@@ -28,9 +28,55 @@ pub(super) fn dispatch<H: Handler>(
     // Messages are the hot path; everything else happens a few times per connection.
     match event {
         Event::Message(msg) => on_message(core, handler, (id, peer), msg),
-        event => dispatch_other(core, handler, (id, peer), event),
+        event => dispatch_other(core, handler, (id, peer), event, Route::Ask),
     }
     run_on_close(core, handler);
+}
+
+/// [`dispatch`] for a request another reactor read and handed over (`Handler::route`): it
+/// is served here, not routed again.
+pub(super) fn taken<H: Handler>(
+    core: &mut Core,
+    handler: &mut H,
+    at: (ConnId, SocketAddr),
+    event: Event,
+) {
+    dispatch_other(core, handler, at, event, Route::Here);
+    run_on_close(core, handler);
+}
+
+/// Whether a request may go to another reactor.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Route {
+    /// Ask the handler (with several reactors).
+    Ask,
+    /// It came from another reactor: serve it here.
+    Here,
+}
+
+/// With several reactors, the reactor `Handler::route` names for a request, if another.
+fn elsewhere<H: Handler>(core: &Core, handler: &mut H, event: &Event) -> Option<usize> {
+    let (Event::Upgrade(request) | Event::Http(request)) = event else {
+        return None;
+    };
+    let to = guard(|| handler.route(request)).flatten()?;
+    (to != core.reactor && to < core.reactors()).then_some(to)
+}
+
+/// A request its reactor could not take (its queue is full): answered here, `503`.
+fn busy(core: &mut Core, (id, peer): (ConnId, SocketAddr), event: Event) {
+    let unavailable = Response::status_text(503);
+    match event {
+        Event::Upgrade(_) => {
+            if let Some(entry) = core.conns.get_mut(id) {
+                entry.conn.refuse(&unavailable, &core.config, core.now);
+            }
+            core.settle(id);
+        }
+        _ => drop(core.respond(id, &unavailable)),
+    }
+    let why = "its reactor's queue is full (Handler::route)";
+    core.rejected(Level::Warn, peer, 503, &why);
 }
 
 #[inline]
@@ -51,7 +97,16 @@ fn dispatch_other<H: Handler>(
     handler: &mut H,
     (id, peer): (ConnId, SocketAddr),
     event: Event,
+    route: Route,
 ) {
+    if route == Route::Ask && core.reactors() > 1 {
+        if let Some(to) = elsewhere(core, handler, &event) {
+            if let Err(event) = core.hand_over(id, to, event) {
+                busy(core, (id, peer), event);
+            }
+            return;
+        }
+    }
     match event {
         Event::Upgrade(mut request) => {
             request.secure = core.is_secure(id);
@@ -162,7 +217,7 @@ fn run_owed<H: Handler>(core: &mut Core, handler: &mut H) {
             warn!("on_close panicked for {id}");
         }
         // After `on_close`, so it can still see the rooms it is leaving.
-        core.rooms.leave_all(id);
+        core.leave_all(id);
     }
 }
 

@@ -17,14 +17,21 @@
 //!
 //! Shutdown: stop accepting, close every connection with 1001, keep passing until they are
 //! gone or the close timeout passes, then stop.
-
+//!
+//! A server may run several reactors (`Config::reactors`), each on its own thread with its
+//! own poller, connections, buffers and timers, listening on the same port
+//! (`listen.rs`). They share nothing on the way from a read to a callback to a write; what
+//! one sends another (a message for its connection, a publish) goes through the other's
+//! command queue, as a [`Handle`]'s commands do.
 //!
 //! The reactor does I/O and scheduling only: what a connection does with bytes and time is
 //! decided by [`Connection`](crate::conn::Connection). Time is read once per pass, from
 //! the configured clock, and passed down.
 mod accept;
+mod census;
 pub(crate) mod core;
 mod dispatch;
+mod listen;
 mod read;
 pub(crate) mod rejects;
 pub(crate) mod timers;
@@ -32,15 +39,18 @@ pub(crate) mod token;
 
 use std::io;
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use mio::net::TcpListener;
-use mio::{Events, Interest, Poll};
+use mio::{Events, Poll, Waker};
 use tungstenite::protocol::frame::CloseFrame;
 
-use self::accept::{accept, Backlog};
-use self::core::Core;
-use self::dispatch::{on_server, run_on_close};
+use self::accept::{adopt, Acceptor, Backlog};
+use self::census::{Census, Registry};
+use self::core::{Core, Siblings};
+use self::dispatch::{on_server, run_on_close, taken};
+use self::listen::listen;
 use self::read::read;
 use self::token::{LISTENER, WAKER};
 use crate::clock::Clock;
@@ -64,14 +74,14 @@ enum State {
     Stopped,
 }
 
-/// The reactor: poll, listener, connections.
+/// One reactor: poll, listener, connections.
 #[derive(Debug)]
 pub(crate) struct Reactor {
     poll: Poll,
     events: Events,
-    /// `None` once shutdown has started: the port is released at once.
-    listener: Option<TcpListener>,
-    backlog: Backlog,
+    /// `None` once shutdown has started (the port is released at once), and on the
+    /// reactors that take their connections from reactor 0's (`Spread::HandOff`).
+    acceptor: Option<Acceptor>,
     rbuf: ReadBuf,
     clock: Clock,
     core: Core,
@@ -84,37 +94,78 @@ pub(crate) struct Reactor {
     state: State,
 }
 
-impl Reactor {
-    pub(crate) fn bind(addr: SocketAddr, config: Config) -> io::Result<Self> {
-        config.validate()?;
-        let poll = Poll::new()?;
-        let mut listener = TcpListener::bind(addr)?;
-        poll.registry()
-            .register(&mut listener, LISTENER, Interest::READABLE)?;
-        let waker = mio::Waker::new(poll.registry(), WAKER)?;
-        let (handle, inbox) = Handle::new(waker, config.command_queue_capacity);
-        let clock = config.clock.clone();
-        if let Clock::Manual(manual) = &clock {
-            manual.attach(handle.clone());
-        }
-        Ok(Reactor {
-            poll,
-            events: Events::with_capacity(1024),
-            listener: Some(listener),
-            backlog: Backlog::Drained,
-            rbuf: ReadBuf::new(),
-            core: Core::new(config, handle, clock.now()),
-            clock,
-            inbox: Some(inbox),
-            more_commands: false,
-            started: false,
-            state: State::Running,
-        })
-    }
+/// The reactors of a server listening on `addr` (reactor 0 first), as many as
+/// `config` says, and the handle that reaches them all.
+pub(crate) fn bind(addr: SocketAddr, config: &Config) -> io::Result<(Vec<Reactor>, Handle)> {
+    let listeners = listen(addr, config.reactor_count(), config.spread)?;
+    start(listeners, config)
+}
 
+/// The reactors of a server on a socket made elsewhere: with several, reactor 0 accepts
+/// and hands connections over (`Spread::HandOff`), since they cannot share its port.
+pub(crate) fn adopt_listener(
+    listener: TcpListener,
+    config: &Config,
+) -> io::Result<(Vec<Reactor>, Handle)> {
+    let mut listeners = vec![Some(listener)];
+    listeners.resize_with(config.reactor_count(), || None);
+    start(listeners, config)
+}
+
+/// One reactor per listener slot (`None`: it takes connections from reactor 0).
+fn start(
+    listeners: Vec<Option<TcpListener>>,
+    config: &Config,
+) -> io::Result<(Vec<Reactor>, Handle)> {
+    let polls = (listeners.iter())
+        .map(|_| Poll::new())
+        .collect::<io::Result<Vec<_>>>()?;
+    let wakers = (polls.iter())
+        .map(|poll| Waker::new(poll.registry(), WAKER))
+        .collect::<io::Result<Vec<_>>>()?;
+    let (handle, inboxes) = Handle::new(wakers, config.command_queue_capacity);
+    if let Clock::Manual(manual) = &config.clock {
+        manual.attach(handle.clone());
+    }
+    let hand_off = listeners.len() > 1 && listeners[1..].iter().all(Option::is_none);
+    let registry = (listeners.len() > 1).then(|| Registry::new(listeners.len()));
+    let parts = polls.into_iter().zip(listeners).zip(inboxes).enumerate();
+    let reactors = parts
+        .map(|(index, ((poll, listener), inbox))| {
+            let acceptor = match listener {
+                Some(listener) => Some(Acceptor::new(listener, &poll, hand_off)?),
+                None => None,
+            };
+            let clock = config.clock.clone();
+            let siblings = match &registry {
+                Some(rooms) => Some(Siblings::new(
+                    Census::new(index, Arc::clone(rooms)),
+                    poll.registry().try_clone()?,
+                )),
+                None => None,
+            };
+            let core = Core::new(index, config.clone(), handle.clone(), siblings, clock.now());
+            Ok(Reactor {
+                poll,
+                events: Events::with_capacity(1024),
+                acceptor,
+                rbuf: ReadBuf::new(),
+                core,
+                clock,
+                inbox: Some(inbox),
+                more_commands: false,
+                started: false,
+                state: State::Running,
+            })
+        })
+        .collect::<io::Result<Vec<_>>>()?;
+    Ok((reactors, handle))
+}
+
+impl Reactor {
     pub(crate) fn local_addr(&self) -> io::Result<SocketAddr> {
-        match &self.listener {
-            Some(listener) => listener.local_addr(),
+        match &self.acceptor {
+            Some(acceptor) => acceptor.local_addr(),
             None => Err(io::Error::new(
                 io::ErrorKind::NotConnected,
                 "the server has shut down",
@@ -122,8 +173,9 @@ impl Reactor {
         }
     }
 
-    pub(crate) fn handle(&self) -> Handle {
-        self.core.handle.clone()
+    /// This reactor's number among the server's.
+    pub(crate) fn index(&self) -> usize {
+        self.core.reactor
     }
 
     pub(crate) fn is_running(&self) -> bool {
@@ -133,16 +185,20 @@ impl Reactor {
     /// How long the next `poll` may sleep, counted from the last pass's time.
     fn poll_timeout(&self, cap: Option<Duration>) -> Option<Duration> {
         let core = &self.core;
+        // `owed`: `on_start` sent other reactors commands; they are woken after this poll.
         if !core.ready.is_empty() || !core.dirty.is_empty() || self.more_commands {
+            return Some(Duration::ZERO);
+        }
+        if !core.owed.is_empty() {
             return Some(Duration::ZERO);
         }
         let now = core.now;
         let timer = core.timers.next_timeout(now);
         let user_timer = core.user_timers.next_timeout(now);
-        let accept = match self.backlog {
-            Backlog::Drained => None,
-            Backlog::More => Some(Duration::ZERO),
-            Backlog::PausedUntil(t) => Some(t.saturating_duration_since(now)),
+        let accept = match self.acceptor.as_ref().map(|a| a.backlog) {
+            None | Some(Backlog::Drained) => None,
+            Some(Backlog::More) => Some(Duration::ZERO),
+            Some(Backlog::PausedUntil(t)) => Some(t.saturating_duration_since(now)),
         };
         let shutdown = match self.state {
             State::ShuttingDown(deadline) => Some(deadline.saturating_duration_since(now)),
@@ -185,23 +241,20 @@ impl Reactor {
         let Reactor {
             poll,
             events,
-            listener,
-            backlog,
+            acceptor,
             rbuf,
             core,
             ..
         } = self;
 
-        if backlog.due(core.now) {
-            if let Some(listener) = listener {
-                accept(listener, poll, core, rbuf, backlog);
-            }
+        if let Some(acceptor) = acceptor.as_mut().filter(|a| a.backlog.due(core.now)) {
+            acceptor.accept(poll, core, rbuf);
         }
         for event in events.iter() {
             match event.token() {
                 LISTENER => {
-                    if let Some(listener) = listener {
-                        accept(listener, poll, core, rbuf, backlog);
+                    if let Some(acceptor) = acceptor {
+                        acceptor.accept(poll, core, rbuf);
                     }
                     continue;
                 }
@@ -251,6 +304,10 @@ impl Reactor {
         flush_all(&mut self.core);
         run_on_close(&mut self.core, handler);
         self.core.rejects.roll(self.core.now);
+        let core = &mut self.core;
+        core.handle.mesh().set_load(core.reactor, core.conns.len());
+        // What this pass sent the other reactors, they take in one pass of theirs.
+        core.wake_owed();
         if let State::ShuttingDown(deadline) = self.state {
             // Done when every close handshake has finished and its last bytes are out;
             // waiting for the peers' EOF too would only delay the exit.
@@ -282,14 +339,27 @@ impl Reactor {
                     core.close(id, frame, Cause::ServerClosed);
                 }
                 Command::Send(..) | Command::Close(..) => {}
+                // From a handle or another reactor: for this reactor's connections only.
                 Command::Publish(room, msg) => {
-                    core.publish(&room, msg, None);
+                    core.publish_here(&room, msg, None);
                 }
                 Command::Broadcast(msg) => {
-                    core.broadcast(msg, None);
+                    core.broadcast_here(msg, None);
                 }
                 Command::Notify => notify = true,
                 Command::Shutdown => shutdown = true,
+                // Taken from the acceptor; once shutting down, closed unserved.
+                Command::Adopt(sock, peer) if self.state == State::Running => {
+                    adopt(sock, peer, &self.poll, core);
+                }
+                Command::Adopt(..) => {}
+                // A request another reactor read, for this one (`Handler::route`).
+                Command::Take(moved) if self.state == State::Running => {
+                    if let Some((id, peer, event)) = core.take_in(*moved) {
+                        taken(core, handler, (id, peer), event);
+                    }
+                }
+                Command::Take(..) => {}
             }
         }
         self.more_commands = ran == COMMANDS_PER_PASS;
@@ -313,11 +383,10 @@ impl Reactor {
         on_server(&mut self.core, handler, "on_shutdown", |h, ctx| {
             h.on_shutdown(ctx)
         });
-        if let Some(mut listener) = self.listener.take() {
-            let _ = self.poll.registry().deregister(&mut listener);
-        }
         // Nothing is left to accept; a pending retry would only wake the loop for nothing.
-        self.backlog = Backlog::Drained;
+        if let Some(acceptor) = self.acceptor.take() {
+            acceptor.close(&self.poll);
+        }
         let core = &mut self.core;
         let ids: Vec<ConnId> = core.conns.keys().collect();
         for id in ids {
@@ -345,7 +414,9 @@ impl Reactor {
             self.core.remove(id, why);
         }
         run_on_close(&mut self.core, handler);
+        // Senders are told it stopped.
         self.inbox = None;
+        self.core.handle.mesh().set_load(self.core.reactor, 0);
         self.state = State::Stopped;
     }
 }

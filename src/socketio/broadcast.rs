@@ -1,15 +1,19 @@
 //! [`Broadcast`]: an operation on many sockets of a namespace (some rooms or all of it,
 //! minus some rooms), as a callback on the reactor's thread sees it: the reference's
-//! `BroadcastOperator`. It only builds the query; the adapter (`adapter.rs`) runs it.
+//! `BroadcastOperator`. It only builds the query; the adapter (`adapter.rs`) runs it, on
+//! every reactor's endpoint when there are several (`peers.rs`).
 
 use std::fmt;
 use std::time::Duration;
 
 use super::adapter::{BroadcastAckError, Operation, Selection, SocketInfo};
 use super::engine::Engine;
-use super::namespace::{Client, Sio};
+use super::io_handle::Remote;
+use super::namespace::{Client, Sio, SocketKey};
 use super::payload::Payload;
-use super::socket::{check_event, EmitError};
+use super::peers::{Part, Waiting};
+use super::socket::{check_event, EmitError, Socket};
+use crate::SendError;
 
 /// An operation on the sockets of a namespace: all of them, or the members of some rooms
 /// ([`to`](Self::to)), minus the members of others ([`except`](Self::except)). Made by
@@ -17,7 +21,15 @@ use super::socket::{check_event, EmitError};
 /// [`Socket::nsp`](super::Socket::nsp); from other threads, [`IoHandle`](super::IoHandle)
 /// offers the same operations.
 ///
-/// An event is encoded once for every recipient.
+/// An event is encoded once for every recipient (once per reactor).
+///
+/// On a server with several reactors ([`Config::reactors`](crate::Config::reactors)) every
+/// operation reaches the sockets of every reactor: it is queued for the other reactors'
+/// endpoints (all of them, or none: [`SendError::Full`] if one's queue is full), which run
+/// it on their sockets on their next pass, and runs here at once. Counts are this reactor's
+/// sockets. [`fetch_sockets`](Self::fetch_sockets) answers at once, so for this reactor's
+/// sockets only; [`fetch_sockets_then`](Self::fetch_sockets_then) waits for every
+/// reactor's.
 ///
 /// ```
 /// # use std::time::Duration;
@@ -41,6 +53,8 @@ pub struct Broadcast<'a> {
     sio: &'a mut Sio,
     ns: usize,
     sel: Selection,
+    /// The socket it was made from.
+    origin: SocketKey,
 }
 
 impl fmt::Debug for Broadcast<'_> {
@@ -54,12 +68,18 @@ impl fmt::Debug for Broadcast<'_> {
 }
 
 impl<'a> Broadcast<'a> {
-    pub(crate) fn new(eng: &'a mut Engine<Client>, sio: &'a mut Sio, ns: usize) -> Self {
+    pub(crate) fn new(
+        eng: &'a mut Engine<Client>,
+        sio: &'a mut Sio,
+        ns: usize,
+        origin: SocketKey,
+    ) -> Self {
         Broadcast {
             eng,
             sio,
             ns,
             sel: Selection::default(),
+            origin,
         }
     }
 
@@ -86,15 +106,20 @@ impl<'a> Broadcast<'a> {
         self
     }
 
-    /// Sends the event; returns how many sockets it was queued for.
+    /// Sends the event; returns how many sockets (of this reactor) it was queued for.
     ///
     /// # Errors
-    /// [`EmitError::Reserved`] for a name the client keeps for itself.
+    /// [`EmitError::Reserved`] for a name the client keeps for itself;
+    /// [`EmitError::Queue`] with [`SendError::Full`] if another reactor's queue is full
+    /// (nobody got it).
     pub fn emit(self, event: &str, payload: impl Into<Payload>) -> Result<usize, EmitError> {
         check_event(event)?;
+        let (event, payload) = (event.to_owned(), payload.into());
+        let others = || Remote::Emit(event.clone(), payload.clone());
+        (self.sio.tell_others(self.ns, &self.sel, others)).map_err(EmitError::Queue)?;
         Ok(self.run(Operation::Emit {
-            event: event.to_owned(),
-            payload: payload.into(),
+            event,
+            payload,
             ack: None,
         }))
     }
@@ -106,11 +131,12 @@ impl<'a> Broadcast<'a> {
     /// ([`AckError::Timeout`](super::AckError::Timeout)) or when every recipient has
     /// answered or disconnected and some disconnected
     /// ([`AckError::Disconnected`](super::AckError::Disconnected)). With no recipient it
-    /// runs at once with no answers. Returns how many sockets it was sent to.
+    /// runs at once with no answers (with several reactors: once every reactor has said
+    /// so). Returns how many sockets (of this reactor) it was sent to.
     ///
     /// # Errors
-    /// [`EmitError::Reserved`] for a name the client keeps for itself; the callback is
-    /// dropped unrun.
+    /// [`EmitError::Reserved`] for a name the client keeps for itself, [`EmitError::Queue`]
+    /// if a queue is full (as for [`emit`](Self::emit)); the callback is dropped unrun.
     pub fn emit_with_ack(
         self,
         event: &str,
@@ -119,40 +145,119 @@ impl<'a> Broadcast<'a> {
         callback: impl FnOnce(Result<Vec<Payload>, BroadcastAckError>) + 'static,
     ) -> Result<usize, EmitError> {
         check_event(event)?;
+        let (event, payload) = (event.to_owned(), payload.into());
+        let waiting = Waiting::Acks(Box::new(callback));
+        let make = |gather| Remote::EmitWithAck(event.clone(), payload.clone(), timeout, gather);
+        let waited = (self.sio.wait_for_others(self.ns, &self.sel, waiting, make))
+            .map_err(EmitError::Queue)?;
+        let ack = match waited {
+            // This reactor's answers are its part.
+            Ok((gather, others)) => {
+                gather.expect(others + 1, true);
+                Box::new(move |acks| gather.add(Part::Acks(acks))) as _
+            }
+            Err(Waiting::Acks(callback)) => callback,
+            Err(Waiting::Sockets(..)) => return Ok(0),
+        };
         Ok(self.run(Operation::Emit {
-            event: event.to_owned(),
-            payload: payload.into(),
-            ack: Some((timeout, Box::new(callback))),
+            event,
+            payload,
+            ack: Some((timeout, ack)),
         }))
     }
 
     /// The selected sockets (the reference's `fetchSockets`): id, handshake, rooms and a
-    /// copy of their data.
+    /// copy of their data. At once, so with several reactors, this reactor's sockets only:
+    /// see [`fetch_sockets_then`](Self::fetch_sockets_then).
     pub fn fetch_sockets(self) -> Vec<SocketInfo> {
         let (sio, eng, ns, sel) = (self.sio, self.eng, self.ns, self.sel);
         sio.apply(eng, ns, &sel, Operation::Fetch).sockets()
     }
 
-    /// Makes the selected sockets join `rooms` (`socketsJoin`); returns how many joined
-    /// all of them (past its room limits a socket joins what fits; see
-    /// [`Socket::join`](super::Socket::join)).
-    pub fn sockets_join(self, rooms: &[&str]) -> usize {
-        let rooms = rooms.iter().map(|&r| r.to_owned()).collect();
-        self.run(Operation::Join(rooms))
+    /// The selected sockets of every reactor, as [`fetch_sockets`](Self::fetch_sockets)
+    /// reports them, for `callback` once every reactor has answered (on this reactor's
+    /// thread; with one reactor, at once), with the socket this was made from, to answer
+    /// it (an [`Ack`](super::Ack)). Not called if that socket is gone by then. This
+    /// reactor's sockets come first, in the order they connected, then each other
+    /// reactor's.
+    ///
+    /// ```
+    /// # use wsreactor::socketio::{Options, SocketIo};
+    /// # let mut io = SocketIo::new(Options::default());
+    /// io.of("/").on_connection(|socket| {
+    ///     socket.on("who", |socket, _args, ack| {
+    ///         socket.nsp().fetch_sockets_then(move |socket, sockets| {
+    ///             let ids: Vec<&str> = sockets.iter().map(|s| s.id()).collect();
+    ///             if let Some(ack) = ack {
+    ///                 ack.send(socket, wsreactor::serde_json::json!(ids));
+    ///             }
+    ///         }).ok();
+    ///     });
+    /// });
+    /// ```
+    ///
+    /// # Errors
+    /// [`SendError::Full`] if another reactor's queue (or, for the answer, this one's) is
+    /// full; the callback is dropped unrun.
+    pub fn fetch_sockets_then(
+        self,
+        callback: impl FnOnce(&mut Socket<'_>, Vec<SocketInfo>) + 'static,
+    ) -> Result<(), SendError> {
+        let (origin, ns) = (self.origin, self.ns);
+        let waiting = Waiting::Sockets(origin, Box::new(callback));
+        let waited = (self.sio).wait_for_others(ns, &self.sel, waiting, Remote::Fetch)?;
+        let (sio, eng, sel) = (self.sio, self.eng, self.sel);
+        let here = sio.apply(eng, ns, &sel, Operation::Fetch).sockets();
+        match waited {
+            Ok((gather, others)) => {
+                gather.add(Part::Sockets(here));
+                gather.expect(others + 1, true);
+            }
+            Err(Waiting::Sockets(origin, callback)) => {
+                if sio.sockets.get(origin).is_some_and(|s| s.connected) {
+                    callback(&mut Socket::new(eng, sio, origin), here);
+                }
+            }
+            Err(Waiting::Acks(_)) => {}
+        }
+        Ok(())
     }
 
-    /// Makes the selected sockets leave `rooms` (`socketsLeave`); returns how many were
-    /// selected.
-    pub fn sockets_leave(self, rooms: &[&str]) -> usize {
-        let rooms = rooms.iter().map(|&r| r.to_owned()).collect();
-        self.run(Operation::Leave(rooms))
+    /// Makes the selected sockets join `rooms` (`socketsJoin`); returns how many (of this
+    /// reactor) joined all of them (past its room limits a socket joins what fits; see
+    /// [`Socket::join`](super::Socket::join)).
+    ///
+    /// # Errors
+    /// [`SendError::Full`] if another reactor's queue is full (nobody joined).
+    pub fn sockets_join(self, rooms: &[&str]) -> Result<usize, SendError> {
+        let rooms: Vec<String> = rooms.iter().map(|&r| r.to_owned()).collect();
+        self.sio
+            .tell_others(self.ns, &self.sel, || Remote::Join(rooms.clone()))?;
+        Ok(self.run(Operation::Join(rooms)))
+    }
+
+    /// Makes the selected sockets leave `rooms` (`socketsLeave`); returns how many (of
+    /// this reactor) were selected.
+    ///
+    /// # Errors
+    /// As [`sockets_join`](Self::sockets_join).
+    pub fn sockets_leave(self, rooms: &[&str]) -> Result<usize, SendError> {
+        let rooms: Vec<String> = rooms.iter().map(|&r| r.to_owned()).collect();
+        self.sio
+            .tell_others(self.ns, &self.sel, || Remote::Leave(rooms.clone()))?;
+        Ok(self.run(Operation::Leave(rooms)))
     }
 
     /// Disconnects the selected sockets (`disconnectSockets`); with `close`, their whole
     /// connections (every namespace). Their clients are told (`io server disconnect`) and
-    /// do not reconnect. Returns how many were selected.
-    pub fn disconnect_sockets(self, close: bool) -> usize {
-        self.run(Operation::Disconnect { close })
+    /// do not reconnect. Returns how many (of this reactor) were selected.
+    ///
+    /// # Errors
+    /// As [`sockets_join`](Self::sockets_join).
+    pub fn disconnect_sockets(self, close: bool) -> Result<usize, SendError> {
+        self.sio
+            .tell_others(self.ns, &self.sel, || Remote::Disconnect(close))?;
+        Ok(self.run(Operation::Disconnect { close }))
     }
 
     fn run(self, op: Operation) -> usize {

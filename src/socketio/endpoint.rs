@@ -9,7 +9,10 @@ use crate::http::{Request, Response};
 use crate::id::ConnId;
 use crate::{Ctx, Disconnect, Message, ServerCtx, TimerId};
 
+use super::engine::http::Query;
 use super::engine::{App, Engine, Settings};
+use super::peers::Peers;
+use super::sid;
 
 #[derive(Debug)]
 pub(crate) struct Endpoint<A: App> {
@@ -91,9 +94,24 @@ where
         true
     }
 
-    /// The server started.
+    /// The server started. With several reactors, session ids name this one, and the
+    /// app meets the endpoints of this path on the others.
     pub(crate) fn start(&mut self, ctx: &mut ServerCtx<'_>) {
-        self.app.on_start(&ctx.handle());
+        let (reactor, reactors) = (ctx.reactor(), ctx.reactors());
+        let mut peers = None;
+        if reactors > 1 {
+            // At most 256 reactors (`Config::reactors`): the number fits a byte.
+            self.engine.set_reactor(reactor as u8);
+            let name = format!("socketio endpoint {}", self.path);
+            peers = Some(ctx.shared(&name, || Peers::new(reactors)));
+        }
+        self.app.on_start(&ctx.handle(), reactor, peers);
+    }
+
+    /// The reactor a request of a session names in its `sid` (see `sid.rs`).
+    pub(crate) fn route(&self, req: &Request) -> Option<usize> {
+        let sid = self.is_mine(req).then(|| Query::parse(req).sid).flatten()?;
+        sid::reactor_of(sid)
     }
 
     /// Another thread left work for the app.
@@ -127,6 +145,10 @@ where
 macro_rules! endpoint_handler {
     ($ty:ident, |$this:ident, $req:ident| $http:expr) => {
         impl<F: $crate::Handler> $crate::Handler for $ty<F> {
+            fn route(&mut self, req: &$crate::Request) -> Option<usize> {
+                self.ep.route(req).or_else(|| self.fallback.route(req))
+            }
+
             fn on_upgrade(
                 &mut self,
                 req: &$crate::Request,

@@ -2,23 +2,28 @@
 //! another server, a worker's reply): the reference's `io.of(nsp).to(room).emit(..)`.
 //!
 //! Operations go through a bounded queue of the endpoint's own; the reactor is woken with
-//! [`Handle::notify`] (once per drain, as the [`Handle`] does) and runs them through the
+//! a notification (once per drain, as the [`Handle`] does) and runs them through the
 //! adapter, like the same operations made in a callback. Nothing here blocks; answers
 //! (`fetch_sockets`, acknowledgements) come back on a channel the caller may wait on.
+//!
+//! On a server with several reactors every reactor has an endpoint and a queue: an
+//! operation goes into all of them (all or none), and the answers meet (`peers.rs`).
 
 use std::fmt;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc::{self, Receiver, SyncSender, TrySendError};
+use std::sync::mpsc::{self, Receiver};
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
-use log::debug;
+use log::{debug, warn};
 
 use super::adapter::{BroadcastAckError, Operation, Selection, SocketInfo};
 use super::engine::Engine;
 use super::namespace::{Client, Sio};
 use super::payload::Payload;
+use super::peers::{Answer, Gather, Part, Peers, WaitKey};
 use super::socket::{check_event, EmitError};
+use crate::queue::{Queue, Taker, Ticket};
 use crate::{Handle, SendError};
 
 /// Operations an [`IoHandle`] may have waiting for the reactor; past it, calls answer
@@ -44,6 +49,10 @@ pub type AckReply = Receiver<Result<Vec<Payload>, BroadcastAckError>>;
 ///
 /// The plain [`Handle`] cannot write into Socket.IO's connections (raw frames would break
 /// the protocol): its `send`, `close` and `broadcast` skip them.
+///
+/// With several reactors, the handle of any reactor's [`SocketIo`](super::SocketIo)
+/// reaches the sockets of all: each operation goes into every reactor's queue, all or none
+/// ([`SendError::Full`] if one is full), and answers gather every reactor's part.
 ///
 /// ```no_run
 /// use std::time::Duration;
@@ -71,11 +80,19 @@ pub struct IoHandle {
 }
 
 struct Shared {
-    tx: SyncSender<Queued>,
-    /// Set once the server starts; until then operations wait in the queue.
-    handle: OnceLock<Handle>,
+    queue: Arc<Queue<Queued>>,
+    /// Set once its endpoint's reactor starts; until then operations wait in the queue.
+    started: OnceLock<Started>,
     /// Set by the first sender after a drain; cleared by the reactor before draining.
     notified: AtomicBool,
+}
+
+/// What an endpoint's handle knows once its reactor runs.
+struct Started {
+    handle: Handle,
+    reactor: usize,
+    /// With several reactors: every reactor's endpoint of this path.
+    peers: Option<Arc<Peers>>,
 }
 
 impl fmt::Debug for IoHandle {
@@ -84,38 +101,67 @@ impl fmt::Debug for IoHandle {
     }
 }
 
-/// An operation from another thread, with where its answer goes.
-struct Queued {
+/// An operation for an endpoint: on the sockets of namespace `nsp` that `sel` names.
+pub(crate) struct Queued {
     nsp: String,
     sel: Selection,
     op: Remote,
+    /// Made by an `IoHandle` before the server started: the endpoint also passes it to
+    /// the other reactors' endpoints when it runs it.
+    everywhere: bool,
 }
 
-enum Remote {
+impl Queued {
+    /// An operation for this endpoint's sockets only.
+    pub(crate) fn here(nsp: &str, sel: &Selection, op: Remote) -> Self {
+        Queued {
+            nsp: nsp.to_owned(),
+            sel: sel.clone(),
+            op,
+            everywhere: false,
+        }
+    }
+}
+
+/// What to do; answers go to a [`Gather`] shared by every reactor the operation went to.
+#[derive(Clone)]
+pub(crate) enum Remote {
     Emit(String, Payload),
-    EmitWithAck(
-        String,
-        Payload,
-        Duration,
-        SyncSender<Result<Vec<Payload>, BroadcastAckError>>,
-    ),
-    Fetch(SyncSender<Vec<SocketInfo>>),
+    EmitWithAck(String, Payload, Duration, Arc<Gather>),
+    Fetch(Arc<Gather>),
     Join(Vec<String>),
     Leave(Vec<String>),
     Disconnect(bool),
+    /// The whole answer to an operation a callback of this reactor made.
+    Part(WaitKey, Arc<PartCell>),
+}
+
+/// A part handed over once (a [`Remote`] is cloned for each reactor; a part goes to one).
+pub(crate) struct PartCell(std::sync::Mutex<Option<Part>>);
+
+impl PartCell {
+    pub(crate) fn new(part: Part) -> Arc<Self> {
+        Arc::new(PartCell(std::sync::Mutex::new(Some(part))))
+    }
+
+    fn take(&self) -> Option<Part> {
+        (self.0.lock())
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .take()
+    }
 }
 
 impl IoHandle {
     /// A handle and the endpoint's end of its queue.
     pub(crate) fn new() -> (IoHandle, Inbox) {
-        let (tx, rx) = mpsc::sync_channel(QUEUE);
+        let (queue, taker) = Queue::new(QUEUE);
         let shared = Arc::new(Shared {
-            tx,
-            handle: OnceLock::new(),
+            queue,
+            started: OnceLock::new(),
             notified: AtomicBool::new(false),
         });
         let inbox = Inbox {
-            rx,
+            taker,
             shared: Arc::clone(&shared),
         };
         (IoHandle { shared }, inbox)
@@ -151,18 +197,87 @@ impl IoHandle {
         self.of("/").emit(event, payload)
     }
 
-    fn push(&self, op: Queued) -> Result<(), SendError> {
-        self.shared.tx.try_send(op).map_err(|e| match e {
-            TrySendError::Full(_) => SendError::Full,
-            TrySendError::Disconnected(_) => SendError::Stopped,
-        })?;
-        if !self.shared.notified.swap(true, Ordering::AcqRel) {
-            // Before the server starts nobody is notified: `on_start` drains the queue.
-            if let Some(handle) = self.shared.handle.get() {
-                handle.notify()?;
+    /// Queues an operation (made by `make` for each reactor) on every reactor's endpoint,
+    /// or on none; answers to a [`Gather`] are expected from as many as took it.
+    fn push(
+        &self,
+        nsp: &str,
+        sel: &Selection,
+        make: impl FnMut() -> Remote,
+        gather: Option<&Gather>,
+    ) -> Result<(), SendError> {
+        if let Some(Started {
+            peers: Some(peers), ..
+        }) = self.shared.started.get()
+        {
+            let sent = peers.send(None, nsp, sel, make)?;
+            if let Some(gather) = gather {
+                gather.expect(sent, true);
             }
+            return if sent == 0 {
+                Err(SendError::Stopped)
+            } else {
+                Ok(())
+            };
         }
+        // One reactor, or not started yet: this endpoint passes it on when it runs it.
+        let mut make = make;
+        let op = Queued {
+            everywhere: true,
+            ..Queued::here(nsp, sel, make())
+        };
+        self.shared.queue.push(op).map_err(|(e, _)| e)?;
+        if let Some(gather) = gather {
+            gather.expect(1, false);
+        }
+        self.notify();
         Ok(())
+    }
+
+    /// Wakes this endpoint's reactor to run its queue (once per drain).
+    fn notify(&self) {
+        if self.shared.notified.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        // Before the server starts nobody is notified: `on_start` drains the queue.
+        let Some(started) = self.shared.started.get() else {
+            return;
+        };
+        if started.handle.notify_one(started.reactor).is_err() {
+            // Its command queue is full: the next operation notifies it again.
+            self.shared.notified.store(false, Ordering::Release);
+        }
+    }
+
+    /// Takes a place in this endpoint's queue (see [`Peers::send`]).
+    pub(crate) fn reserve(&self) -> bool {
+        self.shared.queue.try_reserve()
+    }
+
+    pub(crate) fn unreserve(&self) {
+        self.shared.queue.unreserve();
+    }
+
+    /// Queues an operation in a place taken with `reserve`; `false` if the endpoint's
+    /// reactor has stopped.
+    pub(crate) fn send_reserved(&self, op: Queued) -> bool {
+        let sent = self.shared.queue.send_reserved(op).is_ok();
+        if sent {
+            self.notify();
+        }
+        sent
+    }
+
+    /// A place held in this endpoint's queue, for an answer that comes later.
+    pub(crate) fn ticket(&self) -> Option<Ticket<Queued>> {
+        self.shared.queue.ticket()
+    }
+
+    /// Queues an operation in a place held with `ticket`.
+    pub(crate) fn deliver(&self, place: Ticket<Queued>, op: Queued) {
+        if place.send(op).is_ok() {
+            self.notify();
+        }
     }
 }
 
@@ -203,7 +318,7 @@ impl Operator {
     pub fn emit(self, event: &str, payload: impl Into<Payload>) -> Result<(), EmitError> {
         check_event(event)?;
         let op = Remote::Emit(event.to_owned(), payload.into());
-        self.queue(op).map_err(EmitError::Queue)
+        self.queue(op, None).map_err(EmitError::Queue)
     }
 
     /// Sends an event and collects every recipient's acknowledgement, as
@@ -221,8 +336,9 @@ impl Operator {
     ) -> Result<AckReply, EmitError> {
         check_event(event)?;
         let (tx, rx) = mpsc::sync_channel(1);
-        let op = Remote::EmitWithAck(event.to_owned(), payload.into(), timeout, tx);
-        self.queue(op).map_err(EmitError::Queue)?;
+        let gather = Gather::new(Answer::Acks(tx));
+        let op = Remote::EmitWithAck(event.to_owned(), payload.into(), timeout, gather.clone());
+        self.queue(op, Some(&gather)).map_err(EmitError::Queue)?;
         Ok(rx)
     }
 
@@ -241,7 +357,8 @@ impl Operator {
     /// The operation was not accepted (queue full, server stopped).
     pub fn fetch_sockets(self) -> Result<Receiver<Vec<SocketInfo>>, SendError> {
         let (tx, rx) = mpsc::sync_channel(1);
-        self.queue(Remote::Fetch(tx))?;
+        let gather = Gather::new(Answer::Sockets(tx));
+        self.queue(Remote::Fetch(gather.clone()), Some(&gather))?;
         Ok(rx)
     }
 
@@ -251,7 +368,7 @@ impl Operator {
     /// The operation was not accepted (queue full, server stopped).
     pub fn sockets_join(self, rooms: &[&str]) -> Result<(), SendError> {
         let rooms = rooms.iter().map(|&r| r.to_owned()).collect();
-        self.queue(Remote::Join(rooms))
+        self.queue(Remote::Join(rooms), None)
     }
 
     /// Makes the selected sockets leave `rooms`.
@@ -260,7 +377,7 @@ impl Operator {
     /// The operation was not accepted (queue full, server stopped).
     pub fn sockets_leave(self, rooms: &[&str]) -> Result<(), SendError> {
         let rooms = rooms.iter().map(|&r| r.to_owned()).collect();
-        self.queue(Remote::Leave(rooms))
+        self.queue(Remote::Leave(rooms), None)
     }
 
     /// Disconnects the selected sockets; with `close`, their whole connections.
@@ -268,18 +385,17 @@ impl Operator {
     /// # Errors
     /// The operation was not accepted (queue full, server stopped).
     pub fn disconnect_sockets(self, close: bool) -> Result<(), SendError> {
-        self.queue(Remote::Disconnect(close))
+        self.queue(Remote::Disconnect(close), None)
     }
 
-    fn queue(self, op: Remote) -> Result<(), SendError> {
-        let (io, nsp, sel) = (self.io, self.nsp, self.sel);
-        io.push(Queued { nsp, sel, op })
+    fn queue(self, op: Remote, gather: Option<&Gather>) -> Result<(), SendError> {
+        self.io.push(&self.nsp, &self.sel, || op.clone(), gather)
     }
 }
 
 /// The endpoint's end of the queue.
 pub(crate) struct Inbox {
-    rx: Receiver<Queued>,
+    taker: Taker<Queued>,
     shared: Arc<Shared>,
 }
 
@@ -290,12 +406,24 @@ impl fmt::Debug for Inbox {
 }
 
 impl Inbox {
-    /// The server started: from now on senders wake it.
-    pub(crate) fn start(&self, handle: &Handle) {
-        let _ = self.shared.handle.set(handle.clone());
+    /// The server started, this endpoint on reactor `reactor` (with `peers`, the other
+    /// reactors' endpoints): from now on senders wake it.
+    pub(crate) fn start(&self, handle: &Handle, reactor: usize, peers: Option<Arc<Peers>>) {
+        if let Some(peers) = &peers {
+            peers.join(reactor, self.handle());
+        }
+        let handle = handle.clone();
+        let _ = self.shared.started.set(Started {
+            handle,
+            reactor,
+            peers,
+        });
         // Operations queued before the start have notified nobody.
-        if self.shared.notified.load(Ordering::Acquire) {
-            let _ = handle.notify();
+        if self.shared.notified.swap(false, Ordering::AcqRel) {
+            IoHandle {
+                shared: Arc::clone(&self.shared),
+            }
+            .notify();
         }
     }
 
@@ -306,30 +434,70 @@ impl Inbox {
         }
     }
 
+    /// With several reactors, the others' endpoints and this one's reactor.
+    pub(crate) fn peers(&self) -> Option<(&Arc<Peers>, usize)> {
+        let started = self.shared.started.get()?;
+        Some((started.peers.as_ref()?, started.reactor))
+    }
+
     /// Runs what is queued, up to one queue's worth per pass (more: another pass).
     pub(crate) fn run(&self, sio: &mut Sio, eng: &mut Engine<Client>) {
         // Cleared first: an operation queued during the drain is taken now or notifies.
         self.shared.notified.store(false, Ordering::Release);
         let mut ran = 0;
-        for queued in self.rx.try_iter().take(QUEUE) {
+        for queued in self.taker.take(QUEUE) {
             ran += 1;
+            if queued.everywhere {
+                self.pass_on(&queued);
+            }
             run_one(sio, eng, queued);
         }
-        if ran == QUEUE && !self.shared.notified.swap(true, Ordering::AcqRel) {
-            if let Some(handle) = self.shared.handle.get() {
-                let _ = handle.notify();
+        if ran == QUEUE {
+            self.handle().notify();
+        }
+    }
+
+    /// Passes an operation made before the server started to the other reactors'
+    /// endpoints. It was accepted for all of them then; one whose queue is full now misses
+    /// it (logged).
+    fn pass_on(&self, queued: &Queued) {
+        let gather = match &queued.op {
+            Remote::EmitWithAck(.., gather) | Remote::Fetch(gather) => Some(gather),
+            _ => None,
+        };
+        let sent = match self.peers() {
+            Some((peers, me)) => {
+                let (nsp, sel) = (&queued.nsp, &queued.sel);
+                match peers.send(Some(me), nsp, sel, || queued.op.clone()) {
+                    Ok(sent) => sent,
+                    Err(e) => {
+                        warn!("an operation queued before the start reached one reactor: {e}");
+                        0
+                    }
+                }
             }
+            None => 0,
+        };
+        if let Some(gather) = gather {
+            gather.expect(sent, true);
         }
     }
 }
 
-fn run_one(sio: &mut Sio, eng: &mut Engine<Client>, Queued { nsp, sel, op }: Queued) {
+fn run_one(sio: &mut Sio, eng: &mut Engine<Client>, queued: Queued) {
+    let Queued { nsp, sel, op, .. } = queued;
+    if let Remote::Part(key, part) = op {
+        if let Some(part) = part.take() {
+            sio.answered(eng, key, part);
+        }
+        return;
+    }
     let Some(ns) = sio.namespaces.iter().position(|n| n.name == nsp) else {
         debug!("operation on namespace {nsp:?}, which does not exist");
-        // Whoever waits for an answer gets the empty one.
+        // Whoever waits for an answer gets this reactor's empty one.
         match op {
-            Remote::EmitWithAck(.., reply) => drop(reply.send(Ok(Vec::new()))),
-            Remote::Fetch(reply) => drop(reply.send(Vec::new())),
+            Remote::EmitWithAck(.., gather) => gather.add(Part::Acks(Ok(Vec::new()))),
+            Remote::Fetch(gather) => gather.add(Part::Sockets(Vec::new())),
             _ => {}
         }
         return;
@@ -340,18 +508,20 @@ fn run_one(sio: &mut Sio, eng: &mut Engine<Client>, Queued { nsp, sel, op }: Que
             payload,
             ack: None,
         },
-        Remote::EmitWithAck(event, payload, timeout, reply) => Operation::Emit {
+        Remote::EmitWithAck(event, payload, timeout, gather) => Operation::Emit {
             event,
             payload,
-            ack: Some((timeout, Box::new(move |answers| drop(reply.send(answers))))),
+            ack: Some((timeout, Box::new(move |acks| gather.add(Part::Acks(acks))))),
         },
-        Remote::Fetch(reply) => {
-            let _ = reply.send(sio.apply(eng, ns, &sel, Operation::Fetch).sockets());
+        Remote::Fetch(gather) => {
+            let sockets = sio.apply(eng, ns, &sel, Operation::Fetch).sockets();
+            gather.add(Part::Sockets(sockets));
             return;
         }
         Remote::Join(rooms) => Operation::Join(rooms),
         Remote::Leave(rooms) => Operation::Leave(rooms),
         Remote::Disconnect(close) => Operation::Disconnect { close },
+        Remote::Part(..) => return,
     };
     sio.apply(eng, ns, &sel, op);
 }

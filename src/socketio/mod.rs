@@ -140,6 +140,32 @@
 //! may share state through `Rc<RefCell<..>>`. Build the [`SocketIo`] on the thread that
 //! runs the server.
 //!
+//! # Several reactors
+//!
+//! On a server with several reactors ([`Config::reactors`](crate::Config::reactors)) each
+//! runs a [`SocketIo`] of its own, made on its thread by the closure given to
+//! [`Server::run_with`](crate::Server::run_with), and holds the sessions opened on it
+//! (`examples/socketio_chat.rs` runs so with `--reactors N`). The closure configures each
+//! the same way; an [`IoHandle`] for other threads is taken there from any of them (it
+//! reaches all). A
+//! session id names its reactor (its first byte), and every request of the session,
+//! long-polling or the upgrade to WebSocket, is handed to that reactor with the bytes
+//! already read ([`Handler::route`]), whichever reactor it arrived on: what
+//! `@socket.io/sticky` does between processes, within one.
+//!
+//! The server's side of the API reaches the sockets of every reactor, as an adapter across
+//! nodes does in the reference: an operation made with a [`Broadcast`] or an [`IoHandle`]
+//! (emit, with or without acknowledgements, volatile, `sockets_join`, `sockets_leave`,
+//! `disconnect_sockets`, `fetch_sockets`) goes into the queue of every reactor's endpoint,
+//! all or none (a full queue is [`SendError::Full`](crate::SendError::Full)), and each runs
+//! it on its own sockets, encoding an event once. Answers meet before the caller gets
+//! them: an [`IoHandle`]'s on its channel, a callback's on its reactor
+//! ([`Broadcast::emit_with_ack`], [`Broadcast::fetch_sockets_then`]). What answers at once
+//! answers for the reactor it runs on: [`Broadcast::fetch_sockets`], the counts that
+//! operations return, [`Socket::room_size`]. Connection state recovery finds a socket
+//! only on the reactor that held it: a client that reconnects through another gets a new
+//! one.
+//!
 //! # Not implemented
 //!
 //! - Parsers other than the default one (msgpack, custom): the default parser is what the
@@ -147,7 +173,7 @@
 //! - Engine.IO v3 (`allowEIO3`, Socket.IO 2 clients) and WebTransport.
 //! - `perMessageDeflate` and HTTP compression of polling responses.
 //! - `serverSideEmit`, `serverCount` and adapters across processes (Redis): this is one
-//!   reactor's state. Every operation on sockets selected by rooms already goes through one
+//!   process's state (across its reactors, see above). Every operation on sockets selected by rooms already goes through one
 //!   query and one place that answers it (`adapter.rs`), where another adapter would plug in.
 //! - Of the `cors` package's options, `preflightContinue` and `optionsSuccessStatus`
 //!   (preflights are always answered `204`), and options computed per request (a
@@ -177,6 +203,7 @@ mod middleware;
 mod namespace;
 pub(crate) mod packet;
 mod payload;
+pub(crate) mod peers;
 mod reason;
 mod recovery;
 mod sid;

@@ -38,6 +38,7 @@ use super::listeners::{self, call, Listeners, Phase};
 use super::middleware::{Chain, ConnectError};
 use super::packet::{self, Kind, Packet};
 use super::payload::Payload;
+use super::peers::{Peers, Team, WaitKey, Waiting};
 use super::reason::DisconnectReason;
 use super::recovery::{Recovery, Store};
 use super::socket::{send_packet, Ack, AckError, Socket};
@@ -253,6 +254,10 @@ pub(crate) struct Sio {
     pub(crate) inbox: Option<Inbox>,
     /// Broadcasts waiting for acknowledgements.
     pub(crate) collectors: Collectors,
+    /// With several reactors: operations of callbacks waiting for every reactor's part.
+    pub(crate) waiting: Slab<WaitKey, Waiting>,
+    /// With several reactors: the endpoints of this path on the others.
+    pub(crate) team: Option<Team>,
     /// The id of the next packet that asks for an acknowledgement: one sequence for the
     /// endpoint, so a broadcast's id (the same for every recipient) never meets another
     /// pending id of one of them.
@@ -278,6 +283,8 @@ impl Sio {
             recovery: None,
             inbox: Some(inbox),
             collectors: Collectors::default(),
+            waiting: Slab::default(),
+            team: None,
             next_ack: 0,
             sockets_made: 0,
         }
@@ -575,10 +582,19 @@ fn refresh_deadline(eng: &mut Engine<Client>, s: SessKey) {
 impl App for Sio {
     type Client = Client;
 
-    fn on_start(&mut self, handle: &crate::Handle) {
-        if let Some(inbox) = &self.inbox {
-            inbox.start(handle);
+    fn on_start(&mut self, handle: &crate::Handle, reactor: usize, peers: Option<Arc<Peers>>) {
+        let Some(inbox) = &self.inbox else {
+            return;
+        };
+        if let Some(peers) = &peers {
+            let (peers, own) = (Arc::clone(peers), inbox.handle());
+            self.team = Some(Team {
+                reactor,
+                peers,
+                own,
+            });
         }
+        inbox.start(handle, reactor, peers);
     }
 
     fn on_notify(&mut self, eng: &mut Engine<Client>) {

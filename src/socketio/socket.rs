@@ -314,7 +314,9 @@ impl<'a> Socket<'a> {
     }
 
     /// How many sockets are in a room of this namespace (0 for a room nobody is in); the
-    /// Socket.IO counterpart of [`ServerCtx::room_size`](crate::ServerCtx::room_size).
+    /// Socket.IO counterpart of [`ServerCtx::room_size`](crate::ServerCtx::room_size). With
+    /// several reactors, the sockets of this one (`socket.nsp().to(room)
+    /// .fetch_sockets_then(..)` counts them all).
     pub fn room_size(&self, room: &str) -> usize {
         self.sio.namespaces[self.info.ns].rooms.len(room)
     }
@@ -327,13 +329,13 @@ impl<'a> Socket<'a> {
     /// Everyone in the namespace but this socket (`socket.broadcast`).
     pub fn broadcast(&mut self) -> Broadcast<'_> {
         let own_room = &self.info.sid;
-        Broadcast::new(self.eng, self.sio, self.info.ns).except(own_room)
+        Broadcast::new(self.eng, self.sio, self.info.ns, self.key).except(own_room)
     }
 
     /// Everyone in the namespace, this socket included (`io.of(namespace)`); narrow it with
     /// [`Broadcast::to`].
     pub fn nsp(&mut self) -> Broadcast<'_> {
-        Broadcast::new(self.eng, self.sio, self.info.ns)
+        Broadcast::new(self.eng, self.sio, self.info.ns, self.key)
     }
 
     /// Disconnects the socket from its namespace; the client is told and does not

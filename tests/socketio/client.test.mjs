@@ -5,50 +5,16 @@
 // builds the example first; each test starts the servers it needs on free ports.
 // parity.test.mjs, next to this file, runs the same client scripts against the reference
 // server (npm socket.io) and ours, and expects the same observations.
-import { test, before, after } from "node:test";
+import { test } from "node:test";
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
-import { join, dirname } from "node:path";
+import { dirname } from "node:path";
 import { fileURLToPath } from "node:url";
 import { io } from "socket.io-client";
+import { once, serveTheseTests, startServer } from "./chat-server.mjs";
 import { WebSocket } from "ws";
 
-const root = join(dirname(fileURLToPath(import.meta.url)), "..", "..");
-const binary = process.env.SOCKETIO_CHAT || join(root, "target", "debug", "examples", "socketio_chat");
 const LIMIT = { timeout: 30_000 };
-
-/** Starts the example; resolves once it listens. `log()` is what it has printed. */
-function startServer(addr = "127.0.0.1:0", env = {}) {
-  return new Promise((resolve, reject) => {
-    const proc = spawn(binary, [addr], {
-      cwd: root,
-      env: { ...process.env, RUST_LOG: "info", ...env },
-      stdio: ["ignore", "pipe", "pipe"],
-    });
-    let out = "";
-    const onData = (chunk) => {
-      out += chunk;
-      const m = out.match(/socket\.io chat on (http:\/\/[\d.]+:(\d+))\//);
-      if (m && !server.url) {
-        server.url = m[1];
-        server.port = Number(m[2]);
-        resolve(server);
-      }
-    };
-    const server = { proc, log: () => out, url: null, port: 0 };
-    server.stop = (signal = "SIGTERM") =>
-      new Promise((done) => {
-        if (proc.exitCode !== null || proc.signalCode !== null) return done();
-        proc.once("exit", done);
-        proc.kill(signal);
-      });
-    proc.stdout.on("data", onData);
-    proc.stderr.on("data", onData);
-    proc.once("exit", (code) => {
-      if (!server.url) reject(new Error(`server exited early (${code}): ${out}`));
-    });
-  });
-}
 
 const clients = [];
 
@@ -66,10 +32,6 @@ function connect(url, { name, ...opts } = {}) {
   });
 }
 
-/** The arguments of the next `event` on `emitter`, as its listeners get them. */
-function once(emitter, event) {
-  return new Promise((resolve) => emitter.once(event, (...args) => resolve(args)));
-}
 
 /** An event's arguments without the offset that connection state recovery (on in the
  * example) appends to every event emitted without an ack and not volatile: a decimal
@@ -84,16 +46,7 @@ function next(socket, event) {
   return once(socket, event).then(withoutOffset);
 }
 
-let chat;
-
-before(async () => {
-  chat = await startServer();
-});
-
-after(async () => {
-  for (const socket of clients) socket.disconnect();
-  await chat?.stop();
-});
+const chat = serveTheseTests(startServer, clients);
 
 async function replyOver(transports) {
   const socket = await connect(chat.url, { transports });

@@ -121,8 +121,15 @@ pub(crate) trait App {
     fn on_close(&mut self, eng: &mut Engine<Self::Client>, s: SessKey, reason: DisconnectReason);
     /// The deadline set with [`Engine::set_app_deadline`] has come.
     fn on_deadline(&mut self, eng: &mut Engine<Self::Client>, s: SessKey);
-    /// The server started; `handle` reaches it from other threads.
-    fn on_start(&mut self, _handle: &crate::Handle) {}
+    /// The server started, this endpoint on reactor `reactor`; `handle` reaches it from
+    /// other threads, `peers` (with several reactors) the endpoints of this path on all.
+    fn on_start(
+        &mut self,
+        _handle: &crate::Handle,
+        _reactor: usize,
+        _peers: Option<std::sync::Arc<crate::socketio::peers::Peers>>,
+    ) {
+    }
     /// Another thread left work for the app ([`Handle::notify`](crate::Handle::notify)).
     fn on_notify(&mut self, _eng: &mut Engine<Self::Client>) {}
 }
@@ -259,6 +266,8 @@ pub(crate) struct Engine<C> {
     /// `None` only before the first entry point; every session is opened by one, so
     /// wherever a session exists this is `Some`.
     now: Option<Instant>,
+    /// With several reactors, this one's number, which its session ids name.
+    reactor: Option<u8>,
 }
 
 impl<C: Default> Engine<C> {
@@ -274,7 +283,14 @@ impl<C: Default> Engine<C> {
             effects: Vec::new(),
             timers: IdMap::default(),
             now: None,
+            reactor: None,
         }
+    }
+
+    /// Names `reactor` in every session id from now on (a server with several reactors
+    /// routes each request to the session's).
+    pub(crate) fn set_reactor(&mut self, reactor: u8) {
+        self.reactor = Some(reactor);
     }
 
     // ---- what the app uses ----
@@ -287,7 +303,7 @@ impl<C: Default> Engine<C> {
 
     /// Generates an unguessable id (for sockets), as session ids are made.
     pub(crate) fn new_id(&mut self) -> String {
-        sid::generate()
+        sid::generate(None)
     }
 
     pub(crate) fn client_mut(&mut self, s: SessKey) -> Option<&mut C> {
@@ -768,7 +784,7 @@ impl<C: Default> Engine<C> {
     }
 
     fn open(&mut self, transport: Transport, now: Instant) -> SessKey {
-        let sid: Arc<str> = sid::generate().into();
+        let sid: Arc<str> = sid::generate(self.reactor).into();
         let s = self.sessions.insert(Session {
             sid: Arc::clone(&sid),
             transport,
