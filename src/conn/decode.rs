@@ -120,7 +120,7 @@ impl Decoder {
     }
 
     /// The common case in a few instructions: a whole small message (a final, masked text
-    /// or binary frame of at most 125 bytes, within the limits) at the start of `bytes`,
+    /// or binary frame of at most 65,535 bytes, within the limits) at the start of `bytes`,
     /// between messages. Anything else is left to [`decode_any`](Self::decode_any), which
     /// judges it; so this only takes frames that are valid on their first two bytes, and
     /// leaves the decoder's state as the general path would.
@@ -129,20 +129,26 @@ impl Decoder {
         let State::Header { have: 0, .. } = self.state else {
             return None;
         };
-        let &[b0 @ (0x81 | 0x82), b1 @ 0x80..=0xFD, m0, m1, m2, m3, ref rest @ ..] = bytes else {
-            return None;
+        // Masked, with a 7-bit length or a 16-bit one (§5.2).
+        let (b0, len, mask_at) = match *bytes {
+            [b0 @ (0x81 | 0x82), b1 @ 0x80..=0xFD, ..] => (b0, usize::from(b1 & 0x7F), 2),
+            [b0 @ (0x81 | 0x82), 0xFE, hi, lo, ..] => {
+                (b0, usize::from(u16::from_be_bytes([hi, lo])), 4)
+            }
+            _ => return None,
         };
-        let len = usize::from(b1 & 0x7F);
+        let (&[m0, m1, m2, m3], rest) = bytes[mask_at..].split_first_chunk::<4>()?;
         if self.fragmented.is_some()
             || rest.len() < len
             || len > limits.max_frame.min(limits.max_message)
         {
             return None;
         }
+        let head = mask_at + 4;
         let payload = unmasked(&rest[..len], [m0, m1, m2, m3]);
         Some(match message(payload, b0 == 0x81) {
-            Ok(msg) => (6 + len, Item::Message(msg)),
-            Err(valid) => (6 + valid, invalid_utf8()),
+            Ok(msg) => (head + len, Item::Message(msg)),
+            Err(valid) => (head + valid, invalid_utf8()),
         })
     }
 
