@@ -1,14 +1,17 @@
 //! Decoding the inbound frame stream into messages, as its bytes arrive.
 //!
-//! tungstenite parses each frame header ([`FrameHeader::parse`], its frame-level API); the
-//! [`Decoder`] judges it, unmasks the payload, reassembles fragmented messages, and hands
-//! the connection whole messages, the peer's pings and the peer's Close. It decides as soon
-//! as the bytes say so: a frame the peer may not send (unmasked, reserved bits, a reserved
-//! opcode, a control frame over 125 bytes or fragmented, a length over our limits) is
-//! refused on its header, before any of its payload is read; text is validated as it
-//! arrives, so a peer that trickles in a large frame is failed at its first invalid byte
-//! (the Autobahn suite, cases 6.4.x, expects that); close codes are judged by the IANA
-//! registry (tungstenite's list is older: it would answer a peer's 1014 with 1002).
+//! Frame headers are tungstenite's [`FrameHeader`]: `FrameHeader::parse` (its frame-level
+//! API) reads them, except the common client headers (masked, a 7- or 16-bit length), which
+//! are read in place into one, since parsing through a cursor cost more than the rest of
+//! decoding a small message. The [`Decoder`] judges each header, unmasks the payload,
+//! reassembles fragmented messages, and hands the connection whole messages, the peer's
+//! pings and the peer's Close. It decides as soon as the bytes say so: a frame the peer may
+//! not send (unmasked, reserved bits, a reserved opcode, a control frame over 125 bytes or
+//! fragmented, a length over our limits) is refused on its header, before any of its
+//! payload is read; text is validated as it arrives, so a peer that trickles in a large
+//! frame is failed at its first invalid byte (the Autobahn suite, cases 6.4.x, expects
+//! that); close codes are judged by the IANA registry (tungstenite's list is older: it
+//! would answer a peer's 1014 with 1002).
 //!
 //! Two paths, one result:
 //! - **Whole frame at hand** (the common case: a small message that arrived in one read,
