@@ -29,7 +29,7 @@
 # not a script of their own, so that one run measures every target of issue 14 with one
 # method (rounds, rotation, repeats when disturbed) and one table.
 #
-#   scripts/bench-peers.sh                       # everything: ~12 minutes on a quiet machine
+#   scripts/bench-peers.sh                       # everything: ~13 minutes on a quiet machine
 #   TLS=1 scripts/bench-peers.sh                 # wss:// against ws:// (issue 15): ~7 minutes
 #   ROUNDS=1 DURATION=2 scripts/bench-peers.sh   # a quick look
 #   SERVERS="wsreactor fastwebsockets" SCENARIOS="a b" scripts/bench-peers.sh
