@@ -31,14 +31,26 @@ export function startExample({ example, tls = false, env = {}, ready }) {
       stdio: ["ignore", "pipe", "pipe"],
     });
     let out = "";
+    // A log line that never matches (the example changed its wording) fails the test
+    // instead of hanging CI.
+    const timer = setTimeout(() => {
+      proc.kill();
+      reject(new Error(`${example} did not log ${ready} within 60 s: ${out}`));
+    }, 60_000);
     const onData = (chunk) => {
       out += chunk;
       const m = out.match(ready);
-      if (m) resolve({ proc, base: m[1] });
+      if (m) {
+        clearTimeout(timer);
+        resolve({ proc, base: m[1] });
+      }
     };
     proc.stdout.on("data", onData);
     proc.stderr.on("data", onData);
-    proc.on("exit", (code) => reject(new Error(`${example} exited early (${code}): ${out}`)));
+    proc.on("exit", (code) => {
+      clearTimeout(timer);
+      reject(new Error(`${example} exited early (${code}): ${out}`));
+    });
   });
 }
 
