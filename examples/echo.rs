@@ -75,13 +75,13 @@ fn main() -> std::io::Result<()> {
     let scheme = if tls { "wss" } else { "ws" };
     let reactors = server.reactors();
     let addr = server.local_addr()?;
-    // Scripts and tests wait for "echo server listening on <url>" (tests/browser).
+    // Tests wait for "echo server listening on <url>/" (tests/browser, tests/examples.rs).
     let threads = if reactors == 1 {
         "1 reactor".to_owned()
     } else {
         format!("{reactors} reactors")
     };
-    info!("echo server listening on {scheme}://{addr} ({threads})");
+    info!("echo server listening on {scheme}://{addr}/ ({threads})");
     common::shutdown_on_signal(server.handle())?;
     server.run_with(|_reactor| Echo::default())
 }
