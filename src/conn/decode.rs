@@ -365,31 +365,21 @@ impl Decoder {
         })
     }
 
-    /// A frame whose header announced no payload is done as soon as it is entered.
+    /// A data frame whose header announced no payload is done as soon as it is entered, so
+    /// a message it ends is not left waiting for more bytes. (A control frame's empty
+    /// payload is taken by the loop like any other.)
     fn empty_frame_done(&mut self) -> Option<Item> {
-        match &self.state {
-            State::Data {
-                left: 0, text, fin, ..
-            } => {
-                let (text, fin) = (*text, *fin);
-                self.state = State::default();
-                if fin {
-                    self.message_done(text)
-                } else {
-                    None
-                }
-            }
-            State::Control(frame) if frame.left == 0 => {
-                let opcode = frame.opcode;
-                self.state = State::default();
-                Some(match opcode {
-                    Control::Ping => Item::Ping(Bytes::new()),
-                    Control::Pong => Item::Pong,
-                    Control::Close => Item::Close(None),
-                    Control::Reserved(_) => reserved_opcode(),
-                })
-            }
-            _ => None,
+        let State::Data {
+            left: 0, text, fin, ..
+        } = self.state
+        else {
+            return None;
+        };
+        self.state = State::default();
+        if fin {
+            self.message_done(text)
+        } else {
+            None
         }
     }
 
