@@ -238,12 +238,7 @@ impl Server {
         H: Handler,
         F: Fn(usize) -> H + Send + Sync + 'static,
     {
-        let handle = self.handle();
-        let thread = thread::Builder::new()
-            .name("wsreactor".into())
-            .spawn(move || self.run_with(make))
-            .expect("spawning a thread");
-        (handle, thread)
+        self.on_thread(move |server| server.run_with(make))
     }
 
     /// Runs the server on a thread of its own; returns a handle to it and the thread.
@@ -314,10 +309,18 @@ impl Server {
         self,
         handler: H,
     ) -> (Handle, JoinHandle<io::Result<()>>) {
+        self.on_thread(move |server| server.run(handler))
+    }
+
+    /// Runs `run` with the server on a thread of its own (`spawn`, `spawn_with`).
+    fn on_thread(
+        self,
+        run: impl FnOnce(Server) -> io::Result<()> + Send + 'static,
+    ) -> (Handle, JoinHandle<io::Result<()>>) {
         let handle = self.handle();
         let thread = thread::Builder::new()
             .name("wsreactor".into())
-            .spawn(move || self.run(handler))
+            .spawn(move || run(self))
             .expect("spawning a thread");
         (handle, thread)
     }
