@@ -141,6 +141,11 @@ impl<K: Copy + Ord + Hash> Rooms<K> {
         self.members.get(room).into_iter().flatten().copied()
     }
 
+    /// Whether `id` is a member of `room`.
+    pub(crate) fn contains(&self, room: &str, id: K) -> bool {
+        self.members.get(room).is_some_and(|m| m.contains(&id))
+    }
+
     /// The rooms `id` is in, in the order it joined them.
     pub(crate) fn rooms_of(&self, id: K) -> impl Iterator<Item = &str> + '_ {
         self.joined.get(&id).into_iter().flatten().map(|r| &**r)

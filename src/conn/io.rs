@@ -227,10 +227,39 @@ pub(crate) struct OutBuf {
 const FIRST_CAPACITY: usize = 1024;
 
 /// Drained outbound buffers, kept by the reactor for the next connection that queues a
-/// frame: a busy connection allocates no buffer per pass, and an idle one holds none. At
-/// most [`SPARES`] buffers of at most [`SPARE_MAX`] bytes each (1 MiB in all).
-#[derive(Debug, Default)]
-pub(crate) struct Spares(Vec<Vec<u8>>);
+/// frame: a busy connection allocates no buffer per pass, and an idle one holds none.
+/// Buffers of at most [`SPARE_MAX`] bytes, as many as the busiest recent pass gave back
+/// (at least [`SPARES`]): a broadcast to 10,000 connections every pass reuses 10,000
+/// buffers instead of allocating and freeing all but 256 of them each time. Once passes
+/// give back fewer, it shrinks by an eighth a pass, back to [`SPARES`] (1 MiB).
+#[derive(Debug)]
+pub(crate) struct Spares {
+    bufs: Vec<Vec<u8>>,
+    /// Buffers given back this pass.
+    given: usize,
+    /// How many it may keep.
+    keep: usize,
+}
+
+impl Default for Spares {
+    fn default() -> Self {
+        Spares {
+            bufs: Vec::new(),
+            given: 0,
+            keep: SPARES,
+        }
+    }
+}
+
+impl Spares {
+    /// The pass's flushes are done: sets how many it keeps from what this pass gave back,
+    /// and frees the rest.
+    pub(crate) fn end_pass(&mut self) {
+        self.keep = (self.keep - self.keep / 8).max(self.given).max(SPARES);
+        self.given = 0;
+        self.bufs.truncate(self.keep);
+    }
+}
 
 const SPARES: usize = 256;
 const SPARE_MAX: usize = 4 * 1024;
@@ -332,7 +361,7 @@ impl OutBuf {
     #[inline]
     pub(crate) fn lend(&mut self, spares: &mut Spares) {
         if self.buf.capacity() == 0 {
-            if let Some(buf) = spares.0.pop() {
+            if let Some(buf) = spares.bufs.pop() {
                 self.buf = buf;
             }
         }
@@ -346,9 +375,10 @@ impl OutBuf {
         }
         let mut buf = std::mem::take(&mut self.buf);
         self.head = 0;
-        if buf.capacity() <= SPARE_MAX && spares.0.len() < SPARES {
+        spares.given += 1;
+        if buf.capacity() <= SPARE_MAX && spares.bufs.len() < spares.keep.max(spares.given) {
             buf.clear();
-            spares.0.push(buf);
+            spares.bufs.push(buf);
         }
     }
 

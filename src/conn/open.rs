@@ -152,6 +152,33 @@ impl Connection {
         Sent::Queued
     }
 
+    /// [`send_encoded`](Self::send_encoded) for several frames, `frames` back to back and
+    /// `each` one by one: queued together if they all fit within `max_backpressure`,
+    /// otherwise sent one by one, as if published apart (the first may still go out on an
+    /// empty queue, the drop policy drops only those that do not fit). Queued if any was.
+    pub(crate) fn send_all_encoded<'a>(
+        &mut self,
+        frames: &[u8],
+        each: impl Iterator<Item = &'a [u8]>,
+        config: &Config,
+        now: Instant,
+    ) -> Sent {
+        if self.can_send() && self.out.pending() + frames.len() <= config.max_backpressure {
+            self.out.push_encoded(frames);
+            return Sent::Queued;
+        }
+        let mut outcome = Sent::Refused;
+        for frame in each {
+            match self.send_encoded(frame, config, now) {
+                Sent::Failed(why) => return Sent::Failed(why),
+                Sent::Queued => outcome = Sent::Queued,
+                other if !matches!(outcome, Sent::Queued) => outcome = other,
+                _ => {}
+            }
+        }
+        outcome
+    }
+
     /// Whether `len` more bytes may be queued, as [`send`](Self::send) says; `Some` with
     /// what became of the frame if not.
     #[inline]

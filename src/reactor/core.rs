@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 use log::Level;
 use tungstenite::protocol::frame::CloseFrame;
 
+use super::batch::Batch;
 use super::census::Census;
 use super::rejects::Rejects;
 use super::timers::Timers;
@@ -138,6 +139,10 @@ pub(crate) struct Core {
     pub(crate) handle: Handle,
     /// Reused list of recipients, so publishing does not allocate.
     scratch: Vec<ConnId>,
+    /// Small frames published to one room, not yet in its members' queues (`batch.rs`).
+    batch: Batch,
+    /// The connection being read, whose callbacks are running.
+    pub(crate) reading: Option<ConnId>,
     /// Drained outbound buffers, lent to the next connection that queues a frame.
     spares: Spares,
     /// The rate-limited log of rejected requests.
@@ -189,6 +194,8 @@ impl Core {
             owed: Reactors::default(),
             handle,
             scratch: Vec::new(),
+            batch: Batch::default(),
+            reading: None,
             spares: Spares::default(),
             rejects: Rejects::default(),
             conns: Slab::tagged(reactor),
@@ -275,20 +282,88 @@ impl Core {
 
     /// Sends a message to every member of `room` but `except` on this reactor. A payload
     /// of `SHARE_MIN` (2 KiB) or more is shared by every recipient (each gets only its own
-    /// frame header); a smaller one is copied, which costs less than sharing it. Returns
-    /// how many it was queued for.
+    /// frame header). A smaller one is encoded once into the batch (`batch.rs`), which
+    /// copies it into each member's queue together with the frames published to the room
+    /// just before it; the connection being read, if a member, gets its copy at once.
+    /// Returns how many members it is for: it reaches each unless its queue refuses it
+    /// (closing, or over `max_backpressure`).
     pub(crate) fn publish_here(
         &mut self,
         room: &str,
         msg: Message,
         except: Option<ConnId>,
     ) -> usize {
+        let Outgoing::Frame(opcode, payload) = outgoing(msg) else {
+            return 0;
+        };
+        if payload.len() >= SHARE_MIN {
+            let mut ids = std::mem::take(&mut self.scratch);
+            ids.extend(self.rooms.members(room).filter(|&id| Some(id) != except));
+            let sent = ids.iter().filter(|&&id| {
+                let status = self.send_frame(id, opcode, payload.clone());
+                status.is_queued()
+            });
+            let sent = sent.count();
+            ids.clear();
+            self.scratch = ids;
+            return sent;
+        }
+        let reader =
+            (self.reading).filter(|&id| Some(id) != except && self.rooms.contains(room, id));
+        let skip = [except, reader];
+        if !self.batch.fits(room, skip) {
+            self.write_batch_now();
+        }
+        if self.batch.is_empty() {
+            self.batch.start(room, skip);
+        }
+        let start = self.batch.frames.len();
+        frame::encode(&mut self.batch.frames, opcode, &payload);
+        self.batch.ends.push(self.batch.frames.len());
+        let skipped = except.filter(|&id| self.rooms.contains(room, id)).is_some() as usize;
+        let mut sent = self.rooms.len(room) - skipped;
+        if let Some(id) = reader {
+            sent -= 1;
+            // Taken out meanwhile: `queue` writes out whatever batch it finds.
+            let batch = std::mem::take(&mut self.batch);
+            let frame = &batch.frames[start..];
+            let status = self.queue(id, |conn, config, now| {
+                conn.send_encoded(frame, config, now)
+            });
+            sent += status.is_queued() as usize;
+            self.batch = batch;
+        }
+        sent
+    }
+
+    /// Writes the batch of small published frames into its members' queues, if there is
+    /// one: before anything else is queued on a connection or membership changes, after
+    /// each connection's read, and before the pass flushes (see `batch.rs`).
+    #[inline]
+    pub(crate) fn write_batch(&mut self) {
+        if !self.batch.is_empty() {
+            self.write_batch_now();
+        }
+    }
+
+    #[inline(never)]
+    fn write_batch_now(&mut self) {
+        let batch = std::mem::take(&mut self.batch);
         let mut ids = std::mem::take(&mut self.scratch);
-        ids.extend(self.rooms.members(room).filter(|&id| Some(id) != except));
-        let sent = self.send_many(&ids, msg);
+        ids.extend(
+            self.rooms
+                .members(batch.room())
+                .filter(|&id| !batch.skips(id)),
+        );
+        for &id in &ids {
+            self.queue(id, |conn, config, now| {
+                conn.send_all_encoded(&batch.frames, batch.each_frame(), config, now)
+            });
+        }
         ids.clear();
         self.scratch = ids;
-        sent
+        self.batch = batch;
+        self.batch.clear();
     }
 
     /// Sends a message to every open connection but `except`, on every reactor, as
@@ -356,6 +431,7 @@ impl Core {
 
     /// Adds connection `id` to `room` within its limits (see `Rooms::join`).
     pub(crate) fn join(&mut self, id: ConnId, room: &str) -> Result<bool, JoinError> {
+        self.write_batch();
         let joined = self.rooms.join(id, room)?;
         if let (true, Some(siblings)) = (joined, &mut self.siblings) {
             siblings.census.joined(room);
@@ -365,6 +441,7 @@ impl Core {
 
     /// Takes connection `id` out of `room`; `false` if it was not a member.
     pub(crate) fn leave(&mut self, id: ConnId, room: &str) -> bool {
+        self.write_batch();
         let left = self.rooms.leave(id, room);
         if let (true, Some(siblings)) = (left, &mut self.siblings) {
             siblings.census.left(room);
@@ -374,6 +451,7 @@ impl Core {
 
     /// Takes connection `id` out of every room it is in.
     pub(crate) fn leave_all(&mut self, id: ConnId) {
+        self.write_batch();
         if let Some(Siblings { census, .. }) = &mut self.siblings {
             self.rooms.rooms_of(id).for_each(|room| census.left(room));
         }
@@ -398,6 +476,7 @@ impl Core {
     /// and reaches `to`'s handler as if it had been read there. The event back if `to`'s
     /// queue is full or it has stopped: the caller answers the request here.
     pub(crate) fn hand_over(&mut self, id: ConnId, to: usize, event: Event) -> Result<(), Event> {
+        self.write_batch();
         let (Some(siblings), Some(place)) = (&self.siblings, self.handle.mesh().reserve(to)) else {
             return Err(event);
         };
@@ -469,6 +548,7 @@ impl Core {
         id: ConnId,
         send: impl FnOnce(&mut Connection, &Config, Instant) -> Sent,
     ) -> SendStatus {
+        self.write_batch();
         let Some(entry) = self.conns.get_mut(id) else {
             return SendStatus::Closed;
         };
@@ -518,6 +598,7 @@ impl Core {
 
     /// Starts the close handshake. `false` if it is gone, not open, or already closing.
     pub(crate) fn close(&mut self, id: ConnId, frame: CloseFrame, cause: Cause) -> bool {
+        self.write_batch();
         let Some(entry) = self.conns.get_mut(id) else {
             return false;
         };
@@ -528,6 +609,7 @@ impl Core {
 
     /// Fails the connection (RFC 6455 §7.1.7) with the code and reason of `why`.
     pub(crate) fn fail(&mut self, id: ConnId, why: Disconnect) {
+        self.write_batch();
         if let Some(entry) = self.conns.get_mut(id) {
             let owed = entry.conn.fail(why, &self.config, self.now);
             self.owe(id, owed);
@@ -537,6 +619,7 @@ impl Core {
 
     /// Drops the connection now (the socket is closed). Owes `on_close` if it was open.
     pub(crate) fn remove(&mut self, id: ConnId, why: Disconnect) {
+        self.write_batch();
         if let Some(entry) = self.conns.get_mut(id) {
             let owed = entry.conn.drop_now(why);
             self.owe(id, owed);
@@ -547,6 +630,7 @@ impl Core {
     /// Ends a connection that is not an open WebSocket: what it has queued (a response) is
     /// written first; with nothing queued it is dropped now.
     pub(crate) fn end_plain(&mut self, id: ConnId) {
+        self.write_batch();
         if let Some(entry) = self.conns.get_mut(id) {
             entry.conn.end_plain(&self.config, self.now);
             self.settle(id);
@@ -555,6 +639,7 @@ impl Core {
 
     /// A connection's deadline may have come.
     pub(crate) fn on_timeout(&mut self, id: ConnId, at: Instant) {
+        self.write_batch();
         let Some(entry) = self.conns.get_mut(id) else {
             return;
         };
@@ -639,6 +724,11 @@ impl Core {
             }
         }
         None
+    }
+
+    /// The pass has flushed: the pool of spare buffers adjusts to what it used.
+    pub(crate) fn end_flushes(&mut self) {
+        self.spares.end_pass();
     }
 
     /// Puts the connection on this pass's flush list.
@@ -778,6 +868,130 @@ mod tests {
         let sender = &core.conns.get(ids[0]).unwrap().conn;
         assert_eq!(sender.out.pending(), 0, "not the sender");
         assert_eq!(core.dirty.len(), 2);
+    }
+
+    /// Writes the batch and every queue out, and reads what each peer got.
+    fn written(core: &mut Core, peers: &mut [StdStream]) -> Vec<Vec<u8>> {
+        use std::io::Read;
+        core.write_batch();
+        let mut lens = vec![];
+        for id in std::mem::take(&mut core.dirty) {
+            let pending = core.conns.get(id).map_or(0, |e| e.conn.out.pending());
+            lens.push((id, pending));
+            core.flush(id);
+        }
+        (peers.iter_mut().enumerate())
+            .map(|(i, peer)| {
+                let len = lens
+                    .iter()
+                    .find(|(id, _)| id.slot() as usize == i)
+                    .map_or(0, |l| l.1);
+                let mut got = vec![0; len];
+                peer.read_exact(&mut got).unwrap();
+                got
+            })
+            .collect()
+    }
+
+    /// Text frames as the server writes them.
+    fn frames(texts: &[&str]) -> Vec<u8> {
+        let mut out = vec![];
+        for text in texts {
+            frame::encode(&mut out, OpCode::Text, text.as_bytes());
+        }
+        out
+    }
+
+    #[test]
+    fn publishes_in_a_row_reach_each_member_once_in_order_with_what_was_queued_between() {
+        let (mut core, ids, mut peers) = core_with_open(3);
+        for &id in &ids {
+            core.join(id, "room").unwrap();
+        }
+        core.join(ids[0], "other").unwrap();
+        assert_eq!(core.publish_here("room", Message::text("a"), None), 3);
+        assert_eq!(core.publish_here("room", Message::text("b"), None), 3);
+        let pending = |core: &Core, id| core.conns.get(id).unwrap().conn.out.pending();
+        assert_eq!(pending(&core, ids[2]), 0, "batched, not queued yet");
+        assert!(core.send(ids[1], Message::text("direct")).is_queued());
+        assert_eq!(core.publish_here("other", Message::text("c"), None), 1);
+        assert_eq!(
+            core.publish_here("room", Message::text("d"), Some(ids[2])),
+            2
+        );
+        let got = written(&mut core, &mut peers);
+        assert_eq!(got[0], frames(&["a", "b", "c", "d"]));
+        assert_eq!(got[1], frames(&["a", "b", "direct", "d"]));
+        assert_eq!(got[2], frames(&["a", "b"]));
+    }
+
+    #[test]
+    fn joining_leaving_and_closing_take_effect_after_what_was_published_before() {
+        let (mut core, ids, mut peers) = core_with_open(4);
+        for &id in &ids[..3] {
+            core.join(id, "room").unwrap();
+        }
+        core.publish_here("room", Message::text("a"), None);
+        core.join(ids[3], "room").unwrap();
+        assert!(core.leave(ids[0], "room"));
+        let normal = CloseFrame {
+            code: CloseCode::Normal,
+            reason: "".into(),
+        };
+        assert!(core.close(ids[1], normal, Cause::ServerClosed));
+        assert_eq!(core.publish_here("room", Message::text("b"), None), 3);
+        let got = written(&mut core, &mut peers);
+        assert_eq!(got[0], frames(&["a"]), "left after a");
+        assert_eq!(&got[1][..3], &frames(&["a"])[..], "a before the Close");
+        assert_eq!(got[1][3], 0x88, "then the Close frame, and not b");
+        assert_eq!(got[2], frames(&["a", "b"]));
+        assert_eq!(got[3], frames(&["b"]), "joined after a");
+    }
+
+    #[test]
+    fn the_connection_being_read_gets_its_copy_at_once_and_only_once() {
+        let (mut core, ids, mut peers) = core_with_open(2);
+        for &id in &ids {
+            core.join(id, "room").unwrap();
+        }
+        core.reading = Some(ids[0]);
+        assert_eq!(core.publish_here("room", Message::text("a"), None), 2);
+        let pending = |core: &Core, id| core.conns.get(id).unwrap().conn.out.pending();
+        assert_eq!(
+            pending(&core, ids[0]),
+            3,
+            "queued at once (a Pong may follow)"
+        );
+        assert_eq!(pending(&core, ids[1]), 0);
+        core.reading = None;
+        let got = written(&mut core, &mut peers);
+        assert_eq!(got, [frames(&["a"]), frames(&["a"])]);
+    }
+
+    #[test]
+    fn a_batch_that_does_not_fit_is_queued_frame_by_frame_as_if_published_apart() {
+        let (mut core, ids, mut peers) = core_with_open(2);
+        core.config.max_backpressure = 100;
+        core.config.backpressure_policy = crate::config::BackpressurePolicy::Drop;
+        for &id in &ids {
+            core.join(id, "room").unwrap();
+        }
+        assert!(core
+            .send(ids[1], Message::binary(vec![7u8; 58]))
+            .is_queued());
+        let thirty = ["x".repeat(30), "y".repeat(30), "z".repeat(30)];
+        for text in &thirty {
+            core.publish_here("room", Message::text(text.as_str()), None);
+        }
+        let got = written(&mut core, &mut peers);
+        let all: Vec<&str> = thirty.iter().map(String::as_str).collect();
+        assert_eq!(got[0], frames(&all), "96 bytes fit on an empty queue");
+        assert_eq!(
+            &got[1][60..],
+            &frames(&all[..1])[..],
+            "60 + 32 fit, 60 + 64 do not"
+        );
+        assert!(core.conns.get(ids[1]).unwrap().conn.is_open());
     }
 
     #[test]

@@ -28,6 +28,7 @@
 //! decided by [`Connection`](crate::conn::Connection). Time is read once per pass, from
 //! the configured clock, and passed down.
 mod accept;
+mod batch;
 mod census;
 pub(crate) mod core;
 mod dispatch;
@@ -423,7 +424,15 @@ impl Reactor {
 
 /// Writes every connection with queued bytes, once.
 fn flush_all(core: &mut Core) {
-    for id in std::mem::take(&mut core.dirty) {
+    core.write_batch();
+    let mut dirty = std::mem::take(&mut core.dirty);
+    for &id in &dirty {
         core.flush(id);
     }
+    // Its allocation back for the next pass (flushing queues nothing, as a rule).
+    if core.dirty.is_empty() {
+        dirty.clear();
+        core.dirty = dirty;
+    }
+    core.end_flushes();
 }

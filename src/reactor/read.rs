@@ -21,10 +21,10 @@ pub(super) fn read<H: Handler>(core: &mut Core, rbuf: &mut ReadBuf, handler: &mu
     let peer = entry.conn.peer();
     rbuf.begin(std::mem::take(&mut entry.conn.carry), entry.peer_closed);
     let mut pass = Pass::default();
-    loop {
-        let Some(entry) = core.conns.get_mut(id) else {
-            return;
-        };
+    core.reading = Some(id);
+    // Until the input is used up, or a callback ended the connection (what it published
+    // is still written below).
+    while let Some(entry) = core.conns.get_mut(id) {
         let mut input = Input {
             rbuf,
             src: &mut entry.sock,
@@ -35,6 +35,8 @@ pub(super) fn read<H: Handler>(core: &mut Core, rbuf: &mut ReadBuf, handler: &mu
         };
         dispatch(core, handler, (id, peer), event);
     }
+    core.reading = None;
+    core.write_batch();
     // Edge-triggered: input left behind raises no new event, so ask for another pass.
     if pass.more || rbuf.more_pending() {
         core.schedule(id);
