@@ -12,7 +12,8 @@
 //!    means: handshake, keepalive, close timeout), then the handler's own;
 //! 5. run commands from [`Handle`](crate::Handle)s (bounded per pass);
 //! 6. write each connection with queued bytes once: replies are batched per pass, not
-//!    written per message;
+//!    written per message (and small frames published to one room in a row are copied
+//!    into each member's queue together: `batch.rs`);
 //! 7. run the `on_close` callbacks owed.
 //!
 //! Shutdown: stop accepting, close every connection with 1001, keep passing until they are
