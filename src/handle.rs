@@ -201,7 +201,11 @@ impl Mesh {
 
     /// Reactor `r` holds `conns` connections now.
     pub(crate) fn set_load(&self, r: usize, conns: usize) {
-        self.loads[r].store(conns, Ordering::Relaxed);
+        // Called every pass; the counts of all reactors share a cache line, so a store of
+        // an unchanged count would still take the line from the other reactors' cores.
+        if self.loads[r].load(Ordering::Relaxed) != conns {
+            self.loads[r].store(conns, Ordering::Relaxed);
+        }
     }
 
     /// Connections the reactors said they held, `r`'s own count excepted.
