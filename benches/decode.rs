@@ -13,13 +13,16 @@
 #[path = "../src/conn/decode.rs"]
 mod decode;
 #[allow(dead_code, unused_imports)]
+#[path = "../src/message.rs"]
+mod message;
+#[allow(dead_code, unused_imports)]
 #[path = "../src/conn/utf8.rs"]
 mod utf8;
 
 use std::io::{self, Read, Write};
 
 use criterion::{black_box, criterion_group, criterion_main, Criterion, Throughput};
-use decode::{Decoder, Item, Limits};
+use decode::{message_in, Decoder, Item, Limits};
 use tungstenite::protocol::{Role, WebSocketConfig, WebSocketContext};
 
 const MASK: [u8; 4] = [0x12, 0x34, 0x56, 0x78];
@@ -62,23 +65,32 @@ impl Write for Stream<'_> {
     }
 }
 
-/// Decodes `stream` in `READ`-byte pieces; returns the messages.
+/// Decodes `stream` in `READ`-byte pieces, each copied into one read buffer first as the
+/// socket read does (the decoder unmasks in place); returns the messages.
 fn decode_all(stream: &[u8]) -> usize {
     let mut decoder = Decoder::default();
     let mut messages = 0;
+    let mut rbuf = vec![0; READ];
     for piece in stream.chunks(READ) {
+        let buf = &mut rbuf[..piece.len()];
+        buf.copy_from_slice(piece);
         let mut at = 0;
-        while at < piece.len() {
-            let (used, item) = decoder.decode(&piece[at..], LIMITS);
-            at += used;
+        while at < buf.len() {
+            let (used, item) = decoder.decode(&mut buf[at..], LIMITS);
             match item {
                 Some(Item::Message(msg)) => {
                     black_box(msg);
                     messages += 1;
                 }
+                Some(Item::InPlace { at: i, len, text }) => {
+                    let lent = message_in(&buf[at + i..at + i + len], text);
+                    black_box(lent.ok());
+                    messages += 1;
+                }
                 None => {}
                 Some(other) => panic!("unexpected {other:?}"),
             }
+            at += used;
         }
     }
     messages

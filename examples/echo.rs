@@ -16,8 +16,8 @@
 
 mod common;
 
-use log::{debug, info};
-use wsreactor::{Config, Ctx, Disconnect, Handler, Message, Request, Server, ServerCtx};
+use log::{debug, info, log_enabled, Level};
+use wsreactor::{Config, Ctx, Disconnect, Handler, MessageRef, Request, Server, ServerCtx};
 
 /// One per reactor.
 #[derive(Default)]
@@ -37,10 +37,14 @@ impl Handler for Echo {
         );
     }
 
-    fn on_message(&mut self, ctx: &mut Ctx<'_>, msg: Message) {
-        match &msg {
-            Message::Text(text) => debug!("{} received: {}", ctx.id(), text.as_str()),
-            other => debug!("{} received {} bytes", ctx.id(), other.len()),
+    // The message as it lies in the reactor's read buffer: sent back without being copied
+    // into a buffer of its own first.
+    fn on_message_ref(&mut self, ctx: &mut Ctx<'_>, msg: MessageRef<'_>) {
+        if log_enabled!(Level::Debug) {
+            match msg.as_text() {
+                Some(text) => debug!("{} received: {text}", ctx.id()),
+                None => debug!("{} received {} bytes", ctx.id(), msg.len()),
+            }
         }
         ctx.send(msg);
     }

@@ -12,7 +12,7 @@ use crate::handle::{Handle, SendError};
 use crate::http::Response;
 use crate::id::{ConnId, TimerId};
 use crate::reactor::core::Core;
-use crate::{CloseCode, Message};
+use crate::{CloseCode, Message, MessageRef};
 
 /// What became of a message handed to [`Ctx::send`] or [`ServerCtx::send_to`], as
 /// uWebSockets' `send` reports it. Known on the spot: the reactor's thread owns every
@@ -345,9 +345,13 @@ impl<'a> Ctx<'a> {
     /// is still queued on an empty queue, so `send(5 MB)` then `send("after")` with the
     /// default 1 MiB limit closes the connection: the first answers
     /// [`Backpressure`](SendStatus::Backpressure), which is the moment to stop.
+    ///
+    /// It takes a [`Message`], anything that becomes one (`&str`, `String`, `Vec<u8>`,
+    /// [`Bytes`](crate::Bytes), ...), or a received [`MessageRef`], whose payload is copied
+    /// straight into the outbound buffer if it was lent.
     #[inline]
-    pub fn send(&mut self, msg: impl Into<Message>) -> SendStatus {
-        self.server.core.send(self.id, msg.into())
+    pub fn send<'m>(&mut self, msg: impl Into<MessageRef<'m>>) -> SendStatus {
+        self.server.core.send_ref(self.id, msg.into())
     }
 
     /// Starts the close handshake on this connection with a code and reason, made valid

@@ -270,3 +270,65 @@ fn on_start_sets_a_timer_that_runs_without_connections() {
     assert_eq!(ticks.recv_timeout(common::PATIENCE), Ok(1));
     assert_eq!(ws.read().unwrap(), Message::text("tick after 1 start"));
 }
+
+/// Reports every message it is lent or handed, as `(text?, payload)`, and echoes it with
+/// `Ctx::send`, which copies a lent one straight into the outbound buffer.
+struct Lender(Sender<(Option<String>, Vec<u8>)>);
+
+impl Handler for Lender {
+    fn on_message_ref(&mut self, ctx: &mut Ctx<'_>, msg: wsreactor::MessageRef<'_>) {
+        let text = msg.as_text().map(str::to_owned);
+        assert_eq!(text.is_some(), msg.is_text());
+        self.0.send((text, msg.as_bytes().to_vec())).unwrap();
+        ctx.send(msg);
+    }
+}
+
+#[test]
+fn on_message_ref_gets_every_message_lent_or_owned_and_send_echoes_it_verbatim() {
+    use common::{client_frame, raw_upgraded, read_frame};
+    use std::io::Write;
+    let (tx, rx) = channel();
+    let addr = spawn_server(Config::default(), Lender(tx));
+    let mut stream = raw_upgraded(addr);
+    let large = vec![7u8; 100_000];
+    // Whole in one read (lent): ASCII, non-ASCII text, binary. Then owned: a fragmented
+    // text, and a binary frame larger than one read of the reactor.
+    let mut wire = Vec::new();
+    wire.extend(client_frame(true, 0x1, b"ascii"));
+    wire.extend(client_frame(true, 0x1, "κόσμε ✓".as_bytes()));
+    wire.extend(client_frame(true, 0x2, &[0, 255, 1]));
+    wire.extend(client_frame(false, 0x1, b"frag"));
+    wire.extend(client_frame(true, 0x0, "ment é".as_bytes()));
+    wire.extend(client_frame(true, 0x2, &large));
+    stream.write_all(&wire).unwrap();
+    let expected: [(u8, &[u8]); 5] = [
+        (0x1, b"ascii"),
+        (0x1, "κόσμε ✓".as_bytes()),
+        (0x2, &[0, 255, 1]),
+        (0x1, "fragment é".as_bytes()),
+        (0x2, &large),
+    ];
+    for (opcode, payload) in expected {
+        let (text, got) = rx.recv_timeout(PATIENCE).unwrap();
+        assert_eq!(got, payload);
+        let want_text = (opcode == 0x1).then(|| String::from_utf8(payload.to_vec()).unwrap());
+        assert_eq!(text, want_text);
+        assert_eq!(read_frame(&mut stream).unwrap(), (opcode, payload.to_vec()));
+    }
+}
+
+#[test]
+fn a_whole_small_text_frame_that_is_not_utf8_is_failed_with_1007_before_the_handler() {
+    use common::{client_frame, close_code, raw_upgraded, read_frame};
+    use std::io::Write;
+    let (tx, rx) = channel();
+    let addr = spawn_server(Config::default(), Lender(tx));
+    let mut stream = raw_upgraded(addr);
+    stream
+        .write_all(&client_frame(true, 0x1, b"ok \xff"))
+        .unwrap();
+    let (opcode, payload) = read_frame(&mut stream).unwrap();
+    assert_eq!((opcode, close_code(&payload)), (0x8, 1007));
+    assert!(rx.try_recv().is_err(), "the handler saw nothing");
+}

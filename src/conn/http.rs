@@ -7,10 +7,10 @@ use super::*;
 impl Connection {
     pub(super) fn read_request<R: Source>(
         &mut self,
-        input: &mut Input<'_, R>,
+        input: &mut Input<'_, '_, R>,
         config: &Config,
         now: Instant,
-    ) -> Option<Event> {
+    ) -> Option<Event<'static>> {
         // The last response is still queued past the soft limit: the next request waits
         // until the peer reads it (the flush that drains the queue resumes reading).
         if self.out.pending() > config.backpressure_soft_limit {
@@ -73,10 +73,10 @@ impl Connection {
     /// Reads more of a plain HTTP request's body.
     pub(super) fn read_body<R: Source>(
         &mut self,
-        input: &mut Input<'_, R>,
+        input: &mut Input<'_, '_, R>,
         config: &Config,
         now: Instant,
-    ) -> Option<Event> {
+    ) -> Option<Event<'static>> {
         let State::HttpBody { request, need, .. } = &mut self.state else {
             return None;
         };
@@ -109,7 +109,7 @@ impl Connection {
         keep_alive: bool,
         config: &Config,
         now: Instant,
-    ) -> Event {
+    ) -> Event<'static> {
         // Pipelined requests are not served: answer this one, then close.
         let keep_alive = keep_alive && request.body.len() == body_len;
         request.body.truncate(body_len);
@@ -182,7 +182,7 @@ impl Connection {
 
     /// While a request is held, or after our half is shut: discard what the peer sends,
     /// drop the connection at its EOF.
-    pub(super) fn discard<R: Source>(&mut self, input: &mut Input<'_, R>) {
+    pub(super) fn discard<R: Source>(&mut self, input: &mut Input<'_, '_, R>) {
         match input.rbuf.fill(input.src) {
             Ok([]) => self.end_now(),
             Ok(_) => {}

@@ -100,11 +100,18 @@ impl ReadBuf {
     /// The buffered bytes, without taking them (reading once from the socket, within the
     /// budget, when there are none). Errors as [`fill`](Self::fill), and `UnexpectedEof`
     /// at EOF.
-    pub(crate) fn chunk(&mut self, src: &mut impl Source) -> io::Result<&[u8]> {
+    pub(crate) fn chunk(&mut self, src: &mut impl Source) -> io::Result<&mut [u8]> {
         if self.is_empty() && self.refill(src)? == 0 {
             return Err(io::ErrorKind::UnexpectedEof.into());
         }
-        Ok(&self.buf[self.start..self.end])
+        Ok(&mut self.buf[self.start..self.end])
+    }
+
+    /// `len` bytes already consumed, starting `back` bytes before the first unconsumed
+    /// one: a message the decoder left in place, lent from here until the next read.
+    pub(crate) fn lent(&self, back: usize, len: usize) -> &[u8] {
+        let at = self.start.saturating_sub(back);
+        self.buf.get(at..at + len).unwrap_or_default()
     }
 
     /// Takes the first `n` buffered bytes.
@@ -309,6 +316,15 @@ impl OutBuf {
             self.large_pending += payload.len();
             self.large.push_back((self.buf.len(), payload));
         }
+    }
+
+    /// Queues one final, unmasked frame whose payload is copied.
+    #[inline]
+    pub(crate) fn push_slice(&mut self, opcode: OpCode, payload: &[u8]) {
+        if self.buf.capacity() == 0 {
+            self.buf.reserve(FIRST_CAPACITY);
+        }
+        frame::encode(&mut self.buf, opcode, payload);
     }
 
     /// Queues a frame already encoded (copied).

@@ -51,7 +51,8 @@ use crate::config::{BackpressurePolicy, Config};
 use crate::error::{truncate_reason, Cause, Disconnect};
 use crate::handler::Accept;
 use crate::http::{Framing, Request, Response};
-use crate::{Bytes, CloseCode, Message};
+use crate::message::MessageRef;
+use crate::{Bytes, CloseCode};
 use decode::{is_valid_close_code, Decoder, Item, Limits};
 use frame::OpCode;
 use io::{OutBuf, ReadBuf, Source};
@@ -95,22 +96,44 @@ struct Open {
     awaiting_pong: bool,
 }
 
-/// What the handler is to hear about.
+/// What the handler is to hear about; a message may be lent from the read buffer (`'r`).
 #[derive(Debug)]
-pub(crate) enum Event {
+pub(crate) enum Event<'r> {
     /// A valid upgrade request: answer with [`Connection::accept`] or
     /// [`Connection::refuse`] before anything else. (Requests are boxed so that the
     /// event a message travels in stays small.)
     Upgrade(Box<Request>),
     /// A complete plain HTTP request, now held: [`Connection::respond`] answers it.
     Http(Box<Request>),
-    /// A Text or Binary message on the open WebSocket.
-    Message(Message),
+    /// A Text or Binary message on the open WebSocket, lent or owned.
+    Message(MessageRef<'r>),
     /// The WebSocket ended: `on_close` is owed, exactly once.
     Closed(Disconnect),
     /// The request was refused by the library (the response is queued, the connection
     /// closes after it): for the reactor's rate-limited log.
     Rejected { status: u16, reason: &'static str },
+}
+
+impl Event<'_> {
+    /// The event with nothing borrowed: a lent message copied out.
+    pub(crate) fn into_owned(self) -> Event<'static> {
+        match self {
+            Event::Upgrade(req) => Event::Upgrade(req),
+            Event::Http(req) => Event::Http(req),
+            Event::Message(msg) => Event::Message(MessageRef::owned(msg.into_message())),
+            Event::Closed(why) => Event::Closed(why),
+            Event::Rejected { status, reason } => Event::Rejected { status, reason },
+        }
+    }
+}
+
+/// A whole message the decoder left in place in the read buffer: `len` bytes starting
+/// `back` bytes before the read position, its text not yet validated.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Lent {
+    back: usize,
+    len: usize,
+    text: bool,
 }
 
 /// What became of a frame handed to [`Connection::send`].
@@ -150,9 +173,10 @@ pub(crate) struct Pass {
     pub(crate) more: bool,
 }
 
-/// The input of one read pass: the reactor's read buffer and the reader behind it.
-pub(crate) struct Input<'a, R> {
-    pub(crate) rbuf: &'a mut ReadBuf,
+/// The input of one read pass: the reactor's read buffer and the reader behind it. A
+/// message is lent from the buffer (`'r`) for as long as the reactor does not read again.
+pub(crate) struct Input<'r, 'a, R> {
+    pub(crate) rbuf: &'r mut ReadBuf,
     pub(crate) src: &'a mut R,
     pub(crate) pass: &'a mut Pass,
 }
@@ -258,18 +282,22 @@ impl Connection {
     /// pass is over (`None`: drained, budget spent, backpressure, or the state does not
     /// read any more this pass). Call again after handling each event.
     #[inline]
-    pub(crate) fn read<R: Source>(
+    pub(crate) fn read<'r, R: Source>(
         &mut self,
-        input: &mut Input<'_, R>,
+        mut input: Input<'r, '_, R>,
         config: &Config,
         now: Instant,
-    ) -> Option<Event> {
+    ) -> Option<Event<'r>> {
         if input.pass.over {
             return None;
         }
         let event = match &mut self.state {
-            State::Open(_) => self.read_frames(input, config, now),
-            _ => self.read_other(input, config, now),
+            State::Open(_) => match self.read_frames(&mut input, config, now) {
+                Some(Err(lent)) => self.lend(input.rbuf, lent, config, now),
+                Some(Ok(event)) => Some(event),
+                None => None,
+            },
+            _ => self.read_other(&mut input, config, now),
         };
         input.pass.started = true;
         // A message or an accepted upgrade lets the pass go on; anything else ends it.
@@ -277,18 +305,35 @@ impl Connection {
         event
     }
 
+    /// The message the decoder left in place, lent from the read buffer once its text is
+    /// validated; a text that is not UTF-8 fails the connection (RFC 6455 §8.1).
+    #[inline]
+    fn lend<'r>(
+        &mut self,
+        rbuf: &'r ReadBuf,
+        lent: Lent,
+        config: &Config,
+        now: Instant,
+    ) -> Option<Event<'r>> {
+        match decode::message_in(rbuf.lent(lent.back, lent.len), lent.text) {
+            Ok(msg) => Some(Event::Message(msg)),
+            Err((_, fail)) => self.on_item(fail, config, now).and_then(Result::ok),
+        }
+    }
+
     /// [`read`](Self::read) in the states that are not an open WebSocket.
     #[inline(never)]
     fn read_other<R: Source>(
         &mut self,
-        input: &mut Input<'_, R>,
+        input: &mut Input<'_, '_, R>,
         config: &Config,
         now: Instant,
-    ) -> Option<Event> {
+    ) -> Option<Event<'static>> {
         match &mut self.state {
             State::Request(_) => self.read_request(input, config, now),
             State::HttpBody { .. } => self.read_body(input, config, now),
-            State::Open(_) => self.read_frames(input, config, now),
+            // `read` reads frames.
+            State::Open(_) => None,
             // Only as the pass's first act: a state reached during the pass (a held
             // request, a failure) leaves the rest of the input for later.
             State::HttpHeld { .. } | State::Linger { .. } if !input.pass.started => {

@@ -5,14 +5,15 @@ use super::*;
 
 impl Connection {
     /// Decodes frames until there is a message, the socket has nothing more this pass, or
-    /// the pass's budget is spent.
+    /// the pass's budget is spent. A message the decoder left in place in the read buffer
+    /// comes back as `Err(Lent)`: [`read`](Self::read) lends it from there.
     #[inline]
     pub(super) fn read_frames<R: Source>(
         &mut self,
-        input: &mut Input<'_, R>,
+        input: &mut Input<'_, '_, R>,
         config: &Config,
         now: Instant,
-    ) -> Option<Event> {
+    ) -> Option<Result<Event<'static>, Lent>> {
         // The tail of the upgrade request, taken with its head: the first frames.
         if !self.carry.is_empty() {
             if !input.rbuf.put_back(&self.carry) {
@@ -48,7 +49,7 @@ impl Connection {
                 // the code we sent if we had started closing.
                 Err(_) => {
                     let why = self.reset_report();
-                    return self.finish(why, config, now).map(Event::Closed);
+                    return self.finish(why, config, now).map(Event::Closed).map(Ok);
                 }
             };
             let (used, item) = open.decoder.decode(bytes, limits);
@@ -57,27 +58,58 @@ impl Connection {
                 continue;
             };
             input.pass.handled += 1;
-            match item {
+            if let Item::InPlace { at, len, text } = item {
                 // After a close has started, data is drained but not delivered.
-                Item::Message(msg) if open.closing.is_none() => return Some(Event::Message(msg)),
-                Item::Message(_) | Item::Pong => {}
-                // "Upon receipt of a Ping frame, an endpoint MUST send a Pong frame in
-                // response, unless it already received a Close frame ... The Pong frame
-                // MUST contain the identical Application data" (§5.5.2); not after our own
-                // Close either, which ends what we send (§5.5.1).
-                Item::Ping(payload) => {
-                    if !self.close_sent {
-                        self.out.push_frame(OpCode::Pong, payload);
-                    }
+                if open.closing.is_none() {
+                    return Some(Err(Lent {
+                        back: used - at,
+                        len,
+                        text,
+                    }));
                 }
-                Item::Close(frame) => {
-                    return self.peer_closed(frame, config, now).map(Event::Closed);
+                continue;
+            }
+            if let Some(event) = self.on_item(item, config, now) {
+                return Some(event);
+            }
+        }
+    }
+
+    /// Acts on what the decoder found: `Some` ends the read with an event (or a message to
+    /// lend, which only the decoder's in-place items are), `None` reads on.
+    pub(super) fn on_item(
+        &mut self,
+        item: Item,
+        config: &Config,
+        now: Instant,
+    ) -> Option<Result<Event<'static>, Lent>> {
+        let State::Open(open) = &mut self.state else {
+            return None;
+        };
+        match item {
+            // After a close has started, data is drained but not delivered.
+            Item::Message(msg) if open.closing.is_none() => {
+                Some(Ok(Event::Message(MessageRef::owned(msg))))
+            }
+            Item::Message(_) | Item::InPlace { .. } | Item::Pong => None,
+            // "Upon receipt of a Ping frame, an endpoint MUST send a Pong frame in
+            // response, unless it already received a Close frame ... The Pong frame
+            // MUST contain the identical Application data" (§5.5.2); not after our own
+            // Close either, which ends what we send (§5.5.1).
+            Item::Ping(payload) => {
+                if !self.close_sent {
+                    self.out.push_frame(OpCode::Pong, payload);
                 }
-                Item::Fail(code, reason) => {
-                    debug!("{} failed: {reason} ({code})", self.peer);
-                    let why = Disconnect::new(code, reason, Cause::Protocol);
-                    return self.fail(why, config, now).map(Event::Closed);
-                }
+                None
+            }
+            Item::Close(frame) => self
+                .peer_closed(frame, config, now)
+                .map(Event::Closed)
+                .map(Ok),
+            Item::Fail(code, reason) => {
+                debug!("{} failed: {reason} ({code})", self.peer);
+                let why = Disconnect::new(code, reason, Cause::Protocol);
+                self.fail(why, config, now).map(Event::Closed).map(Ok)
             }
         }
     }
@@ -109,7 +141,7 @@ impl Connection {
     }
 
     /// Any inbound traffic counts as life for keepalive: the idle period starts again.
-    pub(super) fn traffic<R>(&mut self, input: &Input<'_, R>, config: &Config, now: Instant) {
+    pub(super) fn traffic<R>(&mut self, input: &Input<'_, '_, R>, config: &Config, now: Instant) {
         let State::Open(open) = &mut self.state else {
             return;
         };
@@ -138,6 +170,23 @@ impl Connection {
             return refused;
         }
         self.out.push_frame(opcode, payload);
+        Sent::Queued
+    }
+
+    /// [`send`](Self::send) for a payload lent from elsewhere (a received message): copied
+    /// into the queue as it is encoded.
+    #[inline]
+    pub(crate) fn send_slice(
+        &mut self,
+        opcode: OpCode,
+        payload: &[u8],
+        config: &Config,
+        now: Instant,
+    ) -> Sent {
+        if let Some(refused) = self.admit(frame::encoded_len(payload.len()), config, now) {
+            return refused;
+        }
+        self.out.push_slice(opcode, payload);
         Sent::Queued
     }
 

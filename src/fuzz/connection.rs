@@ -399,12 +399,13 @@ impl Driver {
                 .begin(std::mem::take(&mut self.conn.carry), peer_closed);
             let mut pass = Pass::default();
             loop {
-                let mut input = Input {
+                let input = Input {
                     rbuf: &mut self.rbuf,
                     src: &mut self.peer,
                     pass: &mut pass,
                 };
-                let Some(event) = self.conn.read(&mut input, &self.config, self.now) else {
+                let event = self.conn.read(input, &self.config, self.now);
+                let Some(event) = event.map(Event::into_owned) else {
                     break;
                 };
                 self.handle(event);
@@ -417,7 +418,7 @@ impl Driver {
     }
 
     /// What the reactor and a handler do with an event.
-    fn handle(&mut self, event: Event) {
+    fn handle(&mut self, event: Event<'_>) {
         match event {
             Event::Upgrade(_) if self.refuse => {
                 let response = Response::status_text(403);
@@ -431,6 +432,7 @@ impl Driver {
             }
             Event::Http(_) => {}
             Event::Message(msg) => {
+                let msg = msg.into_message();
                 let (opcode, payload) = match &msg {
                     Message::Text(text) => (OpCode::Text, Bytes::from(text.clone())),
                     Message::Binary(bytes) => (OpCode::Binary, bytes.clone()),

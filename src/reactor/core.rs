@@ -29,7 +29,7 @@ use crate::http::Response;
 use crate::id::{ConnId, TimerId};
 use crate::rooms::Rooms;
 use crate::slab::Slab;
-use crate::{Bytes, CloseCode, Message};
+use crate::{Bytes, CloseCode, Message, MessageRef};
 
 /// A connection and what the reactor keeps beside it: its socket (plain or TLS) and its
 /// place in the per-pass work lists.
@@ -89,7 +89,7 @@ impl Entry {
 #[derive(Debug)]
 pub(crate) struct Moved {
     entry: Entry,
-    event: Event,
+    event: Event<'static>,
 }
 
 /// What a reactor with siblings (`Config::reactors` above 1) needs of its own.
@@ -231,6 +231,21 @@ impl Core {
             },
             // A frame that may not be sent (an oversized control frame, a raw frame).
             Outgoing::Nothing => SendStatus::Dropped,
+        }
+    }
+
+    /// [`send`](Self::send) for a message that may be lent from the read buffer: its
+    /// payload is copied into the queue as it is encoded.
+    #[inline]
+    pub(crate) fn send_ref(&mut self, id: ConnId, msg: MessageRef<'_>) -> SendStatus {
+        match msg.into_parts() {
+            Ok((text, payload)) => {
+                let opcode = if text { OpCode::Text } else { OpCode::Binary };
+                self.queue(id, |conn, config, now| {
+                    conn.send_slice(opcode, payload, config, now)
+                })
+            }
+            Err(msg) => self.send(id, msg),
         }
     }
 
@@ -475,7 +490,12 @@ impl Core {
     /// this reactor (its poller and its slab, without `on_close`: it never opened here)
     /// and reaches `to`'s handler as if it had been read there. The event back if `to`'s
     /// queue is full or it has stopped: the caller answers the request here.
-    pub(crate) fn hand_over(&mut self, id: ConnId, to: usize, event: Event) -> Result<(), Event> {
+    pub(crate) fn hand_over<'r>(
+        &mut self,
+        id: ConnId,
+        to: usize,
+        event: Event<'r>,
+    ) -> Result<(), Event<'r>> {
         self.write_batch();
         let (Some(siblings), Some(place)) = (&self.siblings, self.handle.mesh().reserve(to)) else {
             return Err(event);
@@ -490,6 +510,7 @@ impl Core {
         let _ = poll_socket(&siblings.registry, &entry.sock, None);
         log::debug!("{id} handed to reactor {to}");
         let entry = entry.moved();
+        let event = event.into_owned();
         let command = Command::Take(Box::new(Moved { entry, event }));
         place.send(command, Wake::Later(&mut self.owed));
         Ok(())
@@ -497,7 +518,7 @@ impl Core {
 
     /// Takes in a connection another reactor handed over: its new id here, its peer and the
     /// request to hand the handler. `None` if it cannot be polled here (it is dropped).
-    pub(crate) fn take_in(&mut self, moved: Moved) -> Option<(ConnId, SocketAddr, Event)> {
+    pub(crate) fn take_in(&mut self, moved: Moved) -> Option<(ConnId, SocketAddr, Event<'static>)> {
         let Moved { entry, event } = moved;
         let siblings = self.siblings.as_ref()?;
         let id = self.conns.next_key();

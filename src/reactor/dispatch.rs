@@ -14,7 +14,7 @@ use crate::error::{Cause, Disconnect};
 use crate::handler::Handler;
 use crate::http::Response;
 use crate::id::ConnId;
-use crate::{CloseCode, Message};
+use crate::{CloseCode, MessageRef};
 
 /// Hands one event of connection `id` (whose peer is `peer`) to the handler, then runs the
 /// `on_close` callbacks owed.
@@ -23,7 +23,7 @@ pub(super) fn dispatch<H: Handler>(
     core: &mut Core,
     handler: &mut H,
     (id, peer): (ConnId, SocketAddr),
-    event: Event,
+    event: Event<'_>,
 ) {
     // Messages are the hot path; everything else happens a few times per connection.
     match event {
@@ -39,7 +39,7 @@ pub(super) fn taken<H: Handler>(
     core: &mut Core,
     handler: &mut H,
     at: (ConnId, SocketAddr),
-    event: Event,
+    event: Event<'_>,
 ) {
     dispatch_other(core, handler, at, event, Route::Here);
     run_on_close(core, handler);
@@ -55,7 +55,7 @@ enum Route {
 }
 
 /// With several reactors, the reactor `Handler::route` names for a request, if another.
-fn elsewhere<H: Handler>(core: &Core, handler: &mut H, event: &Event) -> Option<usize> {
+fn elsewhere<H: Handler>(core: &Core, handler: &mut H, event: &Event<'_>) -> Option<usize> {
     let (Event::Upgrade(request) | Event::Http(request)) = event else {
         return None;
     };
@@ -64,7 +64,7 @@ fn elsewhere<H: Handler>(core: &Core, handler: &mut H, event: &Event) -> Option<
 }
 
 /// A request its reactor could not take (its queue is full): answered here, `503`.
-fn busy(core: &mut Core, (id, peer): (ConnId, SocketAddr), event: Event) {
+fn busy(core: &mut Core, (id, peer): (ConnId, SocketAddr), event: Event<'_>) {
     let unavailable = Response::status_text(503);
     match event {
         Event::Upgrade(_) => {
@@ -84,9 +84,9 @@ fn on_message<H: Handler>(
     core: &mut Core,
     handler: &mut H,
     at: (ConnId, SocketAddr),
-    msg: Message,
+    msg: MessageRef<'_>,
 ) {
-    if call(core, handler, at, |h, ctx| h.on_message(ctx, msg)).is_none() {
+    if call(core, handler, at, |h, ctx| h.on_message_ref(ctx, msg)).is_none() {
         core.fail(at.0, panicked());
     }
 }
@@ -96,7 +96,7 @@ fn dispatch_other<H: Handler>(
     core: &mut Core,
     handler: &mut H,
     (id, peer): (ConnId, SocketAddr),
-    event: Event,
+    event: Event<'_>,
     route: Route,
 ) {
     if route == Route::Ask && core.reactors() > 1 {

@@ -25,12 +25,12 @@ pub(super) fn read<H: Handler>(core: &mut Core, rbuf: &mut ReadBuf, handler: &mu
     // Until the input is used up, or a callback ended the connection (what it published
     // is still written below).
     while let Some(entry) = core.conns.get_mut(id) {
-        let mut input = Input {
+        let input = Input {
             rbuf,
             src: &mut entry.sock,
             pass: &mut pass,
         };
-        let Some(event) = entry.conn.read(&mut input, &core.config, core.now) else {
+        let Some(event) = entry.conn.read(input, &core.config, core.now) else {
             break;
         };
         dispatch(core, handler, (id, peer), event);
