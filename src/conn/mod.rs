@@ -317,7 +317,7 @@ impl Connection {
     ) -> Option<Event<'r>> {
         match decode::message_in(rbuf.lent(lent.back, lent.len), lent.text) {
             Ok(msg) => Some(Event::Message(msg)),
-            Err((_, fail)) => self.on_item(fail, config, now).and_then(Result::ok),
+            Err((_, fail)) => self.on_item(fail, config, now),
         }
     }
 

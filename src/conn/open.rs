@@ -52,46 +52,47 @@ impl Connection {
                     return self.finish(why, config, now).map(Event::Closed).map(Ok);
                 }
             };
-            let (used, item) = open.decoder.decode(bytes, limits);
+            if let Some(whole) = open.decoder.whole_message(bytes, limits) {
+                input.rbuf.consume(whole.used);
+                input.pass.handled += 1;
+                // After a close has started, data is drained but not delivered.
+                if open.closing.is_none() {
+                    return Some(Err(Lent {
+                        back: whole.used - whole.at,
+                        len: whole.len,
+                        text: whole.text,
+                    }));
+                }
+                continue;
+            }
+            let (used, item) = open.decoder.decode_any(bytes, limits);
             input.rbuf.consume(used);
             let Some(item) = item else {
                 continue;
             };
             input.pass.handled += 1;
-            if let Item::InPlace { at, len, text } = item {
-                // After a close has started, data is drained but not delivered.
-                if open.closing.is_none() {
-                    return Some(Err(Lent {
-                        back: used - at,
-                        len,
-                        text,
-                    }));
-                }
-                continue;
-            }
             if let Some(event) = self.on_item(item, config, now) {
-                return Some(event);
+                return Some(Ok(event));
             }
         }
     }
 
-    /// Acts on what the decoder found: `Some` ends the read with an event (or a message to
-    /// lend, which only the decoder's in-place items are), `None` reads on.
+    /// Acts on what the decoder found: `Some` ends the read with an event, `None` reads on.
     pub(super) fn on_item(
         &mut self,
         item: Item,
         config: &Config,
         now: Instant,
-    ) -> Option<Result<Event<'static>, Lent>> {
+    ) -> Option<Event<'static>> {
         let State::Open(open) = &mut self.state else {
             return None;
         };
         match item {
             // After a close has started, data is drained but not delivered.
             Item::Message(msg) if open.closing.is_none() => {
-                Some(Ok(Event::Message(MessageRef::owned(msg))))
+                Some(Event::Message(MessageRef::owned(msg)))
             }
-            Item::Message(_) | Item::InPlace { .. } | Item::Pong => None,
+            Item::Message(_) | Item::Pong => None,
             // "Upon receipt of a Ping frame, an endpoint MUST send a Pong frame in
             // response, unless it already received a Close frame ... The Pong frame
             // MUST contain the identical Application data" (§5.5.2); not after our own
@@ -102,14 +103,11 @@ impl Connection {
                 }
                 None
             }
-            Item::Close(frame) => self
-                .peer_closed(frame, config, now)
-                .map(Event::Closed)
-                .map(Ok),
+            Item::Close(frame) => self.peer_closed(frame, config, now).map(Event::Closed),
             Item::Fail(code, reason) => {
                 debug!("{} failed: {reason} ({code})", self.peer);
                 let why = Disconnect::new(code, reason, Cause::Protocol);
-                self.fail(why, config, now).map(Event::Closed).map(Ok)
+                self.fail(why, config, now).map(Event::Closed)
             }
         }
     }
