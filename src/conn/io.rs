@@ -318,9 +318,14 @@ impl OutBuf {
         }
     }
 
-    /// Queues one final, unmasked frame whose payload is copied.
+    /// Queues one final, unmasked frame whose payload is lent: copied into the buffer, or,
+    /// from `SHARE_MIN` on, into an allocation of its own that is queued like a shared
+    /// payload (the buffer stays small enough to be kept as a spare when it drains).
     #[inline]
     pub(crate) fn push_slice(&mut self, opcode: OpCode, payload: &[u8]) {
+        if payload.len() >= SHARE_MIN {
+            return self.push_frame(opcode, Bytes::copy_from_slice(payload));
+        }
         if self.buf.capacity() == 0 {
             self.buf.reserve(FIRST_CAPACITY);
         }
@@ -467,6 +472,24 @@ impl OutBuf {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_large_lent_payload_is_queued_as_its_own_allocation_and_written_in_order() {
+        let mut out = OutBuf::default();
+        let large = vec![9u8; SHARE_MIN];
+        out.push_slice(OpCode::Text, b"small");
+        out.push_slice(OpCode::Binary, &large);
+        out.push_slice(OpCode::Text, b"after");
+        assert!(out.first_shared().is_some_and(|b| b[..] == large[..]));
+        assert!(out.buf.len() < 32, "headers and small frames only");
+        let mut wire = Vec::new();
+        assert!(out.write_to(&mut wire).unwrap());
+        let mut want = Vec::new();
+        frame::encode(&mut want, OpCode::Text, b"small");
+        frame::encode(&mut want, OpCode::Binary, &large);
+        frame::encode(&mut want, OpCode::Text, b"after");
+        assert_eq!(wire, want);
+    }
 
     /// A reader with nothing to read yet, as a quiet non-blocking socket.
     struct Quiet;
