@@ -86,8 +86,8 @@ fn decode_all(stream: &[u8]) -> usize {
             }
             let (used, item) = decoder.decode_any(&buf[at..], LIMITS);
             match item {
-                Some(Item::Message(msg)) => {
-                    black_box(msg);
+                Some(Item::Message { payload, .. }) => {
+                    black_box(payload);
                     messages += 1;
                 }
                 None => {}

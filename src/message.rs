@@ -39,29 +39,34 @@ pub struct MessageRef<'a> {
     repr: Repr<'a>,
 }
 
+/// What a [`MessageRef`] holds. A `text` payload of `Lent` or `Payload` is valid UTF-8,
+/// checked once as it arrived.
 #[derive(Debug)]
-enum Repr<'a> {
-    /// Valid UTF-8 (checked once, by the decoder).
-    Text(&'a [u8]),
-    Binary(&'a [u8]),
+pub(crate) enum Repr<'a> {
+    /// In the reactor's read buffer.
+    Lent { text: bool, payload: &'a [u8] },
+    /// Collected in an allocation of its own (a message that did not arrive whole).
+    Payload { text: bool, payload: Bytes },
+    /// What [`Ctx::send`](crate::Ctx::send) was given: any message.
     Owned(Message),
 }
 
 impl<'a> MessageRef<'a> {
-    /// A Text message whose payload was checked to be UTF-8.
-    pub(crate) fn text(text: &'a [u8]) -> Self {
+    /// A message in the read buffer; a text one was checked to be UTF-8.
+    pub(crate) fn lent(text: bool, payload: &'a [u8]) -> Self {
         MessageRef {
-            repr: Repr::Text(text),
+            repr: Repr::Lent { text, payload },
         }
     }
 
-    pub(crate) fn binary(data: &'a [u8]) -> Self {
+    /// A message collected in its own allocation; a text one was checked to be UTF-8.
+    pub(crate) fn payload(text: bool, payload: Bytes) -> Self {
         MessageRef {
-            repr: Repr::Binary(data),
+            repr: Repr::Payload { text, payload },
         }
     }
 
-    /// A message that has its own buffer.
+    /// Any message (what `Ctx::send` was given).
     pub(crate) fn owned(msg: Message) -> Self {
         MessageRef {
             repr: Repr::Owned(msg),
@@ -71,36 +76,36 @@ impl<'a> MessageRef<'a> {
     /// Whether it is a Text message.
     pub fn is_text(&self) -> bool {
         match &self.repr {
-            Repr::Text(_) => true,
-            Repr::Binary(_) => false,
+            Repr::Lent { text, .. } | Repr::Payload { text, .. } => *text,
             Repr::Owned(msg) => msg.is_text(),
         }
     }
 
     /// Its text, or `None` for a Binary message.
     ///
-    /// A lent text was checked to be UTF-8 as it arrived; making it a `&str` checks it
-    /// again (about 10 ns for 32 bytes: std's check runs at half speed on bytes that do not
-    /// start at a word boundary), since this crate has no `unsafe` code to skip that.
-    /// [`as_bytes`](Self::as_bytes) costs nothing.
+    /// A received text was checked to be UTF-8 as it arrived; making it a `&str` checks it
+    /// again (about 10 ns for 32 bytes in the read buffer: std's check runs at half speed
+    /// on bytes that do not start at a word boundary), since this crate has no `unsafe`
+    /// code to skip that. [`as_bytes`](Self::as_bytes) costs nothing.
     pub fn as_text(&self) -> Option<&str> {
         match &self.repr {
-            Repr::Text(text) => std::str::from_utf8(text).ok(),
+            Repr::Lent { text: true, .. } | Repr::Payload { text: true, .. } => {
+                std::str::from_utf8(self.as_bytes()).ok()
+            }
             Repr::Owned(Message::Text(text)) => Some(text.as_str()),
-            Repr::Binary(_) | Repr::Owned(_) => None,
+            Repr::Lent { .. } | Repr::Payload { .. } | Repr::Owned(_) => None,
         }
     }
 
-    /// Its payload: the text's UTF-8 bytes, or the binary data.
+    /// Its payload: the text's UTF-8 bytes, or the binary data (a Ping's or Pong's
+    /// payload for what `Ctx::send` was given; nothing for a Close).
     pub fn as_bytes(&self) -> &[u8] {
         match &self.repr {
-            Repr::Text(text) | Repr::Binary(text) => text,
+            Repr::Lent { payload, .. } => payload,
+            Repr::Payload { payload, .. } => payload,
             Repr::Owned(Message::Text(text)) => text.as_bytes(),
-            Repr::Owned(msg) => match msg {
-                Message::Binary(data) => data,
-                // Only Text and Binary messages are made into one.
-                _ => &[],
-            },
+            Repr::Owned(Message::Binary(data) | Message::Ping(data) | Message::Pong(data)) => data,
+            Repr::Owned(Message::Close(_) | Message::Frame(_)) => &[],
         }
     }
 
@@ -114,30 +119,43 @@ impl<'a> MessageRef<'a> {
         self.as_bytes().is_empty()
     }
 
-    /// The message, owned: copied out of the read buffer if it was lent (one allocation;
-    /// a text is checked again as it becomes a `Utf8Bytes`), moved if it was owned.
+    /// The message, owned: a lent one copied out of the read buffer (one allocation), a
+    /// collected one moved. A text is checked again as it becomes a `Utf8Bytes` (see
+    /// [`as_text`](Self::as_text)).
     pub fn into_message(self) -> Message {
         match self.repr {
-            // Checked in its own allocation, which starts at a word boundary (see
-            // `as_text`); lossy only in name: it was checked as it arrived.
-            Repr::Text(text) => {
-                let text = String::from_utf8(text.to_vec())
-                    .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned());
-                Message::Text(Utf8Bytes::from(text))
-            }
-            Repr::Binary(data) => Message::Binary(Bytes::copy_from_slice(data)),
+            Repr::Lent {
+                text: true,
+                payload,
+            } => text_message(payload.to_vec()),
+            Repr::Lent {
+                text: false,
+                payload,
+            } => Message::Binary(Bytes::copy_from_slice(payload)),
+            Repr::Payload {
+                text: true,
+                payload,
+            } => text_message(Vec::from(payload)),
+            Repr::Payload {
+                text: false,
+                payload,
+            } => Message::Binary(payload),
             Repr::Owned(msg) => msg,
         }
     }
 
-    /// What goes on the wire: borrowed as `(is_text, payload)`, or the owned message.
-    pub(crate) fn into_parts(self) -> Result<(bool, &'a [u8]), Message> {
-        match self.repr {
-            Repr::Text(text) => Ok((true, text)),
-            Repr::Binary(data) => Ok((false, data)),
-            Repr::Owned(msg) => Err(msg),
-        }
+    /// What it holds, for sending it.
+    pub(crate) fn into_repr(self) -> Repr<'a> {
+        self.repr
     }
+}
+
+/// A Text message of bytes checked to be UTF-8 as they arrived; checked again in their own
+/// allocation, which starts at a word boundary (lossy only in name).
+fn text_message(checked: Vec<u8>) -> Message {
+    let text = String::from_utf8(checked)
+        .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned());
+    Message::Text(Utf8Bytes::from(text))
 }
 
 /// Whatever becomes a [`Message`] (`&str`, `String`, `Vec<u8>`, [`Bytes`], ...), owned:
@@ -153,24 +171,21 @@ mod tests {
     use super::*;
 
     #[test]
-    fn borrowed_and_owned_say_the_same_and_become_the_same_message() {
-        let pairs = [
-            (MessageRef::text("héllo".as_bytes()), Message::text("héllo")),
-            (
-                MessageRef::binary(b"\x00\xff"),
-                Message::binary(&b"\x00\xff"[..]),
-            ),
-        ];
-        for (borrowed, msg) in pairs {
-            let owned = MessageRef::owned(msg.clone());
-            for m in [&borrowed, &owned] {
-                assert_eq!(m.is_text(), msg.is_text());
-                assert_eq!(m.as_bytes(), &msg.clone().into_data()[..]);
-                assert_eq!(m.as_text(), msg.to_text().ok().filter(|_| msg.is_text()));
+    fn lent_collected_and_owned_say_the_same_and_become_the_same_message() {
+        for msg in [Message::text("héllo"), Message::binary(&b"\x00\xff"[..])] {
+            let (text, bytes) = (msg.is_text(), msg.clone().into_data());
+            let forms = [
+                MessageRef::lent(text, &bytes),
+                MessageRef::payload(text, bytes.clone()),
+                MessageRef::owned(msg.clone()),
+            ];
+            for m in forms {
+                assert_eq!(m.is_text(), text);
+                assert_eq!(m.as_bytes(), &bytes[..]);
+                assert_eq!(m.as_text(), msg.to_text().ok().filter(|_| text));
                 assert_eq!(m.len(), msg.len());
+                assert_eq!(m.into_message(), msg);
             }
-            assert_eq!(borrowed.into_message(), msg);
-            assert_eq!(owned.into_message(), msg);
         }
     }
 }

@@ -292,8 +292,9 @@ fn on_message_ref_gets_every_message_lent_or_owned_and_send_echoes_it_verbatim()
     let addr = spawn_server(Config::default(), Lender(tx));
     let mut stream = raw_upgraded(addr);
     let large = vec![7u8; 100_000];
-    // Whole in one read (lent): ASCII, non-ASCII text, binary. Then owned: a fragmented
-    // text, and a binary frame larger than one read of the reactor.
+    let long_text = "κόσμε ✓ ".repeat(10_000);
+    // Whole in one read (lent): ASCII, non-ASCII text, binary. Then collected in their own
+    // buffer: a fragmented text, and a binary and a text frame larger than one read.
     let mut wire = Vec::new();
     wire.extend(client_frame(true, 0x1, b"ascii"));
     wire.extend(client_frame(true, 0x1, "κόσμε ✓".as_bytes()));
@@ -301,13 +302,15 @@ fn on_message_ref_gets_every_message_lent_or_owned_and_send_echoes_it_verbatim()
     wire.extend(client_frame(false, 0x1, b"frag"));
     wire.extend(client_frame(true, 0x0, "ment é".as_bytes()));
     wire.extend(client_frame(true, 0x2, &large));
+    wire.extend(client_frame(true, 0x1, long_text.as_bytes()));
     stream.write_all(&wire).unwrap();
-    let expected: [(u8, &[u8]); 5] = [
+    let expected: [(u8, &[u8]); 6] = [
         (0x1, b"ascii"),
         (0x1, "κόσμε ✓".as_bytes()),
         (0x2, &[0, 255, 1]),
         (0x1, "fragment é".as_bytes()),
         (0x2, &large),
+        (0x1, long_text.as_bytes()),
     ];
     for (opcode, payload) in expected {
         let (text, got) = rx.recv_timeout(PATIENCE).unwrap();

@@ -120,7 +120,10 @@ impl Event<'_> {
         match self {
             Event::Upgrade(req) => Event::Upgrade(req),
             Event::Http(req) => Event::Http(req),
-            Event::Message(msg) => Event::Message(MessageRef::owned(msg.into_message())),
+            Event::Message(msg) => {
+                let (text, payload) = (msg.is_text(), Bytes::copy_from_slice(msg.as_bytes()));
+                Event::Message(MessageRef::payload(text, payload))
+            }
             Event::Closed(why) => Event::Closed(why),
             Event::Rejected { status, reason } => Event::Rejected { status, reason },
         }

@@ -89,10 +89,10 @@ impl Connection {
         };
         match item {
             // After a close has started, data is drained but not delivered.
-            Item::Message(msg) if open.closing.is_none() => {
-                Some(Event::Message(MessageRef::owned(msg)))
+            Item::Message { text, payload } if open.closing.is_none() => {
+                Some(Event::Message(MessageRef::payload(text, payload)))
             }
-            Item::Message(_) | Item::Pong => None,
+            Item::Message { .. } | Item::Pong => None,
             // "Upon receipt of a Ping frame, an endpoint MUST send a Pong frame in
             // response, unless it already received a Close frame ... The Pong frame
             // MUST contain the identical Application data" (§5.5.2); not after our own

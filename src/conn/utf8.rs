@@ -15,6 +15,11 @@ impl Utf8Validator {
     /// Validates the next bytes of the text. `Err(n)`: the first `n` bytes continue it
     /// validly and the next byte cannot be part of valid UTF-8. A code point cut off at the
     /// end is kept for the next call, not reported.
+    /// No code point is cut off: the text fed so far is valid UTF-8 as it stands.
+    pub(crate) fn is_complete(&self) -> bool {
+        self.partial_len == 0
+    }
+
     pub(crate) fn feed(&mut self, input: &[u8]) -> Result<(), usize> {
         let mut rest = input;
         // Finish a code point cut off last time, one byte at a time (at most three).

@@ -27,6 +27,7 @@ use crate::error::{Cause, Disconnect, JoinError};
 use crate::handle::{Command, Handle, Reactors, SendError, Wake};
 use crate::http::Response;
 use crate::id::{ConnId, TimerId};
+use crate::message::Repr;
 use crate::rooms::Rooms;
 use crate::slab::Slab;
 use crate::{Bytes, CloseCode, Message, MessageRef};
@@ -238,14 +239,13 @@ impl Core {
     /// payload is copied into the queue as it is encoded.
     #[inline]
     pub(crate) fn send_ref(&mut self, id: ConnId, msg: MessageRef<'_>) -> SendStatus {
-        match msg.into_parts() {
-            Ok((text, payload)) => {
-                let opcode = if text { OpCode::Text } else { OpCode::Binary };
-                self.queue(id, |conn, config, now| {
-                    conn.send_slice(opcode, payload, config, now)
-                })
-            }
-            Err(msg) => self.send(id, msg),
+        let opcode = |text| if text { OpCode::Text } else { OpCode::Binary };
+        match msg.into_repr() {
+            Repr::Lent { text, payload } => self.queue(id, |conn, config, now| {
+                conn.send_slice(opcode(text), payload, config, now)
+            }),
+            Repr::Payload { text, payload } => self.send_frame(id, opcode(text), payload),
+            Repr::Owned(msg) => self.send(id, msg),
         }
     }
 
