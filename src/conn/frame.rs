@@ -29,14 +29,30 @@ fn header_len(payload_len: usize) -> usize {
 
 /// Appends one final, unmasked frame to `out`.
 pub(crate) fn encode(out: &mut Vec<u8>, opcode: OpCode, payload: &[u8]) {
+    encode_with(out, first_byte(opcode), payload);
+}
+
+/// Appends one frame with this first byte (see [`first_byte`]) to `out`.
+pub(crate) fn encode_with(out: &mut Vec<u8>, first: u8, payload: &[u8]) {
     out.reserve(encoded_len(payload.len()));
-    encode_header(out, opcode, payload.len());
+    encode_head(out, first, payload.len());
     out.extend_from_slice(payload);
 }
 
-/// Appends the header of a final, unmasked frame whose payload follows separately.
-pub(crate) fn encode_header(out: &mut Vec<u8>, opcode: OpCode, len: usize) {
-    out.push(0x80 | opcode as u8);
+/// The first byte of a final frame: FIN and the opcode.
+pub(crate) fn first_byte(opcode: OpCode) -> u8 {
+    0x80 | opcode as u8
+}
+
+/// The first byte of a final frame of a compressed message: FIN, RSV1 ("Per-Message
+/// Compressed", RFC 7692 §6) and the opcode.
+pub(crate) fn compressed_first_byte(opcode: OpCode) -> u8 {
+    0xC0 | opcode as u8
+}
+
+/// Appends a frame header with this first byte and payload length.
+pub(crate) fn encode_head(out: &mut Vec<u8>, first: u8, len: usize) {
+    out.push(first);
     if len <= 125 {
         out.push(len as u8);
     } else if len <= 0xFFFF {

@@ -270,13 +270,24 @@ impl OutBuf {
     /// Queues one final, unmasked frame; large payloads are shared, not copied.
     #[inline]
     pub(crate) fn push_frame(&mut self, opcode: OpCode, payload: Bytes) {
+        self.push_with(frame::first_byte(opcode), payload);
+    }
+
+    /// Queues one final frame of a message compressed with permessage-deflate (RSV1
+    /// set), as [`push_frame`](Self::push_frame) does.
+    pub(crate) fn push_compressed(&mut self, opcode: OpCode, payload: Bytes) {
+        self.push_with(frame::compressed_first_byte(opcode), payload);
+    }
+
+    #[inline]
+    fn push_with(&mut self, first: u8, payload: Bytes) {
         if self.buf.capacity() == 0 {
             self.buf.reserve(FIRST_CAPACITY);
         }
         if payload.len() < SHARE_MIN {
-            frame::encode(&mut self.buf, opcode, &payload);
+            frame::encode_with(&mut self.buf, first, &payload);
         } else {
-            frame::encode_header(&mut self.buf, opcode, payload.len());
+            frame::encode_head(&mut self.buf, first, payload.len());
             self.large_pending += payload.len();
             self.large.push_back((self.buf.len(), payload));
         }

@@ -22,6 +22,7 @@ use crate::conn::io::{Spares, SHARE_MIN};
 use crate::conn::transport::Transport;
 use crate::conn::{Connection, Event, Sent};
 use crate::ctx::SendStatus;
+use crate::deflate;
 use crate::error::{Cause, Disconnect, JoinError};
 use crate::handle::{Command, Handle, Reactors, SendError, Wake};
 use crate::http::Response;
@@ -142,6 +143,10 @@ pub(crate) struct Core {
     spares: Spares,
     /// The rate-limited log of rejected requests.
     pub(crate) rejects: Rejects,
+    /// Some connection may have negotiated permessage-deflate: sends look at it.
+    pub(crate) deflating: bool,
+    /// The compressors connections without server context takeover share.
+    pub(crate) deflater: deflate::Shared,
 }
 
 /// What a message becomes on the wire.
@@ -191,6 +196,8 @@ impl Core {
             scratch: Vec::new(),
             spares: Spares::default(),
             rejects: Rejects::default(),
+            deflating: config.deflate.is_some(),
+            deflater: deflate::Shared::default(),
             conns: Slab::tagged(reactor),
             config,
             now,
@@ -436,6 +443,9 @@ impl Core {
         let Outgoing::Frame(opcode, payload) = outgoing(msg) else {
             return 0;
         };
+        if self.deflating {
+            return self.send_many_deflating(ids, opcode, payload);
+        }
         if payload.len() >= SHARE_MIN {
             let sent = ids
                 .iter()
@@ -456,7 +466,15 @@ impl Core {
     }
 
     #[inline]
-    fn send_frame(&mut self, id: ConnId, opcode: OpCode, payload: Bytes) -> SendStatus {
+    pub(super) fn send_frame(&mut self, id: ConnId, opcode: OpCode, payload: Bytes) -> SendStatus {
+        if self.deflating {
+            return self.send_deflating(id, opcode, payload);
+        }
+        self.send_plain(id, opcode, payload)
+    }
+
+    #[inline]
+    pub(super) fn send_plain(&mut self, id: ConnId, opcode: OpCode, payload: Bytes) -> SendStatus {
         self.queue(id, |conn, config, now| {
             conn.send(opcode, payload, config, now)
         })
@@ -464,7 +482,7 @@ impl Core {
 
     /// Queues a frame on connection `id` with `send` and says what became of it.
     #[inline]
-    fn queue(
+    pub(super) fn queue(
         &mut self,
         id: ConnId,
         send: impl FnOnce(&mut Connection, &Config, Instant) -> Sent,

@@ -29,6 +29,7 @@
 //! the configured clock, and passed down.
 mod accept;
 mod census;
+pub(crate) mod compress;
 pub(crate) mod core;
 mod dispatch;
 mod listen;
