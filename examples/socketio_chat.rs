@@ -50,6 +50,8 @@
 //! largest packet: `SOCKETIO_MAX_PAYLOAD` (bytes, 1000000); connection state recovery's
 //! window: `SOCKETIO_RECOVERY_MS` (120000; 0 turns recovery off).
 
+// `with_deflate` goes unused: Socket.IO's compression is its own option.
+#[expect(dead_code)]
 mod common;
 
 use std::sync::atomic::{AtomicUsize, Ordering};
