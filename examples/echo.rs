@@ -72,7 +72,9 @@ fn main() -> std::io::Result<()> {
     {
         config = config.max_connections(max);
     }
-    let config = common::with_deflate(config);
+    if let Some(deflate) = common::deflate() {
+        config = config.deflate(deflate);
+    }
     let (config, tls) = common::with_tls(common::with_reactors(config)?)?;
     let server = Server::bind_with(common::listen_addr("127.0.0.1:8080"), config)?;
     let scheme = if tls { "wss" } else { "ws" };

@@ -15,8 +15,12 @@ use wsreactor::{
 /// A raw connection upgraded with this `Sec-WebSocket-Extensions` offer (none if empty),
 /// and the 101's extensions answer, if any.
 fn upgraded(addr: SocketAddr, offer: &str) -> (TcpStream, Option<String>) {
+    upgraded_at(addr, "/", offer)
+}
+
+fn upgraded_at(addr: SocketAddr, path: &str, offer: &str) -> (TcpStream, Option<String>) {
     let mut stream = tcp(addr);
-    let mut request = upgrade_request(addr, "/");
+    let mut request = upgrade_request(addr, path);
     if !offer.is_empty() {
         let header = format!("\r\nSec-WebSocket-Extensions: {offer}\r\n\r\n");
         request = request.replacen("\r\n\r\n", &header, 1);
@@ -98,15 +102,8 @@ impl Handler for PerPath {
 fn the_handler_may_choose_per_connection() {
     let addr = spawn_server(Config::default(), PerPath);
     let offer = |path: &str| {
-        let mut stream = tcp(addr);
-        let request = upgrade_request(addr, path).replacen(
-            "\r\n\r\n",
-            "\r\nSec-WebSocket-Extensions: permessage-deflate\r\n\r\n",
-            1,
-        );
-        stream.write_all(request.as_bytes()).unwrap();
-        let head = read_head(&mut stream);
-        (stream, head.contains("permessage-deflate"))
+        let (stream, answer) = upgraded_at(addr, path, "permessage-deflate");
+        (stream, answer.is_some())
     };
     assert!(!offer("/").1, "the config has it off");
     assert!(!offer("/plain").1);
@@ -255,4 +252,24 @@ fn a_broadcast_to_1000_compressed_subscribers_is_compressed_once() {
     let mut rest = [0u8; 1];
     clients[0].0.set_nonblocking(true).unwrap();
     assert!(clients[0].0.read(&mut rest).is_err(), "nothing more");
+}
+
+#[cfg(feature = "socketio")]
+#[test]
+fn socket_io_compresses_only_with_its_own_option() {
+    use wsreactor::socketio::{Options, SocketIo};
+    let path = "/socket.io/?EIO=4&transport=websocket";
+    // The server's other WebSockets compress; Socket.IO's does not by default.
+    let off = spawn_built(deflate_config(), || SocketIo::new(Options::default()));
+    assert_eq!(upgraded_at(off, path, "permessage-deflate").1, None);
+    let options = Options::default().per_message_deflate(DeflateConfig::default());
+    let on = spawn_built(Config::default(), move || SocketIo::new(options));
+    let (mut stream, answer) = upgraded_at(on, path, "permessage-deflate");
+    assert_eq!(
+        answer.as_deref(),
+        Some("permessage-deflate; server_no_context_takeover")
+    );
+    // The Engine.IO open packet, under the threshold: not compressed.
+    let (first, open) = read_whole_frame(&mut stream).unwrap();
+    assert_eq!((first, open[0]), (0x81, b'0'));
 }

@@ -56,15 +56,12 @@ pub fn with_reactors(config: Config) -> io::Result<Config> {
     }
 }
 
-/// `config` with permessage-deflate on, with its default settings, when asked to:
-/// `--deflate` (after the address), or `WSREACTOR_DEFLATE=1`.
-pub fn with_deflate(config: Config) -> Config {
+/// permessage-deflate's default settings when asked for: `--deflate` (after the
+/// address), or `WSREACTOR_DEFLATE=1`.
+pub fn deflate() -> Option<DeflateConfig> {
     let asked = std::env::args().skip(1).any(|arg| arg == "--deflate")
         || std::env::var("WSREACTOR_DEFLATE").as_deref() == Ok("1");
-    match asked {
-        true => config.deflate(DeflateConfig::default()),
-        false => config,
-    }
+    asked.then(DeflateConfig::default)
 }
 
 /// The certificate chain and key files of `--tls CERT KEY`, else of `WSREACTOR_TLS_CERT`
