@@ -54,6 +54,9 @@ impl Inflate {
         if self.ended {
             return Ok(());
         }
+        if out.len() > cap {
+            return Err(InflateError::TooBig);
+        }
         let stream = self
             .stream
             .get_or_insert_with(|| Box::new(Decompress::new(false)));
@@ -61,7 +64,9 @@ impl Inflate {
         loop {
             // Room doubles, up to one byte past the cap, so that passing it is seen.
             if out.len() == out.capacity() {
-                let want = (out.len() * 2).max(out.len() + STEP).min(cap + 1);
+                let want = (out.len() * 2)
+                    .max(out.len() + STEP)
+                    .min(cap.saturating_add(1));
                 out.reserve_exact(want - out.len());
             }
             let (before_in, before_out) = (stream.total_in(), stream.total_out());
