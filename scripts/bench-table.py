@@ -23,7 +23,7 @@ SCENARIOS = {
     "f": "f: broadcast, 1 publisher -> 1,000 subscribers x 32 B",
     "g": "g: broadcast, 1 publisher -> 10,000 subscribers x 32 B",
 }
-PLAIN, TLS = "wsreactor", "wsreactor-tls"
+PLAIN, TLS, DEFLATE = "wsreactor", "wsreactor-tls", "wsreactor-deflate"
 
 
 def main():
@@ -42,7 +42,7 @@ def main():
         vals = values(scenario, server, key)
         return statistics.median(vals) if vals else None
 
-    US = TLS if TLS in servers else PLAIN
+    US = TLS if TLS in servers else DEFLATE if DEFLATE in servers else PLAIN
 
     def paired(scenario, peer, key, us=US):
         """Median over rounds of our figure / the peer's in the same round: the two ran
@@ -212,6 +212,24 @@ def main():
             stated += f"; Node ws over TLS {node_rss:,.0f} B"
         notes.append(stated + " (measured and stated; no target)")
     report("Targets (issue 15, TLS)", checks, notes)
+
+    # Issue 16: with permessage-deflate, below Node ws with it in CPU per message (b, c)
+    # and in memory per idle connection; the cost against our own uncompressed figures
+    # and uWebSockets' compressed ones stated.
+    checks, notes = [], []
+    for sc in "bc":
+        cpu_check(sc, DEFLATE, "node-ws-deflate", 1)
+        for peer in (PLAIN, "uws-deflate"):
+            ratio = paired(sc, peer, "cpu_us_per_msg", DEFLATE)
+            if ratio is not None:
+                notes.append(f"{sc}: {DEFLATE} CPU/msg {ratio:.2f}x {peer}'s (median of "
+                             "per-round ratios; stated, no target)")
+    ours_rss = median("d", DEFLATE, "rss_per_conn")
+    node_rss = median("d", "node-ws-deflate", "rss_per_conn")
+    if ours_rss is not None and node_rss is not None:
+        checks.append((f"d: RSS per idle compressed connection {ours_rss:,.0f} B <= Node ws's "
+                       f"({node_rss:,.0f} B), medians", ours_rss <= node_rss))
+    report("Targets (issue 16, permessage-deflate)", checks, notes)
 
 
 def report(title, checks, notes=()):
