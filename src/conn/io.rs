@@ -273,14 +273,10 @@ impl OutBuf {
         self.push_with(frame::first_byte(opcode), payload);
     }
 
-    /// Queues one final frame of a message compressed with permessage-deflate (RSV1
-    /// set), as [`push_frame`](Self::push_frame) does.
-    pub(crate) fn push_compressed(&mut self, opcode: OpCode, payload: Bytes) {
-        self.push_with(frame::compressed_first_byte(opcode), payload);
-    }
-
+    /// [`push_frame`](Self::push_frame) with this first byte (`frame::first_byte`, or
+    /// `frame::compressed_first_byte` for a message compressed with permessage-deflate).
     #[inline]
-    fn push_with(&mut self, first: u8, payload: Bytes) {
+    pub(crate) fn push_with(&mut self, first: u8, payload: Bytes) {
         if self.buf.capacity() == 0 {
             self.buf.reserve(FIRST_CAPACITY);
         }

@@ -134,10 +134,16 @@ impl Connection {
         config: &Config,
         now: Instant,
     ) -> Sent {
+        self.send_as(frame::first_byte(opcode), payload, config, now)
+    }
+
+    /// [`send`](Self::send) of a frame whose first byte is `first` (see `frame.rs`).
+    #[inline]
+    fn send_as(&mut self, first: u8, payload: Bytes, config: &Config, now: Instant) -> Sent {
         if let Some(refused) = self.admit(frame::encoded_len(payload.len()), config, now) {
             return refused;
         }
-        self.out.push_frame(opcode, payload);
+        self.out.push_with(first, payload);
         Sent::Queued
     }
 
@@ -167,11 +173,12 @@ impl Connection {
         config: &Config,
         now: Instant,
     ) -> Sent {
-        if let Some(refused) = self.admit(frame::encoded_len(compressed.len()), config, now) {
-            return refused;
-        }
-        self.out.push_compressed(opcode, compressed);
-        Sent::Queued
+        self.send_as(
+            frame::compressed_first_byte(opcode),
+            compressed,
+            config,
+            now,
+        )
     }
 
     /// [`send`](Self::send) for a message this connection compresses with its own
@@ -199,7 +206,8 @@ impl Connection {
             Box::new(Compressor::new(params.server_window, params.level, false))
         });
         let compressed = compressor.compress(payload);
-        self.out.push_compressed(opcode, compressed);
+        self.out
+            .push_with(frame::compressed_first_byte(opcode), compressed);
         Sent::Queued
     }
 
