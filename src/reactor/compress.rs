@@ -10,25 +10,30 @@ use crate::id::ConnId;
 use crate::Bytes;
 
 impl Core {
-    /// `send_frame` once some connection may have negotiated permessage-deflate: compressed
-    /// if this one did and the message is long enough.
-    pub(super) fn send_deflating(
+    /// `send_frame` once some connection may have negotiated permessage-deflate: the
+    /// message queued compressed if this connection negotiated it and the message is long
+    /// enough; `None` to send it as it is. Cold, never inlined, and the payload only
+    /// borrowed, so that the uncompressed path keeps only the branch that leads here:
+    /// measured with scripts/callgrind-echo.sh, 876 instructions per echo against 873
+    /// without the branch (881 when this took the payload and sent it either way).
+    #[cold]
+    #[inline(never)]
+    pub(super) fn send_deflated(
         &mut self,
         id: ConnId,
         opcode: OpCode,
-        payload: Bytes,
-    ) -> SendStatus {
-        let params = (self.conns.get(id)).and_then(|e| e.conn.deflate_for(opcode, payload.len()));
-        match params {
-            None => self.send_plain(id, opcode, payload),
-            Some(params) => self.send_deflated(id, opcode, &payload, &params, &mut None),
-        }
+        payload: &[u8],
+    ) -> Option<SendStatus> {
+        let params =
+            (self.conns.get(id)).and_then(|e| e.conn.deflate_for(opcode, payload.len()))?;
+        Some(self.send_compressed(id, opcode, payload, &params, &mut None))
     }
 
     /// `send_many` once some connection may have negotiated permessage-deflate. Each
     /// distinct set of parameters without server context takeover is compressed once and
     /// its bytes shared by every recipient that negotiated it; a connection with context
     /// takeover compresses for itself.
+    #[inline(never)]
     pub(super) fn send_many_deflating(
         &mut self,
         ids: &[ConnId],
@@ -48,7 +53,7 @@ impl Core {
                         .find(|(p, _)| same_stream(p, &params))
                         .map(|(_, bytes)| bytes.clone());
                     let fresh = shared.is_none();
-                    let status = self.send_deflated(id, opcode, &payload, &params, &mut shared);
+                    let status = self.send_compressed(id, opcode, &payload, &params, &mut shared);
                     if let (true, Some(bytes)) = (fresh, shared) {
                         done.push((params, bytes));
                     }
@@ -64,7 +69,7 @@ impl Core {
     /// its own compressor under server context takeover; otherwise `shared`, the bytes
     /// compressed already for the same parameters, or compressed now (and left in
     /// `shared` for the next recipient).
-    fn send_deflated(
+    fn send_compressed(
         &mut self,
         id: ConnId,
         opcode: OpCode,

@@ -468,7 +468,9 @@ impl Core {
     #[inline]
     pub(super) fn send_frame(&mut self, id: ConnId, opcode: OpCode, payload: Bytes) -> SendStatus {
         if self.deflating {
-            return self.send_deflating(id, opcode, payload);
+            if let Some(sent) = self.send_deflated(id, opcode, &payload) {
+                return sent;
+            }
         }
         self.send_plain(id, opcode, payload)
     }
