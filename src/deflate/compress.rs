@@ -62,28 +62,50 @@ impl Compressor {
     }
 }
 
+/// A window size and a level: what a message compressed without context takeover depends on.
+type Stream = (u8, u32);
+
 /// The reactor's compressors for connections without server context takeover, one per
 /// window size and level in use, and how many messages were compressed.
 #[derive(Debug, Default)]
 pub(crate) struct Shared {
-    compressors: Vec<(u8, u32, Compressor)>,
+    compressors: Vec<(Stream, Compressor)>,
+    /// The payload compressed last, and what it became for each window and level: a
+    /// message sent to many connections one after the other (a publish, a Socket.IO
+    /// broadcast, which hand every recipient the same bytes) is compressed once. Holds at
+    /// most one message, until the next is compressed.
+    recent: Option<(Bytes, Vec<(Stream, Bytes)>)>,
     compressed: u64,
 }
 
 impl Shared {
-    /// `payload` compressed for a connection that negotiated `params`, counted.
-    pub(crate) fn compress(&mut self, params: &Params, payload: &[u8]) -> Bytes {
+    /// `payload` compressed for a connection that negotiated `params`: compressed now and
+    /// counted, or as it was for the previous recipient of the same bytes.
+    pub(crate) fn compress(&mut self, params: &Params, payload: &Bytes) -> Bytes {
+        let key: Stream = (params.server_window, params.level);
+        // The same allocation, held here since it was compressed, so the same bytes.
+        let same = |(last, _): &(Bytes, _)| {
+            last.as_ptr() == payload.as_ptr() && last.len() == payload.len()
+        };
+        if !self.recent.as_ref().is_some_and(same) {
+            self.recent = None;
+        }
+        let (_, made) = (self.recent).get_or_insert_with(|| (payload.clone(), Vec::new()));
+        if let Some((_, compressed)) = made.iter().find(|(k, _)| *k == key) {
+            return compressed.clone();
+        }
         self.compressed += 1;
-        let (window, level) = (params.server_window, params.level);
-        let at = match (self.compressors.iter()).position(|&(w, l, _)| (w, l) == (window, level)) {
+        let at = match (self.compressors.iter()).position(|(k, _)| *k == key) {
             Some(at) => at,
             None => {
-                let compressor = Compressor::new(window, level, true);
-                self.compressors.push((window, level, compressor));
+                let compressor = Compressor::new(key.0, key.1, true);
+                self.compressors.push((key, compressor));
                 self.compressors.len() - 1
             }
         };
-        self.compressors[at].2.compress(payload)
+        let compressed = self.compressors[at].1.compress(payload);
+        made.push((key, compressed.clone()));
+        compressed
     }
 
     /// Counts a message a connection compressed with its own compressor.
@@ -145,10 +167,15 @@ mod tests {
             server_window: 10,
             ..params
         };
-        let a = shared.compress(&params, text.as_bytes());
-        let b = shared.compress(&params, text.as_bytes());
-        let c = shared.compress(&small, text.as_bytes());
+        let (one, other) = (Bytes::from(text.clone()), Bytes::from(text.clone()));
+        let a = shared.compress(&params, &one);
+        let b = shared.compress(&params, &other);
         assert_eq!(a, b, "no context carried from one message to the next");
+        assert_eq!(shared.compressed(), 2, "the same text, but other bytes");
+        // The same bytes again, for either window: compressed once per window.
+        let c = shared.compress(&small, &other);
+        assert_eq!(shared.compress(&params, &other), b);
+        assert_eq!(shared.compress(&small, &other.clone()), c);
         assert_eq!(shared.compressed(), 3);
         assert_eq!(shared.compressors.len(), 2);
         assert_eq!(inflate(&mut Inflate::new(true), &c), text.as_bytes());

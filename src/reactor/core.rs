@@ -443,10 +443,9 @@ impl Core {
         let Outgoing::Frame(opcode, payload) = outgoing(msg) else {
             return 0;
         };
-        if self.deflating {
-            return self.send_many_deflating(ids, opcode, payload);
-        }
-        if payload.len() >= SHARE_MIN {
+        // With permessage-deflate each recipient's frame depends on what it negotiated;
+        // the compressed bytes are shared (`send_deflated`).
+        if payload.len() >= SHARE_MIN || self.deflating {
             let sent = ids
                 .iter()
                 .filter(|&&id| self.send_frame(id, opcode, payload.clone()).is_queued());
