@@ -115,6 +115,10 @@ def main():
 
     paired_table("Server CPU per message", "abc")
     table("p99 round-trip latency, us (lower is better)", "abc", "p99_us", lambda v: f"{v:.0f}")
+    # Older result files have no wire figures: the table is left out for them.
+    if any(r.get("server_bytes_per_msg") is not None for v in runs.values() for r in v):
+        table("Bytes on the wire from the server per echo (WebSocket frames; lower is better)",
+              "abc", "server_bytes_per_msg", lambda v: f"{v:,.1f}")
     table("Echoes per second (higher is better; noisy)", "abc", "msgs_per_s",
           lambda v: f"{v:,.0f}")
     table("Load generator CPU, % of its core (near 100: the client limits the rate)", "abc",

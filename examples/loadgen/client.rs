@@ -85,6 +85,9 @@ pub struct Tally {
     pub measuring: bool,
     pub echoes: u64,
     pub window_echoes: u64,
+    /// WebSocket bytes the server sent in the window (frames, after TLS): its side of
+    /// the wire, which permessage-deflate shrinks.
+    pub window_bytes: u64,
     pub latencies: crate::stats::Latencies,
 }
 
@@ -220,6 +223,9 @@ impl Client {
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(e) => return Err(Failure::Io(e)),
             };
+            if tally.measuring {
+                tally.window_bytes += n as u64;
+            }
             if self.partial.is_empty() {
                 let used = self.consume(w, &scratch[..n], now, tally)?;
                 self.partial.extend_from_slice(&scratch[used..n]);

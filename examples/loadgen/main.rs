@@ -242,6 +242,7 @@ fn load(a: &Args, f: &mut Fleet, connect_s: f64) -> std::io::Result<bool> {
     let mbps = rate * a.size as f64 / 1e6;
     let [p50, p99, p999] = f.tally.latencies.percentiles();
     let us_per_msg = cpu.map(|c| c * 1e6 / msgs.max(1) as f64);
+    let wire_per_msg = f.tally.window_bytes as f64 / msgs.max(1) as f64;
     let live = f.live();
     let ok = f.failures.is_empty() && live == a.conns;
 
@@ -261,6 +262,7 @@ fn load(a: &Args, f: &mut Fleet, connect_s: f64) -> std::io::Result<bool> {
             "cpu_us_per_msg",
             us_per_msg.map_or(Json::Num(f64::NAN), Json::Num),
         ),
+        ("server_bytes_per_msg", Json::Num(wire_per_msg)),
         ("client_cpu_pct", Json::Num(100.0 * self_cpu / elapsed)),
         ("other_cpu_pct", Json::Num(other_pct)),
         ("failures", Json::Int((a.conns - live) as u64)),
@@ -284,6 +286,7 @@ fn load(a: &Args, f: &mut Fleet, connect_s: f64) -> std::io::Result<bool> {
     );
     eprintln!("echoes        {msgs} verified = {rate:.0} msg/s, {mbps:.2} MB/s payload");
     eprintln!("latency       p50 {p50:.0} us, p99 {p99:.0} us, p99.9 {p999:.0} us");
+    eprintln!("wire          {wire_per_msg:.1} bytes from the server per echo (WebSocket frames)");
     if let (Some(c), Some(u)) = (cpu, us_per_msg) {
         eprintln!("server cpu    {c:.2} s = {u:.3} us per message");
     }
