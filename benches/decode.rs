@@ -19,6 +19,10 @@ mod message;
 #[path = "../src/conn/utf8.rs"]
 mod utf8;
 
+/// What the decoder needs of permessage-deflate.
+#[path = "../src/deflate/inflate.rs"]
+mod deflate;
+
 use std::io::{self, Read, Write};
 
 use criterion::{black_box, criterion_group, criterion_main, Criterion, Throughput};

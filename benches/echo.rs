@@ -52,7 +52,7 @@ fn echo(c: &mut Criterion) {
     group.throughput(Throughput::Elements(1));
     for (name, conns, inflight, size, binary) in CASES {
         let host = addr.to_string();
-        let workload = Workload::new(size, binary, inflight, u64::MAX, &host, "/");
+        let workload = Workload::new(size, binary, inflight, u64::MAX, &host, "/", false);
         let mut fleet = Fleet::new(addr, conns, workload, Security::Plain).expect("poll");
         fleet.connect_all(Duration::from_secs(20)).expect("connect");
         assert_eq!(fleet.opened, conns, "{:?}", fleet.failures);

@@ -1,13 +1,15 @@
 //! The echo server: every Text and Binary message goes back verbatim.
 //!
-//! `cargo run --release --example echo [ADDR] [--reactors N]` listens on `127.0.0.1:8080`
+//! `cargo run --release --example echo [ADDR] [--reactors N] [--deflate]` listens on `127.0.0.1:8080`
 //! unless the first argument or `WSREACTOR_ADDR` says otherwise. `--reactors N` (or
 //! `WSREACTOR_REACTORS`) runs N reactors on the port, one thread each (default 1; 0: one
 //! per core); at shutdown each logs how many connections it served. `WSREACTOR_SPREAD=handoff`
 //! has reactor 0 hand connections to the others in turn instead of the kernel spreading
 //! them by port (`Spread::HandOff`, for comparing the two).
 //! `WSREACTOR_MAX_CONNECTIONS` raises the
-//! connection limit (default 10,000) for benchmarks that hold more. With the `tls`
+//! connection limit (default 10,000) for benchmarks that hold more. `--deflate` (or
+//! `WSREACTOR_DEFLATE=1`) offers permessage-deflate with its default settings
+//! (`DeflateConfig::default()`: messages from 1 KiB compressed). With the `tls`
 //! feature, `--tls CERT KEY` (or `WSREACTOR_TLS_CERT` and `WSREACTOR_TLS_KEY`) serves
 //! `wss://` with that PEM certificate chain and key (`scripts/make-cert.sh` makes a local
 //! pair in `target/tls/`). Logs (level from
@@ -73,6 +75,9 @@ fn main() -> std::io::Result<()> {
         .and_then(|v| v.parse().ok())
     {
         config = config.max_connections(max);
+    }
+    if let Some(deflate) = common::deflate() {
+        config = config.deflate(deflate);
     }
     let (config, tls) = common::with_tls(common::with_reactors(config)?)?;
     let server = Server::bind_with(common::listen_addr("127.0.0.1:8080"), config)?;

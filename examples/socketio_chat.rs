@@ -48,7 +48,9 @@
 //!
 //! Heartbeat: `SOCKETIO_PING_INTERVAL_MS`, `SOCKETIO_PING_TIMEOUT_MS` (25000 / 20000);
 //! largest packet: `SOCKETIO_MAX_PAYLOAD` (bytes, 1000000); connection state recovery's
-//! window: `SOCKETIO_RECOVERY_MS` (120000; 0 turns recovery off).
+//! window: `SOCKETIO_RECOVERY_MS` (120000; 0 turns recovery off). `--deflate` (or
+//! `WSREACTOR_DEFLATE=1`) turns on permessage-deflate for the WebSocket transport
+//! (`Options::per_message_deflate`, the reference's `perMessageDeflate`).
 
 mod common;
 
@@ -287,6 +289,9 @@ fn options() -> Options {
         .and_then(|v| v.parse().ok())
     {
         options = options.max_payload(bytes);
+    }
+    if let Some(deflate) = common::deflate() {
+        options = options.per_message_deflate(deflate);
     }
     options
 }

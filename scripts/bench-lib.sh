@@ -44,6 +44,11 @@ server_cmd() {
         node-ws) echo "node benches/peers/node-ws/echo.js" ;;
         uws) echo "$UWS_DIR/uws-echo" ;;
         wsreactor-tls) echo "target/release/examples/echo --tls $TLS_CERT $TLS_KEY" ;;
+        # permessage-deflate on, with each server's defaults (threshold 1 KiB everywhere);
+        # the load generator then offers it and compresses every message (loadgen --deflate).
+        wsreactor-deflate) echo "target/release/examples/echo --deflate" ;;
+        node-ws-deflate) echo "node benches/peers/node-ws/echo.js --deflate" ;;
+        uws-deflate) echo "env UWS_COMPRESSION=1 $UWS_DIR/uws-echo" ;;
         node-ws-tls) echo "node benches/peers/node-ws/echo.js --tls $TLS_CERT $TLS_KEY" ;;
         # wsreactor's echo built from another commit, to measure a change before and after.
         baseline) echo "${BASELINE_ECHO:?set BASELINE_ECHO to the echo binary of the commit to compare}" ;;
@@ -129,7 +134,7 @@ install_tools() {
     local missing=()
     need taskset || missing+=(util-linux)
     need python3 || missing+=(python3)
-    if [[ " $SERVERS " == *" node-ws "* || " $SERVERS " == *" node-ws-tls "* ]]; then
+    if [[ " $SERVERS " == *" node-ws"* ]]; then
         need node || missing+=(nodejs)
         need npm || missing+=(npm)
     fi
@@ -148,11 +153,11 @@ build_peers() {
                 log "building peer $s (release)"
                 (cd "benches/peers/$s" && cargo build --release --quiet --locked)
                 ;;
-            uws)
+            uws | uws-deflate)
                 log "building peer uws (uWebSockets, cached in $UWS_DIR)"
                 benches/peers/uws/build.sh >/dev/null
                 ;;
-            node-ws | node-ws-tls)
+            node-ws | node-ws-tls | node-ws-deflate)
                 [ -z "$node_done" ] || continue
                 node_done=1
                 log "installing Node ws from the lockfile"
@@ -178,7 +183,10 @@ run_load() {
     local -a cmd
     read -r -a cmd <<<"$(server_cmd "$server")"
     start_server "$addr" "${cmd[@]}"
-    loadgen "$(url "$server" "$addr")" "$@" --pid "$SERVER_PID" --label "$server" 2>>"$OUT/loadgen.log" || true
+    local -a deflate=()
+    [[ $server == *-deflate ]] && deflate=(--deflate)
+    loadgen "$(url "$server" "$addr")" "$@" "${deflate[@]}" --pid "$SERVER_PID" --label "$server" \
+        2>>"$OUT/loadgen.log" || true
     stop_server
 }
 

@@ -40,6 +40,9 @@
 #       SCENARIOS="b d" scripts/bench-peers.sh
 #   # one reactor against two (wsreactor-rN, or wsreactor-rN-handoff; see bench-reactors.sh)
 #   SERVERS="wsreactor wsreactor-r2" SCENARIOS="a b c d" scripts/bench-peers.sh
+#   # permessage-deflate (issue 16): NAME-deflate servers have it on, with their defaults
+#   # (threshold 1 KiB), and the load generator compresses every message it sends
+#   DEFLATE=1 scripts/bench-peers.sh             # ~5 minutes; ROUNDS=1 DURATION=1 to try it
 #
 # TLS: a server named NAME-tls serves wss:// (wsreactor-tls: the echo example with --tls and
 # the committed test certificate; node-ws-tls: Node ws on an https server); the load
@@ -62,6 +65,9 @@ IDLE_ROUNDS=${IDLE_ROUNDS:-2}
 if [ "${TLS:-0}" != 0 ]; then
     SERVERS=${SERVERS:-"wsreactor-tls wsreactor node-ws-tls node-ws"}
     SCENARIOS=${SCENARIOS:-"a b c d"}
+elif [ "${DEFLATE:-0}" != 0 ]; then
+    SERVERS=${SERVERS:-"wsreactor-deflate wsreactor node-ws-deflate node-ws uws-deflate uws"}
+    SCENARIOS=${SCENARIOS:-"b c d"}
 else
     SERVERS=${SERVERS:-"wsreactor uws tokio-tungstenite fastwebsockets node-ws"}
     SCENARIOS=${SCENARIOS:-"a b c d e f g"}

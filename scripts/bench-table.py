@@ -23,7 +23,7 @@ SCENARIOS = {
     "f": "f: broadcast, 1 publisher -> 1,000 subscribers x 32 B",
     "g": "g: broadcast, 1 publisher -> 10,000 subscribers x 32 B",
 }
-PLAIN, TLS = "wsreactor", "wsreactor-tls"
+PLAIN, TLS, DEFLATE = "wsreactor", "wsreactor-tls", "wsreactor-deflate"
 
 
 def main():
@@ -42,7 +42,7 @@ def main():
         vals = values(scenario, server, key)
         return statistics.median(vals) if vals else None
 
-    US = TLS if TLS in servers else PLAIN
+    US = TLS if TLS in servers else DEFLATE if DEFLATE in servers else PLAIN
 
     def paired(scenario, peer, key, us=US):
         """Median over rounds of our figure / the peer's in the same round: the two ran
@@ -115,6 +115,10 @@ def main():
 
     paired_table("Server CPU per message", "abc")
     table("p99 round-trip latency, us (lower is better)", "abc", "p99_us", lambda v: f"{v:.0f}")
+    # Older result files have no wire figures: the table is left out for them.
+    if any(r.get("server_bytes_per_msg") is not None for v in runs.values() for r in v):
+        table("Bytes on the wire from the server per echo (WebSocket frames; lower is better)",
+              "abc", "server_bytes_per_msg", lambda v: f"{v:,.1f}")
     table("Echoes per second (higher is better; noisy)", "abc", "msgs_per_s",
           lambda v: f"{v:,.0f}")
     table("Load generator CPU, % of its core (near 100: the client limits the rate)", "abc",
@@ -212,6 +216,24 @@ def main():
             stated += f"; Node ws over TLS {node_rss:,.0f} B"
         notes.append(stated + " (measured and stated; no target)")
     report("Targets (issue 15, TLS)", checks, notes)
+
+    # Issue 16: with permessage-deflate, below Node ws with it in CPU per message (b, c)
+    # and in memory per idle connection; the cost against our own uncompressed figures
+    # and uWebSockets' compressed ones stated.
+    checks, notes = [], []
+    for sc in "bc":
+        cpu_check(sc, DEFLATE, "node-ws-deflate", 1)
+        for peer in (PLAIN, "uws-deflate"):
+            ratio = paired(sc, peer, "cpu_us_per_msg", DEFLATE)
+            if ratio is not None:
+                notes.append(f"{sc}: {DEFLATE} CPU/msg {ratio:.2f}x {peer}'s (median of "
+                             "per-round ratios; stated, no target)")
+    ours_rss = median("d", DEFLATE, "rss_per_conn")
+    node_rss = median("d", "node-ws-deflate", "rss_per_conn")
+    if ours_rss is not None and node_rss is not None:
+        checks.append((f"d: RSS per idle compressed connection {ours_rss:,.0f} B <= Node ws's "
+                       f"({node_rss:,.0f} B), medians", ours_rss <= node_rss))
+    report("Targets (issue 16, permessage-deflate)", checks, notes)
 
 
 def report(title, checks, notes=()):

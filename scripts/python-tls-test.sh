@@ -2,6 +2,7 @@
 # The Python `websockets` client against the echo example over TLS (wss://).
 #
 #   bash scripts/python-tls-test.sh
+#   DEFLATE=1 bash scripts/python-tls-test.sh   # the server with --deflate: compressed
 #
 # 1. makes a venv with the pinned `websockets` in a cache directory, once;
 # 2. builds the echo example (release, feature `tls`) and starts it on a port the OS picks,
@@ -9,6 +10,9 @@
 # 3. runs tests/python/tls_client.py (round trips, a clean close, many concurrent clients)
 #    with an ssl context that trusts only tests/tls/ca.pem;
 # 4. stops the server and checks from its log that it saw the client's close code.
+#
+# With DEFLATE=1 the echo example offers permessage-deflate (`--deflate`) and the client,
+# which offers it by default, checks that every connection negotiated it.
 #
 # Exits non-zero if any of that fails. Logs go to target/python-tls/.
 # Environment: PYTHON (default python3), PY_TLS_CACHE (default
@@ -21,6 +25,12 @@ VERSION=17.4
 PY=${PYTHON:-python3}
 VENV=${PY_TLS_CACHE:-$HOME/.cache/wsreactor/py-websockets-$VERSION}
 OUT=target/python-tls
+SERVER_ARGS=()
+CLIENT_ARGS=()
+if [ "${DEFLATE:-0}" = 1 ]; then
+    SERVER_ARGS=(--deflate)
+    CLIENT_ARGS=(deflate)
+fi
 started=$(date +%s)
 mkdir -p "$OUT"
 
@@ -58,14 +68,15 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 # Room for CLIENTS connections is the default limit (10,000).
-start_echo "$OUT/server.log" wss python-tls --tls tests/tls/cert.pem tests/tls/key.pem
+start_echo "$OUT/server.log" wss python-tls --tls tests/tls/cert.pem tests/tls/key.pem \
+    "${SERVER_ARGS[@]}"
 
 # --- 3. the client -------------------------------------------------------------------------
 # localhost, not the IP: the certificate names both, and a name exercises hostname checks.
 url="wss://localhost:${addr##*:}"
 echo "python-tls: websockets $VERSION against $url"
 timeout 300 "$VENV/bin/python" tests/python/tls_client.py "$url" tests/tls/ca.pem \
-    "${CLIENTS:-200}" >"$OUT/client.log" 2>&1 &
+    "${CLIENTS:-200}" "${CLIENT_ARGS[@]}" >"$OUT/client.log" 2>&1 &
 client_pid=$!
 client_ok=1
 wait "$client_pid" || client_ok=0

@@ -9,11 +9,14 @@
 # https and wss://, the client trusting tests/tls/ca.pem (tests/socketio/tls.test.mjs): the
 # examples are built with TLS, which serves plain http too unless given --tls. And the chat
 # example on two reactors (tests/socketio/reactors.test.mjs): a long-polling session whose
-# requests arrive on both, rooms and broadcasts across them.
+# requests arrive on both, rooms and broadcasts across them. And permessage-deflate
+# (tests/socketio/deflate.test.mjs): the `ws` client against the echo example with
+# --deflate, socket.io-client against socketio_chat with and without --deflate.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-cargo build --quiet --features socketio,tls --example socketio_chat --example socketio_parity
+cargo build --quiet --features socketio,tls --example socketio_chat --example socketio_parity \
+    --example echo
 cd tests/socketio
 npm ci --no-audit --no-fund --loglevel=error
 node --test

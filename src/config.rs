@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::clock::{Clock, ManualClock};
+use crate::deflate::DeflateConfig;
 use crate::rooms::RoomLimits;
 
 /// Server configuration: every limit the server enforces, with a default.
@@ -43,6 +44,7 @@ pub struct Config {
     pub(crate) clock: Clock,
     pub(crate) reactors: usize,
     pub(crate) spread: Spread,
+    pub(crate) deflate: Option<DeflateConfig>,
     #[cfg(feature = "tls")]
     pub(crate) tls: Option<Arc<rustls::ServerConfig>>,
 }
@@ -109,6 +111,7 @@ impl Default for Config {
             clock: Clock::System,
             reactors: 1,
             spread: Spread::ReusePort,
+            deflate: None,
             #[cfg(feature = "tls")]
             tls: None,
         }
@@ -129,6 +132,8 @@ macro_rules! setters {
         }
     )*};
 }
+// The by-value setters of `DeflateConfig` too.
+pub(crate) use setters;
 
 impl Config {
     setters! {
@@ -219,6 +224,22 @@ impl Config {
         spread / get_spread: Spread,
     }
 
+    /// Offers permessage-deflate (RFC 7692) with these settings: a client that offers
+    /// the extension gets compressed messages both ways. Default: off, as in Node `ws`,
+    /// Socket.IO and uWebSockets, for what it costs: CPU for every message above the
+    /// threshold, memory per connection (see [`DeflateConfig`]), and inflating what a peer
+    /// sends, which is capped at [`max_message_size`](Self::max_message_size) (a message
+    /// that inflates past it closes the connection with 1009 as soon as it does).
+    pub fn deflate(mut self, deflate: DeflateConfig) -> Self {
+        self.deflate = Some(deflate);
+        self
+    }
+
+    /// The settings of [`deflate`](Self::deflate), if it is on.
+    pub fn get_deflate(&self) -> Option<&DeflateConfig> {
+        self.deflate.as_ref()
+    }
+
     /// Runs the server on a [`ManualClock`] instead of the system clock, so that a test
     /// decides when timeouts, keepalive pings and timers fire. Default: the system clock.
     pub fn manual_clock(mut self, clock: ManualClock) -> Self {
@@ -303,6 +324,9 @@ impl Config {
         }
         if self.backpressure_soft_limit > self.max_backpressure {
             return invalid("backpressure_soft_limit must not exceed max_backpressure");
+        }
+        if let Some(why) = self.deflate.as_ref().and_then(DeflateConfig::invalid) {
+            return invalid(why);
         }
         #[cfg(feature = "tls")]
         if let Some(tls) = &self.tls {

@@ -132,6 +132,14 @@ impl<'a> ServerCtx<'a> {
         self.core.reactor
     }
 
+    /// Messages this reactor has compressed to send them (permessage-deflate,
+    /// [`Config::deflate`](crate::Config::deflate)). A message published or broadcast to
+    /// many connections that negotiated the same parameters without server context
+    /// takeover counts once: they share its compressed bytes.
+    pub fn deflated(&self) -> u64 {
+        self.core.deflater.compressed()
+    }
+
     /// Queues a message to a connection and says what became of it ([`SendStatus`]):
     /// [`Closed`](SendStatus::Closed) if that connection is gone or closing,
     /// [`Dropped`](SendStatus::Dropped) past the hard backpressure limit,

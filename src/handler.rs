@@ -1,6 +1,7 @@
 //! The callbacks a program supplies: the [`Handler`] trait, closures, and [`Echo`].
 
 use crate::ctx::{Ctx, ServerCtx};
+use crate::deflate::DeflateConfig;
 use crate::error::Disconnect;
 use crate::http::{Request, Response};
 use crate::{Message, MessageRef, TimerId};
@@ -148,6 +149,8 @@ pub struct Accept {
     /// The connection's frames are an endpoint's (Engine.IO): raw sends from handles and
     /// other handlers never reach it.
     pub(crate) endpoint: bool,
+    /// permessage-deflate for this connection; `None`: as `Config::deflate` says.
+    pub(crate) deflate: Option<Option<DeflateConfig>>,
 }
 
 impl Accept {
@@ -176,16 +179,31 @@ impl Accept {
     pub fn protocol(name: impl Into<String>) -> Self {
         Accept {
             protocol: Some(name.into()),
-            endpoint: false,
+            ..Accept::default()
         }
+    }
+
+    /// Negotiates permessage-deflate for this connection with these settings instead of
+    /// [`Config::deflate`](crate::Config::deflate)'s; `None`: no compression for it,
+    /// whatever the client offers.
+    ///
+    /// ```
+    /// use wsreactor::{Accept, DeflateConfig};
+    /// // Compress this connection's messages from 256 bytes on.
+    /// let accept = Accept::default().deflate(Some(DeflateConfig::default().threshold(256)));
+    /// # assert_ne!(accept, Accept::default());
+    /// ```
+    pub fn deflate(mut self, deflate: Option<DeflateConfig>) -> Self {
+        self.deflate = Some(deflate);
+        self
     }
 
     /// Accepts a connection whose every frame an endpoint (Socket.IO, Engine.IO) writes.
     #[cfg(feature = "socketio")]
     pub(crate) fn endpoint() -> Self {
         Accept {
-            protocol: None,
             endpoint: true,
+            ..Accept::default()
         }
     }
 

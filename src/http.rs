@@ -88,6 +88,16 @@ impl Request {
             .filter(|t| !t.is_empty())
     }
 
+    /// The extensions the client offers (`Sec-WebSocket-Extensions`), every such header
+    /// joined into one list (RFC 6455 §11.3.2); `None` without any.
+    pub(crate) fn extensions(&self) -> Option<String> {
+        let mut values = (self.headers.iter())
+            .filter(|(n, _)| n.eq_ignore_ascii_case("sec-websocket-extensions"))
+            .map(|(_, v)| v.as_str());
+        let first = values.next()?.to_owned();
+        Some(values.fold(first, |list, v| list + ", " + v))
+    }
+
     /// The body (plain HTTP requests with `Content-Length`; empty otherwise).
     pub fn body(&self) -> &[u8] {
         &self.body

@@ -73,6 +73,7 @@ mod clock;
 mod config;
 mod conn;
 mod ctx;
+mod deflate;
 mod error;
 #[cfg(feature = "fuzzing")]
 #[doc(hidden)]
@@ -98,6 +99,7 @@ struct ReadmeDoctests;
 pub use clock::ManualClock;
 pub use config::{BackpressurePolicy, Config, Spread};
 pub use ctx::{Ctx, SendStatus, ServerCtx};
+pub use deflate::DeflateConfig;
 pub use error::{Cause, Disconnect, JoinError};
 pub use handle::{Handle, SendError};
 pub use handler::{Accept, Echo, Handler};

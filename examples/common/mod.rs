@@ -2,7 +2,7 @@
 
 use std::io;
 
-use wsreactor::{Config, Handle, Spread};
+use wsreactor::{Config, DeflateConfig, Handle, Spread};
 
 /// Logs with `env_logger`: `RUST_LOG` takes its usual filters (`debug`, `echo=debug`,
 /// `wsreactor=trace,info`); without it, `info` for everything.
@@ -12,8 +12,8 @@ pub fn init_logging() -> std::io::Result<()> {
         .map_err(std::io::Error::other)
 }
 
-/// The first argument that is not an option (`--tls CERT KEY`, `--reactors N`), else
-/// `WSREACTOR_ADDR`, else `default`.
+/// The first argument that is not an option (`--tls CERT KEY`, `--reactors N`,
+/// `--deflate`), else `WSREACTOR_ADDR`, else `default`.
 pub fn listen_addr(default: &str) -> String {
     let mut args = std::env::args().skip(1);
     let mut first = None;
@@ -21,6 +21,7 @@ pub fn listen_addr(default: &str) -> String {
         match arg.as_str() {
             "--tls" => drop(args.nth(1)),
             "--reactors" => drop(args.next()),
+            "--deflate" => {}
             _ => drop(first.get_or_insert(arg)),
         }
     }
@@ -53,6 +54,14 @@ pub fn with_reactors(config: Config) -> io::Result<Config> {
         Ok("handoff") => Ok(config.spread(Spread::HandOff)),
         _ => Ok(config),
     }
+}
+
+/// permessage-deflate's default settings when asked for: `--deflate` (after the
+/// address), or `WSREACTOR_DEFLATE=1`.
+pub fn deflate() -> Option<DeflateConfig> {
+    let asked = std::env::args().skip(1).any(|arg| arg == "--deflate")
+        || std::env::var("WSREACTOR_DEFLATE").as_deref() == Ok("1");
+    asked.then(DeflateConfig::default)
 }
 
 /// The certificate chain and key files of `--tls CERT KEY`, else of `WSREACTOR_TLS_CERT`

@@ -4,12 +4,20 @@
 //! Every message carries its sequence number in its first (up to) 16 bytes, as hex digits so
 //! text stays UTF-8; the rest is a fixed pattern. An echo must match the message sent with
 //! that number byte for byte, and echoes must come back in order.
+//!
+//! With `deflate` the upgrade offers permessage-deflate as browsers do (`client_max_window_bits`),
+//! and fails unless the server accepts it; every message is sent compressed (by one
+//! compressor for all connections, started afresh for each message, which RFC 7692 allows
+//! without saying so), and compressed echoes are inflated (with context kept between
+//! messages unless the server answered `server_no_context_takeover`) before the check.
 
+use std::cell::RefCell;
 use std::collections::VecDeque;
 use std::fmt;
 use std::io;
 use std::time::Instant;
 
+use flate2::{Compress, Compression, Decompress, FlushCompress, FlushDecompress};
 use mio::net::TcpStream;
 
 use crate::transport::Transport;
@@ -29,6 +37,8 @@ pub struct Workload {
     /// Messages each connection sends in all; `u64::MAX` for "until told to stop".
     pub per_conn: u64,
     pub request: Vec<u8>,
+    /// permessage-deflate: the compressor every connection's messages go through.
+    pub deflate: Option<RefCell<Compress>>,
 }
 
 impl Workload {
@@ -39,19 +49,26 @@ impl Workload {
         per_conn: u64,
         host: &str,
         path: &str,
+        deflate: bool,
     ) -> Self {
         let template = (0..size).map(|i| b'a' + (i % 26) as u8).collect();
+        let offer = match deflate {
+            true => "Sec-WebSocket-Extensions: permessage-deflate; client_max_window_bits\r\n",
+            false => "",
+        };
         let request = format!(
             "GET {path} HTTP/1.1\r\nHost: {host}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
-             Sec-WebSocket-Key: {KEY}\r\nSec-WebSocket-Version: 13\r\n\r\n"
+             Sec-WebSocket-Key: {KEY}\r\nSec-WebSocket-Version: 13\r\n{offer}\r\n"
         )
         .into_bytes();
+        let deflate = deflate.then(|| RefCell::new(Compress::new(Compression::default(), false)));
         Workload {
             template,
             binary,
             inflight,
             per_conn,
             request,
+            deflate,
         }
     }
 
@@ -68,6 +85,9 @@ pub struct Tally {
     pub measuring: bool,
     pub echoes: u64,
     pub window_echoes: u64,
+    /// WebSocket bytes the server sent in the window (frames, after TLS): its side of
+    /// the wire, which permessage-deflate shrinks.
+    pub window_bytes: u64,
     pub latencies: crate::stats::Latencies,
 }
 
@@ -117,6 +137,12 @@ pub struct Client {
     received: u64,
     sent_at: VecDeque<Instant>,
     rng: u64,
+    /// permessage-deflate: the echoes' inflater, made at the first compressed one.
+    inflater: Option<Box<Decompress>>,
+    /// The server answered `server_no_context_takeover`: each echo inflates on its own.
+    server_resets: bool,
+    /// The fragmented message being reassembled is compressed.
+    compressed: bool,
 }
 
 impl Client {
@@ -133,6 +159,9 @@ impl Client {
             received: 0,
             sent_at: VecDeque::new(),
             rng: seed | 1,
+            inflater: None,
+            server_resets: false,
+            compressed: false,
         }
     }
 
@@ -194,6 +223,9 @@ impl Client {
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(e) => return Err(Failure::Io(e)),
             };
+            if tally.measuring {
+                tally.window_bytes += n as u64;
+            }
             if self.partial.is_empty() {
                 let used = self.consume(w, &scratch[..n], now, tally)?;
                 self.partial.extend_from_slice(&scratch[used..n]);
@@ -234,6 +266,17 @@ impl Client {
                 return Err(Failure::Upgrade(String::from_utf8_lossy(line).into_owned()));
             }
             used = end + 4;
+            if w.deflate.is_some() {
+                let head = String::from_utf8_lossy(head);
+                let answer = (head.lines()).find(|l| {
+                    l.to_ascii_lowercase()
+                        .starts_with("sec-websocket-extensions:")
+                });
+                let Some(answer) = answer.filter(|a| a.contains("permessage-deflate")) else {
+                    return Err(Failure::Upgrade("permessage-deflate not accepted".into()));
+                };
+                self.server_resets = answer.contains("server_no_context_takeover");
+            }
             self.state = State::Open;
             for _ in 0..w.inflight {
                 self.queue_next(w, now);
@@ -244,7 +287,11 @@ impl Client {
             used += len;
             match frame.opcode {
                 0x0..=0x2 => {
+                    if frame.rsv1 && (frame.opcode == 0 || w.deflate.is_none()) {
+                        return Err(Failure::Protocol("RSV1 where it has no meaning"));
+                    }
                     if frame.opcode != 0 {
+                        self.compressed = frame.rsv1;
                         if !self.fragments.is_empty() {
                             return Err(Failure::Protocol("new message inside a fragmented one"));
                         }
@@ -253,12 +300,15 @@ impl Client {
                             return Err(Failure::Protocol("echo has the wrong opcode"));
                         }
                     }
-                    if frame.fin && self.fragments.is_empty() {
+                    if frame.fin && self.fragments.is_empty() && !self.compressed {
                         self.on_echo(w, payload, now, tally)?;
                     } else {
                         self.fragments.extend_from_slice(payload);
                         if frame.fin {
-                            let msg = std::mem::take(&mut self.fragments);
+                            let mut msg = std::mem::take(&mut self.fragments);
+                            if self.compressed {
+                                msg = self.inflate(&msg)?;
+                            }
                             self.on_echo(w, &msg, now, tally)?;
                         }
                     }
@@ -266,7 +316,7 @@ impl Client {
                 0x8 => return Err(Failure::Closed),
                 0x9 => {
                     let payload = payload.to_vec();
-                    self.queue_frame(0xA, &payload, None);
+                    self.queue_frame(0x80 | 0xA, &payload, None);
                 }
                 0xA => {}
                 _ => return Err(Failure::Protocol("unknown opcode")),
@@ -317,13 +367,46 @@ impl Client {
         self.sent += 1;
         self.sent_at.push_back(now);
         let opcode = if w.binary { 0x2 } else { 0x1 };
-        self.queue_frame(opcode, &w.template, Some(seq));
+        let Some(compressor) = &w.deflate else {
+            self.queue_frame(0x80 | opcode, &w.template, Some(seq));
+            return;
+        };
+        let mut msg = w.template.clone();
+        let h = msg.len().min(STAMP);
+        msg[..h].copy_from_slice(&stamp(seq)[STAMP - h..]);
+        let compressed = deflate(&mut compressor.borrow_mut(), &msg);
+        // FIN, RSV1 ("Per-Message Compressed"), the opcode.
+        self.queue_frame(0xC0 | opcode, &compressed, None);
     }
 
-    /// Appends a masked, final frame (RFC 6455 §5.3: every client frame is masked).
-    fn queue_frame(&mut self, opcode: u8, payload: &[u8], seq: Option<u64>) {
+    /// `payload`, a compressed echo, inflated (RFC 7692 §7.2.2).
+    fn inflate(&mut self, payload: &[u8]) -> Result<Vec<u8>, Failure> {
+        let d = (self.inflater).get_or_insert_with(|| Box::new(Decompress::new(false)));
+        let mut input = payload.to_vec();
+        input.extend_from_slice(&[0, 0, 0xff, 0xff]);
+        let mut out = Vec::with_capacity(payload.len() * 4 + 64);
+        let mut at = 0;
+        loop {
+            let before = d.total_in();
+            (d.decompress_vec(&input[at..], &mut out, FlushDecompress::Sync))
+                .map_err(|_| Failure::Protocol("invalid compressed echo"))?;
+            at += (d.total_in() - before) as usize;
+            if at == input.len() && out.len() < out.capacity() {
+                break;
+            }
+            out.reserve(out.capacity());
+        }
+        if self.server_resets {
+            self.inflater = None;
+        }
+        Ok(out)
+    }
+
+    /// Appends a masked, final frame (RFC 6455 §5.3: every client frame is masked) whose
+    /// first byte is `first` (FIN, RSV1, the opcode).
+    fn queue_frame(&mut self, first: u8, payload: &[u8], seq: Option<u64>) {
         let len = payload.len();
-        self.out.push(0x80 | opcode);
+        self.out.push(first);
         if len < 126 {
             self.out.push(0x80 | len as u8);
         } else if len <= 0xFFFF {
@@ -367,6 +450,25 @@ impl Client {
     }
 }
 
+/// `msg` compressed as one message (RFC 7692 §7.2.1), the stream then started afresh.
+fn deflate(c: &mut Compress, msg: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(msg.len() + 64);
+    let mut at = 0;
+    loop {
+        let before = c.total_in();
+        // Compressing into a vector fails only on invalid parameters, which these are not.
+        let _ = c.compress_vec(&msg[at..], &mut out, FlushCompress::Sync);
+        at += (c.total_in() - before) as usize;
+        if at == msg.len() && out.len() < out.capacity() {
+            break;
+        }
+        out.reserve(out.capacity());
+    }
+    out.truncate(out.len().saturating_sub(4)); // the sync flush's 00 00 ff ff
+    c.reset();
+    out
+}
+
 /// A message's sequence number as 16 lowercase hex digits.
 fn stamp(seq: u64) -> [u8; STAMP] {
     const HEX: &[u8; 16] = b"0123456789abcdef";
@@ -394,6 +496,7 @@ fn apply_mask(buf: &mut [u8], mask: [u8; 4]) {
 
 struct Frame {
     fin: bool,
+    rsv1: bool,
     opcode: u8,
     header: usize,
 }
@@ -424,6 +527,7 @@ fn parse(buf: &[u8]) -> Result<Option<(Frame, usize)>, Failure> {
     }
     let frame = Frame {
         fin: b0 & 0x80 != 0,
+        rsv1: b0 & 0x40 != 0,
         opcode: b0 & 0x0F,
         header,
     };

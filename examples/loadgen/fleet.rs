@@ -54,6 +54,7 @@ impl Fleet {
                 measuring: false,
                 echoes: 0,
                 window_echoes: 0,
+                window_bytes: 0,
                 latencies: Latencies::default(),
             },
             opened: 0,

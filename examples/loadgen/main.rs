@@ -22,6 +22,11 @@
 //! Idle mode (`--idle`): opens `-c` connections, echoes one message on each, holds them all,
 //! and with `--pid` reports the server's RSS growth per connection.
 //!
+//! `--deflate`: every connection must negotiate permessage-deflate; messages go compressed
+//! both ways (see `client.rs`), so the server's CPU per message includes compressing and
+//! inflating. The template (`a` to `z` over and over) compresses to almost nothing: a
+//! best case for the ratio, the same for every server measured.
+//!
 //! Output: a human table on stderr and one JSON line on stdout. Exit status 1 if any echo
 //! was wrong or any connection failed.
 //!
@@ -46,7 +51,7 @@ use transport::Security;
 
 const USAGE: &str = "usage: loadgen [ws://|wss://]HOST:PORT[/PATH] [-c CONNS] [-k IN_FLIGHT] \
 [-s BYTES] [--binary] [-w WARMUP_S] [-d DURATION_S] [--pid SERVER_PID] [--idle] [--settle S] \
-[--label NAME] [--ca CA_PEM]";
+[--label NAME] [--ca CA_PEM] [--deflate]";
 /// The CA `wss://` trusts unless `--ca` says otherwise: the committed test CA.
 const TEST_CA: &str = "tests/tls/ca.pem";
 
@@ -68,6 +73,7 @@ struct Args {
     idle: bool,
     settle: f64,
     label: String,
+    deflate: bool,
 }
 
 fn parse_args() -> Result<Args, String> {
@@ -86,6 +92,7 @@ fn parse_args() -> Result<Args, String> {
         idle: false,
         settle: 1.0,
         label: String::new(),
+        deflate: false,
     };
     let mut it = std::env::args().skip(1);
     while let Some(arg) = it.next() {
@@ -106,6 +113,7 @@ fn parse_args() -> Result<Args, String> {
             "--binary" => a.binary = true,
             "--text" => a.binary = false,
             "--idle" => a.idle = true,
+            "--deflate" => a.deflate = true,
             "-h" | "--help" => return Err(USAGE.into()),
             s if !s.starts_with('-') && a.host.is_empty() => {
                 a.tls = s.starts_with("wss://");
@@ -170,6 +178,7 @@ fn run(args: &Args) -> std::io::Result<bool> {
         per_conn,
         &args.host,
         &args.path,
+        args.deflate,
     );
     let security = if args.tls {
         // The host without its port (and an IPv6 address without its brackets).
@@ -200,6 +209,7 @@ fn common_fields(a: &Args, f: &Fleet, mode: &str) -> Vec<(&'static str, Json)> {
         ("inflight", Json::Int(f.workload.inflight as u64)),
         ("size", Json::Int(a.size as u64)),
         ("binary", Json::Bool(a.binary)),
+        ("deflate", Json::Bool(a.deflate)),
         ("opened", Json::Int(f.opened as u64)),
     ]
 }
@@ -232,6 +242,7 @@ fn load(a: &Args, f: &mut Fleet, connect_s: f64) -> std::io::Result<bool> {
     let mbps = rate * a.size as f64 / 1e6;
     let [p50, p99, p999] = f.tally.latencies.percentiles();
     let us_per_msg = cpu.map(|c| c * 1e6 / msgs.max(1) as f64);
+    let wire_per_msg = f.tally.window_bytes as f64 / msgs.max(1) as f64;
     let live = f.live();
     let ok = f.failures.is_empty() && live == a.conns;
 
@@ -251,17 +262,23 @@ fn load(a: &Args, f: &mut Fleet, connect_s: f64) -> std::io::Result<bool> {
             "cpu_us_per_msg",
             us_per_msg.map_or(Json::Num(f64::NAN), Json::Num),
         ),
+        ("server_bytes_per_msg", Json::Num(wire_per_msg)),
         ("client_cpu_pct", Json::Num(100.0 * self_cpu / elapsed)),
         ("other_cpu_pct", Json::Num(other_pct)),
         ("failures", Json::Int((a.conns - live) as u64)),
     ]);
     print_target(a, f);
     eprintln!(
-        "load          {} conns x {} in flight x {} B {}",
+        "load          {} conns x {} in flight x {} B {}{}",
         a.conns,
         a.inflight,
         a.size,
-        if a.binary { "binary" } else { "text" }
+        if a.binary { "binary" } else { "text" },
+        if a.deflate {
+            ", permessage-deflate"
+        } else {
+            ""
+        }
     );
     eprintln!(
         "window        {elapsed:.1} s after {:.1} s warm-up ({connect_s:.2} s to connect)",
@@ -269,6 +286,7 @@ fn load(a: &Args, f: &mut Fleet, connect_s: f64) -> std::io::Result<bool> {
     );
     eprintln!("echoes        {msgs} verified = {rate:.0} msg/s, {mbps:.2} MB/s payload");
     eprintln!("latency       p50 {p50:.0} us, p99 {p99:.0} us, p99.9 {p999:.0} us");
+    eprintln!("wire          {wire_per_msg:.1} bytes from the server per echo (WebSocket frames)");
     if let (Some(c), Some(u)) = (cpu, us_per_msg) {
         eprintln!("server cpu    {c:.2} s = {u:.3} us per message");
     }

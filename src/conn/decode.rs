@@ -32,6 +32,7 @@ use tungstenite::protocol::frame::{CloseFrame, FrameHeader};
 use tungstenite::Bytes;
 
 use super::utf8::Utf8Validator;
+use crate::deflate::{Inflate, InflateError};
 use crate::message::MessageRef;
 
 /// Longest frame header: 2 bytes, 8 bytes of extended length, 4 bytes of mask (§5.2).
@@ -54,8 +55,14 @@ pub(crate) struct Decoder {
     /// Payload bytes announced so far by the frames of the current message.
     message_len: u64,
     utf8: Utf8Validator,
-    /// The unmasked payload of a message whose bytes did not arrive at once.
+    /// The unmasked payload of a message whose bytes did not arrive at once (inflated,
+    /// if it is compressed).
     message: Vec<u8>,
+    /// permessage-deflate was negotiated: messages whose first frame has RSV1 set are
+    /// inflated (RFC 7692 §6). Boxed: most connections have none.
+    inflate: Option<Box<Inflate>>,
+    /// The current message is compressed.
+    compressed: bool,
 }
 
 #[derive(Debug)]
@@ -120,6 +127,15 @@ pub(crate) struct Whole {
 }
 
 impl Decoder {
+    /// A decoder for a connection that negotiated permessage-deflate; `no_context_takeover`:
+    /// the client compresses each message on its own.
+    pub(crate) fn inflating(no_context_takeover: bool) -> Self {
+        Decoder {
+            inflate: Some(Box::new(Inflate::new(no_context_takeover))),
+            ..Decoder::default()
+        }
+    }
+
     /// The common case in a few instructions: a whole small message (a final, masked text
     /// or binary frame of at most 65,535 bytes, within the limits) at the start of `bytes`,
     /// between messages. Anything else is left to [`decode_any`](Self::decode_any), which
@@ -210,7 +226,7 @@ impl Decoder {
                         Ok(state) => self.state = state,
                         Err(item) => return (frame_start, Some(item)),
                     }
-                    if let Some(item) = self.empty_frame_done() {
+                    if let Some(item) = self.empty_frame_done(limits) {
                         let ends = matches!(item, Item::Close(_) | Item::Fail(..));
                         return (if ends { frame_start } else { pos }, Some(item));
                     }
@@ -224,7 +240,7 @@ impl Decoder {
                     // The common case: a whole message in these bytes, none of it before
                     // them (what the message's frames announced is this frame's payload).
                     let len = usize::try_from(*left).unwrap_or(usize::MAX);
-                    if *fin && self.message_len == *left && rest.len() >= len {
+                    if *fin && self.message_len == *left && rest.len() >= len && !self.compressed {
                         let (text, mask) = (*text, *mask);
                         self.state = State::default();
                         let payload = unmasked(&rest[..len], mask);
@@ -242,27 +258,37 @@ impl Decoder {
                     }
                     let n = rest.len().min(len);
                     let at = self.message.len();
-                    // On the message's final frame its length is known: once half of it is
-                    // here, room for all of it at once (no more than doubling would take),
-                    // not a doubling past it. A 64 KiB message doubled to 128 KiB, which
-                    // glibc maps fresh for each message: page faults, and on this VM the
-                    // kernel's copies into pages the host had taken back (perf: 62 % of
-                    // the echo server's CPU in `_copy_from_iter`, against 30 % for uWS).
-                    if *fin {
-                        let whole = usize::try_from(self.message_len).unwrap_or(usize::MAX);
-                        if 2 * (at + n) >= whole {
-                            self.message.reserve_exact(whole.saturating_sub(at));
+                    if let (true, Some(inflate)) = (self.compressed, &mut self.inflate) {
+                        let mut input = rest[..n].to_vec();
+                        unmask(&mut input, *mask);
+                        let inflated = inflate.feed(&input, &mut self.message, limits.max_message);
+                        if let Err(e) = inflated {
+                            return (pos, Some(inflate_failed(e)));
                         }
+                    } else {
+                        // On the message's final frame its length is known: once half of it
+                        // is here, room for all of it at once (no more than doubling would
+                        // take), not a doubling past it. A 64 KiB message doubled to 128 KiB,
+                        // which glibc maps fresh for each message: page faults, and on this
+                        // VM the kernel's copies into pages the host had taken back (perf:
+                        // 62 % of the echo server's CPU in `_copy_from_iter`, uWS 30 %).
+                        if *fin {
+                            let whole = usize::try_from(self.message_len).unwrap_or(usize::MAX);
+                            if 2 * (at + n) >= whole {
+                                self.message.reserve_exact(whole.saturating_sub(at));
+                            }
+                        }
+                        self.message.extend_from_slice(&rest[..n]);
+                        unmask(&mut self.message[at..], *mask);
                     }
-                    self.message.extend_from_slice(&rest[..n]);
-                    unmask(&mut self.message[at..], *mask);
                     if *text {
                         if let Err(valid) = self.utf8.feed(&self.message[at..]) {
                             // "When an endpoint is to interpret a byte stream as UTF-8 but
                             // finds that the byte stream is not, in fact, a valid UTF-8
                             // stream, that endpoint MUST _Fail the WebSocket Connection_"
-                            // (§8.1).
-                            return (pos + valid, Some(invalid_utf8()));
+                            // (§8.1). Inflated text too, as it is inflated.
+                            let at = if self.compressed { 0 } else { valid };
+                            return (pos + at, Some(invalid_utf8()));
                         }
                     }
                     mask.rotate_left(n % 4);
@@ -274,7 +300,7 @@ impl Decoder {
                     let (text, fin) = (*text, *fin);
                     self.state = State::default();
                     if fin {
-                        if let Some(item) = self.message_done(text) {
+                        if let Some(item) = self.message_done(text, limits) {
                             return (pos, Some(item));
                         }
                     }
@@ -316,8 +342,14 @@ impl Decoder {
         // "MUST be 0 unless an extension is negotiated that defines meanings for non-zero
         // values. If a nonzero value is received and none of the negotiated extensions
         // defines the meaning of such a nonzero value, the receiving endpoint MUST _Fail the
-        // WebSocket Connection_" (§5.2); we negotiate none.
-        if h.rsv1 || h.rsv2 || h.rsv3 {
+        // WebSocket Connection_" (§5.2). permessage-deflate gives RSV1 a meaning on the
+        // first frame of a data message only: "An endpoint MUST NOT set the "Per-Message
+        // Compressed" bit of control frames and non-first fragments of a data message"
+        // (RFC 7692 §6.1).
+        let compressed = h.rsv1
+            && self.inflate.is_some()
+            && matches!(h.opcode, OpCode::Data(Data::Text | Data::Binary));
+        if (h.rsv1 && !compressed) || h.rsv2 || h.rsv3 {
             return fail("reserved bits set");
         }
         // "The server MUST close the connection upon receiving a frame that is not masked"
@@ -377,8 +409,11 @@ impl Decoder {
             return size("message too big");
         }
         self.message_len = message;
-        if data != Data::Continue && text {
-            self.utf8 = Utf8Validator::default();
+        if data != Data::Continue {
+            self.compressed = compressed;
+            if text {
+                self.utf8 = Utf8Validator::default();
+            }
         }
         self.fragmented = if h.is_final { None } else { Some(text) };
         Ok(State::Data {
@@ -392,7 +427,7 @@ impl Decoder {
     /// A data frame whose header announced no payload is done as soon as it is entered, so
     /// a message it ends is not left waiting for more bytes. (A control frame's empty
     /// payload is taken by the loop like any other.)
-    fn empty_frame_done(&mut self) -> Option<Item> {
+    fn empty_frame_done(&mut self, limits: Limits) -> Option<Item> {
         let State::Data {
             left: 0, text, fin, ..
         } = self.state
@@ -401,16 +436,26 @@ impl Decoder {
         };
         self.state = State::default();
         if fin {
-            self.message_done(text)
+            self.message_done(text, limits)
         } else {
             None
         }
     }
 
     /// The final frame of a message collected in `self.message` is in: the message, or
-    /// the failure its text is. Its text was checked as it arrived; only a code point cut
-    /// off at the end is left to fail it.
-    fn message_done(&mut self, text: bool) -> Option<Item> {
+    /// the failure its text (or its compressed payload) is. Its text was checked as it
+    /// arrived (or was inflated); only a code point cut off at the end is left to fail it.
+    fn message_done(&mut self, text: bool, limits: Limits) -> Option<Item> {
+        if let (true, Some(inflate)) = (std::mem::take(&mut self.compressed), &mut self.inflate) {
+            let at = self.message.len();
+            if let Err(e) = inflate.finish(&mut self.message, limits.max_message) {
+                return Some(inflate_failed(e));
+            }
+            // What the end of the stream gave is text like the rest.
+            if text && self.utf8.feed(&self.message[at..]).is_err() {
+                return Some(invalid_utf8());
+            }
+        }
         if text && !self.utf8.is_complete() {
             return Some(invalid_utf8());
         }
@@ -436,6 +481,17 @@ pub(crate) fn message_in(payload: &[u8], text: bool) -> Result<MessageRef<'_>, (
     match str::from_utf8(payload) {
         Ok(_) => Ok(MessageRef::lent(true, payload)),
         Err(e) => Err((e.valid_up_to(), invalid_utf8())),
+    }
+}
+
+/// A compressed message that inflates past `max_message_size`: 1009, as for any message
+/// too big (RFC 6455 §7.4.1); or that is not DEFLATE: 1007, "data within a message that
+/// was not consistent with the type of the message" (as Node `ws` answers it).
+#[cold]
+fn inflate_failed(e: InflateError) -> Item {
+    match e {
+        InflateError::TooBig => Item::Fail(CloseCode::Size, "message too big (inflated)"),
+        InflateError::Corrupt => Item::Fail(CloseCode::Invalid, "invalid compressed data"),
     }
 }
 
@@ -636,7 +692,16 @@ mod tests {
             max_frame,
             max_message,
         };
-        let mut decoder = Decoder::default();
+        decode_with(&mut Decoder::default(), stream, step, limits)
+    }
+
+    /// [`decode_in_pieces`] with this decoder.
+    fn decode_with(
+        decoder: &mut Decoder,
+        stream: &[u8],
+        step: usize,
+        limits: Limits,
+    ) -> (Vec<Item>, Option<(usize, Item)>) {
         let mut items = Vec::new();
         let mut fed = 0;
         let mut stream = stream.to_vec();
@@ -678,6 +743,14 @@ mod tests {
     }
 
     const STEPS: [usize; 8] = [1, 2, 3, 5, 7, 13, 64, usize::MAX];
+
+    /// The item of a whole message.
+    fn message(text: bool, payload: Vec<u8>) -> Item {
+        Item::Message {
+            text,
+            payload: payload.into(),
+        }
+    }
 
     /// However the stream is cut, the decoder finds no invalid UTF-8.
     fn assert_passes(stream: &[u8]) {
@@ -952,10 +1025,6 @@ mod tests {
         stream.extend(frame(0x8A, b"unsolicited pong"));
         stream.extend(frame(BINARY, &vec![9; 3 * 4096]));
         stream.extend(frame(TEXT, &"κόσμε".repeat(9000).into_bytes()));
-        let message = |text, payload: Vec<u8>| Item::Message {
-            text,
-            payload: payload.into(),
-        };
         let want = vec![
             message(true, "hello ✓".into()),
             message(false, vec![7; 125]),
@@ -972,5 +1041,160 @@ mod tests {
             assert_eq!(end, None, "in pieces of {step}");
             assert!(items == want, "in pieces of {step}: {items:?}");
         }
+    }
+
+    /// `payload` compressed as a client compresses a message (RFC 7692 §7.2.1), by
+    /// `client` (a raw DEFLATE stream).
+    fn compress(client: &mut flate2::Compress, payload: &[u8]) -> Vec<u8> {
+        let mut out = Vec::with_capacity(payload.len() + 1024);
+        let flush = flate2::FlushCompress::Sync;
+        client.compress_vec(payload, &mut out, flush).unwrap();
+        assert!(out.ends_with(&[0, 0, 0xff, 0xff]), "the output had room");
+        out.truncate(out.len() - 4);
+        out
+    }
+
+    /// `payload` compressed on its own.
+    fn deflated(payload: &[u8]) -> Vec<u8> {
+        compress(&mut client(), payload)
+    }
+
+    fn client() -> flate2::Compress {
+        flate2::Compress::new(flate2::Compression::default(), false)
+    }
+
+    const CTEXT: u8 = 0xC1; // FIN, RSV1, text
+    const CBINARY: u8 = 0xC2;
+
+    /// Decodes `stream` in pieces of `step` with a decoder that negotiated
+    /// permessage-deflate: the items, and the end, as `decode_in_pieces` gives them.
+    fn inflate_in_pieces(
+        stream: &[u8],
+        step: usize,
+        max_message: usize,
+    ) -> (Vec<Item>, Option<(usize, Item)>, Decoder) {
+        let limits = Limits {
+            max_frame: 1 << 20,
+            max_message,
+        };
+        let mut decoder = Decoder::inflating(false);
+        let (items, end) = decode_with(&mut decoder, stream, step, limits);
+        (items, end, decoder)
+    }
+
+    #[test]
+    fn compressed_messages_are_inflated_however_the_stream_is_cut() {
+        let text = "κόσμε, the same words again and again ".repeat(200);
+        let z = deflated(text.as_bytes());
+        let mut stream = frame(CTEXT, &z);
+        // fragmented: RSV1 on the first frame only, a ping between the fragments
+        let (a, b) = z.split_at(z.len() / 3);
+        stream.extend(frame(0x41, a)); // RSV1, text, not final
+        stream.extend(frame(PING, b"p"));
+        stream.extend(frame(CONT_FIN, b));
+        stream.extend(frame(CBINARY, &deflated(&[7; 5000])));
+        stream.extend(frame(TEXT, b"plain"));
+        stream.extend(frame(CTEXT, &deflated(b"")));
+        let want = vec![
+            message(true, text.clone().into()),
+            Item::Ping(Bytes::from_static(b"p")),
+            message(true, text.clone().into()),
+            message(false, vec![7; 5000]),
+            message(true, "plain".into()),
+            message(true, "".into()),
+        ];
+        for step in STEPS {
+            let (items, end, _) = inflate_in_pieces(&stream, step, 1 << 20);
+            assert_eq!(end, None, "in pieces of {step}");
+            assert!(items == want, "in pieces of {step}: {items:?}");
+        }
+    }
+
+    #[test]
+    fn the_client_context_carries_from_one_message_to_the_next() {
+        // Letters with little repetition in them, so only the second copy compresses well.
+        let text: String = (0..3000u32)
+            .map(|i| char::from(b'a' + (i.wrapping_mul(2_654_435_761) >> 27) as u8 % 26))
+            .collect();
+        let mut client = client();
+        let (first, second) = (
+            compress(&mut client, text.as_bytes()),
+            compress(&mut client, text.as_bytes()),
+        );
+        assert!(second.len() < first.len() / 4, "the second refers back");
+        let stream = [frame(CTEXT, &first), frame(CTEXT, &second)].concat();
+        for step in STEPS {
+            let (items, end, _) = inflate_in_pieces(&stream, step, 1 << 20);
+            assert_eq!(end, None, "in pieces of {step}");
+            let once = || message(true, text.clone().into());
+            assert_eq!(items, [once(), once()]);
+        }
+    }
+
+    #[test]
+    fn rsv1_outside_the_first_frame_of_a_data_message_is_a_protocol_error() {
+        let z = deflated(b"hello");
+        let cases = [
+            [frame(0x01, b"a"), frame(0xC0, &z)].concat(), // continuation
+            frame(0xC9, b""),                              // ping
+            frame(0xC8, &[0x03, 0xE8]),                    // close
+        ];
+        for stream in cases {
+            for step in STEPS {
+                let (_, end, _) = inflate_in_pieces(&stream, step, 1 << 20);
+                let Some((_, Item::Fail(code, _))) = end else {
+                    panic!("{stream:x?}: {end:?}");
+                };
+                assert_eq!(code, CloseCode::Protocol);
+            }
+        }
+        // Without the extension RSV1 is refused anywhere (see the table above).
+        assert_eq!(
+            stopped_in_pieces(&frame(CTEXT, &z), 64, LIMITS).map(|(_, i)| i),
+            Some(Item::Fail(CloseCode::Protocol, "reserved bits set"))
+        );
+    }
+
+    #[test]
+    fn a_compression_bomb_is_stopped_at_the_cap_without_inflating_the_rest() {
+        // 64 MiB of zeros in about 64 KiB; the cap is 64 KiB.
+        let cap = 64 * 1024;
+        let bomb = deflated(&vec![0; 64 << 20]);
+        assert!(bomb.len() < 100 * 1024, "{}", bomb.len());
+        for step in [4096, usize::MAX] {
+            let (items, end, decoder) = inflate_in_pieces(&frame(CBINARY, &bomb), step, cap);
+            assert!(items.is_empty());
+            let Some((_, Item::Fail(code, _))) = end else {
+                panic!("{end:?}");
+            };
+            assert_eq!(code, CloseCode::Size);
+            // What was inflated is all in the message buffer, which stops past the cap.
+            let inflated = decoder.message.len();
+            assert!(
+                (cap..=cap + 1).contains(&inflated),
+                "inflated {inflated} bytes"
+            );
+            assert!(
+                decoder.message.capacity() <= cap + 1,
+                "{}",
+                decoder.message.capacity()
+            );
+        }
+    }
+
+    #[test]
+    fn inflated_text_fails_at_its_first_invalid_byte_and_corrupt_data_with_1007() {
+        // The invalid byte is in the first fragment: the message fails before its end.
+        let mut first = b"valid so far \xff".to_vec();
+        first.extend(vec![b'x'; 2000]);
+        let stream = frame(0x41, &deflated(&first));
+        let (_, end, _) = inflate_in_pieces(&stream, usize::MAX, 1 << 20);
+        assert_eq!(end.map(|(_, i)| i), Some(invalid_utf8()));
+        // Not DEFLATE (a reserved block type).
+        let (_, end, _) = inflate_in_pieces(&frame(CTEXT, &[0xFF; 10]), 3, 1 << 20);
+        let Some((_, Item::Fail(code, _))) = end else {
+            panic!("{end:?}");
+        };
+        assert_eq!(code, CloseCode::Invalid);
     }
 }

@@ -30,7 +30,13 @@ fn header_len(payload_len: usize) -> usize {
 /// Appends one final, unmasked frame to `out`.
 #[inline]
 pub(crate) fn encode(out: &mut Vec<u8>, opcode: OpCode, payload: &[u8]) {
-    let (header, len) = header(opcode, payload.len());
+    encode_with(out, first_byte(opcode), payload);
+}
+
+/// Appends one frame with this first byte (see [`first_byte`]) to `out`.
+#[inline]
+pub(crate) fn encode_with(out: &mut Vec<u8>, first: u8, payload: &[u8]) {
+    let (header, len) = header(first, payload.len());
     out.reserve(header.len() + payload.len());
     // All ten bytes, then cut back: a copy of fixed size is two moves, not a call.
     let end = out.len() + len;
@@ -39,18 +45,29 @@ pub(crate) fn encode(out: &mut Vec<u8>, opcode: OpCode, payload: &[u8]) {
     out.extend_from_slice(payload);
 }
 
-/// Appends the header of a final, unmasked frame whose payload follows separately.
-pub(crate) fn encode_header(out: &mut Vec<u8>, opcode: OpCode, len: usize) {
-    let (header, len) = header(opcode, len);
+/// The first byte of a final frame: FIN and the opcode.
+pub(crate) fn first_byte(opcode: OpCode) -> u8 {
+    0x80 | opcode as u8
+}
+
+/// The first byte of a final frame of a compressed message: FIN, RSV1 ("Per-Message
+/// Compressed", RFC 7692 §6) and the opcode.
+pub(crate) fn compressed_first_byte(opcode: OpCode) -> u8 {
+    0xC0 | opcode as u8
+}
+
+/// Appends a frame header with this first byte and payload length.
+pub(crate) fn encode_head(out: &mut Vec<u8>, first: u8, len: usize) {
+    let (header, len) = header(first, len);
     out.extend_from_slice(&header[..len]);
 }
 
-/// The header of a final, unmasked frame: its bytes (at most 10) and how many there are.
+/// A frame header with this first byte: its bytes (at most 10) and how many there are.
 /// Built on the stack and appended in one copy: pushing byte by byte checked the
 /// buffer's capacity each time (90 instructions to encode a 32-byte echo, now about 30).
 #[inline]
-fn header(opcode: OpCode, len: usize) -> ([u8; 10], usize) {
-    let mut header = [0x80 | opcode as u8, 0, 0, 0, 0, 0, 0, 0, 0, 0];
+fn header(first: u8, len: usize) -> ([u8; 10], usize) {
+    let mut header = [first, 0, 0, 0, 0, 0, 0, 0, 0, 0];
     let used = if len <= 125 {
         header[1] = len as u8;
         2

@@ -64,7 +64,12 @@ impl Connection {
                 Some(self.hold(request, body_len, keep_alive, config, now))
             }
             Parsed::Upgrade { request, key, tail } => {
-                self.state = State::Upgrading { key, tail };
+                let extensions = request.extensions();
+                self.state = State::Upgrading {
+                    key,
+                    tail,
+                    extensions,
+                };
                 Some(Event::Upgrade(Box::new(request)))
             }
         }
@@ -125,16 +130,35 @@ impl Connection {
     /// Accepts the upgrade `Event::Upgrade` asked about: queues the 101 and opens the
     /// WebSocket, whose first frames may already be in the request's tail.
     pub(crate) fn accept(&mut self, accept: &Accept, config: &Config, now: Instant) {
-        let State::Upgrading { key, tail } =
-            std::mem::replace(&mut self.state, State::Done { unanswered: false })
+        let State::Upgrading {
+            key,
+            tail,
+            extensions,
+        } = std::mem::replace(&mut self.state, State::Done { unanswered: false })
         else {
             return;
         };
-        request::write_accept(&key, accept.protocol.as_deref(), &mut self.out.buf);
+        let settings = accept.deflate.unwrap_or(config.deflate);
+        let deflate = match (settings, extensions) {
+            (Some(settings), Some(offers)) => deflate::negotiate([offers.as_str()], &settings),
+            _ => None,
+        };
+        let (deflate, answer) = deflate.unzip();
+        let headers = request::AcceptHeaders {
+            protocol: accept.protocol.as_deref(),
+            extensions: answer.as_deref(),
+        };
+        request::write_accept(&key, headers, &mut self.out.buf);
         // Decoded by the first read, before anything the socket brings.
         self.carry = tail;
+        let decoder = match deflate {
+            Some(params) => Decoder::inflating(params.client_no_context_takeover),
+            None => Decoder::default(),
+        };
         self.state = State::Open(Box::new(Open {
-            decoder: Decoder::default(),
+            decoder,
+            deflate,
+            compressor: None,
             closing: None,
             awaiting_pong: false,
         }));

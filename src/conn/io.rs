@@ -306,13 +306,20 @@ impl OutBuf {
     /// Queues one final, unmasked frame; large payloads are shared, not copied.
     #[inline]
     pub(crate) fn push_frame(&mut self, opcode: OpCode, payload: Bytes) {
+        self.push_with(frame::first_byte(opcode), payload);
+    }
+
+    /// [`push_frame`](Self::push_frame) with this first byte (`frame::first_byte`, or
+    /// `frame::compressed_first_byte` for a message compressed with permessage-deflate).
+    #[inline]
+    pub(crate) fn push_with(&mut self, first: u8, payload: Bytes) {
         if self.buf.capacity() == 0 {
             self.buf.reserve(FIRST_CAPACITY);
         }
         if payload.len() < SHARE_MIN {
-            frame::encode(&mut self.buf, opcode, &payload);
+            frame::encode_with(&mut self.buf, first, &payload);
         } else {
-            frame::encode_header(&mut self.buf, opcode, payload.len());
+            frame::encode_head(&mut self.buf, first, payload.len());
             self.large_pending += payload.len();
             self.large.push_back((self.buf.len(), payload));
         }

@@ -48,6 +48,7 @@ use log::{debug, warn};
 use tungstenite::protocol::frame::CloseFrame;
 
 use crate::config::{BackpressurePolicy, Config};
+use crate::deflate::{self, Compressor, Params};
 use crate::error::{truncate_reason, Cause, Disconnect};
 use crate::handler::Accept;
 use crate::http::{Framing, Request, Response};
@@ -65,8 +66,13 @@ enum State {
     /// Reading a request head: an upgrade, or a plain HTTP request.
     Request(RequestHead),
     /// A valid upgrade request is with the handler's `on_upgrade`; the answer is
-    /// [`Connection::accept`] or [`Connection::refuse`]. `tail`: bytes after the head.
-    Upgrading { key: String, tail: Vec<u8> },
+    /// [`Connection::accept`] or [`Connection::refuse`]. `tail`: bytes after the head;
+    /// `extensions`: the client's `Sec-WebSocket-Extensions`, as one list.
+    Upgrading {
+        key: String,
+        tail: Vec<u8>,
+        extensions: Option<String>,
+    },
     /// Reading the body of a plain HTTP request (into `request.body`).
     HttpBody {
         request: Box<Request>,
@@ -90,6 +96,11 @@ enum State {
 #[derive(Debug)]
 struct Open {
     decoder: Decoder,
+    /// permessage-deflate, if negotiated.
+    deflate: Option<Params>,
+    /// The compressor of a connection with server context takeover, made at its first
+    /// compressed message (without, the reactor's shared one serves it).
+    compressor: Option<Box<Compressor>>,
     /// Why it ends, once a close handshake has started (ours or the peer's).
     closing: Option<Disconnect>,
     /// A keepalive Ping is out and unanswered.
@@ -225,6 +236,7 @@ impl Connection {
         conn.state = State::Upgrading {
             key: "dGhlIHNhbXBsZSBub25jZQ==".into(),
             tail: Vec::new(),
+            extensions: None,
         };
         conn.accept(&Accept::default(), config, now);
         conn.out = OutBuf::default();

@@ -164,10 +164,80 @@ impl Connection {
         config: &Config,
         now: Instant,
     ) -> Sent {
+        self.send_as(frame::first_byte(opcode), payload, config, now)
+    }
+
+    /// [`send`](Self::send) of a frame whose first byte is `first` (see `frame.rs`).
+    #[inline]
+    fn send_as(&mut self, first: u8, payload: Bytes, config: &Config, now: Instant) -> Sent {
         if let Some(refused) = self.admit(frame::encoded_len(payload.len()), config, now) {
             return refused;
         }
-        self.out.push_frame(opcode, payload);
+        self.out.push_with(first, payload);
+        Sent::Queued
+    }
+
+    /// The permessage-deflate parameters to send this message with, if it is to be
+    /// compressed: the connection negotiated the extension, the message is data, and it
+    /// is at least the threshold long.
+    #[inline]
+    pub(crate) fn deflate_for(&self, opcode: OpCode, len: usize) -> Option<Params> {
+        let State::Open(open) = &self.state else {
+            return None;
+        };
+        let data = matches!(opcode, OpCode::Text | OpCode::Binary);
+        open.deflate.filter(|p| data && len >= p.threshold)
+    }
+
+    /// Whether the connection negotiated permessage-deflate.
+    pub(crate) fn deflates(&self) -> bool {
+        matches!(&self.state, State::Open(open) if open.deflate.is_some())
+    }
+
+    /// [`send`](Self::send) for a message compressed by the reactor's shared compressor
+    /// (the connection has no server context takeover): `compressed` goes out with RSV1.
+    pub(crate) fn send_compressed(
+        &mut self,
+        opcode: OpCode,
+        compressed: Bytes,
+        config: &Config,
+        now: Instant,
+    ) -> Sent {
+        self.send_as(
+            frame::compressed_first_byte(opcode),
+            compressed,
+            config,
+            now,
+        )
+    }
+
+    /// [`send`](Self::send) for a message this connection compresses with its own
+    /// compressor (server context takeover). The queue admits it by its uncompressed
+    /// length, before it is compressed: a message compressed but then not sent would
+    /// be in the compressor's window and not in the peer's, and every later message would
+    /// inflate wrong.
+    pub(crate) fn send_compressing(
+        &mut self,
+        opcode: OpCode,
+        payload: &[u8],
+        config: &Config,
+        now: Instant,
+    ) -> Sent {
+        if let Some(refused) = self.admit(frame::encoded_len(payload.len()), config, now) {
+            return refused;
+        }
+        let State::Open(open) = &mut self.state else {
+            return Sent::Refused;
+        };
+        let Some(params) = open.deflate else {
+            return Sent::Refused;
+        };
+        let compressor = open.compressor.get_or_insert_with(|| {
+            Box::new(Compressor::new(params.server_window, params.level, false))
+        });
+        let compressed = compressor.compress(payload);
+        self.out
+            .push_with(frame::compressed_first_byte(opcode), compressed);
         Sent::Queued
     }
 

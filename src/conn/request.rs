@@ -289,16 +289,30 @@ fn is_base64_of_16_bytes(key: &str) -> bool {
             .all(|&b| b.is_ascii_alphanumeric() || b == b'+' || b == b'/')
 }
 
+/// What a `101 Switching Protocols` names besides the accept key.
+#[derive(Debug, Default, Clone, Copy)]
+pub(crate) struct AcceptHeaders<'a> {
+    /// The subprotocol chosen (`Sec-WebSocket-Protocol`).
+    pub(crate) protocol: Option<&'a str>,
+    /// The extensions accepted, with their parameters (`Sec-WebSocket-Extensions`).
+    pub(crate) extensions: Option<&'a str>,
+}
+
 /// The `101 Switching Protocols` response for a request with this key.
-pub(crate) fn write_accept(key: &str, protocol: Option<&str>, out: &mut Vec<u8>) {
+pub(crate) fn write_accept(key: &str, headers: AcceptHeaders<'_>, out: &mut Vec<u8>) {
     out.extend_from_slice(
         b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
           Sec-WebSocket-Accept: ",
     );
     out.extend_from_slice(derive_accept_key(key.as_bytes()).as_bytes());
-    if let Some(protocol) = protocol.filter(|p| !p.contains(['\r', '\n'])) {
+    if let Some(protocol) = headers.protocol.filter(|p| !p.contains(['\r', '\n'])) {
         out.extend_from_slice(b"\r\nSec-WebSocket-Protocol: ");
         out.extend_from_slice(protocol.as_bytes());
+    }
+    // Built by `deflate::negotiate` from tokens it matched exactly: no line breaks.
+    if let Some(extensions) = headers.extensions {
+        out.extend_from_slice(b"\r\nSec-WebSocket-Extensions: ");
+        out.extend_from_slice(extensions.as_bytes());
     }
     out.extend_from_slice(b"\r\n\r\n");
 }
@@ -677,11 +691,16 @@ mod tests {
     fn accept_key_matches_rfc_6455_example() {
         // RFC 6455 §1.3: the key "dGhlIHNhbXBsZSBub25jZQ==" gives this accept value.
         let mut out = Vec::new();
-        write_accept(KEY, Some("chat"), &mut out);
+        let headers = AcceptHeaders {
+            protocol: Some("chat"),
+            extensions: Some("permessage-deflate"),
+        };
+        write_accept(KEY, headers, &mut out);
         let text = String::from_utf8(out).unwrap();
         assert!(text.starts_with("HTTP/1.1 101 Switching Protocols\r\n"));
         assert!(text.contains("Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n"));
         assert!(text.contains("Sec-WebSocket-Protocol: chat\r\n"));
+        assert!(text.contains("Sec-WebSocket-Extensions: permessage-deflate\r\n"));
         assert!(text.ends_with("\r\n\r\n"));
     }
 }

@@ -68,6 +68,7 @@ impl Limits {
             cors: None,
             allow_request: None,
             cookie: None,
+            deflate: None,
         }
     }
 }

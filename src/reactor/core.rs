@@ -23,6 +23,7 @@ use crate::conn::io::{Spares, SHARE_MIN};
 use crate::conn::transport::Transport;
 use crate::conn::{Connection, Event, Sent};
 use crate::ctx::SendStatus;
+use crate::deflate;
 use crate::error::{Cause, Disconnect, JoinError};
 use crate::handle::{Command, Handle, Reactors, SendError, Wake};
 use crate::http::Response;
@@ -148,6 +149,10 @@ pub(crate) struct Core {
     spares: Spares,
     /// The rate-limited log of rejected requests.
     pub(crate) rejects: Rejects,
+    /// Some connection may have negotiated permessage-deflate: sends look at it.
+    pub(crate) deflating: bool,
+    /// The compressors connections without server context takeover share.
+    pub(crate) deflater: deflate::Shared,
 }
 
 /// What a message becomes on the wire.
@@ -199,6 +204,8 @@ impl Core {
             reading: None,
             spares: Spares::default(),
             rejects: Rejects::default(),
+            deflating: config.deflate.is_some(),
+            deflater: deflate::Shared::default(),
             conns: Slab::tagged(reactor),
             config,
             now,
@@ -241,6 +248,11 @@ impl Core {
     pub(crate) fn send_ref(&mut self, id: ConnId, msg: MessageRef<'_>) -> SendStatus {
         let opcode = |text| if text { OpCode::Text } else { OpCode::Binary };
         match msg.into_repr() {
+            // With permessage-deflate on the server, through `send_frame`, which compresses
+            // it for a connection that negotiated the extension.
+            Repr::Lent { text, payload } if self.deflating => {
+                self.send_frame(id, opcode(text), Bytes::copy_from_slice(payload))
+            }
             Repr::Lent { text, payload } => self.queue(id, |conn, config, now| {
                 conn.send_slice(opcode(text), payload, config, now)
             }),
@@ -297,7 +309,9 @@ impl Core {
 
     /// Sends a message to every member of `room` but `except` on this reactor. A payload
     /// of `SHARE_MIN` (2 KiB) or more is shared by every recipient (each gets only its own
-    /// frame header). A smaller one is encoded once into the batch (`batch.rs`), which
+    /// frame header), as is every payload once permessage-deflate is configured (each
+    /// member's frame depends on what it negotiated). A smaller one is encoded once into
+    /// the batch (`batch.rs`), which
     /// copies it into each member's queue together with the frames published to the room
     /// just before it; the connection being read, if a member, gets its copy at once.
     /// Returns how many members it is for: it reaches each unless its queue refuses it
@@ -311,14 +325,13 @@ impl Core {
         let Outgoing::Frame(opcode, payload) = outgoing(msg) else {
             return 0;
         };
-        if payload.len() >= SHARE_MIN {
+        // With permessage-deflate each member's frame depends on what it negotiated: sent
+        // one by one through `send_frame`, which compresses once for all (`send_many`).
+        if payload.len() >= SHARE_MIN || self.deflating {
+            self.write_batch();
             let mut ids = std::mem::take(&mut self.scratch);
             ids.extend(self.rooms.members(room).filter(|&id| Some(id) != except));
-            let sent = ids.iter().filter(|&&id| {
-                let status = self.send_frame(id, opcode, payload.clone());
-                status.is_queued()
-            });
-            let sent = sent.count();
+            let sent = self.send_each(&ids, opcode, payload);
             ids.clear();
             self.scratch = ids;
             return sent;
@@ -532,15 +545,23 @@ impl Core {
         Some((id, peer, event))
     }
 
+    /// Sends the payload to each of `ids` through `send_frame` (shared if large, compressed
+    /// for those that negotiated permessage-deflate); how many queued it.
+    fn send_each(&mut self, ids: &[ConnId], opcode: OpCode, payload: Bytes) -> usize {
+        let sent = ids
+            .iter()
+            .filter(|&&id| self.send_frame(id, opcode, payload.clone()).is_queued());
+        sent.count()
+    }
+
     fn send_many(&mut self, ids: &[ConnId], msg: Message) -> usize {
         let Outgoing::Frame(opcode, payload) = outgoing(msg) else {
             return 0;
         };
-        if payload.len() >= SHARE_MIN {
-            let sent = ids
-                .iter()
-                .filter(|&&id| self.send_frame(id, opcode, payload.clone()).is_queued());
-            return sent.count();
+        // With permessage-deflate each recipient's frame depends on what it negotiated;
+        // the compressed bytes are shared (`send_deflated`).
+        if payload.len() >= SHARE_MIN || self.deflating {
+            return self.send_each(ids, opcode, payload);
         }
         // Small: encoded once, copied into each queue (no reference count to update per
         // recipient).
@@ -556,7 +577,17 @@ impl Core {
     }
 
     #[inline]
-    fn send_frame(&mut self, id: ConnId, opcode: OpCode, payload: Bytes) -> SendStatus {
+    pub(super) fn send_frame(&mut self, id: ConnId, opcode: OpCode, payload: Bytes) -> SendStatus {
+        if self.deflating {
+            if let Some(sent) = self.send_deflated(id, opcode, &payload) {
+                return sent;
+            }
+        }
+        self.send_plain(id, opcode, payload)
+    }
+
+    #[inline]
+    pub(super) fn send_plain(&mut self, id: ConnId, opcode: OpCode, payload: Bytes) -> SendStatus {
         self.queue(id, |conn, config, now| {
             conn.send(opcode, payload, config, now)
         })
@@ -564,7 +595,7 @@ impl Core {
 
     /// Queues a frame on connection `id` with `send` and says what became of it.
     #[inline]
-    fn queue(
+    pub(super) fn queue(
         &mut self,
         id: ConnId,
         send: impl FnOnce(&mut Connection, &Config, Instant) -> Sent,

@@ -120,6 +120,7 @@ fn dispatch_other<H: Handler>(
                     Ok(()) => {
                         entry.endpoint = accept.endpoint;
                         entry.conn.accept(&accept, config, now);
+                        core.deflating |= entry.conn.deflates();
                     }
                     // A handler bug, like a panic: the client is not told the details.
                     Err(e) => {

@@ -31,6 +31,7 @@
 mod accept;
 mod batch;
 mod census;
+pub(crate) mod compress;
 pub(crate) mod core;
 mod dispatch;
 mod listen;

@@ -39,7 +39,13 @@ where
 
     pub(crate) fn upgrade(&self, req: &Request) -> Option<Result<Accept, Response>> {
         self.is_mine(req)
-            .then(|| self.engine.check_upgrade(req).map(|()| Accept::endpoint()))
+            .then(|| self.engine.check_upgrade(req).map(|()| self.accept()))
+    }
+
+    /// The WebSocket transport's upgrade: the endpoint's own frames, compressed as its
+    /// options say (not as `Config::deflate` does).
+    fn accept(&self) -> Accept {
+        Accept::endpoint().deflate(self.engine.settings.deflate)
     }
 
     pub(crate) fn http(&mut self, ctx: &mut Ctx<'_>, req: &Request) -> Option<Option<Response>> {

@@ -240,7 +240,7 @@ use self::engine::Settings;
 use self::namespace::Sio;
 use crate::http::{Request, Response};
 use crate::rooms::RoomLimits;
-use crate::{Accept, Ctx, Handler};
+use crate::{Accept, Ctx, DeflateConfig, Handler};
 
 /// Engine.IO and Socket.IO settings, with the reference server's defaults.
 ///
@@ -268,6 +268,7 @@ pub struct Options {
     pub(crate) room_limits: RoomLimits,
     pub(crate) max_child_namespaces: usize,
     pub(crate) recovery: Option<Recovery>,
+    pub(crate) per_message_deflate: Option<DeflateConfig>,
 }
 
 impl Default for Options {
@@ -286,6 +287,7 @@ impl Default for Options {
             room_limits: RoomLimits::default(),
             max_child_namespaces: 1000,
             recovery: None,
+            per_message_deflate: None,
         }
     }
 }
@@ -453,6 +455,17 @@ impl Options {
         self
     }
 
+    /// Compresses the WebSocket transport's messages with permessage-deflate when the
+    /// client offers it (the reference's `perMessageDeflate`, whose threshold is 1 KiB too).
+    /// Default off, as in the reference, whatever
+    /// [`Config::deflate`](crate::Config::deflate) says for the server's other
+    /// WebSockets; long-polling responses are not compressed (the reference's
+    /// `httpCompression` is not implemented).
+    pub fn per_message_deflate(mut self, deflate: DeflateConfig) -> Self {
+        self.per_message_deflate = Some(deflate);
+        self
+    }
+
     pub(crate) fn settings(&self) -> Settings {
         Settings {
             ping_interval: self.ping_interval,
@@ -463,6 +476,7 @@ impl Options {
             cors: self.cors.clone(),
             allow_request: self.allow_request.clone(),
             cookie: self.cookie.clone(),
+            deflate: self.per_message_deflate,
         }
     }
 }

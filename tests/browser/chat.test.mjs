@@ -1,7 +1,8 @@
 // Two Chromium pages chat through the chat example: both join a room, a message typed in
 // one appears in the other; over http and ws://, then over https and wss:// (the example
-// with --tls). And a page served over https opens wss:// to the echo example. The tests
-// build, start and stop the servers themselves.
+// with --tls). And a page served over https opens wss:// to the echo example, and a page
+// echoes compressed messages through the echo example with --deflate (Chromium always
+// offers permessage-deflate). The tests build, start and stop the servers themselves.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { mkdirSync } from "node:fs";
@@ -112,4 +113,48 @@ test("a page served over https opens wss:// to the echo example: text and binary
     echo,
   );
   assert.deepEqual(echoed, { got: ["hello over wss", [0, 1, 0xfe, 0xff]], secure: true });
+});
+
+test("Chromium negotiates permessage-deflate with the echo example (--deflate): text and binary come back", async () => {
+  const { proc, base: echo } = await startExample({
+    example: "echo",
+    args: ["--deflate"],
+    ready: /echo server listening on (ws:\/\/[\d.:]+)/,
+  });
+  servers.push(proc);
+  const page = await browser.newPage();
+  // Above the server's 1 KiB threshold, so its answers go compressed; Chromium compresses
+  // what it sends whatever the size.
+  const text = "a line of a chat log, much like the one before it; ".repeat(400);
+  const echoed = await page.evaluate(
+    ({ url, text }) =>
+      new Promise((resolve, reject) => {
+        const ws = new WebSocket(url);
+        ws.binaryType = "arraybuffer";
+        const binary = Uint8Array.from({ length: 10_000 }, (_, i) => i % 7);
+        const got = [];
+        ws.onopen = () => {
+          ws.send(text);
+          ws.send(binary);
+          ws.send("short");
+        };
+        ws.onmessage = (e) => {
+          got.push(e.data);
+          if (got.length === 3) {
+            const back = new Uint8Array(got[1]);
+            const same = back.length === binary.length && back.every((b, i) => b === binary[i]);
+            ws.close();
+            resolve({ extensions: ws.extensions, text: got[0] === text, binary: same, short: got[2] });
+          }
+        };
+        ws.onerror = () => reject(new Error(`cannot open ${url}`));
+      }),
+    { url: echo, text },
+  );
+  await page.close();
+  assert.match(echoed.extensions, /^permessage-deflate/);
+  assert.deepEqual(
+    { text: echoed.text, binary: echoed.binary, short: echoed.short },
+    { text: true, binary: true, short: "short" },
+  );
 });

@@ -14,16 +14,16 @@ export const root = join(dirname(fileURLToPath(import.meta.url)), "..", "..");
 const cert = join(root, "tests", "tls", "cert.pem");
 const key = join(root, "tests", "tls", "key.pem");
 
-/** Builds and starts an example on 127.0.0.1:0, with `--tls` when `tls`; resolves with the
+/** Builds and starts an example on 127.0.0.1:0, with `--tls` when `tls` and then `args`; resolves with the
  * server process and the address its log line matching `ready` names. Every example is
  * built with the same features (one binary serves both schemes), so test files running in
  * parallel never rebuild one another's binary with other features. */
-export function startExample({ example, tls = false, env = {}, ready }) {
+export function startExample({ example, tls = false, args: extra = [], env = {}, ready }) {
   execFileSync("cargo", ["build", "--quiet", "--features", "socketio,tls", "--example", example], {
     cwd: root,
     stdio: "inherit",
   });
-  const args = ["127.0.0.1:0", ...(tls ? ["--tls", cert, key] : [])];
+  const args = ["127.0.0.1:0", ...(tls ? ["--tls", cert, key] : []), ...extra];
   return new Promise((resolve, reject) => {
     const proc = spawn(join(root, "target", "debug", "examples", example), args, {
       cwd: root,

@@ -230,6 +230,11 @@ pub fn raw_upgraded(addr: SocketAddr) -> TcpStream {
 
 /// One server frame (unmasked, RFC 6455 §5.2): `(opcode, payload)`, the FIN bit dropped.
 pub fn read_frame(stream: &mut impl Read) -> io::Result<(u8, Vec<u8>)> {
+    read_whole_frame(stream).map(|(first, payload)| (first & 0x0f, payload))
+}
+
+/// One server frame: its first byte (FIN, RSV1–3, opcode) and its payload.
+pub fn read_whole_frame(stream: &mut impl Read) -> io::Result<(u8, Vec<u8>)> {
     let mut head = [0u8; 2];
     stream.read_exact(&mut head)?;
     let len = match head[1] & 0x7f {
@@ -247,7 +252,7 @@ pub fn read_frame(stream: &mut impl Read) -> io::Result<(u8, Vec<u8>)> {
     };
     let mut payload = vec![0u8; len];
     stream.read_exact(&mut payload)?;
-    Ok((head[0] & 0x0f, payload))
+    Ok((head[0], payload))
 }
 
 /// The code of a close frame's payload (1005 when it carries none).

@@ -10,7 +10,8 @@ int main(int argc, char **argv) {
     struct PerSocketData {};
     auto behavior = peer::behavior<PerSocketData>();
     behavior.message = [](auto *ws, std::string_view message, uWS::OpCode opCode) {
-        ws->send(message, opCode);
+        // Compressed from 1 KiB on, as wsreactor and Node ws do (ignored without compression).
+        ws->send(message, opCode, message.size() >= 1024);
     };
 
     uWS::App app;

@@ -41,10 +41,16 @@ inline void exit_on_signals() {
 // The settings of both peers: no compression, 16 MiB messages (as wsreactor's echo example),
 // no idle timeout (0 = disabled, which requires automatic pings off), and a backpressure
 // limit no benchmark reaches, so no message is ever dropped or a socket closed for it.
+// With UWS_COMPRESSION=1 in the environment, permessage-deflate as wsreactor's defaults
+// have it: the shared compressor (no server context takeover) and a decompressor per
+// socket (the client keeps its context).
 template <class UserData>
 uWS::App::WebSocketBehavior<UserData> behavior() {
     uWS::App::WebSocketBehavior<UserData> b;
     b.compression = uWS::DISABLED;
+    if (const char *on = std::getenv("UWS_COMPRESSION"); on && std::string(on) == "1") {
+        b.compression = uWS::CompressOptions(uWS::SHARED_COMPRESSOR | uWS::DEDICATED_DECOMPRESSOR);
+    }
     b.maxPayloadLength = 16 * 1024 * 1024;
     b.idleTimeout = 0;
     b.maxBackpressure = 256 * 1024 * 1024;

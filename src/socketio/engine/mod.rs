@@ -50,6 +50,7 @@ use self::packet::{Incoming, Out, Packet};
 use self::polling::HeldGets;
 use super::reason::DisconnectReason;
 use super::sid;
+use crate::deflate::DeflateConfig;
 use crate::error::{Cause, Disconnect};
 use crate::http::{Request, Response};
 use crate::id::ConnId;
@@ -69,6 +70,7 @@ pub(crate) struct Settings {
     pub(crate) cors: Option<Cors>,
     pub(crate) allow_request: Option<AllowRequest>,
     pub(crate) cookie: Option<SessionCookie>,
+    pub(crate) deflate: Option<DeflateConfig>,
 }
 
 /// Where the engine's effects go: the reactor's [`ServerCtx`], or a recorder in tests.

@@ -69,6 +69,7 @@ impl Harness {
             cors: None,
             allow_request: None,
             cookie: None,
+            deflate: None,
         };
         tweak(&mut settings);
         let now = Instant::now();
