@@ -157,8 +157,12 @@ impl Connection {
         };
         self.state = State::Open(Box::new(Open {
             decoder,
-            deflate,
-            compressor: None,
+            deflate: deflate.map(|params| {
+                Box::new(Deflating {
+                    params,
+                    compressor: None,
+                })
+            }),
             closing: None,
             awaiting_pong: false,
         }));

@@ -96,15 +96,22 @@ enum State {
 #[derive(Debug)]
 struct Open {
     decoder: Decoder,
-    /// permessage-deflate, if negotiated.
-    deflate: Option<Params>,
-    /// The compressor of a connection with server context takeover, made at its first
-    /// compressed message (without, the reactor's shared one serves it).
-    compressor: Option<Box<Compressor>>,
+    /// permessage-deflate, if negotiated. Boxed: most connections have none, and an idle
+    /// one should not carry its fields (README: memory per idle connection).
+    deflate: Option<Box<Deflating>>,
     /// Why it ends, once a close handshake has started (ours or the peer's).
     closing: Option<Disconnect>,
     /// A keepalive Ping is out and unanswered.
     awaiting_pong: bool,
+}
+
+/// permessage-deflate as a connection negotiated it.
+#[derive(Debug)]
+struct Deflating {
+    params: Params,
+    /// Its own compressor, with server context takeover, made at its first compressed
+    /// message (without, the reactor's shared one serves it).
+    compressor: Option<Box<Compressor>>,
 }
 
 /// What the handler is to hear about; a message may be lent from the read buffer (`'r`).

@@ -186,7 +186,8 @@ impl Connection {
             return None;
         };
         let data = matches!(opcode, OpCode::Text | OpCode::Binary);
-        open.deflate.filter(|p| data && len >= p.threshold)
+        let params = open.deflate.as_deref().map(|d| d.params);
+        params.filter(|p| data && len >= p.threshold)
     }
 
     /// Whether the connection negotiated permessage-deflate.
@@ -229,10 +230,10 @@ impl Connection {
         let State::Open(open) = &mut self.state else {
             return Sent::Refused;
         };
-        let Some(params) = open.deflate else {
+        let Some(Deflating { params, compressor }) = open.deflate.as_deref_mut() else {
             return Sent::Refused;
         };
-        let compressor = open.compressor.get_or_insert_with(|| {
+        let compressor = compressor.get_or_insert_with(|| {
             Box::new(Compressor::new(params.server_window, params.level, false))
         });
         let compressed = compressor.compress(payload);
