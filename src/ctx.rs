@@ -160,14 +160,17 @@ impl<'a> ServerCtx<'a> {
     /// A connection that a Socket.IO or Engine.IO endpoint serves answers `Closed`: only the
     /// endpoint writes its frames (a raw frame would break its protocol), so no raw send
     /// reaches it, from a handler or a [`Handle`]; reach its sockets through the endpoint.
+    ///
+    /// It takes what [`Ctx::send`] takes: a received [`MessageRef`] is copied straight into
+    /// the connection's queue (made owned first only for another reactor).
     #[inline]
-    pub fn send_to(&mut self, to: ConnId, msg: impl Into<Message>) -> SendStatus {
+    pub fn send_to<'m>(&mut self, to: ConnId, msg: impl Into<MessageRef<'m>>) -> SendStatus {
         if to.reactor() != self.core.reactor {
             // Its reactor skips endpoint connections, as this one does.
-            return self.core.send_elsewhere(to, msg.into());
+            return (self.core).send_elsewhere(to, msg.into().into_message());
         }
         match self.core.is_endpoint(to) {
-            false => self.core.send(to, msg.into()),
+            false => self.core.send_ref(to, msg.into()),
             true => SendStatus::Closed,
         }
     }
