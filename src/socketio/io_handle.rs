@@ -348,10 +348,17 @@ impl Operator {
     pub fn emit(self, event: &str, payload: impl Into<Payload>) -> Result<(), EmitError> {
         check_event(event)?;
         let payload = payload.into();
+        // Encoded now (the payload moves into the operation), published once accepted.
         #[cfg(feature = "redis")]
-        self.io.publish(&self.nsp, &self.sel, event, &payload);
+        let cluster = (self.io.redis().cloned())
+            .map(|redis| (redis.encode(&self.nsp, &self.sel, event, &payload), redis));
         let op = Remote::Emit(event.to_owned(), payload);
-        self.queue(op, None).map_err(EmitError::Queue)
+        self.queue(op, None).map_err(EmitError::Queue)?;
+        #[cfg(feature = "redis")]
+        if let Some((msg, redis)) = cluster {
+            redis.publish(msg);
+        }
+        Ok(())
     }
 
     /// Sends an event and collects every recipient's acknowledgement, as

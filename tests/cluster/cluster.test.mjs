@@ -1,10 +1,11 @@
-// A cluster on one Redis: examples/socketio_cluster.rs (wsreactor) and its Node twin
-// node-server.mjs (socket.io + @socket.io/redis-adapter), official clients on both. A
-// broadcast made on either node reaches the room's members on both exactly once, text and
-// binary, and `except` is honoured across nodes. Redis restarted: local delivery goes on
-// meanwhile, then the nodes reconnect and broadcasts cross again. The test runs its own
-// redis-server on the port scripts/redis-cluster-test.sh picks (REDIS_PORT); the script
-// builds the example first.
+// A cluster on one Redis: examples/socketio_cluster.rs (wsreactor, on two reactors that
+// share one adapter and are dealt connections in turn) and its Node twin node-server.mjs
+// (socket.io + @socket.io/redis-adapter), official clients on both. A broadcast made on
+// either node reaches the room's members on both exactly once, text and binary, and
+// `except` is honoured across nodes. Redis restarted: local delivery goes on meanwhile,
+// then the nodes reconnect and broadcasts cross again. The test runs its own redis-server
+// on the port scripts/redis-cluster-test.sh picks (REDIS_PORT); the script builds the
+// example first.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
@@ -19,7 +20,7 @@ const LIMIT = { timeout: 30_000 };
 /** Starts a node; resolves with its URL once it listens (each prints the same line). */
 function start(cmd, args, cwd) {
   return new Promise((resolve, reject) => {
-    const proc = spawn(cmd, args, { cwd, env: { ...process.env, RUST_LOG: "info" }, stdio: ["ignore", "pipe", "pipe"] });
+    const proc = spawn(cmd, args, { cwd, env: { ...process.env, RUST_LOG: "info", WSREACTOR_SPREAD: "handoff" }, stdio: ["ignore", "pipe", "pipe"] });
     let out = "";
     const node = { proc, url: null, log: () => out };
     const onData = (chunk) => {
@@ -66,7 +67,7 @@ function stop(proc) {
 
 before(async () => {
   redis = await startRedis();
-  rust = await start(path.join(root, "target/debug/examples/socketio_cluster"), ["127.0.0.1:0"], root);
+  rust = await start(path.join(root, "target/debug/examples/socketio_cluster"), ["127.0.0.1:0", "--reactors", "2"], root);
   node = await start(process.execPath, [path.join(here, "node-server.mjs"), "0"], here);
 });
 

@@ -15,11 +15,11 @@
 //! to 5 s); local delivery goes on meanwhile, and what is published meanwhile is dropped
 //! and counted.
 
+mod outbound;
 mod wire;
 
 use std::fmt;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::mpsc::{self, Receiver, SyncSender, TrySendError};
+use std::sync::mpsc::{self, Receiver};
 use std::sync::{Arc, OnceLock, Weak};
 use std::thread;
 use std::time::Duration;
@@ -30,6 +30,7 @@ use super::adapter::Selection;
 use super::namespace::Sio;
 use super::payload::Payload;
 use super::IoHandle;
+use outbound::{Message, Outbound};
 
 /// How long connecting to Redis may take, at the start and on every reconnection.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
@@ -142,8 +143,7 @@ struct Inner {
     uid: String,
     key: String,
     client: redis::Client,
-    outbound: SyncSender<(String, Vec<u8>)>,
-    dropped: AtomicU64,
+    outbound: Outbound,
     /// Where the other nodes' broadcasts go: the first attached server's handle.
     io: OnceLock<IoHandle>,
 }
@@ -169,13 +169,12 @@ impl RedisAdapter {
     pub fn connect(url: &str, options: RedisOptions) -> Result<Self, RedisError> {
         let client = redis::Client::open(url).map_err(RedisError::Url)?;
         let publisher = connect(&client).map_err(RedisError::Redis)?;
-        let (outbound, queue) = mpsc::sync_channel(options.queue);
+        let (outbound, queue) = Outbound::new(options.queue);
         let inner = Arc::new(Inner {
             uid: uid(),
             key: options.key,
             client: client.clone(),
             outbound,
-            dropped: AtomicU64::new(0),
             io: OnceLock::new(),
         });
         let (ready, subscribed) = mpsc::channel();
@@ -209,7 +208,7 @@ impl RedisAdapter {
     /// Broadcasts not published because the publisher's queue was full or Redis was
     /// unreachable, since the start.
     pub fn dropped(&self) -> u64 {
-        self.inner.dropped.load(Ordering::Relaxed)
+        self.inner.outbound.dropped()
     }
 
     /// How many nodes answer requests for namespace `nsp` (the Node adapter's
@@ -231,17 +230,22 @@ impl RedisAdapter {
         Ok(count)
     }
 
-    /// Publishes a broadcast of this node for the others; never blocks.
-    fn publish(&self, nsp: &str, sel: &Selection, event: &str, payload: &Payload) {
+    /// A broadcast of this node, as published for the others.
+    pub(crate) fn encode(
+        &self,
+        nsp: &str,
+        sel: &Selection,
+        event: &str,
+        payload: &Payload,
+    ) -> Message {
         let inner = &self.inner;
         let channel = wire::broadcast_channel(&inner.key, nsp, sel);
-        let msg = wire::encode(&inner.uid, nsp, sel, event, payload);
-        match inner.outbound.try_send((channel, msg)) {
-            Ok(()) => {}
-            Err(TrySendError::Full(_) | TrySendError::Disconnected(_)) => {
-                inner.dropped.fetch_add(1, Ordering::Relaxed);
-            }
-        }
+        (channel, wire::encode(&inner.uid, nsp, sel, event, payload))
+    }
+
+    /// Hands a broadcast to the publisher; never blocks (see [`RedisOptions::queue`]).
+    pub(crate) fn publish(&self, msg: Message) {
+        self.inner.outbound.offer(msg);
     }
 
     /// Other nodes' broadcasts go to `io`'s server (the first one attached).
@@ -254,16 +258,7 @@ impl Sio {
     /// Publishes a broadcast made on this node for the other nodes, if in a cluster.
     pub(crate) fn publish(&self, ns: usize, sel: &Selection, event: &str, payload: &Payload) {
         if let Some(redis) = &self.redis {
-            redis.publish(&self.namespaces[ns].name, sel, event, payload);
-        }
-    }
-}
-
-impl IoHandle {
-    /// Publishes a broadcast made through this handle, if its server is in a cluster.
-    pub(crate) fn publish(&self, nsp: &str, sel: &Selection, event: &str, payload: &Payload) {
-        if let Some(redis) = self.redis() {
-            redis.publish(nsp, sel, event, payload);
+            redis.publish(redis.encode(&self.namespaces[ns].name, sel, event, payload));
         }
     }
 }
@@ -361,7 +356,7 @@ fn publish(
     inner: &Weak<Inner>,
     client: &redis::Client,
     con: redis::Connection,
-    queue: &Receiver<(String, Vec<u8>)>,
+    queue: &Receiver<Message>,
 ) {
     let mut con = Some(con);
     let mut backoff = FIRST_BACKOFF;
@@ -375,7 +370,7 @@ fn publish(
                 Ok(c) => con = Some(c),
                 Err(e) => {
                     warn!("Redis publisher: {e}; retrying in {backoff:?}");
-                    inner.dropped.fetch_add(1, Ordering::Relaxed);
+                    inner.outbound.count_dropped();
                     drop(inner);
                     thread::sleep(backoff);
                     backoff = (backoff * 2).min(MAX_BACKOFF);
@@ -390,7 +385,7 @@ fn publish(
             Ok(_) => backoff = FIRST_BACKOFF,
             Err(e) => {
                 warn!("Redis publisher: {e}; reconnecting");
-                inner.dropped.fetch_add(1, Ordering::Relaxed);
+                inner.outbound.count_dropped();
                 con = None;
             }
         }
