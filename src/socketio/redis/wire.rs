@@ -17,6 +17,9 @@ use crate::socketio::payload::Payload;
 
 /// socket.io-parser's `PacketType.EVENT`.
 const EVENT: u64 = 2;
+/// `PacketType.BINARY_EVENT`: what Socket.IO 2 and 3 nodes put in the message when an
+/// argument is binary (4.x leaves that to the encoder and always writes `EVENT`).
+const BINARY_EVENT: u64 = 5;
 /// notepack.io writes an `ArrayBuffer` as this extension type (a `Buffer` as `bin`).
 const EXT_ARRAY_BUFFER: i8 = 0;
 
@@ -98,7 +101,10 @@ pub(crate) fn decode(mut bytes: &[u8]) -> Result<Broadcast, DecodeError> {
     let [uid, packet, opts] =
         <[Mp; 3]>::try_from(parts).map_err(|_| DecodeError::Shape("not 3 parts"))?;
     let uid = uid.as_str().ok_or(DecodeError::Shape("uid"))?.to_owned();
-    if field(&packet, "type").and_then(Mp::as_u64) != Some(EVENT) {
+    if !matches!(
+        field(&packet, "type").and_then(Mp::as_u64),
+        Some(EVENT | BINARY_EVENT)
+    ) {
         return Err(DecodeError::NotEvent);
     }
     // The Node adapter reads a packet without `nsp` as the main namespace's.
@@ -306,6 +312,14 @@ mod tests {
         let mut bytes = Vec::new();
         rmpv::encode::write_value(&mut bytes, &ack).unwrap();
         assert!(matches!(decode(&bytes), Err(DecodeError::NotEvent)));
+    }
+
+    #[test]
+    fn reads_a_binary_event_as_older_nodes_write_it() {
+        let mut bytes = NODE.to_vec();
+        bytes[14] = 0x05; // `type: 2` → `type: 5`
+        let b = decode(&bytes).unwrap();
+        assert_eq!(b.payload.bins, [Bytes::from_static(&[1, 2])]);
     }
 
     #[test]
