@@ -117,6 +117,8 @@ impl<'a> Broadcast<'a> {
         let (event, payload) = (event.to_owned(), payload.into());
         let others = || Remote::Emit(event.clone(), payload.clone());
         (self.sio.tell_others(self.ns, &self.sel, others)).map_err(EmitError::Queue)?;
+        #[cfg(feature = "redis")]
+        self.sio.publish(self.ns, &self.sel, &event, &payload);
         Ok(self.run(Operation::Emit {
             event,
             payload,

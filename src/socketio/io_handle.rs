@@ -85,6 +85,9 @@ struct Shared {
     started: OnceLock<Started>,
     /// Set by the first sender after a drain; cleared by the reactor before draining.
     notified: AtomicBool,
+    /// The cluster broadcasts made through this handle are published to.
+    #[cfg(feature = "redis")]
+    redis: OnceLock<super::RedisAdapter>,
 }
 
 /// What an endpoint's handle knows once its reactor runs.
@@ -159,6 +162,8 @@ impl IoHandle {
             queue,
             started: OnceLock::new(),
             notified: AtomicBool::new(false),
+            #[cfg(feature = "redis")]
+            redis: OnceLock::new(),
         });
         let inbox = Inbox {
             taker,
@@ -232,6 +237,31 @@ impl IoHandle {
         }
         self.notify();
         Ok(())
+    }
+
+    /// Broadcasts made through this handle (and its clones) are published to `redis`.
+    #[cfg(feature = "redis")]
+    pub(crate) fn join_cluster(&self, redis: &super::RedisAdapter) {
+        let _ = self.shared.redis.set(redis.clone());
+    }
+
+    #[cfg(feature = "redis")]
+    pub(crate) fn redis(&self) -> Option<&super::RedisAdapter> {
+        self.shared.redis.get()
+    }
+
+    /// Delivers another node's broadcast to this server's sockets (every reactor's), not
+    /// published again.
+    #[cfg(feature = "redis")]
+    pub(crate) fn emit_from_cluster(
+        &self,
+        nsp: &str,
+        sel: &Selection,
+        event: &str,
+        payload: &Payload,
+    ) -> Result<(), SendError> {
+        let op = || Remote::Emit(event.to_owned(), payload.clone());
+        self.push(nsp, sel, op, None)
     }
 
     /// Wakes this endpoint's reactor to run its queue (once per drain).
@@ -317,8 +347,18 @@ impl Operator {
     /// [`EmitError::Queue`] if the operation was not accepted (queue full, server stopped).
     pub fn emit(self, event: &str, payload: impl Into<Payload>) -> Result<(), EmitError> {
         check_event(event)?;
-        let op = Remote::Emit(event.to_owned(), payload.into());
-        self.queue(op, None).map_err(EmitError::Queue)
+        let payload = payload.into();
+        // Encoded now (the payload moves into the operation), published once accepted.
+        #[cfg(feature = "redis")]
+        let cluster = (self.io.redis().cloned())
+            .map(|redis| (redis.encode(&self.nsp, &self.sel, event, &payload), redis));
+        let op = Remote::Emit(event.to_owned(), payload);
+        self.queue(op, None).map_err(EmitError::Queue)?;
+        #[cfg(feature = "redis")]
+        if let Some((msg, redis)) = cluster {
+            redis.publish(msg);
+        }
+        Ok(())
     }
 
     /// Sends an event and collects every recipient's acknowledgement, as

@@ -206,6 +206,8 @@ mod payload;
 pub(crate) mod peers;
 mod reason;
 mod recovery;
+#[cfg(feature = "redis")]
+mod redis;
 mod sid;
 mod socket;
 
@@ -228,6 +230,8 @@ pub use self::namespace::Namespace;
 pub use self::payload::Payload;
 pub use self::reason::DisconnectReason;
 pub use self::recovery::Recovery;
+#[cfg(feature = "redis")]
+pub use self::redis::{RedisAdapter, RedisError, RedisOptions};
 pub use self::socket::{Ack, AckError, EmitError, Socket};
 /// The type-keyed map of [`Socket::data`] and [`SocketInfo::data`] (the `http` crate's), so
 /// helpers taking it need no dependency of their own.
@@ -604,6 +608,17 @@ impl<F> SocketIo<F> {
             // Only out while operations run on the reactor's thread, never here.
             None => IoHandle::new().0,
         }
+    }
+
+    /// Joins this server to a cluster through Redis ([`RedisAdapter`]): its broadcasts
+    /// reach the sockets of the other nodes, theirs reach its sockets. With several
+    /// reactors, attach the same adapter (a clone) to every reactor's server.
+    #[cfg(feature = "redis")]
+    pub fn adapter(&mut self, redis: &RedisAdapter) {
+        let io = self.handle();
+        io.join_cluster(redis);
+        redis.attach(io);
+        self.ep.app.redis = Some(redis.clone());
     }
 
     /// Engine.IO sessions open now (each client connection counts once, whatever its

@@ -264,6 +264,9 @@ pub(crate) struct Sio {
     next_ack: u64,
     /// Sockets made so far: each one's `Info::seq`.
     sockets_made: u64,
+    /// The cluster this node's broadcasts are published to.
+    #[cfg(feature = "redis")]
+    pub(crate) redis: Option<super::RedisAdapter>,
 }
 
 impl Sio {
@@ -287,6 +290,8 @@ impl Sio {
             team: None,
             next_ack: 0,
             sockets_made: 0,
+            #[cfg(feature = "redis")]
+            redis: None,
         }
     }
 
