@@ -311,11 +311,11 @@ impl Core {
     /// of `SHARE_MIN` (2 KiB) or more is shared by every recipient (each gets only its own
     /// frame header), as is every payload once permessage-deflate is configured (each
     /// member's frame depends on what it negotiated). A smaller one is encoded once into
-    /// the batch (`batch.rs`), which
-    /// copies it into each member's queue together with the frames published to the room
-    /// just before it; the connection being read, if a member, gets its copy at once.
-    /// Returns how many members it is for: it reaches each unless its queue refuses it
-    /// (closing, or over `max_backpressure`).
+    /// the batch (`batch.rs`), which copies it into each member's queue together with the
+    /// frames published to the room just before it; the connection being read, if a
+    /// member, gets its copy at once. Returns how many members it is for, whichever way it
+    /// goes: it reaches each unless its queue refuses it (closing, or over
+    /// `max_backpressure`).
     pub(crate) fn publish_here(
         &mut self,
         room: &str,
@@ -331,10 +331,11 @@ impl Core {
             self.write_batch();
             let mut ids = std::mem::take(&mut self.scratch);
             ids.extend(self.rooms.members(room).filter(|&id| Some(id) != except));
-            let sent = self.send_each(&ids, opcode, payload);
+            self.send_each(&ids, opcode, payload);
+            let addressed = ids.len();
             ids.clear();
             self.scratch = ids;
-            return sent;
+            return addressed;
         }
         let reader =
             (self.reading).filter(|&id| Some(id) != except && self.rooms.contains(room, id));
@@ -349,19 +350,16 @@ impl Core {
         frame::encode(&mut self.batch.frames, opcode, &payload);
         self.batch.ends.push(self.batch.frames.len());
         let skipped = except.filter(|&id| self.rooms.contains(room, id)).is_some() as usize;
-        let mut sent = self.rooms.len(room) - skipped;
         if let Some(id) = reader {
-            sent -= 1;
             // Taken out meanwhile: `queue` writes out whatever batch it finds.
             let batch = std::mem::take(&mut self.batch);
             let frame = &batch.frames[start..];
-            let status = self.queue(id, |conn, config, now| {
+            self.queue(id, |conn, config, now| {
                 conn.send_encoded(frame, config, now)
             });
-            sent += status.is_queued() as usize;
             self.batch = batch;
         }
-        sent
+        self.rooms.len(room) - skipped
     }
 
     /// Writes the batch of small published frames into its members' queues, if there is
