@@ -170,11 +170,8 @@ impl Connection {
     /// [`send`](Self::send) of a frame whose first byte is `first` (see `frame.rs`).
     #[inline]
     fn send_as(&mut self, first: u8, payload: Bytes, config: &Config, now: Instant) -> Sent {
-        if let Some(refused) = self.admit(frame::encoded_len(payload.len()), config, now) {
-            return refused;
-        }
-        self.out.push_with(first, payload);
-        Sent::Queued
+        let len = frame::encoded_len(payload.len());
+        self.admit_then(len, config, now, |out| out.push_with(first, payload))
     }
 
     /// The permessage-deflate parameters to send this message with, if it is to be
@@ -252,22 +249,15 @@ impl Connection {
         config: &Config,
         now: Instant,
     ) -> Sent {
-        if let Some(refused) = self.admit(frame::encoded_len(payload.len()), config, now) {
-            return refused;
-        }
-        self.out.push_slice(opcode, payload);
-        Sent::Queued
+        let len = frame::encoded_len(payload.len());
+        self.admit_then(len, config, now, |out| out.push_slice(opcode, payload))
     }
 
     /// [`send`](Self::send) for a frame already encoded: a small message sent to many
     /// connections is encoded once and copied into each queue.
     #[inline]
     pub(crate) fn send_encoded(&mut self, frame: &[u8], config: &Config, now: Instant) -> Sent {
-        if let Some(refused) = self.admit(frame.len(), config, now) {
-            return refused;
-        }
-        self.out.push_encoded(frame);
-        Sent::Queued
+        self.admit_then(frame.len(), config, now, |out| out.push_encoded(frame))
     }
 
     /// [`send_encoded`](Self::send_encoded) for several frames, `frames` back to back and
@@ -309,6 +299,23 @@ impl Connection {
             return Some(self.overflow(config, now));
         }
         None
+    }
+
+    /// Queues what `push` writes (`len` bytes on the wire) if [`admit`](Self::admit) lets
+    /// it in; what became of it otherwise.
+    #[inline]
+    fn admit_then(
+        &mut self,
+        len: usize,
+        config: &Config,
+        now: Instant,
+        push: impl FnOnce(&mut OutBuf),
+    ) -> Sent {
+        if let Some(refused) = self.admit(len, config, now) {
+            return refused;
+        }
+        push(&mut self.out);
+        Sent::Queued
     }
 
     /// The queue would pass `max_backpressure`: drops the frame, or fails the connection
