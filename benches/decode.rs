@@ -82,8 +82,9 @@ fn decode_all(stream: &[u8]) -> usize {
         while at < buf.len() {
             // As the connection does: a whole small message first, lent from the buffer.
             if let Some(whole) = decoder.whole_message(&mut buf[at..], LIMITS) {
-                let payload = &buf[at + whole.at..at + whole.at + whole.len];
-                black_box(message_in(payload, whole.text).ok());
+                let from = at + whole.at;
+                let payload = &buf[from..from + whole.len];
+                black_box(message_in((payload, from), whole.text).ok());
                 messages += 1;
                 at += whole.used;
                 continue;

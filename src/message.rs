@@ -43,8 +43,12 @@ pub struct MessageRef<'a> {
 /// checked once as it arrived.
 #[derive(Debug)]
 pub(crate) enum Repr<'a> {
-    /// In the reactor's read buffer.
-    Lent { text: bool, payload: &'a [u8] },
+    /// In the reactor's read buffer, from its byte `at`.
+    Lent {
+        text: bool,
+        payload: &'a [u8],
+        at: usize,
+    },
     /// Collected in an allocation of its own (a message that did not arrive whole).
     Payload { text: bool, payload: Bytes },
     /// What [`Ctx::send`](crate::Ctx::send) was given: any message.
@@ -52,10 +56,11 @@ pub(crate) enum Repr<'a> {
 }
 
 impl<'a> MessageRef<'a> {
-    /// A message in the read buffer; a text one was checked to be UTF-8.
-    pub(crate) fn lent(text: bool, payload: &'a [u8]) -> Self {
+    /// A message in the read buffer, from its byte `at`; a text one was checked to be
+    /// UTF-8.
+    pub(crate) fn lent(text: bool, payload: &'a [u8], at: usize) -> Self {
         MessageRef {
-            repr: Repr::Lent { text, payload },
+            repr: Repr::Lent { text, payload, at },
         }
     }
 
@@ -127,10 +132,12 @@ impl<'a> MessageRef<'a> {
             Repr::Lent {
                 text: true,
                 payload,
+                ..
             } => text_message(payload.to_vec()),
             Repr::Lent {
                 text: false,
                 payload,
+                ..
             } => Message::Binary(Bytes::copy_from_slice(payload)),
             Repr::Payload {
                 text: true,
@@ -175,7 +182,7 @@ mod tests {
         for msg in [Message::text("héllo"), Message::binary(&b"\x00\xff"[..])] {
             let (text, bytes) = (msg.is_text(), msg.clone().into_data());
             let forms = [
-                MessageRef::lent(text, &bytes),
+                MessageRef::lent(text, &bytes, 0),
                 MessageRef::payload(text, bytes.clone()),
                 MessageRef::owned(msg.clone()),
             ];

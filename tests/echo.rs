@@ -2,12 +2,15 @@
 
 mod common;
 
+use std::io::Write;
+use std::os::fd::AsRawFd;
 use std::thread;
 
-use common::{client, echo_server};
+use common::{client, client_frame, echo_server, raw_upgraded, read_whole_frame};
 use tungstenite::protocol::frame::coding::CloseCode;
 use tungstenite::protocol::frame::CloseFrame;
 use tungstenite::Message;
+use wsreactor::{Config, Server};
 
 #[test]
 fn text_binary_and_empty_messages_echo_verbatim() {
@@ -36,13 +39,12 @@ fn sixteen_mib_message_echoes() {
 
 #[test]
 fn fragmented_message_is_reassembled() {
-    use std::io::Write;
     let addr = echo_server();
     let mut ws = client(addr);
-    let mut frames = common::client_frame(false, 0x1, b"frag");
-    frames.extend(common::client_frame(false, 0x0, b"ment"));
-    frames.extend(common::client_frame(true, 0x9, b"ping in the middle"));
-    frames.extend(common::client_frame(true, 0x0, b"ed"));
+    let mut frames = client_frame(false, 0x1, b"frag");
+    frames.extend(client_frame(false, 0x0, b"ment"));
+    frames.extend(client_frame(true, 0x9, b"ping in the middle"));
+    frames.extend(client_frame(true, 0x0, b"ed"));
     ws.get_mut().write_all(&frames).unwrap();
     // the control frame between fragments is answered at once, then the whole text comes
     assert_eq!(
@@ -120,4 +122,50 @@ fn pipelined_messages_come_back_in_order() {
     for i in 0..1000 {
         assert_eq!(ws.read().unwrap(), Message::text(i.to_string()));
     }
+}
+
+#[test]
+fn large_pipelined_messages_echo_whole_and_in_order_through_a_small_send_buffer() {
+    // Messages of 2 to 62 KiB mostly arrive whole in one read, so the echo writes them
+    // from the reactor's read buffer; a send buffer of a few KiB (inherited from the
+    // listener) makes those writes short, and what they leave must be copied before the
+    // buffer is read again.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let size: libc::c_int = 4096;
+    // SAFETY: a plain setsockopt on a socket this test owns, with a value of the right size.
+    let set = unsafe {
+        libc::setsockopt(
+            listener.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_SNDBUF,
+            (&size as *const libc::c_int).cast(),
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        )
+    };
+    assert_eq!(set, 0);
+    let addr = listener.local_addr().unwrap();
+    let server = Server::from_listener(listener, Config::default()).unwrap();
+    thread::spawn(move || server.run(wsreactor::Echo));
+    let mut stream = raw_upgraded(addr);
+    let payloads: Vec<Vec<u8>> = (0..200u32)
+        .map(|i| {
+            let len = 2048 + (i as usize * 7919) % 62_000;
+            (0..len)
+                .map(|j| (j as u32).wrapping_mul(i + 1) as u8)
+                .collect()
+        })
+        .collect();
+    let mut writer = stream.try_clone().unwrap();
+    let sent = payloads.clone();
+    let writing = thread::spawn(move || {
+        for p in &sent {
+            writer.write_all(&client_frame(true, 2, p)).unwrap();
+        }
+    });
+    for (i, want) in payloads.iter().enumerate() {
+        let (opcode, got) = read_whole_frame(&mut stream).unwrap();
+        assert_eq!(opcode, 0x82, "message {i}: a final binary frame");
+        assert!(got == *want, "message {i}: {} bytes differ", want.len());
+    }
+    writing.join().unwrap();
 }

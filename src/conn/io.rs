@@ -16,10 +16,14 @@
 //! Writes: every frame we send (data, pong, close) goes into the
 //! connection's [`OutBuf`], which the reactor writes to the socket once per pass (through
 //! the connection's [`Transport`](super::transport::Transport), which encrypts it first
-//! when the connection is TLS).
+//! when the connection is TLS). A large message sent back to the connection it came from
+//! is queued where it lies in the read buffer, which keeps what a pass reads in place
+//! until the pass moves to the next connection: that connection is written then, and what
+//! the socket does not take is copied ([`OutBuf::keep_lent`]).
 
 use std::collections::VecDeque;
 use std::io::{self, IoSlice, Read, Write};
+use std::ops::Range;
 
 use tungstenite::Bytes;
 
@@ -108,10 +112,17 @@ impl ReadBuf {
     }
 
     /// `len` bytes already consumed, starting `back` bytes before the first unconsumed
-    /// one: a message the decoder left in place, lent from here until the next read.
-    pub(crate) fn lent(&self, back: usize, len: usize) -> &[u8] {
+    /// one: a message the decoder left in place, and where it lies in the buffer. It stays
+    /// there until the pass moves to another connection (the next [`begin`](Self::begin)).
+    pub(crate) fn lent(&self, back: usize, len: usize) -> (&[u8], usize) {
         let at = self.start.saturating_sub(back);
-        self.buf.get(at..at + len).unwrap_or_default()
+        (self.buf.get(at..at + len).unwrap_or_default(), at)
+    }
+
+    /// The bytes this pass has read so far, where lent messages lie: what a connection's
+    /// queue is written from while it holds messages lent from here.
+    pub(crate) fn filled(&self) -> &[u8] {
+        &self.buf[..self.end]
     }
 
     /// Takes the first `n` buffered bytes.
@@ -120,7 +131,8 @@ impl ReadBuf {
     }
 
     /// Puts `bytes` back before the buffered ones; `false` (and nothing changed) if they
-    /// do not fit.
+    /// do not fit. Only before anything of the pass was lent (it moves the buffered bytes):
+    /// the tail of an upgrade request, as the connection opens.
     pub(crate) fn put_back(&mut self, bytes: &[u8]) -> bool {
         let unread = self.end - self.start;
         if bytes.len() + unread > self.buf.len() {
@@ -148,16 +160,23 @@ impl ReadBuf {
             return Err(io::ErrorKind::WouldBlock.into());
         }
         self.reads_left -= 1;
+        // After what this pass already read (a carry), never over it: a message lent from
+        // there may still be queued for writing (`OutBuf::push_lent`). No room: the pass
+        // ends with more to read.
+        let at = self.end;
+        if at == self.buf.len() {
+            return Err(io::ErrorKind::WouldBlock.into());
+        }
         loop {
-            match src.read_some(&mut self.buf) {
+            match src.read_some(&mut self.buf[at..]) {
                 Ok(Got::Eof) => {
                     self.eof = true;
                     return Ok(0);
                 }
                 Ok(Got::Bytes { n, more }) => {
                     self.drained = !more && !self.to_eof;
-                    self.start = 0;
-                    self.end = n;
+                    self.start = at;
+                    self.end = at + n;
                     return match n {
                         0 => Err(io::ErrorKind::WouldBlock.into()),
                         n => Ok(n),
@@ -208,18 +227,20 @@ impl<R: Read> Source for R {
 }
 
 /// A connection's outbound bytes, in order: frames and control bytes copied into `buf`,
-/// and large payloads kept as shared [`Bytes`], each to be written after a given prefix of
-/// `buf`. Echoing or broadcasting a large message then costs no copy of it in user space:
-/// the payload tungstenite decoded goes to the socket from where it lies, in the same
-/// vectored write as the headers around it.
+/// and large payloads queued by reference ([`Large`]), each to be written after a given
+/// prefix of `buf`. Echoing or broadcasting a large message then costs no copy of it in
+/// user space: the payload goes to the socket from where it lies, in the same vectored
+/// write as the headers around it.
 #[derive(Debug, Default)]
 pub(crate) struct OutBuf {
     /// Copied bytes; `buf[..head]` is already written. Appending here always lands after
     /// every queued large payload.
     pub(crate) buf: Vec<u8>,
     head: usize,
-    /// Large payloads `(at, bytes)`: `bytes` goes out right after `buf[..at]`.
-    large: VecDeque<(usize, Bytes)>,
+    /// Large payloads `(at, payload)`: `payload` goes out right after `buf[..at]`.
+    large: VecDeque<(usize, Large)>,
+    /// Some of `large` is lent from the read buffer.
+    lent: bool,
     /// Bytes of `large`'s first payload already written.
     large_head: usize,
     /// Unwritten bytes in `large`.
@@ -227,6 +248,37 @@ pub(crate) struct OutBuf {
     /// Bytes taken from this queue and encrypted by the transport (TLS) but not yet
     /// written: still this connection's backlog, so they count in [`pending`](Self::pending).
     sealed: usize,
+}
+
+/// A payload queued by reference.
+#[derive(Debug)]
+enum Large {
+    /// Its own allocation, or one shared with other queues (a broadcast).
+    Shared(Bytes),
+    /// These bytes of the reactor's read buffer ([`ReadBuf::filled`]), lent by the
+    /// connection being read: written, or else copied ([`OutBuf::keep_lent`]), before the
+    /// pass moves to another connection.
+    Lent(Range<usize>),
+}
+
+impl Large {
+    fn len(&self) -> usize {
+        match self {
+            Large::Shared(bytes) => bytes.len(),
+            Large::Lent(range) => range.len(),
+        }
+    }
+
+    /// Its bytes; a lent payload's are in `lent` (empty once the pass is over).
+    fn bytes<'a>(&'a self, lent: &'a [u8]) -> &'a [u8] {
+        match self {
+            Large::Shared(bytes) => bytes,
+            Large::Lent(range) => {
+                debug_assert!(range.end <= lent.len(), "written after its pass");
+                lent.get(range.clone()).unwrap_or_default()
+            }
+        }
+    }
 }
 
 /// Capacity a frame queued on an empty buffer reserves when no spare buffer is at hand
@@ -300,7 +352,10 @@ impl OutBuf {
     /// The oldest payload queued by reference.
     #[cfg(test)]
     pub(crate) fn first_shared(&self) -> Option<&Bytes> {
-        self.large.front().map(|(_, bytes)| bytes)
+        self.large.front().and_then(|(_, large)| match large {
+            Large::Shared(bytes) => Some(bytes),
+            Large::Lent(_) => None,
+        })
     }
 
     /// Queues one final, unmasked frame; large payloads are shared, not copied.
@@ -321,8 +376,44 @@ impl OutBuf {
         } else {
             frame::encode_head(&mut self.buf, first, payload.len());
             self.large_pending += payload.len();
-            self.large.push_back((self.buf.len(), payload));
+            self.large
+                .push_back((self.buf.len(), Large::Shared(payload)));
         }
+    }
+
+    /// Queues one final, unmasked frame whose payload is `range` of the read buffer, lent
+    /// by the connection being read ([`ReadBuf::lent`]): not copied if the connection is
+    /// written ([`write_to`](Self::write_to)) before the pass moves on, which
+    /// must then write it or [`keep_lent`](Self::keep_lent) it.
+    #[inline]
+    pub(crate) fn push_lent(&mut self, opcode: OpCode, range: Range<usize>) {
+        if self.buf.capacity() == 0 {
+            self.buf.reserve(FIRST_CAPACITY);
+        }
+        frame::encode_head(&mut self.buf, frame::first_byte(opcode), range.len());
+        self.large_pending += range.len();
+        self.large.push_back((self.buf.len(), Large::Lent(range)));
+        self.lent = true;
+    }
+
+    /// Whether payloads lent from the read buffer are queued.
+    #[inline]
+    pub(crate) fn has_lent(&self) -> bool {
+        self.lent
+    }
+
+    /// Copies what is still queued of the payloads lent from `lent` (the read buffer's
+    /// [`filled`](ReadBuf::filled) bytes) into allocations of their own, before the read
+    /// buffer goes to another connection.
+    pub(crate) fn keep_lent(&mut self, lent: &[u8]) {
+        for (_, large) in &mut self.large {
+            if let Large::Lent(range) = large {
+                *large = Large::Shared(Bytes::copy_from_slice(
+                    lent.get(range.clone()).unwrap_or_default(),
+                ));
+            }
+        }
+        self.lent = false;
     }
 
     /// Queues one final, unmasked frame whose payload is lent: copied into the buffer, or,
@@ -350,15 +441,16 @@ impl OutBuf {
     /// Writes the queued bytes until done or the socket is full (one write, unless more
     /// slices are queued than one `writev` takes). `Ok(true)` when everything went out.
     /// A short write ends it: the socket's buffer is full (or, for TLS, rustls' outbound
-    /// buffer).
-    pub(crate) fn write_to(&mut self, sock: &mut impl Write) -> io::Result<bool> {
+    /// buffer). `lent`: the read buffer's [`filled`](ReadBuf::filled) bytes while payloads
+    /// lent from there are queued ([`push_lent`](Self::push_lent)), empty otherwise.
+    pub(crate) fn write_to(&mut self, sock: &mut impl Write, lent: &[u8]) -> io::Result<bool> {
         while self.queued() > 0 {
             let (written, offered) = if self.large.is_empty() {
                 let bytes = &self.buf[self.head..];
                 (sock.write(bytes), bytes.len())
             } else {
                 let mut slices = [IoSlice::new(&[]); MAX_IOVECS];
-                let n = self.slices(&mut slices);
+                let n = self.slices(lent, &mut slices);
                 let offered = slices[..n].iter().map(|s| s.len()).sum();
                 (sock.write_vectored(&slices[..n]), offered)
             };
@@ -382,6 +474,7 @@ impl OutBuf {
         }
         self.head = 0;
         self.buf.clear();
+        self.lent = false;
         Ok(true)
     }
 
@@ -411,10 +504,10 @@ impl OutBuf {
     }
 
     /// Fills `slices` with the pending bytes in order; returns how many it used.
-    fn slices<'a>(&'a self, slices: &mut [IoSlice<'a>]) -> usize {
+    fn slices<'a>(&'a self, lent: &'a [u8], slices: &mut [IoSlice<'a>]) -> usize {
         let mut n = 0;
         let mut pos = self.head;
-        for (i, (at, bytes)) in self.large.iter().enumerate() {
+        for (i, (at, large)) in self.large.iter().enumerate() {
             if n + 2 > slices.len() {
                 return n;
             }
@@ -423,7 +516,7 @@ impl OutBuf {
                 n += 1;
             }
             let skip = if i == 0 { self.large_head } else { 0 };
-            slices[n] = IoSlice::new(&bytes[skip..]);
+            slices[n] = IoSlice::new(large.bytes(lent).get(skip..).unwrap_or_default());
             n += 1;
             pos = *at;
         }
@@ -438,8 +531,8 @@ impl OutBuf {
     fn advance(&mut self, mut n: usize) {
         while n > 0 {
             match self.large.front() {
-                Some(&(at, ref bytes)) if self.head == at => {
-                    let left = bytes.len() - self.large_head;
+                Some(&(at, ref large)) if self.head == at => {
+                    let left = large.len() - self.large_head;
                     if n < left {
                         self.large_head += n;
                         self.large_pending -= n;
@@ -490,12 +583,90 @@ mod tests {
         assert!(out.first_shared().is_some_and(|b| b[..] == large[..]));
         assert!(out.buf.len() < 32, "headers and small frames only");
         let mut wire = Vec::new();
-        assert!(out.write_to(&mut wire).unwrap());
+        assert!(out.write_to(&mut wire, &[]).unwrap());
         let mut want = Vec::new();
         frame::encode(&mut want, OpCode::Text, b"small");
         frame::encode(&mut want, OpCode::Binary, &large);
         frame::encode(&mut want, OpCode::Text, b"after");
         assert_eq!(wire, want);
+    }
+
+    #[test]
+    fn lent_payloads_go_out_in_order_and_what_a_short_write_leaves_is_kept() {
+        // The read buffer's bytes: two messages lent from it.
+        let lent: Vec<u8> = (0..3 * SHARE_MIN).map(|i| (i % 251) as u8).collect();
+        let (first, second) = (0..SHARE_MIN, SHARE_MIN..3 * SHARE_MIN);
+        let mut want = Vec::new();
+        frame::encode(&mut want, OpCode::Binary, &lent[first.clone()]);
+        frame::encode(&mut want, OpCode::Text, b"between");
+        frame::encode(&mut want, OpCode::Binary, &lent[second.clone()]);
+        for max in [1, 100, SHARE_MIN + 3, 1 << 20] {
+            let mut out = OutBuf::default();
+            out.push_lent(OpCode::Binary, first.clone());
+            out.push_slice(OpCode::Text, b"between");
+            out.push_lent(OpCode::Binary, second.clone());
+            assert!(out.has_lent());
+            assert_eq!(out.pending(), want.len());
+            let mut sock = Trickle {
+                got: Vec::new(),
+                max,
+                calls: 0,
+            };
+            // The write while the read buffer is at hand; then the buffer goes to another
+            // connection, so what is left of the lent payloads is copied.
+            let done = out.write_to(&mut sock, &lent).unwrap();
+            out.keep_lent(&lent);
+            assert!(!out.has_lent());
+            assert_eq!(done, max == 1 << 20);
+            let mut rounds = 0;
+            while !out.write_to(&mut sock, &[]).unwrap() {
+                rounds += 1;
+                assert!(rounds < 1_000_000, "no progress");
+            }
+            assert!(sock.got == want, "max {max}: bytes differ");
+        }
+    }
+
+    /// A source that hands out its bytes, at most `max` per read.
+    struct Feed {
+        bytes: Vec<u8>,
+        max: usize,
+    }
+
+    impl Read for Feed {
+        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+            let n = self.bytes.len().min(self.max).min(buf.len());
+            if n == 0 {
+                return Err(io::ErrorKind::WouldBlock.into());
+            }
+            buf[..n].copy_from_slice(&self.bytes[..n]);
+            self.bytes.drain(..n);
+            Ok(n)
+        }
+    }
+
+    #[test]
+    fn a_read_after_the_carry_lands_after_it_so_what_was_lent_stays_put() {
+        let mut rbuf = ReadBuf::new();
+        rbuf.begin(b"carried".to_vec(), false);
+        let (lent, at) = {
+            let bytes = rbuf.chunk(&mut Quiet).unwrap();
+            assert_eq!(&bytes[..], b"carried");
+            rbuf.consume(7);
+            let (lent, at) = rbuf.lent(7, 7);
+            (lent.to_vec(), at)
+        };
+        let mut sock = Feed {
+            bytes: b"read".to_vec(),
+            max: 64,
+        };
+        assert_eq!(&rbuf.chunk(&mut sock).unwrap()[..], b"read");
+        assert_eq!(
+            &rbuf.filled()[at..at + 7],
+            &lent[..],
+            "the carry is where it was"
+        );
+        assert_eq!(rbuf.filled(), b"carriedread");
     }
 
     /// A reader with nothing to read yet, as a quiet non-blocking socket.
@@ -604,7 +775,7 @@ mod tests {
             }
             assert_eq!(out.pending(), want.len());
             let mut rounds = 0;
-            while !out.write_to(&mut sock).unwrap() {
+            while !out.write_to(&mut sock, &[]).unwrap() {
                 rounds += 1;
                 assert!(rounds < 1_000_000, "no progress");
             }

@@ -253,6 +253,21 @@ impl Connection {
         self.admit_then(len, config, now, |out| out.push_slice(opcode, payload))
     }
 
+    /// [`send`](Self::send) for a payload lent by this connection's read, `range` of the
+    /// read buffer: queued by reference, written (or copied) before the pass moves on
+    /// ([`OutBuf::push_lent`]).
+    #[inline]
+    pub(crate) fn send_lent(
+        &mut self,
+        opcode: OpCode,
+        range: std::ops::Range<usize>,
+        config: &Config,
+        now: Instant,
+    ) -> Sent {
+        let len = frame::encoded_len(range.len());
+        self.admit_then(len, config, now, |out| out.push_lent(opcode, range))
+    }
+
     /// [`send`](Self::send) for a frame already encoded: a small message sent to many
     /// connections is encoded once and copied into each queue.
     #[inline]

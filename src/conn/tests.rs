@@ -98,7 +98,7 @@ impl Harness {
     /// Everything queued, as the peer receives it; the queue is then written out.
     fn written(&mut self) -> Vec<u8> {
         let mut wire = Vec::new();
-        let all_out = self.conn.out.write_to(&mut wire).unwrap();
+        let all_out = self.conn.out.write_to(&mut wire, &[]).unwrap();
         assert!(all_out);
         self.conn.on_flushed(all_out, &self.config);
         wire
@@ -537,7 +537,7 @@ fn open_paused_above_the_soft_limit_and_resumed_when_drained() {
     let (events, more) = h.pass();
     assert!(events.is_empty() && more, "stops at once, resumes later");
     let mut wire = Vec::new();
-    assert!(h.conn.out.write_to(&mut wire).unwrap());
+    assert!(h.conn.out.write_to(&mut wire, &[]).unwrap());
     let flushed = h.conn.on_flushed(true, &h.config);
     assert!(flushed.resume);
     assert!(!h.conn.is_paused());
@@ -733,7 +733,7 @@ fn linger_shuts_down_once_everything_is_out_and_waits_for_eof() {
     h.recv(&close_frame(1000, ""));
     assert!(h.conn.wants_flush());
     let mut wire = Vec::new();
-    h.conn.out.write_to(&mut wire).unwrap();
+    h.conn.out.write_to(&mut wire, &[]).unwrap();
     assert_eq!(
         h.conn.on_flushed(false, &h.config),
         Flushed::default(),

@@ -141,7 +141,7 @@ impl TlsStream {
     /// to 16 KiB and writes them in one vectored write, so what a pass queued leaves as a
     /// few full records, not a record per frame. What rustls holds unwritten is at most
     /// that buffer, and counts against backpressure through `out`.
-    pub(crate) fn flush(&mut self, out: &mut OutBuf, end: bool) -> io::Result<bool> {
+    pub(crate) fn flush(&mut self, out: &mut OutBuf, end: bool, lent: &[u8]) -> io::Result<bool> {
         loop {
             // The records already sealed are older than anything still in `out`.
             while self.tls.wants_write() {
@@ -158,7 +158,7 @@ impl TlsStream {
             if out.queued() > 0 {
                 // Takes less than offered once rustls' buffer is full; the loop writes
                 // that batch and comes back for the rest.
-                out.write_to(&mut self.tls.writer())?;
+                out.write_to(&mut self.tls.writer(), lent)?;
             } else if end && !self.notified {
                 self.notified = true;
                 self.tls.send_close_notify();
@@ -287,7 +287,7 @@ mod tests {
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
                 other => panic!("during the handshake: {other:?}"),
             }
-            server.flush(&mut out, false).unwrap();
+            server.flush(&mut out, false, &[]).unwrap();
         }
         (server, client.join().unwrap())
     }
@@ -299,7 +299,10 @@ mod tests {
         let mut out = OutBuf::default();
         // More than loopback's socket buffers hold: the flush stops on a full socket.
         out.buf.resize(32 << 20, b'x');
-        assert!(!server.flush(&mut out, false).unwrap(), "the socket filled");
+        assert!(
+            !server.flush(&mut out, false, &[]).unwrap(),
+            "the socket filled"
+        );
         let sealed = server.sealed();
         assert!(sealed > 0, "records were left in rustls");
         // Sealed only as the socket takes it: at most rustls' 64 KiB buffer and the

@@ -45,11 +45,13 @@ impl Transport {
     /// `close_notify`). `Ok(true)` when everything went out. Updates `out`'s count of
     /// encrypted bytes still waiting.
     #[cfg_attr(not(feature = "tls"), allow(unused_variables))]
-    pub(crate) fn flush(&mut self, out: &mut OutBuf, end: bool) -> io::Result<bool> {
+    /// `lent`: the read buffer's [`filled`](super::io::ReadBuf::filled) bytes while `out`
+    /// holds payloads lent from there, empty otherwise.
+    pub(crate) fn flush(&mut self, out: &mut OutBuf, end: bool, lent: &[u8]) -> io::Result<bool> {
         match self {
-            Transport::Plain(sock) => out.write_to(sock),
+            Transport::Plain(sock) => out.write_to(sock, lent),
             #[cfg(feature = "tls")]
-            Transport::Tls(tls) => tls.flush(out, end),
+            Transport::Tls(tls) => tls.flush(out, end, lent),
         }
     }
 

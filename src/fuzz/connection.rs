@@ -487,7 +487,7 @@ impl Driver {
             room,
             wire: &mut self.wire,
         };
-        let all_out = match self.conn.out.write_to(&mut socket) {
+        let all_out = match self.conn.out.write_to(&mut socket, &[]) {
             Ok(all_out) => all_out,
             Err(e) => panic!("a write that would block is not an error: {e}"),
         };

@@ -250,10 +250,20 @@ impl Core {
         match msg.into_repr() {
             // With permessage-deflate on the server, through `send_frame`, which compresses
             // it for a connection that negotiated the extension.
-            Repr::Lent { text, payload } if self.deflating => {
+            Repr::Lent { text, payload, .. } if self.deflating => {
                 self.send_frame(id, opcode(text), Bytes::copy_from_slice(payload))
             }
-            Repr::Lent { text, payload } => self.queue(id, |conn, config, now| {
+            // A large payload back to the connection it came from: queued where it lies,
+            // and written before the read buffer goes to another connection (`read`).
+            Repr::Lent { text, payload, at }
+                if payload.len() >= SHARE_MIN && self.reading == Some(id) =>
+            {
+                let range = at..at + payload.len();
+                self.queue(id, |conn, config, now| {
+                    conn.send_lent(opcode(text), range, config, now)
+                })
+            }
+            Repr::Lent { text, payload, .. } => self.queue(id, |conn, config, now| {
                 conn.send_slice(opcode(text), payload, config, now)
             }),
             Repr::Payload { text, payload } => self.send_frame(id, opcode(text), payload),
@@ -517,6 +527,8 @@ impl Core {
         let Some(entry) = self.conns.remove(id) else {
             return Ok(()); // gone already: nothing to serve
         };
+        // Handed over as it upgrades: nothing of it points into this reactor's read buffer.
+        debug_assert!(!entry.conn.out.has_lent());
         // Events for it here would be spurious reads of whatever takes its slot.
         let _ = poll_socket(&siblings.registry, &entry.sock, None);
         log::debug!("{id} handed to reactor {to}");
@@ -792,12 +804,24 @@ impl Core {
     /// transport; its state machine then applies backpressure and linger. A socket that
     /// fails is dropped.
     pub(crate) fn flush(&mut self, id: ConnId) {
+        self.flush_lent(id, &[]);
+    }
+
+    /// [`flush`](Self::flush) for the connection just read, whose queue may hold payloads
+    /// lent from the read buffer (`lent`: its [`filled`](crate::conn::io::ReadBuf::filled) bytes): what
+    /// the socket does not take of them is copied, as the buffer goes to the next
+    /// connection.
+    pub(crate) fn flush_lent(&mut self, id: ConnId, lent: &[u8]) {
         let Some(entry) = self.conns.get_mut(id) else {
             return;
         };
         entry.dirty = false;
         let end = entry.conn.is_ending();
-        let flushed = match entry.sock.flush(&mut entry.conn.out, end) {
+        let written = entry.sock.flush(&mut entry.conn.out, end, lent);
+        if entry.conn.out.has_lent() {
+            entry.conn.out.keep_lent(lent);
+        }
+        let flushed = match written {
             Ok(all_out) => {
                 entry.conn.out.give_back(&mut self.spares);
                 entry.conn.on_flushed(all_out, &self.config)

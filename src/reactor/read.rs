@@ -37,6 +37,11 @@ pub(super) fn read<H: Handler>(core: &mut Core, rbuf: &mut ReadBuf, handler: &mu
     }
     core.reading = None;
     core.write_batch();
+    // Replies that point into the read buffer go out before the next connection's read
+    // reuses it (as uWebSockets writes a large reply from where it lies).
+    if core.conns.get(id).is_some_and(|e| e.conn.out.has_lent()) {
+        core.flush_lent(id, rbuf.filled());
+    }
     // Edge-triggered: input left behind raises no new event, so ask for another pass.
     if pass.more || rbuf.more_pending() {
         core.schedule(id);
