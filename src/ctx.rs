@@ -359,7 +359,8 @@ impl<'a> Ctx<'a> {
     ///
     /// It takes a [`Message`], anything that becomes one (`&str`, `String`, `Vec<u8>`,
     /// [`Bytes`](crate::Bytes), ...), or a received [`MessageRef`], whose payload is copied
-    /// straight into the outbound buffer if it was lent.
+    /// straight into the outbound buffer if it was lent (from 2 KiB, not copied: this
+    /// connection is written from the read buffer as soon as its read is done).
     #[inline]
     pub fn send<'m>(&mut self, msg: impl Into<MessageRef<'m>>) -> SendStatus {
         self.server.core.send_ref(self.id, msg.into())

@@ -14,7 +14,9 @@ use tungstenite::{Bytes, Message, Utf8Bytes};
 /// Keep it by calling [`into_message`](Self::into_message) (a copy if it was borrowed);
 /// send it back with [`Ctx::send`](crate::Ctx::send), which copies a borrowed message
 /// straight into the connection's outbound buffer, as uWebSockets' handlers do with their
-/// `string_view`.
+/// `string_view`; one of 2 KiB or more sent back to the connection it came from is not
+/// copied at all: that connection is written from the read buffer as soon as its read is
+/// done (what the socket does not take then is copied).
 ///
 /// ```no_run
 /// use wsreactor::{Ctx, Handler, MessageRef, Server};
