@@ -85,6 +85,8 @@ mod id;
 mod message;
 mod queue;
 mod reactor;
+#[cfg(feature = "redis")]
+mod redis;
 mod request_ext;
 mod rooms;
 mod server;

@@ -231,8 +231,10 @@ pub use self::payload::Payload;
 pub use self::reason::DisconnectReason;
 pub use self::recovery::Recovery;
 #[cfg(feature = "redis")]
-pub use self::redis::{RedisAdapter, RedisError, RedisOptions};
+pub use self::redis::{RedisAdapter, RedisOptions};
 pub use self::socket::{Ack, AckError, EmitError, Socket};
+#[cfg(feature = "redis")]
+pub use crate::redis::RedisError;
 /// The type-keyed map of [`Socket::data`] and [`SocketInfo::data`] (the `http` crate's), so
 /// helpers taking it need no dependency of their own.
 pub use http::Extensions;
