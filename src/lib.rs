@@ -70,6 +70,8 @@
 #![doc(test(attr(deny(warnings))))]
 
 mod clock;
+#[cfg(feature = "redis")]
+pub mod cluster;
 mod config;
 mod conn;
 mod ctx;
