@@ -10,7 +10,9 @@ use std::net::{SocketAddr, TcpListener};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use common::sio::{spawn, ws_session};
 use common::{client, read_data, Client};
+use serde_json::{json, Value};
 use wsreactor::cluster::{Cluster, ClusterOptions};
 use wsreactor::socketio::{Options, RedisAdapter, RedisError, RedisOptions, SocketIo};
 use wsreactor::{Config, Ctx, Handle, Handler, Message, Server};
@@ -107,6 +109,187 @@ fn broadcasts_made_while_redis_is_gone_are_dropped_and_counted() {
         std::thread::sleep(Duration::from_millis(10));
     }
     assert_eq!(adapter.dropped(), 1);
+}
+
+/// Waits until `adapter` counts `n` nodes on namespace `/` (its subscriptions are taken
+/// by its subscriber thread); the deadline only bounds a failure.
+fn wait_for_nodes(adapter: &RedisAdapter, n: usize) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while adapter.server_count("/").unwrap() != n && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert_eq!(adapter.server_count("/").unwrap(), n);
+}
+
+/// What a Node node does: publishes requests, reads the answers on the response channel.
+struct NodeNode {
+    publisher: redis::Connection,
+    answers: redis::Connection,
+}
+
+impl NodeNode {
+    fn new(url: &str) -> NodeNode {
+        let client = redis::Client::open(url).unwrap();
+        let mut answers = client.get_connection().unwrap();
+        // By hand: redis-rs's PubSub unsubscribes when dropped.
+        redis::cmd("SUBSCRIBE")
+            .arg("k-response#/#")
+            .exec(&mut answers)
+            .unwrap();
+        answers
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .unwrap();
+        let publisher = client.get_connection().unwrap();
+        NodeNode { publisher, answers }
+    }
+
+    fn request(&mut self, body: &[u8]) {
+        redis::cmd("PUBLISH")
+            .arg("k-request#/#")
+            .arg(body)
+            .exec(&mut self.publisher)
+            .unwrap();
+    }
+
+    /// The next answer's bytes.
+    fn answer(&mut self) -> Vec<u8> {
+        loop {
+            let reply = self.answers.recv_response().unwrap();
+            let Ok(parts) = redis::from_redis_value::<Vec<redis::Value>>(reply) else {
+                continue;
+            };
+            if let [redis::Value::BulkString(kind), _, redis::Value::BulkString(payload)] =
+                parts.as_slice()
+            {
+                if kind == b"message" {
+                    return payload.clone();
+                }
+            }
+        }
+    }
+
+    fn json_answer(&mut self) -> Value {
+        serde_json::from_slice(&self.answer()).unwrap()
+    }
+}
+
+#[test]
+#[ignore = "needs redis-server; scripts/redis-cluster-test.sh runs it"]
+fn a_node_node_gets_an_answer_to_every_request() {
+    let redis = Redis::start();
+    let adapter = RedisAdapter::connect(&redis.url, RedisOptions::default().key("k")).unwrap();
+    let shared = adapter.clone();
+    let addr = spawn(move || {
+        let mut io = SocketIo::new(Options::default());
+        io.adapter(&shared);
+        io.of("/")
+            .on_connection(|socket| {
+                socket.join("all").ok();
+                socket.data_mut().insert(json!({"name": "ada"}));
+            })
+            .on_server_side("ping", |args, ack| {
+                if let Some(ack) = ack {
+                    ack.send(json!({"pong": args.args()}));
+                }
+            });
+        io
+    });
+    wait_for_nodes(&adapter, 1);
+    let mut ws = ws_session(addr);
+    let mut node = NodeNode::new(&redis.url);
+
+    node.request(br#"{"uid":"n","requestId":"f","type":5,"opts":{"rooms":["all"],"except":[]}}"#);
+    let fetched = node.json_answer();
+    assert_eq!(fetched["requestId"], "f");
+    let socket = &fetched["sockets"][0];
+    let sid = socket["id"].as_str().unwrap().to_owned();
+    assert_eq!(socket["rooms"], json!([sid, "all"]));
+    assert_eq!(socket["data"], json!({"name": "ada"}));
+    assert!(socket["handshake"]["url"]
+        .as_str()
+        .unwrap()
+        .starts_with("/socket.io/"));
+
+    node.request(br#"{"uid":"n","requestId":"s","type":0,"rooms":["all"]}"#);
+    assert_eq!(
+        node.json_answer(),
+        json!({"requestId": "s", "sockets": [sid]})
+    );
+
+    // A join for a selection has no answer; the rooms show it.
+    let join =
+        json!({"uid": "n", "type": 2, "opts": {"rooms": [sid], "except": []}, "rooms": ["new"]});
+    node.request(join.to_string().as_bytes());
+    node.request(br#"{"uid":"n","requestId":"r","type":1}"#);
+    let mut rooms = vec!["all".to_owned(), "new".to_owned(), sid.clone()];
+    rooms.sort();
+    assert_eq!(
+        node.json_answer(),
+        json!({"requestId": "r", "rooms": rooms})
+    );
+
+    node.request(br#"{"uid":"n","requestId":"p","type":6,"data":["ping",1,"a"]}"#);
+    assert_eq!(
+        node.json_answer(),
+        json!({"type": 6, "requestId": "p", "data": {"pong": [1, "a"]}})
+    );
+    // Without requestId: run, not answered (the next answer is the next request's).
+
+    // A broadcast with acknowledgements (msgpack, as the Node adapter writes it): the count
+    // of sockets here, then each socket's answer.
+    let packet = rmpv::Value::Map(vec![
+        ("type".into(), 2.into()),
+        (
+            "data".into(),
+            rmpv::Value::Array(vec!["q".into(), 7.into()]),
+        ),
+        ("nsp".into(), "/".into()),
+    ]);
+    let flags = rmpv::Value::Map(vec![("timeout".into(), 5000.into())]);
+    let opts = rmpv::Value::Map(vec![
+        ("rooms".into(), rmpv::Value::Array(vec!["all".into()])),
+        ("except".into(), rmpv::Value::Array(vec![])),
+        ("flags".into(), flags),
+    ]);
+    let request = rmpv::Value::Map(vec![
+        ("uid".into(), "n".into()),
+        ("requestId".into(), "b".into()),
+        ("type".into(), 7.into()),
+        ("packet".into(), packet),
+        ("opts".into(), opts),
+    ]);
+    let mut bytes = Vec::new();
+    rmpv::encode::write_value(&mut bytes, &request).unwrap();
+    node.request(&bytes);
+    let event = ws.read().unwrap().into_text().unwrap();
+    let id = event
+        .strip_prefix("42")
+        .and_then(|rest| rest.strip_suffix(r#"["q",7]"#))
+        .unwrap_or_else(|| panic!("{event}"));
+    ws.send(Message::text(format!("43{id}[\"yes\"]"))).unwrap();
+    assert_eq!(
+        node.json_answer(),
+        json!({"type": 8, "requestId": "b", "clientCount": 1})
+    );
+    let ack = rmpv::decode::read_value(&mut node.answer().as_slice()).unwrap();
+    let field = |name: &str| {
+        let rmpv::Value::Map(entries) = &ack else {
+            panic!("{ack}")
+        };
+        entries
+            .iter()
+            .find(|(k, _)| k.as_str() == Some(name))
+            .map(|(_, v)| v.clone())
+    };
+    assert_eq!(field("type"), Some(9.into()));
+    assert_eq!(field("requestId"), Some("b".into()));
+    assert_eq!(field("packet"), Some("yes".into()));
+
+    // A disconnection for a selection: the socket is gone.
+    let bye =
+        json!({"uid": "n", "type": 4, "opts": {"rooms": ["all"], "except": []}, "close": false});
+    node.request(bye.to_string().as_bytes());
+    assert_eq!(ws.read().unwrap().into_text().unwrap(), "41");
 }
 
 /// Waits (up to 10 s, a bound on failure only: the threads run on their own) until

@@ -75,7 +75,6 @@ impl std::error::Error for RedisError {
 /// or a glob pattern (`PSUBSCRIBE`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Topic {
-    #[expect(dead_code, reason = "the Socket.IO adapter's request channels, next")]
     Channel(String),
     Pattern(String),
 }
@@ -156,7 +155,6 @@ impl Link {
 
     /// Adds a subscription (kept across reconnections; one made already is kept once);
     /// the subscriber takes it within 50 ms. Never blocks.
-    #[expect(dead_code, reason = "the Socket.IO adapter's request channels, next")]
     pub(crate) fn subscribe(&self, topic: Topic) {
         // Only fails once the subscriber has ended, when there is nothing to add to.
         let _ = self.shared.topics.send(topic);

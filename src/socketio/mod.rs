@@ -208,6 +208,8 @@ mod reason;
 mod recovery;
 #[cfg(feature = "redis")]
 mod redis;
+#[cfg(feature = "redis")]
+mod server_side;
 mod sid;
 mod socket;
 
@@ -232,6 +234,8 @@ pub use self::reason::DisconnectReason;
 pub use self::recovery::Recovery;
 #[cfg(feature = "redis")]
 pub use self::redis::{RedisAdapter, RedisOptions};
+#[cfg(feature = "redis")]
+pub use self::server_side::ServerSideAck;
 pub use self::socket::{Ack, AckError, EmitError, Socket};
 #[cfg(feature = "redis")]
 pub use crate::redis::RedisError;
@@ -620,6 +624,7 @@ impl<F> SocketIo<F> {
         let io = self.handle();
         io.join_cluster(redis);
         redis.attach(io);
+        (self.ep.app.namespaces.iter()).for_each(|n| redis.serve(&n.name));
         self.ep.app.redis = Some(redis.clone());
     }
 

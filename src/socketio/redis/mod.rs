@@ -9,10 +9,13 @@
 //! publisher's queue is full a broadcast is dropped for the other nodes (still delivered
 //! here) and counted ([`RedisAdapter::dropped`]).
 
+mod answer;
+mod requests;
 mod wire;
 
 use std::fmt;
 use std::sync::{Arc, OnceLock, Weak};
+use std::time::Duration;
 
 use log::{debug, warn};
 
@@ -29,6 +32,7 @@ use crate::redis::{Link, Message, RedisError, Topic};
 pub struct RedisOptions {
     key: String,
     queue: usize,
+    requests_timeout: Duration,
 }
 
 impl Default for RedisOptions {
@@ -36,6 +40,7 @@ impl Default for RedisOptions {
         RedisOptions {
             key: "socket.io".to_owned(),
             queue: 1024,
+            requests_timeout: Duration::from_secs(5),
         }
     }
 }
@@ -55,6 +60,14 @@ impl RedisOptions {
         self.queue = queue.max(1);
         self
     }
+
+    /// How long this node waits for the other nodes' answers to a request (the Node
+    /// adapter's `requestsTimeout`; default 5 s); also how long a broadcast with
+    /// acknowledgements asked by a Node node waits here when it names no timeout.
+    pub fn requests_timeout(mut self, timeout: Duration) -> Self {
+        self.requests_timeout = timeout;
+        self
+    }
 }
 
 /// A node's membership of a Socket.IO cluster joined through Redis, shared by the
@@ -65,8 +78,14 @@ impl RedisOptions {
 /// Broadcasts ([`Broadcast::emit`](super::Broadcast::emit),
 /// [`Operator::emit`](super::Operator::emit)) are delivered here and published for the
 /// other nodes; theirs are delivered to the sockets here, `to` and `except` rooms
-/// honoured, text and binary arguments alike. Other operations (acknowledgements,
-/// `fetch_sockets`, joins, leaves, disconnections, server-side emits) stay on this node.
+/// honoured, text and binary arguments alike.
+///
+/// It answers every request of the Node adapter (`fetchSockets`, `allRooms`,
+/// `socketsJoin`, `socketsLeave`, `disconnectSockets`, `serverSideEmit` with and without
+/// acknowledgement, broadcasts with acknowledgements) for the namespaces of this node, so
+/// a Node node counts it in its `serverCount` and never waits for it until a timeout.
+/// In a `fetchSockets` answer a socket's `data` is the `serde_json::Value` its
+/// [`data`](super::Socket::data) holds, if any (`{}` otherwise).
 ///
 /// ```no_run
 /// use wsreactor::socketio::{Options, RedisAdapter, RedisOptions, SocketIo};
@@ -94,6 +113,7 @@ pub struct RedisAdapter {
 struct Inner {
     link: Link,
     key: String,
+    requests_timeout: Duration,
     /// Where the other nodes' broadcasts go: the first attached server's handle.
     io: OnceLock<IoHandle>,
 }
@@ -121,9 +141,9 @@ impl RedisAdapter {
         // finds no adapter, as it would find no server attached.
         let adapter: Arc<OnceLock<Weak<Inner>>> = Arc::default();
         let slot = Arc::clone(&adapter);
-        let deliver = move |_: &str, bytes: &[u8]| {
+        let deliver = move |channel: &str, bytes: &[u8]| {
             if let Some(inner) = slot.get().and_then(Weak::upgrade) {
-                inner.deliver(bytes);
+                inner.deliver(channel, bytes);
             }
         };
         let topics = vec![Topic::Pattern(wire::broadcast_pattern(&options.key))];
@@ -131,6 +151,7 @@ impl RedisAdapter {
         let inner = Arc::new(Inner {
             link,
             key: options.key,
+            requests_timeout: options.requests_timeout,
             io: OnceLock::new(),
         });
         let _ = adapter.set(Arc::downgrade(&inner));
@@ -149,16 +170,15 @@ impl RedisAdapter {
     }
 
     /// How many nodes answer requests for namespace `nsp` (the Node adapter's
-    /// `serverCount`: subscribers of `<key>-request#<nsp>#`, by `PUBSUB NUMSUB`). Blocks
-    /// for a round trip to Redis: call it off the reactor's thread. Only Node nodes are
-    /// counted: a wsreactor node does not answer requests yet, so it does not subscribe
-    /// there (a Node caller would wait for its answer until the timeout).
+    /// `serverCount`: subscribers of `<key>-request#<nsp>#`, by `PUBSUB NUMSUB`), this
+    /// one included once it has the namespace: Node and wsreactor nodes alike. Blocks for
+    /// a round trip to Redis: call it off the reactor's thread.
     ///
     /// # Errors
     /// [`RedisError::Redis`] if Redis cannot be reached.
     pub fn server_count(&self, nsp: &str) -> Result<usize, RedisError> {
         let mut con = self.inner.link.connection()?;
-        let channel = format!("{}-request#{nsp}#", self.inner.key);
+        let channel = requests::request_channel(&self.inner.key, nsp);
         let (_, count): (String, usize) = redis::cmd("PUBSUB")
             .arg("NUMSUB")
             .arg(&channel)
@@ -184,6 +204,16 @@ impl RedisAdapter {
         self.inner.link.publish(msg);
     }
 
+    /// Takes part in namespace `nsp`'s requests: answers the other nodes' and gets the
+    /// answers to its own (the Node adapter subscribes these channels per namespace).
+    pub(crate) fn serve(&self, nsp: &str) {
+        let (key, link) = (&self.inner.key, &self.inner.link);
+        link.subscribe(Topic::Channel(requests::request_channel(key, nsp)));
+        link.subscribe(Topic::Channel(requests::response_channel(key, nsp)));
+        let specific = requests::specific_response_channel(key, nsp, link.uid());
+        link.subscribe(Topic::Channel(specific));
+    }
+
     /// Other nodes' broadcasts go to `io`'s server (the first one attached).
     pub(crate) fn attach(&self, io: IoHandle) {
         let _ = self.inner.io.set(io);
@@ -200,8 +230,23 @@ impl Sio {
 }
 
 impl Inner {
+    /// A message on one of the channels: a request, an answer, or a broadcast.
+    fn deliver(self: &Arc<Self>, channel: &str, bytes: &[u8]) {
+        let Some(rest) = channel.strip_prefix(&self.key) else {
+            return;
+        };
+        if let Some(nsp) = rest.strip_prefix("-request#") {
+            // `<key>-request#<nsp>#`
+            self.on_request(nsp.strip_suffix('#').unwrap_or(nsp), bytes);
+        } else if rest.starts_with("-response#") {
+            // Answers to this node's requests: it makes none yet.
+        } else {
+            self.on_broadcast(bytes);
+        }
+    }
+
     /// A message on a broadcast channel: another node's broadcast, for the sockets here.
-    fn deliver(&self, bytes: &[u8]) {
+    fn on_broadcast(&self, bytes: &[u8]) {
         let b = match wire::decode(bytes) {
             Ok(b) => b,
             Err(e) => return debug!("Redis: ignored a message on a broadcast channel: {e:?}"),
