@@ -21,13 +21,18 @@
 
 #[path = "../examples/loadgen/proc.rs"]
 mod proc;
+// Only the cluster bench reads non-blocking sockets.
+#[allow(dead_code)]
+#[path = "common/sio.rs"]
+mod sio;
 
-use std::io::{self, Read, Write};
-use std::net::TcpStream;
+use std::io::{self, Write};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
+
+use sio::{text_frame, Client};
 
 /// The event every client sends.
 const EVENT: &[u8] = br#"42["message","hello"]"#;
@@ -54,134 +59,7 @@ fn is_reply(payload: &[u8]) -> bool {
 /// How long a client waits, once the window is over, for the replies still due.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// A client's WebSocket: raw frames on a blocking socket.
-struct Client {
-    stream: TcpStream,
-    buf: Vec<u8>,
-    len: usize,
-}
-
-/// A masked client text frame (RFC 6455 §5.3; the mask need not be random for a benchmark).
-fn text_frame(payload: &[u8]) -> Vec<u8> {
-    let mask = [0x37, 0xfa, 0x21, 0x3d];
-    let mut f = vec![0x81];
-    match payload.len() {
-        n if n < 126 => f.push(0x80 | n as u8),
-        n => {
-            f.push(0x80 | 126);
-            f.extend_from_slice(&(n as u16).to_be_bytes());
-        }
-    }
-    f.extend_from_slice(&mask);
-    f.extend(payload.iter().enumerate().map(|(i, b)| b ^ mask[i % 4]));
-    f
-}
-
-/// The header and payload lengths of the complete server frame at the start of `bytes`.
-fn frame_at(bytes: &[u8]) -> Option<(usize, usize)> {
-    let (head, len) = match *bytes.get(1)? & 0x7f {
-        126 => (
-            4,
-            u16::from_be_bytes([*bytes.get(2)?, *bytes.get(3)?]) as usize,
-        ),
-        127 => {
-            let n: [u8; 8] = bytes.get(2..10)?.try_into().ok()?;
-            (10, u64::from_be_bytes(n) as usize)
-        }
-        n => (2, n as usize),
-    };
-    (bytes.len() >= head + len).then_some((head, len))
-}
-
 impl Client {
-    /// Connects, upgrades, reads the Engine.IO open packet, joins the main namespace.
-    fn connect(addr: &str) -> io::Result<Client> {
-        let mut stream = TcpStream::connect(addr)?;
-        stream.set_nodelay(true)?;
-        stream.set_read_timeout(Some(Duration::from_secs(30)))?;
-        write!(
-            stream,
-            "GET /socket.io/?EIO=4&transport=websocket HTTP/1.1\r\nHost: {addr}\r\n\
-             Upgrade: websocket\r\nConnection: Upgrade\r\n\
-             Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
-        )?;
-        let mut client = Client {
-            stream,
-            buf: vec![0; 256 * 1024],
-            len: 0,
-        };
-        let head_end = loop {
-            client.fill()?;
-            if let Some(i) = client.buf[..client.len]
-                .windows(4)
-                .position(|w| w == b"\r\n\r\n")
-            {
-                break i + 4;
-            }
-        };
-        if !client.buf.starts_with(b"HTTP/1.1 101") {
-            return Err(io::Error::other("upgrade refused"));
-        }
-        client.buf.copy_within(head_end..client.len, 0);
-        client.len -= head_end;
-        let mut opened = false;
-        client.until(|payload| {
-            opened = payload.starts_with(b"0{");
-            opened
-        })?;
-        client.stream.write_all(&text_frame(b"40"))?;
-        client.until(|payload| payload.starts_with(b"40{"))?;
-        Ok(client)
-    }
-
-    fn fill(&mut self) -> io::Result<()> {
-        if self.len == self.buf.len() {
-            self.buf.resize(self.buf.len() * 2, 0);
-        }
-        match self.stream.read(&mut self.buf[self.len..])? {
-            0 => Err(io::ErrorKind::UnexpectedEof.into()),
-            n => {
-                self.len += n;
-                Ok(())
-            }
-        }
-    }
-
-    /// Hands each complete buffered frame's payload to `f`, reading once first if there is
-    /// none. Engine.IO pings are answered here.
-    fn read_frames(&mut self, mut f: impl FnMut(&[u8])) -> io::Result<()> {
-        while !self.has_frame() {
-            self.fill()?;
-        }
-        let mut at = 0;
-        let mut pongs = 0;
-        loop {
-            let rest = &self.buf[at..self.len];
-            let Some((head, len)) = frame_at(rest) else {
-                break;
-            };
-            if rest[0] & 0x0f == 0x8 {
-                return Err(io::Error::other("closed by the server"));
-            }
-            let payload = &rest[head..head + len];
-            if payload == b"2" {
-                pongs += 1;
-            }
-            f(payload);
-            at += head + len;
-        }
-        self.buf.copy_within(at..self.len, 0);
-        self.len -= at;
-        for _ in 0..pongs {
-            self.stream.write_all(&text_frame(b"3"))?;
-        }
-        Ok(())
-    }
-
-    fn has_frame(&self) -> bool {
-        frame_at(&self.buf[..self.len]).is_some()
-    }
-
     /// Reads the buffered replies (once first if there is none), takes them off `in_flight`,
     /// and returns how many there were and their bytes. Anything but a reply to [`EVENT`] (or
     /// an Engine.IO ping), or more replies than events, is an error.
@@ -201,15 +79,6 @@ impl Client {
         *in_flight = (in_flight.checked_sub(got))
             .ok_or_else(|| io::Error::other("more replies than events"))?;
         Ok((got, bytes))
-    }
-
-    /// Reads frames until `f` says one was the one awaited.
-    fn until(&mut self, mut f: impl FnMut(&[u8]) -> bool) -> io::Result<()> {
-        let mut done = false;
-        while !done {
-            self.read_frames(|p| done |= f(p))?;
-        }
-        Ok(())
     }
 }
 

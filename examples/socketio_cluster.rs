@@ -10,10 +10,12 @@
 //! - `broadcast` (any arguments) → `broadcast` with the same arguments to the room `all`
 //!   on every node (`io.to("all").emit(..)`);
 //! - `broadcast_except` (any arguments) → the same, but not to the members of `quiet`
-//!   (`io.to("all").except("quiet").emit(..)`).
+//!   (`io.to("all").except("quiet").emit(..)`);
+//! - the server-side event `ping` from another node (`io.serverSideEmit("ping", cb)`) →
+//!   answers this node's address.
 //!
 //! Not yet: the issue's `count` (`fetch_sockets` across nodes) and `ask_others`
-//! (`server_side_emit` with ack), which need the adapter's requests.
+//! (`server_side_emit` with ack), which need requests made from here.
 
 mod common;
 
@@ -37,16 +39,24 @@ fn main() -> std::io::Result<()> {
         redis.uid()
     );
     common::shutdown_on_signal(server.handle())?;
-    server.run_with(|_reactor| socket_io(&redis))
+    let me = format!("{http}://{addr}/");
+    server.run_with(|_reactor| socket_io(&redis, &me))
 }
 
-fn socket_io(redis: &RedisAdapter) -> SocketIo {
+/// The Socket.IO server of one reactor; `me` is this node's address.
+fn socket_io(redis: &RedisAdapter, me: &str) -> SocketIo {
     let mut options = Options::default();
     if let Some(deflate) = common::deflate() {
         options = options.per_message_deflate(deflate);
     }
     let mut io = SocketIo::new(options);
     io.adapter(redis);
+    let me = me.to_owned();
+    io.of("/").on_server_side("ping", move |_args, ack| {
+        if let Some(ack) = ack {
+            ack.send(me.as_str());
+        }
+    });
     io.of("/").on_connection(|socket| {
         socket.join("all").ok();
         let quiet = socket

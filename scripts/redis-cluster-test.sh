@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# The Redis adapter (feature `redis`) against a real redis-server (tests/redis.rs), then a
+# The Redis adapter and plain rooms across nodes (feature `redis`) against a real
+# redis-server (tests/redis.rs: two servers in one process, clients on both), then a
 # Socket.IO cluster on one Redis: examples/socketio_cluster.rs and its Node twin
 # (tests/cluster/node-server.mjs: socket.io + @socket.io/redis-adapter + redis, pinned in
 # tests/cluster/package-lock.json), official clients on both (tests/cluster/cluster.test.mjs),
@@ -12,7 +13,7 @@ if ! command -v redis-server >/dev/null; then
     ${SUDO:-$(command -v sudo || true)} apt-get update -qq
     ${SUDO:-$(command -v sudo || true)} apt-get install -y -qq redis-server >/dev/null
 fi
-# The adapter against a real Redis (tests/redis.rs: its ignored tests need redis-server).
+# The adapter and the rooms against a real Redis (tests/redis.rs: its ignored tests need redis-server).
 cargo test --quiet --features redis --test redis -- --include-ignored
 cargo build --quiet --features redis --example socketio_cluster
 (cd tests/cluster && npm ci --no-audit --no-fund --loglevel=error)

@@ -47,6 +47,8 @@ pub struct Config {
     pub(crate) deflate: Option<DeflateConfig>,
     #[cfg(feature = "tls")]
     pub(crate) tls: Option<Arc<rustls::ServerConfig>>,
+    #[cfg(feature = "redis")]
+    pub(crate) cluster: Option<crate::cluster::Cluster>,
 }
 
 /// Reactors a server may have: a [`ConnId`](crate::ConnId) names its reactor in 8 bits.
@@ -114,6 +116,8 @@ impl Default for Config {
             deflate: None,
             #[cfg(feature = "tls")]
             tls: None,
+            #[cfg(feature = "redis")]
+            cluster: None,
         }
     }
 }
@@ -269,6 +273,23 @@ impl Config {
     #[cfg(feature = "tls")]
     pub fn get_tls(&self) -> Option<&Arc<rustls::ServerConfig>> {
         self.tls.as_ref()
+    }
+
+    /// Spans this server's rooms across the nodes of a [`Cluster`](crate::cluster::Cluster)
+    /// joined through Redis (feature `redis`): publishing to a room reaches its members on
+    /// every node (see [`cluster`](crate::cluster)). Default: none. A cluster serves one
+    /// server at a time: binding a second one with it while the first is there is refused
+    /// (`InvalidInput`).
+    #[cfg(feature = "redis")]
+    pub fn cluster(mut self, cluster: crate::cluster::Cluster) -> Self {
+        self.cluster = Some(cluster);
+        self
+    }
+
+    /// The value of [`cluster`](Self::cluster), if set.
+    #[cfg(feature = "redis")]
+    pub fn get_cluster(&self) -> Option<&crate::cluster::Cluster> {
+        self.cluster.as_ref()
     }
 
     /// Whether connections are served over TLS.

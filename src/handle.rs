@@ -21,6 +21,8 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 #[cfg(feature = "socketio")]
 use std::sync::{Mutex, PoisonError};
+#[cfg(feature = "redis")]
+use std::sync::{OnceLock, Weak};
 
 use mio::net::TcpStream;
 use mio::Waker;
@@ -156,6 +158,9 @@ pub(crate) struct Mesh {
     /// Connections each reactor holds, as it last said (once per pass): for
     /// `max_connections`, the total, and handing connections to the least loaded.
     loads: Box<[AtomicUsize]>,
+    /// The cluster the server's rooms span, if any: publishes go there too.
+    #[cfg(feature = "redis")]
+    cluster: OnceLock<crate::cluster::Cluster>,
 }
 
 impl fmt::Debug for Mesh {
@@ -192,6 +197,13 @@ impl Mesh {
             Arc::clone(&made) as Arc<dyn Any + Send + Sync>,
         );
         made
+    }
+
+    /// The cluster the server's rooms span, if one is attached.
+    #[cfg(feature = "redis")]
+    #[inline]
+    pub(crate) fn cluster(&self) -> Option<&crate::cluster::Cluster> {
+        self.cluster.get()
     }
 
     /// Every reactor.
@@ -335,6 +347,19 @@ pub struct Handle {
     mesh: Arc<Mesh>,
 }
 
+/// A [`Handle`] that does not keep the server's queues alive.
+#[cfg(feature = "redis")]
+#[derive(Debug)]
+pub(crate) struct WeakHandle(Weak<Mesh>);
+
+#[cfg(feature = "redis")]
+impl WeakHandle {
+    /// The handle, while the server's queues are still there.
+    pub(crate) fn upgrade(&self) -> Option<Handle> {
+        self.0.upgrade().map(|mesh| Handle { mesh })
+    }
+}
+
 impl fmt::Debug for Handle {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Handle").finish_non_exhaustive()
@@ -361,6 +386,8 @@ impl Handle {
             #[cfg(feature = "socketio")]
             shared: Mutex::default(),
             loads,
+            #[cfg(feature = "redis")]
+            cluster: OnceLock::new(),
         });
         let inboxes = (takers.into_iter().enumerate())
             .map(|(reactor, taker)| Inbox {
@@ -390,11 +417,41 @@ impl Handle {
     }
 
     /// Sends a message to every member of a room, on every reactor (encoded once per
-    /// reactor, shared by its members).
+    /// reactor, shared by its members), and with a [`Cluster`](crate::cluster::Cluster)
+    /// attached (feature `redis`), on every node: published to the others once it is
+    /// accepted here.
     pub fn publish(&self, room: &str, msg: impl Into<Message>) -> Result<(), SendError> {
-        let (room, msg): (Arc<str>, Message) = (room.into(), msg.into());
+        let msg = msg.into();
+        #[cfg(feature = "redis")]
+        if let Some(cluster) = self.mesh.cluster() {
+            self.publish_here(room, msg.clone())?;
+            cluster.publish(room, &msg);
+            return Ok(());
+        }
+        self.publish_here(room, msg)
+    }
+
+    /// [`publish`](Self::publish) on this server's reactors only.
+    pub(crate) fn publish_here(&self, room: &str, msg: Message) -> Result<(), SendError> {
+        let room: Arc<str> = room.into();
         let make = || Command::Publish(Arc::clone(&room), msg.clone());
         self.mesh.push_all(&self.mesh.all(), make, Wake::Now)
+    }
+
+    /// Has other nodes' publishes go to this server's rooms, and its publishes to them;
+    /// `false` if the cluster serves another server, or this one has a cluster.
+    #[cfg(feature = "redis")]
+    pub(crate) fn attach(&self, cluster: &crate::cluster::Cluster) -> bool {
+        self.mesh.cluster().is_none()
+            && cluster.attach(self)
+            && self.mesh.cluster.set(cluster.clone()).is_ok()
+    }
+
+    /// A reference that does not keep the server's queues alive (the cluster's, whose
+    /// own is held by them).
+    #[cfg(feature = "redis")]
+    pub(crate) fn downgrade(&self) -> WeakHandle {
+        WeakHandle(Arc::downgrade(&self.mesh))
     }
 
     /// Sends a message to every open connection.

@@ -70,6 +70,8 @@
 #![doc(test(attr(deny(warnings))))]
 
 mod clock;
+#[cfg(feature = "redis")]
+pub mod cluster;
 mod config;
 mod conn;
 mod ctx;
@@ -85,6 +87,8 @@ mod id;
 mod message;
 mod queue;
 mod reactor;
+#[cfg(feature = "redis")]
+mod redis;
 mod request_ext;
 mod rooms;
 mod server;

@@ -291,8 +291,9 @@ impl Core {
 
     /// Sends a message to every member of `room` but `except`, on every reactor: the
     /// others' members through their queues (all of them, or none if one is full), then
-    /// this one's. Returns how many it was queued for here, plus the members the other
-    /// reactors count now (which queue it on their next pass).
+    /// this one's; with a cluster attached, once accepted here, to the other nodes too.
+    /// Returns how many it was queued for here, plus the members the other reactors count
+    /// now (which queue it on their next pass); the other nodes' are not counted.
     pub(crate) fn publish(
         &mut self,
         room: &str,
@@ -313,6 +314,10 @@ impl Core {
                     Err(SendError::Stopped) => 0,
                 };
             }
+        }
+        #[cfg(feature = "redis")]
+        if let Some(cluster) = self.handle.mesh().cluster() {
+            cluster.publish(room, &msg);
         }
         Ok(self.publish_here(room, msg, except) + there)
     }

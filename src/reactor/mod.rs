@@ -127,6 +127,13 @@ fn start(
         .map(|poll| Waker::new(poll.registry(), WAKER))
         .collect::<io::Result<Vec<_>>>()?;
     let (handle, inboxes) = Handle::new(wakers, config.command_queue_capacity);
+    #[cfg(feature = "redis")]
+    if let Some(cluster) = &config.cluster {
+        if !handle.attach(cluster) {
+            let why = "this Cluster serves another server already (one Cluster per server)";
+            return Err(io::Error::new(io::ErrorKind::InvalidInput, why));
+        }
+    }
     if let Clock::Manual(manual) = &config.clock {
         manual.attach(handle.clone());
     }

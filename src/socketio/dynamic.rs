@@ -67,6 +67,10 @@ impl Sio {
         let children = self.namespaces.iter().filter(|n| n.is_child()).count();
         if children < self.max_children {
             debug!("child namespace {name} made");
+            #[cfg(feature = "redis")]
+            if let Some(redis) = &self.redis {
+                redis.serve(name);
+            }
             self.namespaces.push(child);
             return Some(self.namespaces.len() - 1);
         }

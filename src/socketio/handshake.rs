@@ -132,6 +132,54 @@ impl Handshake {
     }
 }
 
+impl Handshake {
+    /// As the reference's `socket.handshake` serialises (what a Node node of a cluster
+    /// reads from `fetchSockets`): `headers` (names in lower case), `time` (ISO 8601, UTC),
+    /// `address`, `xdomain`, `secure`, `issued` (ms), `url`, `query`, `auth`.
+    #[cfg(feature = "redis")]
+    pub(crate) fn to_json(&self) -> Value {
+        let headers: serde_json::Map<String, Value> = (self.request().headers())
+            .map(|(n, v)| (n.to_ascii_lowercase(), Value::from(v)))
+            .collect();
+        let query: serde_json::Map<String, Value> = (self.query().iter())
+            .map(|(n, v)| (n.clone(), Value::from(v.as_str())))
+            .collect();
+        serde_json::json!({
+            "headers": headers,
+            "time": iso_8601(self.issued()),
+            "address": self.address().ip().to_string(),
+            "xdomain": self.xdomain(),
+            "secure": self.secure(),
+            "issued": self.issued(),
+            "url": self.url(),
+            "query": query,
+            "auth": self.auth(),
+        })
+    }
+}
+
+/// `ms` since the Unix epoch as `YYYY-MM-DDTHH:MM:SS.mmmZ` (days to a civil date: Howard
+/// Hinnant's `civil_from_days`).
+#[cfg(feature = "redis")]
+fn iso_8601(ms: u64) -> String {
+    let (days, rest) = (ms / 86_400_000, ms % 86_400_000);
+    let z = days + 719_468;
+    let (era, doe) = (z / 146_097, z % 146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + u64::from(month <= 2);
+    let (h, m, s, milli) = (
+        rest / 3_600_000,
+        rest / 60_000 % 60,
+        rest / 1000 % 60,
+        rest % 1000,
+    );
+    format!("{year:04}-{month:02}-{day:02}T{h:02}:{m:02}:{s:02}.{milli:03}Z")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -156,5 +204,25 @@ mod tests {
         assert!(hs.xdomain());
         assert!(!hs.secure(), "a plain connection");
         assert!(hs.url().starts_with("/socket.io/?EIO=4"));
+    }
+
+    #[cfg(feature = "redis")]
+    #[test]
+    fn serialises_as_the_reference_does() {
+        let req = Request::from_parts("GET", "/socket.io/?EIO=4&x=1", [("X-Test", "a")]);
+        let at = UNIX_EPOCH + std::time::Duration::from_millis(1_700_000_000_123);
+        let opening = Opening::new(req, SocketAddr::from(([10, 0, 0, 2], 9)), at);
+        let hs = Handshake::new(Arc::new(opening), serde_json::json!({"t": 1}));
+        let json = hs.to_json();
+        assert_eq!(json["headers"]["x-test"], "a");
+        assert_eq!(json["time"], "2023-11-14T22:13:20.123Z");
+        assert_eq!(json["address"], "10.0.0.2");
+        assert_eq!(json["query"], serde_json::json!({"x": "1"}));
+        assert_eq!(
+            (json["issued"].as_u64(), &json["auth"]["t"]),
+            (Some(1_700_000_000_123), &serde_json::json!(1))
+        );
+        assert_eq!(iso_8601(0), "1970-01-01T00:00:00.000Z");
+        assert_eq!(iso_8601(951_782_400_000), "2000-02-29T00:00:00.000Z");
     }
 }

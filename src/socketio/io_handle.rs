@@ -135,6 +135,9 @@ pub(crate) enum Remote {
     Join(Vec<String>),
     Leave(Vec<String>),
     Disconnect(bool),
+    /// Another node's server-side event, for this endpoint's listeners.
+    #[cfg(feature = "redis")]
+    ServerSide(String, Payload, Option<super::ServerSideAck>),
     /// The whole answer to an operation a callback of this reactor made.
     Part(WaitKey, Arc<PartCell>),
 }
@@ -204,7 +207,7 @@ impl IoHandle {
 
     /// Queues an operation (made by `make` for each reactor) on every reactor's endpoint,
     /// or on none; answers to a [`Gather`] are expected from as many as took it.
-    fn push(
+    pub(crate) fn push(
         &self,
         nsp: &str,
         sel: &Selection,
@@ -262,6 +265,23 @@ impl IoHandle {
     ) -> Result<(), SendError> {
         let op = || Remote::Emit(event.to_owned(), payload.clone());
         self.push(nsp, sel, op, None)
+    }
+
+    /// Runs another node's server-side event on this endpoint's listeners (one reactor's:
+    /// the reference runs them once per node).
+    #[cfg(feature = "redis")]
+    pub(crate) fn server_side(
+        &self,
+        nsp: &str,
+        event: String,
+        payload: Payload,
+        ack: Option<super::ServerSideAck>,
+    ) -> Result<(), SendError> {
+        let op = Remote::ServerSide(event, payload, ack);
+        let queued = Queued::here(nsp, &Selection::default(), op);
+        self.shared.queue.push(queued).map_err(|(e, _)| e)?;
+        self.notify();
+        Ok(())
     }
 
     /// Wakes this endpoint's reactor to run its queue (once per drain).
@@ -561,6 +581,10 @@ fn run_one(sio: &mut Sio, eng: &mut Engine<Client>, queued: Queued) {
         Remote::Join(rooms) => Operation::Join(rooms),
         Remote::Leave(rooms) => Operation::Leave(rooms),
         Remote::Disconnect(close) => Operation::Disconnect { close },
+        #[cfg(feature = "redis")]
+        Remote::ServerSide(event, payload, ack) => {
+            return sio.server_side_event(ns, &event, &payload, ack.as_ref());
+        }
         Remote::Part(..) => return,
     };
     sio.apply(eng, ns, &sel, op);

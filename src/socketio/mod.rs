@@ -208,6 +208,8 @@ mod reason;
 mod recovery;
 #[cfg(feature = "redis")]
 mod redis;
+#[cfg(feature = "redis")]
+mod server_side;
 mod sid;
 mod socket;
 
@@ -231,8 +233,12 @@ pub use self::payload::Payload;
 pub use self::reason::DisconnectReason;
 pub use self::recovery::Recovery;
 #[cfg(feature = "redis")]
-pub use self::redis::{RedisAdapter, RedisError, RedisOptions};
+pub use self::redis::{RedisAdapter, RedisOptions};
+#[cfg(feature = "redis")]
+pub use self::server_side::ServerSideAck;
 pub use self::socket::{Ack, AckError, EmitError, Socket};
+#[cfg(feature = "redis")]
+pub use crate::redis::RedisError;
 /// The type-keyed map of [`Socket::data`] and [`SocketInfo::data`] (the `http` crate's), so
 /// helpers taking it need no dependency of their own.
 pub use http::Extensions;
@@ -618,6 +624,7 @@ impl<F> SocketIo<F> {
         let io = self.handle();
         io.join_cluster(redis);
         redis.attach(io);
+        (self.ep.app.namespaces.iter()).for_each(|n| redis.serve(&n.name));
         self.ep.app.redis = Some(redis.clone());
     }
 

@@ -41,6 +41,8 @@ use super::payload::Payload;
 use super::peers::{Peers, Team, WaitKey, Waiting};
 use super::reason::DisconnectReason;
 use super::recovery::{Recovery, Store};
+#[cfg(feature = "redis")]
+use super::server_side::ServerSideFn;
 use super::socket::{send_packet, Ack, AckError, Socket};
 use crate::http::Request;
 use crate::rooms::{RoomLimits, Rooms};
@@ -68,6 +70,9 @@ pub struct Namespace {
     pub(crate) members: HashSet<SocketKey>,
     /// Kept sessions and events, with recovery on; made on first use (recovery.rs).
     pub(crate) recovery: Option<Store>,
+    /// Listeners of events from the other nodes of a cluster (server_side.rs).
+    #[cfg(feature = "redis")]
+    pub(crate) server_side: Vec<(Box<str>, Rc<RefCell<ServerSideFn>>)>,
 }
 
 impl fmt::Debug for Namespace {
@@ -90,6 +95,8 @@ impl Namespace {
             rooms: Rooms::new(limits),
             members: HashSet::new(),
             recovery: None,
+            #[cfg(feature = "redis")]
+            server_side: Vec::new(),
         }
     }
 
@@ -103,6 +110,8 @@ impl Namespace {
             rooms: Rooms::new(limits),
             members: HashSet::new(),
             recovery: None,
+            #[cfg(feature = "redis")]
+            server_side: Vec::new(),
         }
     }
 
@@ -173,6 +182,23 @@ impl Namespace {
     /// place to add its listeners. Several handlers run in the order added.
     pub fn on_connection(&mut self, handler: impl FnMut(&mut Socket<'_>) + 'static) -> &mut Self {
         self.on_connection.push(Rc::new(RefCell::new(handler)));
+        self
+    }
+
+    /// Adds a listener of `event` sent by another node of the cluster with Node's
+    /// `io.serverSideEmit(event, ...args)` (the reference's `io.on(event, listener)` on a
+    /// namespace). It gets the arguments and, if the sender asked for an answer, a
+    /// [`ServerSideAck`](super::ServerSideAck). With several reactors add it on each: an
+    /// event runs the listeners of one. A node's own server-side events do not reach it
+    /// (as in the reference). Events of a dynamic namespace's children are not listened
+    /// to.
+    #[cfg(feature = "redis")]
+    pub fn on_server_side(
+        &mut self,
+        event: &str,
+        listener: impl FnMut(Payload, Option<super::ServerSideAck>) + 'static,
+    ) -> &mut Self {
+        (self.server_side).push((event.into(), Rc::new(RefCell::new(listener))));
         self
     }
 
@@ -309,6 +335,10 @@ impl Sio {
             Some(i) => i,
             None => {
                 let namespace = Namespace::new(name, self.room_limits());
+                #[cfg(feature = "redis")]
+                if let Some(redis) = &self.redis {
+                    redis.serve(name);
+                }
                 self.namespaces.push(namespace);
                 self.namespaces.len() - 1
             }

@@ -155,6 +155,10 @@ pub(crate) enum Answer {
     /// To a thread, on the channel it waits on.
     Acks(SyncSender<Result<Vec<Payload>, BroadcastAckError>>),
     Sockets(SyncSender<Vec<SocketInfo>>),
+    /// To a function, on the thread that adds the last part (the Redis adapter's answer
+    /// to another node); `None` if no part came.
+    #[cfg(feature = "redis")]
+    Then(Box<dyn FnOnce(Option<Part>) + Send>),
     /// To the reactor whose callback asked, in the place held for it in its queue; it
     /// finishes what [`Waiting`] entry `key` says.
     Origin {
@@ -238,6 +242,8 @@ impl State {
             (Answer::Acks(tx), _) => drop(tx.send(Ok(Vec::new()))),
             (Answer::Sockets(tx), Some(Part::Sockets(all))) => drop(tx.send(all)),
             (Answer::Sockets(tx), _) => drop(tx.send(Vec::new())),
+            #[cfg(feature = "redis")]
+            (Answer::Then(then), merged) => then(merged),
             (Answer::Origin { to, place, key }, merged) => {
                 let part = PartCell::new(merged.unwrap_or(Part::Sockets(Vec::new())));
                 let op = Queued::here("", &Selection::default(), Remote::Part(key, part));

@@ -2,26 +2,19 @@
 //! Redis pub/sub, wire-compatible with Node's `@socket.io/redis-adapter` 8.x (classic
 //! pub/sub mode): a broadcast made on one node reaches the selected sockets of every node.
 //!
-//! Two threads per adapter, each with its own Redis connection (a connection in
-//! subscribed mode cannot publish):
-//! - the subscriber receives every broadcast of the cluster (`<key>#*`) and hands the
-//!   ones of other nodes to the reactor through an [`IoHandle`]'s bounded queue and the
-//!   reactor's waker, as any other thread does;
-//! - the publisher takes this node's broadcasts from a bounded queue and publishes them.
-//!   The reactor never waits for Redis: when that queue is full a broadcast is dropped for
-//!   the other nodes (still delivered here) and counted ([`RedisAdapter::dropped`]).
-//!
-//! Either connection lost: the thread logs it and reconnects with backoff (100 ms doubling
-//! to 5 s); local delivery goes on meanwhile, and what is published meanwhile is dropped
-//! and counted.
+//! The connections, threads, bounded queue and reconnection are the crate's Redis
+//! [`Link`](crate::redis::Link); this module subscribes it to the cluster's broadcasts
+//! (`<key>#*`), hands the ones of other nodes to the reactor through an [`IoHandle`]'s
+//! bounded queue and the reactor's waker, and publishes this node's broadcasts. When the
+//! publisher's queue is full a broadcast is dropped for the other nodes (still delivered
+//! here) and counted ([`RedisAdapter::dropped`]).
 
-mod outbound;
+mod answer;
+mod requests;
 mod wire;
 
 use std::fmt;
-use std::sync::mpsc::{self, Receiver};
 use std::sync::{Arc, OnceLock, Weak};
-use std::thread;
 use std::time::Duration;
 
 use log::{debug, warn};
@@ -30,13 +23,7 @@ use super::adapter::Selection;
 use super::namespace::Sio;
 use super::payload::Payload;
 use super::IoHandle;
-use outbound::{Message, Outbound};
-
-/// How long connecting to Redis may take, at the start and on every reconnection.
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
-/// The first wait before reconnecting; it doubles up to [`MAX_BACKOFF`].
-const FIRST_BACKOFF: Duration = Duration::from_millis(100);
-const MAX_BACKOFF: Duration = Duration::from_secs(5);
+use crate::redis::{Link, Message, RedisError, Topic};
 
 /// How a [`RedisAdapter`] joins the cluster. Every node of a cluster must use the same
 /// [`key`](Self::key).
@@ -45,6 +32,7 @@ const MAX_BACKOFF: Duration = Duration::from_secs(5);
 pub struct RedisOptions {
     key: String,
     queue: usize,
+    requests_timeout: Duration,
 }
 
 impl Default for RedisOptions {
@@ -52,6 +40,7 @@ impl Default for RedisOptions {
         RedisOptions {
             key: "socket.io".to_owned(),
             queue: 1024,
+            requests_timeout: Duration::from_secs(5),
         }
     }
 }
@@ -71,36 +60,13 @@ impl RedisOptions {
         self.queue = queue.max(1);
         self
     }
-}
 
-/// Why [`RedisAdapter::connect`] or [`RedisAdapter::server_count`] failed.
-#[derive(Debug)]
-#[non_exhaustive]
-pub enum RedisError {
-    /// The URL is not a Redis URL (`redis://host:port/db`).
-    Url(redis::RedisError),
-    /// Redis could not be reached, or refused a command.
-    Redis(redis::RedisError),
-    /// A thread could not be started.
-    Thread(std::io::Error),
-}
-
-impl fmt::Display for RedisError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            RedisError::Url(e) => write!(f, "invalid Redis URL: {e}"),
-            RedisError::Redis(e) => write!(f, "Redis: {e}"),
-            RedisError::Thread(e) => write!(f, "cannot start the Redis adapter's thread: {e}"),
-        }
-    }
-}
-
-impl std::error::Error for RedisError {
-    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        match self {
-            RedisError::Url(e) | RedisError::Redis(e) => Some(e),
-            RedisError::Thread(e) => Some(e),
-        }
+    /// How long this node waits for the other nodes' answers to a request (the Node
+    /// adapter's `requestsTimeout`; default 5 s); also how long a broadcast with
+    /// acknowledgements asked by a Node node waits here when it names no timeout.
+    pub fn requests_timeout(mut self, timeout: Duration) -> Self {
+        self.requests_timeout = timeout;
+        self
     }
 }
 
@@ -112,8 +78,14 @@ impl std::error::Error for RedisError {
 /// Broadcasts ([`Broadcast::emit`](super::Broadcast::emit),
 /// [`Operator::emit`](super::Operator::emit)) are delivered here and published for the
 /// other nodes; theirs are delivered to the sockets here, `to` and `except` rooms
-/// honoured, text and binary arguments alike. Other operations (acknowledgements,
-/// `fetch_sockets`, joins, leaves, disconnections, server-side emits) stay on this node.
+/// honoured, text and binary arguments alike.
+///
+/// It answers every request of the Node adapter (`fetchSockets`, `allRooms`,
+/// `socketsJoin`, `socketsLeave`, `disconnectSockets`, `serverSideEmit` with and without
+/// acknowledgement, broadcasts with acknowledgements) for the namespaces of this node, so
+/// a Node node counts it in its `serverCount` and never waits for it until a timeout.
+/// In a `fetchSockets` answer a socket's `data` is the `serde_json::Value` its
+/// [`data`](super::Socket::data) holds, if any (`{}` otherwise).
 ///
 /// ```no_run
 /// use wsreactor::socketio::{Options, RedisAdapter, RedisOptions, SocketIo};
@@ -139,11 +111,9 @@ pub struct RedisAdapter {
 }
 
 struct Inner {
-    /// This node's id in the cluster's messages (the Node adapter's `uid`).
-    uid: String,
+    link: Link,
     key: String,
-    client: redis::Client,
-    outbound: Outbound,
+    requests_timeout: Duration,
     /// Where the other nodes' broadcasts go: the first attached server's handle.
     io: OnceLock<IoHandle>,
 }
@@ -151,7 +121,7 @@ struct Inner {
 impl fmt::Debug for RedisAdapter {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("RedisAdapter")
-            .field("uid", &self.inner.uid)
+            .field("uid", &self.uid())
             .field("key", &self.inner.key)
             .field("dropped", &self.dropped())
             .finish_non_exhaustive()
@@ -167,61 +137,48 @@ impl RedisAdapter {
     /// [`RedisError::Url`] for a malformed URL, [`RedisError::Redis`] if Redis cannot be
     /// reached within 5 s or refuses the subscription, [`RedisError::Thread`].
     pub fn connect(url: &str, options: RedisOptions) -> Result<Self, RedisError> {
-        let client = redis::Client::open(url).map_err(RedisError::Url)?;
-        let publisher = connect(&client).map_err(RedisError::Redis)?;
-        let (outbound, queue) = Outbound::new(options.queue);
+        // The subscriber starts before the adapter exists: what it receives meanwhile
+        // finds no adapter, as it would find no server attached.
+        let adapter: Arc<OnceLock<Weak<Inner>>> = Arc::default();
+        let slot = Arc::clone(&adapter);
+        let deliver = move |channel: &str, bytes: &[u8]| {
+            if let Some(inner) = slot.get().and_then(Weak::upgrade) {
+                inner.deliver(channel, bytes);
+            }
+        };
+        let topics = vec![Topic::Pattern(wire::broadcast_pattern(&options.key))];
+        let link = Link::connect(url, topics, options.queue, deliver)?;
         let inner = Arc::new(Inner {
-            uid: uid(),
+            link,
             key: options.key,
-            client: client.clone(),
-            outbound,
+            requests_timeout: options.requests_timeout,
             io: OnceLock::new(),
         });
-        let (ready, subscribed) = mpsc::channel();
-        let weak = Arc::downgrade(&inner);
-        thread::Builder::new()
-            .name("wsreactor-redis-sub".into())
-            .spawn(move || subscribe(&weak, &client, &ready))
-            .map_err(RedisError::Thread)?;
-        match subscribed.recv() {
-            Ok(Ok(())) => {}
-            Ok(Err(e)) => return Err(RedisError::Redis(e)),
-            Err(_) => {
-                return Err(RedisError::Thread(std::io::Error::other(
-                    "subscriber ended",
-                )))
-            }
-        }
-        let (client, weak) = (inner.client.clone(), Arc::downgrade(&inner));
-        thread::Builder::new()
-            .name("wsreactor-redis-pub".into())
-            .spawn(move || publish(&weak, &client, publisher, &queue))
-            .map_err(RedisError::Thread)?;
+        let _ = adapter.set(Arc::downgrade(&inner));
         Ok(RedisAdapter { inner })
     }
 
     /// This node's id in the cluster.
     pub fn uid(&self) -> &str {
-        &self.inner.uid
+        self.inner.link.uid()
     }
 
     /// Broadcasts not published because the publisher's queue was full or Redis was
     /// unreachable, since the start.
     pub fn dropped(&self) -> u64 {
-        self.inner.outbound.dropped()
+        self.inner.link.dropped()
     }
 
     /// How many nodes answer requests for namespace `nsp` (the Node adapter's
-    /// `serverCount`: subscribers of `<key>-request#<nsp>#`, by `PUBSUB NUMSUB`). Blocks
-    /// for a round trip to Redis: call it off the reactor's thread. Only Node nodes are
-    /// counted: a wsreactor node does not answer requests yet, so it does not subscribe
-    /// there (a Node caller would wait for its answer until the timeout).
+    /// `serverCount`: subscribers of `<key>-request#<nsp>#`, by `PUBSUB NUMSUB`), this
+    /// one included once it has the namespace: Node and wsreactor nodes alike. Blocks for
+    /// a round trip to Redis: call it off the reactor's thread.
     ///
     /// # Errors
     /// [`RedisError::Redis`] if Redis cannot be reached.
     pub fn server_count(&self, nsp: &str) -> Result<usize, RedisError> {
-        let mut con = connect(&self.inner.client).map_err(RedisError::Redis)?;
-        let channel = format!("{}-request#{nsp}#", self.inner.key);
+        let mut con = self.inner.link.connection()?;
+        let channel = requests::request_channel(&self.inner.key, nsp);
         let (_, count): (String, usize) = redis::cmd("PUBSUB")
             .arg("NUMSUB")
             .arg(&channel)
@@ -238,14 +195,23 @@ impl RedisAdapter {
         event: &str,
         payload: &Payload,
     ) -> Message {
-        let inner = &self.inner;
-        let channel = wire::broadcast_channel(&inner.key, nsp, sel);
-        (channel, wire::encode(&inner.uid, nsp, sel, event, payload))
+        let channel = wire::broadcast_channel(&self.inner.key, nsp, sel);
+        (channel, wire::encode(self.uid(), nsp, sel, event, payload))
     }
 
     /// Hands a broadcast to the publisher; never blocks (see [`RedisOptions::queue`]).
     pub(crate) fn publish(&self, msg: Message) {
-        self.inner.outbound.offer(msg);
+        self.inner.link.publish(msg);
+    }
+
+    /// Takes part in namespace `nsp`'s requests: answers the other nodes' and gets the
+    /// answers to its own (the Node adapter subscribes these channels per namespace).
+    pub(crate) fn serve(&self, nsp: &str) {
+        let (key, link) = (&self.inner.key, &self.inner.link);
+        link.subscribe(Topic::Channel(requests::request_channel(key, nsp)));
+        link.subscribe(Topic::Channel(requests::response_channel(key, nsp)));
+        let specific = requests::specific_response_channel(key, nsp, link.uid());
+        link.subscribe(Topic::Channel(specific));
     }
 
     /// Other nodes' broadcasts go to `io`'s server (the first one attached).
@@ -263,78 +229,29 @@ impl Sio {
     }
 }
 
-fn connect(client: &redis::Client) -> redis::RedisResult<redis::Connection> {
-    client.get_connection_with_timeout(CONNECT_TIMEOUT)
-}
-
-/// Six random bytes in hex: as unguessable as the Node adapter's `uid2(6)`, which only
-/// needs to differ between nodes.
-fn uid() -> String {
-    let mut bytes = [0u8; 6];
-    if getrandom::fill(&mut bytes).is_err() {
-        // Unique within this process at least; nodes on other hosts differ by the time.
-        let nanos = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_nanos());
-        bytes.copy_from_slice(&nanos.to_le_bytes()[..6]);
-    }
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
-/// The subscriber thread: subscribes (telling `ready` the first time), then delivers the
-/// other nodes' broadcasts until the adapter is gone; reconnects when Redis is lost.
-fn subscribe(
-    inner: &Weak<Inner>,
-    client: &redis::Client,
-    ready: &mpsc::Sender<redis::RedisResult<()>>,
-) {
-    let Some(pattern) = inner.upgrade().map(|i| wire::broadcast_pattern(&i.key)) else {
-        return;
-    };
-    let mut first = true;
-    let mut backoff = FIRST_BACKOFF;
-    loop {
-        let subscribed = connect(client).and_then(|mut con| {
-            let mut pubsub = con.as_pubsub();
-            pubsub.psubscribe(&pattern)?;
-            if first {
-                let _ = ready.send(Ok(()));
-                first = false;
-            }
-            backoff = FIRST_BACKOFF;
-            loop {
-                let msg = pubsub.get_message()?;
-                // The adapter is gone: nobody to deliver to.
-                let Some(inner) = inner.upgrade() else {
-                    return Ok(());
-                };
-                inner.deliver(msg.get_payload_bytes());
-            }
-        });
-        match subscribed {
-            Ok(()) => return,
-            Err(e) if first => {
-                let _ = ready.send(Err(e));
-                return;
-            }
-            Err(e) => warn!("Redis subscriber: {e}; reconnecting in {backoff:?}"),
-        }
-        if inner.strong_count() == 0 {
-            return;
-        }
-        thread::sleep(backoff);
-        backoff = (backoff * 2).min(MAX_BACKOFF);
-    }
-}
-
 impl Inner {
+    /// A message on one of the channels: a request, an answer, or a broadcast.
+    fn deliver(self: &Arc<Self>, channel: &str, bytes: &[u8]) {
+        let Some(rest) = channel.strip_prefix(&self.key) else {
+            return;
+        };
+        if let Some(nsp) = rest.strip_prefix("-request#") {
+            // `<key>-request#<nsp>#`
+            self.on_request(nsp.strip_suffix('#').unwrap_or(nsp), bytes);
+        } else if rest.starts_with("-response#") {
+            // Answers to this node's requests: it makes none yet.
+        } else {
+            self.on_broadcast(bytes);
+        }
+    }
+
     /// A message on a broadcast channel: another node's broadcast, for the sockets here.
-    fn deliver(&self, bytes: &[u8]) {
+    fn on_broadcast(&self, bytes: &[u8]) {
         let b = match wire::decode(bytes) {
             Ok(b) => b,
             Err(e) => return debug!("Redis: ignored a message on a broadcast channel: {e:?}"),
         };
-        if b.uid == self.uid {
+        if b.uid == self.link.uid() {
             return; // ours, delivered here already
         }
         let Some(io) = self.io.get() else {
@@ -345,49 +262,6 @@ impl Inner {
                 "a broadcast from node {} was not delivered here: {e}",
                 b.uid
             );
-        }
-    }
-}
-
-/// The publisher thread: publishes what the queue holds until the adapter is gone; a
-/// message that fails (Redis lost) is dropped and counted, then the connection is made
-/// again with backoff.
-fn publish(
-    inner: &Weak<Inner>,
-    client: &redis::Client,
-    con: redis::Connection,
-    queue: &Receiver<Message>,
-) {
-    let mut con = Some(con);
-    let mut backoff = FIRST_BACKOFF;
-    // Ends when every sender (the adapter's) is gone.
-    while let Ok((channel, msg)) = queue.recv() {
-        let Some(inner) = inner.upgrade() else {
-            return;
-        };
-        if con.is_none() {
-            match connect(client) {
-                Ok(c) => con = Some(c),
-                Err(e) => {
-                    warn!("Redis publisher: {e}; retrying in {backoff:?}");
-                    inner.outbound.count_dropped();
-                    drop(inner);
-                    thread::sleep(backoff);
-                    backoff = (backoff * 2).min(MAX_BACKOFF);
-                    continue;
-                }
-            }
-        }
-        let Some(c) = con.as_mut() else { continue };
-        let sent: redis::RedisResult<usize> =
-            redis::cmd("PUBLISH").arg(&channel).arg(&msg).query(c);
-        match sent {
-            Ok(_) => backoff = FIRST_BACKOFF,
-            Err(e) => {
-                warn!("Redis publisher: {e}; reconnecting");
-                inner.outbound.count_dropped();
-                con = None;
-            }
         }
     }
 }

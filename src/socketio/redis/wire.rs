@@ -162,7 +162,7 @@ fn room_name(v: &Mp) -> String {
 }
 
 /// A JSON argument as msgpack, placeholders replaced by the bytes they stand for.
-fn to_msgpack(v: &Value, bins: &[Bytes]) -> Mp {
+pub(super) fn to_msgpack(v: &Value, bins: &[Bytes]) -> Mp {
     match v {
         Value::Null => Mp::Nil,
         Value::Bool(b) => Mp::Boolean(*b),
@@ -198,7 +198,7 @@ fn number_to_msgpack(n: &Number) -> Mp {
 }
 
 /// A msgpack value as a JSON argument, binary values as placeholders for `bins`.
-fn to_json(v: &Mp, bins: &mut Vec<Bytes>) -> Value {
+pub(super) fn to_json(v: &Mp, bins: &mut Vec<Bytes>) -> Value {
     match v {
         Mp::Nil => Value::Null,
         Mp::Boolean(b) => Value::Bool(*b),
