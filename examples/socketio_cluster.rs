@@ -11,15 +11,17 @@
 //!   on every node (`io.to("all").emit(..)`);
 //! - `broadcast_except` (any arguments) → the same, but not to the members of `quiet`
 //!   (`io.to("all").except("quiet").emit(..)`);
-//! - the server-side event `ping` from another node (`io.serverSideEmit("ping", cb)`) →
-//!   answers this node's address.
-//!
-//! Not yet: the issue's `count` (`fetch_sockets` across nodes) and `ask_others`
-//! (`server_side_emit` with ack), which need requests made from here.
+//! - `count` with an ack → answers the number of sockets in the cluster (`fetch_sockets`
+//!   across reactors and nodes: `(await io.fetchSockets()).length`);
+//! - `ask_others` with an ack → sends the server-side event `ping` to the other nodes with
+//!   an ack (`io.serverSideEmit("ping", (err, replies) => ..)`) and answers the list of
+//!   their replies (those that came, after a timeout);
+//! - the server-side event `ping` from another node → answers this node's address.
 
 mod common;
 
-use log::info;
+use log::{info, warn};
+use wsreactor::serde_json::Value;
 use wsreactor::socketio::{Options, RedisAdapter, RedisOptions, SocketIo};
 use wsreactor::{Config, Server};
 
@@ -73,6 +75,32 @@ fn socket_io(redis: &RedisAdapter, me: &str) -> SocketIo {
         socket.on("broadcast_except", |socket, args, _ack| {
             let everyone_but_quiet = socket.nsp().to("all").except("quiet");
             everyone_but_quiet.emit("broadcast", args).ok();
+        });
+        socket.on("count", |socket, _args, ack| {
+            // The sockets of every reactor and every node.
+            let answered = socket.nsp().fetch_sockets_then(move |socket, sockets| {
+                if let Some(ack) = ack {
+                    ack.send(socket, sockets.len() as u64);
+                }
+            });
+            if let Err(e) = answered {
+                warn!("count: {e}");
+            }
+        });
+        socket.on("ask_others", |socket, _args, ack| {
+            let asked =
+                socket
+                    .nsp()
+                    .server_side_emit_with_ack("ping", (), move |socket, replies| {
+                        // After a timeout: the answers that came.
+                        let replies = replies.unwrap_or_else(|e| e.responses);
+                        if let Some(ack) = ack {
+                            ack.send(socket, Value::from(replies));
+                        }
+                    });
+            if let Err(e) = asked {
+                warn!("ask_others: {e}");
+            }
         });
     });
     io

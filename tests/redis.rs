@@ -11,10 +11,12 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::sio::{spawn, ws_session};
-use common::{client, read_data, Client};
+use common::{client, manual_clock, read_data, spawn_built, Client};
 use serde_json::{json, Value};
 use wsreactor::cluster::{Cluster, ClusterOptions};
-use wsreactor::socketio::{Options, RedisAdapter, RedisError, RedisOptions, SocketIo};
+use wsreactor::socketio::{
+    Options, RedisAdapter, RedisError, RedisOptions, RequestError, ServerSideEmitError, SocketIo,
+};
 use wsreactor::{Config, Ctx, Handle, Handler, Message, Server};
 
 /// A port nobody listens on: bound, then released.
@@ -128,12 +130,19 @@ struct NodeNode {
 }
 
 impl NodeNode {
+    /// Reads the answers to its requests.
     fn new(url: &str) -> NodeNode {
+        NodeNode::listening(url, "k-response#/#")
+    }
+
+    /// Reads what comes on `channel` (`k-request#/#`: it is one more node of the cluster,
+    /// which gets the requests of the others).
+    fn listening(url: &str, channel: &str) -> NodeNode {
         let client = redis::Client::open(url).unwrap();
         let mut answers = client.get_connection().unwrap();
         // By hand: redis-rs's PubSub unsubscribes when dropped.
         redis::cmd("SUBSCRIBE")
-            .arg("k-response#/#")
+            .arg(channel)
             .exec(&mut answers)
             .unwrap();
         answers
@@ -144,8 +153,12 @@ impl NodeNode {
     }
 
     fn request(&mut self, body: &[u8]) {
+        self.publish("k-request#/#", body);
+    }
+
+    fn publish(&mut self, channel: &str, body: &[u8]) {
         redis::cmd("PUBLISH")
-            .arg("k-request#/#")
+            .arg(channel)
             .arg(body)
             .exec(&mut self.publisher)
             .unwrap();
@@ -464,4 +477,107 @@ fn a_cluster_serves_one_server_at_a_time() {
     assert_eq!(err.kind(), std::io::ErrorKind::InvalidInput, "{err}");
     drop(first);
     Server::bind_with("127.0.0.1:0", config).unwrap();
+}
+
+#[test]
+#[ignore = "needs redis-server; scripts/redis-cluster-test.sh runs it"]
+fn requests_to_other_nodes_gather_their_answers_or_end_at_the_timeout() {
+    let redis = Redis::start();
+    let options = RedisOptions::default().key("k");
+    let adapter = RedisAdapter::connect(&redis.url, options).unwrap();
+    let (clock, config) = manual_clock();
+    let (tx, rx) = std::sync::mpsc::channel();
+    let shared = adapter.clone();
+    spawn_built(config, move || {
+        let mut io = SocketIo::new(Options::default());
+        io.adapter(&shared);
+        io.of("/");
+        tx.send(io.handle()).unwrap();
+        io
+    });
+    let io = rx.recv().unwrap();
+    wait_for_nodes(&adapter, 1);
+    // Two Node nodes: `a` answers, `b` does not.
+    let mut a = NodeNode::listening(&redis.url, "k-request#/#");
+    let b = NodeNode::listening(&redis.url, "k-request#/#");
+    wait_for_nodes(&adapter, 3);
+    let answer = |a: &mut NodeNode, data: Value| {
+        let request: Value = serde_json::from_slice(&a.answer()).unwrap();
+        assert_eq!(request["uid"], adapter.uid());
+        let mut reply = data;
+        reply["requestId"] = request["requestId"].clone();
+        a.publish("k-response#/#", reply.to_string().as_bytes());
+        request
+    };
+
+    let replies = io.of("/").server_side_emit_with_ack("ping", 1).unwrap();
+    let request = answer(&mut a, json!({"type": 6, "data": "pong"}));
+    assert_eq!(
+        (request["type"].as_u64(), &request["data"]),
+        (Some(6), &json!(["ping", 1]))
+    );
+    // The request's timer is armed on the reactor by an operation in its queue: one queued
+    // after it (a broadcast with acks on a namespace nobody has, so nobody to wait for)
+    // coming back means it ran.
+    let flushed = io
+        .of("/none")
+        .emit_with_ack("x", (), Duration::from_secs(1))
+        .unwrap();
+    assert_eq!(flushed.recv().unwrap(), Ok(Vec::new()));
+    clock.advance(Duration::from_secs(5));
+    let err = replies.recv().unwrap().unwrap_err();
+    assert_eq!(
+        err,
+        ServerSideEmitError {
+            kind: RequestError::Timeout,
+            responses: vec![json!("pong")],
+        }
+    );
+
+    // Without requests_timeout passing: both answer, the sockets of both come.
+    drop(b);
+    wait_for_nodes(&adapter, 2);
+    let fetched = io.of("/").to("all").fetch_sockets().unwrap();
+    let socket = json!({
+        "id": "remote-1",
+        "handshake": {"url": "/socket.io/?EIO=4&q=1", "address": "::1", "issued": 5, "headers": {}, "auth": {"t": 2}},
+        "rooms": ["remote-1", "all"],
+        "data": {"name": "bob"},
+    });
+    let request = answer(&mut a, json!({"sockets": [socket]}));
+    assert_eq!(request["type"], 5);
+    assert_eq!(request["opts"]["rooms"], json!(["all"]));
+    let sockets = fetched.recv().unwrap();
+    assert_eq!(sockets.len(), 1);
+    let s = &sockets[0];
+    assert_eq!(
+        (s.id(), s.namespace(), s.rooms()),
+        (
+            "remote-1",
+            "/",
+            &["remote-1".to_owned(), "all".to_owned()][..]
+        )
+    );
+    assert_eq!(s.data().get::<Value>(), Some(&json!({"name": "bob"})));
+    assert_eq!(
+        (s.handshake().query_param("q"), s.handshake().issued()),
+        (Some("1"), 5)
+    );
+    assert_eq!(s.handshake().auth(), &json!({"t": 2}));
+
+    // Joins, leaves and disconnections reach the other nodes, unanswered.
+    io.of("/").to("all").sockets_join(&["x"]).unwrap();
+    let join: Value = serde_json::from_slice(&a.answer()).unwrap();
+    assert_eq!(join["type"], 2);
+    assert_eq!(
+        (&join["rooms"], &join["opts"]["rooms"]),
+        (&json!(["x"]), &json!(["all"]))
+    );
+    assert!(join.get("requestId").is_none());
+    io.of("/").disconnect_sockets(true).unwrap();
+    let bye: Value = serde_json::from_slice(&a.answer()).unwrap();
+    assert_eq!(
+        (bye["type"].as_u64(), &bye["close"]),
+        (Some(4), &json!(true))
+    );
 }

@@ -168,10 +168,6 @@ impl Link {
     /// As [`publish`](Self::publish), then tells `then` how many subscribers received it
     /// (`PUBLISH`'s answer: on a request channel, the nodes that will answer, this one
     /// included), or `None` if it was not published.
-    #[expect(
-        dead_code,
-        reason = "the Socket.IO adapter's requests to other nodes, next"
-    )]
     pub(crate) fn publish_counted(&self, msg: Message, then: Receivers) {
         let then = Some(then);
         self.shared.outbound.offer(Outgoing { msg, then });

@@ -97,6 +97,26 @@ pub struct SocketInfo {
 }
 
 impl SocketInfo {
+    /// A socket of another node, as its `fetchSockets` answer described it.
+    #[cfg(feature = "redis")]
+    pub(crate) fn remote(
+        id: String,
+        namespace: &str,
+        handshake: Handshake,
+        rooms: Vec<String>,
+        data: serde_json::Value,
+    ) -> Self {
+        let mut extensions = Extensions::new();
+        extensions.insert(data);
+        SocketInfo {
+            id,
+            namespace: namespace.to_owned(),
+            handshake,
+            rooms,
+            data: extensions,
+        }
+    }
+
     /// The socket's id.
     pub fn id(&self) -> &str {
         &self.id

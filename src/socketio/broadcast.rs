@@ -4,6 +4,8 @@
 //! every reactor's endpoint when there are several (`peers.rs`).
 
 use std::fmt;
+#[cfg(feature = "redis")]
+use std::sync::Arc;
 use std::time::Duration;
 
 use super::adapter::{BroadcastAckError, Operation, Selection, SocketInfo};
@@ -155,11 +157,25 @@ impl<'a> Broadcast<'a> {
         let ack = match waited {
             // This reactor's answers are its part.
             Ok((gather, others)) => {
-                gather.expect(others + 1, true);
+                #[allow(unused_mut)] // without the `redis` feature
+                let mut parts = others + 1;
+                #[cfg(feature = "redis")]
+                if let Some(redis) = self.sio.redis.clone() {
+                    // The other nodes' answers are one more.
+                    parts += 1;
+                    let (nsp, g) = (&self.sio.namespaces[self.ns].name, Arc::clone(&gather));
+                    let what = (event.as_str(), &payload);
+                    let token =
+                        redis.broadcast_with_ack(nsp, &self.sel, what, timeout, move |acks| {
+                            g.add(Part::Acks(acks));
+                        });
+                    self.eng.set_app_timer(timeout, token);
+                }
+                gather.expect(parts, true);
                 Box::new(move |acks| gather.add(Part::Acks(acks))) as _
             }
             Err(Waiting::Acks(callback)) => callback,
-            Err(Waiting::Sockets(..)) => return Ok(0),
+            Err(_) => return Ok(0),
         };
         Ok(self.run(Operation::Emit {
             event,
@@ -213,14 +229,26 @@ impl<'a> Broadcast<'a> {
         match waited {
             Ok((gather, others)) => {
                 gather.add(Part::Sockets(here));
-                gather.expect(others + 1, true);
+                #[allow(unused_mut)] // without the `redis` feature
+                let mut parts = others + 1;
+                #[cfg(feature = "redis")]
+                if let Some(redis) = sio.redis.clone() {
+                    // The other nodes' sockets are one more.
+                    parts += 1;
+                    let g = Arc::clone(&gather);
+                    let token = redis.fetch(&sio.namespaces[ns].name, &sel, move |sockets| {
+                        g.add(Part::Sockets(sockets));
+                    });
+                    eng.set_app_timer(redis.requests_timeout(), token);
+                }
+                gather.expect(parts, true);
             }
             Err(Waiting::Sockets(origin, callback)) => {
                 if sio.sockets.get(origin).is_some_and(|s| s.connected) {
                     callback(&mut Socket::new(eng, sio, origin), here);
                 }
             }
-            Err(Waiting::Acks(_)) => {}
+            Err(_) => {}
         }
         Ok(())
     }
@@ -233,8 +261,7 @@ impl<'a> Broadcast<'a> {
     /// [`SendError::Full`] if another reactor's queue is full (nobody joined).
     pub fn sockets_join(self, rooms: &[&str]) -> Result<usize, SendError> {
         let rooms: Vec<String> = rooms.iter().map(|&r| r.to_owned()).collect();
-        self.sio
-            .tell_others(self.ns, &self.sel, || Remote::Join(rooms.clone()))?;
+        self.everywhere(&Remote::Join(rooms.clone()))?;
         Ok(self.run(Operation::Join(rooms)))
     }
 
@@ -245,8 +272,7 @@ impl<'a> Broadcast<'a> {
     /// As [`sockets_join`](Self::sockets_join).
     pub fn sockets_leave(self, rooms: &[&str]) -> Result<usize, SendError> {
         let rooms: Vec<String> = rooms.iter().map(|&r| r.to_owned()).collect();
-        self.sio
-            .tell_others(self.ns, &self.sel, || Remote::Leave(rooms.clone()))?;
+        self.everywhere(&Remote::Leave(rooms.clone()))?;
         Ok(self.run(Operation::Leave(rooms)))
     }
 
@@ -257,9 +283,77 @@ impl<'a> Broadcast<'a> {
     /// # Errors
     /// As [`sockets_join`](Self::sockets_join).
     pub fn disconnect_sockets(self, close: bool) -> Result<usize, SendError> {
-        self.sio
-            .tell_others(self.ns, &self.sel, || Remote::Disconnect(close))?;
+        self.everywhere(&Remote::Disconnect(close))?;
         Ok(self.run(Operation::Disconnect { close }))
+    }
+
+    /// Sends an event to the other nodes of the cluster, for their listeners, as
+    /// [`Operator::server_side_emit`](super::Operator::server_side_emit) does.
+    ///
+    /// # Errors
+    /// [`EmitError::Reserved`] for a name the client keeps for itself.
+    #[cfg(feature = "redis")]
+    pub fn server_side_emit(
+        self,
+        event: &str,
+        payload: impl Into<Payload>,
+    ) -> Result<(), EmitError> {
+        check_event(event)?;
+        if let Some(redis) = &self.sio.redis {
+            let nsp = &self.sio.namespaces[self.ns].name;
+            redis.server_side_emit(nsp, event, &payload.into());
+        }
+        Ok(())
+    }
+
+    /// As [`server_side_emit`](Self::server_side_emit), and `callback` gets each other
+    /// node's answer, on this reactor's thread, with the socket this was made from (not
+    /// called if it is gone by then): every node's, or, after
+    /// [`RedisOptions::requests_timeout`](super::RedisOptions::requests_timeout), a
+    /// [`ServerSideEmitError`](super::ServerSideEmitError) with those that came. With no
+    /// other node, at once with none.
+    ///
+    /// # Errors
+    /// [`EmitError::Reserved`] for a name the client keeps for itself; [`EmitError::Queue`]
+    /// if this reactor's queue cannot hold a place for the answer (the callback is dropped
+    /// unrun).
+    #[cfg(feature = "redis")]
+    pub fn server_side_emit_with_ack(
+        self,
+        event: &str,
+        payload: impl Into<Payload>,
+        callback: impl FnOnce(&mut Socket<'_>, Result<Vec<serde_json::Value>, super::ServerSideEmitError>)
+            + 'static,
+    ) -> Result<(), EmitError> {
+        check_event(event)?;
+        let (origin, ns) = (self.origin, self.ns);
+        let Some(redis) = self.sio.redis.clone() else {
+            callback(&mut Socket::new(self.eng, self.sio, origin), Ok(Vec::new()));
+            return Ok(());
+        };
+        let waiting = Waiting::Replies(origin, Box::new(callback));
+        let (gather, _) = match self.sio.wait_here(waiting).map_err(EmitError::Queue)? {
+            Ok(waited) => waited,
+            Err(_) => return Ok(()), // a cluster always answers through the queue
+        };
+        gather.expect(1, true);
+        let nsp = &self.sio.namespaces[ns].name;
+        let token = redis.server_side_emit_with_ack(nsp, event, &payload.into(), move |replies| {
+            gather.add(Part::Replies(replies));
+        });
+        self.eng.set_app_timer(redis.requests_timeout(), token);
+        Ok(())
+    }
+
+    /// Queues a join, leave or disconnection for the other reactors and asks the other
+    /// nodes to run it.
+    fn everywhere(&self, op: &Remote) -> Result<usize, SendError> {
+        let sent = self.sio.tell_others(self.ns, &self.sel, || op.clone())?;
+        #[cfg(feature = "redis")]
+        if let Some(redis) = &self.sio.redis {
+            redis.on_sockets(&self.sio.namespaces[self.ns].name, &self.sel, op);
+        }
+        Ok(sent)
     }
 
     fn run(self, op: Operation) -> usize {

@@ -158,6 +158,32 @@ impl Handshake {
     }
 }
 
+impl Handshake {
+    /// A socket of another node's handshake, from what [`to_json`](Self::to_json) (or the
+    /// reference) wrote; what is missing or malformed is left empty.
+    #[cfg(feature = "redis")]
+    pub(crate) fn from_json(json: &Value) -> Self {
+        let text = |field: &str| json.get(field).and_then(Value::as_str).unwrap_or_default();
+        let headers: Vec<(&str, &str)> = match json.get("headers") {
+            Some(Value::Object(h)) => (h.iter())
+                .filter_map(|(n, v)| Some((n.as_str(), v.as_str()?)))
+                .collect(),
+            _ => Vec::new(),
+        };
+        let url = match text("url") {
+            "" => "/",
+            url => url,
+        };
+        let request = Request::from_parts("GET", url, headers);
+        let ip = text("address").parse().unwrap_or([0, 0, 0, 0].into());
+        let issued = json.get("issued").and_then(Value::as_u64).unwrap_or(0);
+        let issued = UNIX_EPOCH + std::time::Duration::from_millis(issued);
+        let opening = Opening::new(request, SocketAddr::new(ip, 0), issued);
+        let auth = json.get("auth").cloned().unwrap_or(Value::Null);
+        Handshake::new(Arc::new(opening), auth)
+    }
+}
+
 /// `ms` since the Unix epoch as `YYYY-MM-DDTHH:MM:SS.mmmZ` (days to a civil date: Howard
 /// Hinnant's `civil_from_days`).
 #[cfg(feature = "redis")]
@@ -222,6 +248,16 @@ mod tests {
             (json["issued"].as_u64(), &json["auth"]["t"]),
             (Some(1_700_000_000_123), &serde_json::json!(1))
         );
+        let back = Handshake::from_json(&json);
+        assert_eq!(
+            (back.header("x-test"), back.query_param("x")),
+            (Some("a"), Some("1"))
+        );
+        assert_eq!(
+            (back.issued(), back.address().ip().to_string()),
+            (1_700_000_000_123, "10.0.0.2".into())
+        );
+        assert_eq!(back.auth(), hs.auth());
         assert_eq!(iso_8601(0), "1970-01-01T00:00:00.000Z");
         assert_eq!(iso_8601(951_782_400_000), "2000-02-29T00:00:00.000Z");
     }

@@ -34,6 +34,11 @@ const QUEUE: usize = 1024;
 /// answers that came.
 pub type AckReply = Receiver<Result<Vec<Payload>, BroadcastAckError>>;
 
+/// The answer to an [`Operator::server_side_emit_with_ack`]: every other node's answer,
+/// or the error and the answers that came.
+#[cfg(feature = "redis")]
+pub type ServerSideReply = Receiver<Result<Vec<serde_json::Value>, super::ServerSideEmitError>>;
+
 /// A cheap, cloneable, thread-safe way to act on the sockets of a running
 /// [`SocketIo`](super::SocketIo): its namespaces, rooms and sockets, with Socket.IO's
 /// verbs. Made with [`SocketIo::handle`](super::SocketIo::handle), before or after the
@@ -138,6 +143,9 @@ pub(crate) enum Remote {
     /// Another node's server-side event, for this endpoint's listeners.
     #[cfg(feature = "redis")]
     ServerSide(String, Payload, Option<super::ServerSideAck>),
+    /// Arms the timer of this node's request `token` to the other nodes.
+    #[cfg(feature = "redis")]
+    ClusterTimer(u64, Duration),
     /// The whole answer to an operation a callback of this reactor made.
     Part(WaitKey, Arc<PartCell>),
 }
@@ -277,7 +285,19 @@ impl IoHandle {
         payload: Payload,
         ack: Option<super::ServerSideAck>,
     ) -> Result<(), SendError> {
-        let op = Remote::ServerSide(event, payload, ack);
+        self.here(nsp, Remote::ServerSide(event, payload, ack))
+    }
+
+    /// Arms, on this endpoint's reactor, the timer of this node's request `token` to the
+    /// other nodes.
+    #[cfg(feature = "redis")]
+    pub(crate) fn cluster_timer(&self, token: u64, timeout: Duration) -> Result<(), SendError> {
+        self.here("/", Remote::ClusterTimer(token, timeout))
+    }
+
+    /// Queues an operation for this endpoint only.
+    #[cfg(feature = "redis")]
+    fn here(&self, nsp: &str, op: Remote) -> Result<(), SendError> {
         let queued = Queued::here(nsp, &Selection::default(), op);
         self.shared.queue.push(queued).map_err(|(e, _)| e)?;
         self.notify();
@@ -397,8 +417,22 @@ impl Operator {
         check_event(event)?;
         let (tx, rx) = mpsc::sync_channel(1);
         let gather = Gather::new(Answer::Acks(tx));
-        let op = Remote::EmitWithAck(event.to_owned(), payload.into(), timeout, gather.clone());
-        self.queue(op, Some(&gather)).map_err(EmitError::Queue)?;
+        let payload = payload.into();
+        #[cfg(feature = "redis")]
+        let cluster = self.cluster_part(&gather);
+        let op = Remote::EmitWithAck(event.to_owned(), payload.clone(), timeout, gather.clone());
+        self.clone()
+            .queue(op, Some(&gather))
+            .map_err(EmitError::Queue)?;
+        #[cfg(feature = "redis")]
+        if let Some(redis) = cluster {
+            let what = (event, &payload);
+            let token =
+                redis.broadcast_with_ack(&self.nsp, &self.sel, what, timeout, move |acks| {
+                    gather.add(Part::Acks(acks));
+                });
+            redis.arm(token, timeout);
+        }
         Ok(rx)
     }
 
@@ -418,7 +452,17 @@ impl Operator {
     pub fn fetch_sockets(self) -> Result<Receiver<Vec<SocketInfo>>, SendError> {
         let (tx, rx) = mpsc::sync_channel(1);
         let gather = Gather::new(Answer::Sockets(tx));
-        self.queue(Remote::Fetch(gather.clone()), Some(&gather))?;
+        #[cfg(feature = "redis")]
+        let cluster = self.cluster_part(&gather);
+        self.clone()
+            .queue(Remote::Fetch(gather.clone()), Some(&gather))?;
+        #[cfg(feature = "redis")]
+        if let Some(redis) = cluster {
+            let token = redis.fetch(&self.nsp, &self.sel, move |sockets| {
+                gather.add(Part::Sockets(sockets));
+            });
+            redis.arm(token, redis.requests_timeout());
+        }
         Ok(rx)
     }
 
@@ -428,7 +472,7 @@ impl Operator {
     /// The operation was not accepted (queue full, server stopped).
     pub fn sockets_join(self, rooms: &[&str]) -> Result<(), SendError> {
         let rooms = rooms.iter().map(|&r| r.to_owned()).collect();
-        self.queue(Remote::Join(rooms), None)
+        self.everywhere(Remote::Join(rooms))
     }
 
     /// Makes the selected sockets leave `rooms`.
@@ -437,7 +481,7 @@ impl Operator {
     /// The operation was not accepted (queue full, server stopped).
     pub fn sockets_leave(self, rooms: &[&str]) -> Result<(), SendError> {
         let rooms = rooms.iter().map(|&r| r.to_owned()).collect();
-        self.queue(Remote::Leave(rooms), None)
+        self.everywhere(Remote::Leave(rooms))
     }
 
     /// Disconnects the selected sockets; with `close`, their whole connections.
@@ -445,7 +489,79 @@ impl Operator {
     /// # Errors
     /// The operation was not accepted (queue full, server stopped).
     pub fn disconnect_sockets(self, close: bool) -> Result<(), SendError> {
-        self.queue(Remote::Disconnect(close), None)
+        self.everywhere(Remote::Disconnect(close))
+    }
+
+    /// Sends an event to the other nodes of the cluster, for their listeners
+    /// ([`Namespace::on_server_side`](super::Namespace::on_server_side); the reference's
+    /// `io.of(nsp).serverSideEmit(event, ...args)`). Not to this node's (nor to any
+    /// socket); the rooms of this operator do not apply. Arguments cross Redis as JSON: a
+    /// binary one arrives as Node's `JSON.stringify` writes a `Buffer`. Without a
+    /// [`RedisAdapter`](super::RedisAdapter) there are no other nodes: nothing happens.
+    ///
+    /// # Errors
+    /// [`EmitError::Reserved`] for a name the client keeps for itself (the reference
+    /// refuses those here too).
+    #[cfg(feature = "redis")]
+    pub fn server_side_emit(
+        self,
+        event: &str,
+        payload: impl Into<Payload>,
+    ) -> Result<(), EmitError> {
+        check_event(event)?;
+        if let Some(redis) = self.io.redis() {
+            redis.server_side_emit(&self.nsp, event, &payload.into());
+        }
+        Ok(())
+    }
+
+    /// As [`server_side_emit`](Self::server_side_emit), and collects each other node's
+    /// answer (its listener's [`ServerSideAck`](super::ServerSideAck); the reference's
+    /// `serverSideEmit(event, ...args, (err, responses) => ..)`) on the returned channel:
+    /// every node's, or, after
+    /// [`RedisOptions::requests_timeout`](super::RedisOptions::requests_timeout) (reactor
+    /// time), a [`ServerSideEmitError`](super::ServerSideEmitError) with those that came.
+    /// With no other node, no answer, at once. Do not wait on it in a callback: the timer
+    /// runs on the reactor's thread.
+    ///
+    /// # Errors
+    /// As [`server_side_emit`](Self::server_side_emit).
+    #[cfg(feature = "redis")]
+    pub fn server_side_emit_with_ack(
+        self,
+        event: &str,
+        payload: impl Into<Payload>,
+    ) -> Result<super::ServerSideReply, EmitError> {
+        check_event(event)?;
+        let (tx, rx) = mpsc::sync_channel(1);
+        match self.io.redis() {
+            Some(redis) => {
+                let send = move |replies| drop(tx.send(replies));
+                let token =
+                    redis.server_side_emit_with_ack(&self.nsp, event, &payload.into(), send);
+                redis.arm(token, redis.requests_timeout());
+            }
+            None => drop(tx.send(Ok(Vec::new()))),
+        }
+        Ok(rx)
+    }
+
+    /// Runs a join, leave or disconnection here and asks the other nodes to run it.
+    fn everywhere(self, op: Remote) -> Result<(), SendError> {
+        self.io.push(&self.nsp, &self.sel, || op.clone(), None)?;
+        #[cfg(feature = "redis")]
+        if let Some(redis) = self.io.redis() {
+            redis.on_sockets(&self.nsp, &self.sel, &op);
+        }
+        Ok(())
+    }
+
+    /// With a cluster, one more part of `gather`'s answer is to come: the other nodes'.
+    #[cfg(feature = "redis")]
+    fn cluster_part(&self, gather: &Gather) -> Option<super::RedisAdapter> {
+        let redis = self.io.redis()?.clone();
+        gather.expect(1, false);
+        Some(redis)
     }
 
     fn queue(self, op: Remote, gather: Option<&Gather>) -> Result<(), SendError> {
@@ -552,6 +668,10 @@ fn run_one(sio: &mut Sio, eng: &mut Engine<Client>, queued: Queued) {
         }
         return;
     }
+    #[cfg(feature = "redis")]
+    if let Remote::ClusterTimer(token, timeout) = op {
+        return eng.set_app_timer(timeout, token);
+    }
     let Some(ns) = sio.namespaces.iter().position(|n| n.name == nsp) else {
         debug!("operation on namespace {nsp:?}, which does not exist");
         // Whoever waits for an answer gets this reactor's empty one.
@@ -585,6 +705,8 @@ fn run_one(sio: &mut Sio, eng: &mut Engine<Client>, queued: Queued) {
         Remote::ServerSide(event, payload, ack) => {
             return sio.server_side_event(ns, &event, &payload, ack.as_ref());
         }
+        #[cfg(feature = "redis")]
+        Remote::ClusterTimer(..) => return,
         Remote::Part(..) => return,
     };
     sio.apply(eng, ns, &sel, op);

@@ -226,6 +226,8 @@ pub use self::engine::cookie::{SameSite, SessionCookie};
 pub use self::engine::cors::Cors;
 pub use self::engine::http::Forbidden;
 pub use self::handshake::Handshake;
+#[cfg(feature = "redis")]
+pub use self::io_handle::ServerSideReply;
 pub use self::io_handle::{AckReply, IoHandle, Operator};
 pub use self::middleware::ConnectError;
 pub use self::namespace::Namespace;
@@ -233,7 +235,7 @@ pub use self::payload::Payload;
 pub use self::reason::DisconnectReason;
 pub use self::recovery::Recovery;
 #[cfg(feature = "redis")]
-pub use self::redis::{RedisAdapter, RedisOptions};
+pub use self::redis::{RedisAdapter, RedisOptions, RequestError, ServerSideEmitError};
 #[cfg(feature = "redis")]
 pub use self::server_side::ServerSideAck;
 pub use self::socket::{Ack, AckError, EmitError, Socket};

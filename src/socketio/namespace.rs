@@ -639,6 +639,14 @@ impl App for Sio {
         }
     }
 
+    /// A request of this node to the other nodes timed out.
+    #[cfg(feature = "redis")]
+    fn on_app_timer(&mut self, _eng: &mut Engine<Client>, token: u64) {
+        if let Some(redis) = &self.redis {
+            redis.expire(token);
+        }
+    }
+
     fn on_open(&mut self, eng: &mut Engine<Client>, s: SessKey, req: &Request, peer: SocketAddr) {
         let connect_by = eng.now().map(|now| now + self.connect_timeout);
         if let Some(client) = eng.client_mut(s) {

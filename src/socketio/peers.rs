@@ -95,6 +95,9 @@ impl Peers {
 pub(crate) enum Part {
     Acks(Result<Vec<Payload>, BroadcastAckError>),
     Sockets(Vec<SocketInfo>),
+    /// The other nodes' answers to a server-side event (one part: they come together).
+    #[cfg(feature = "redis")]
+    Replies(Result<Vec<serde_json::Value>, super::ServerSideEmitError>),
 }
 
 impl Part {
@@ -262,13 +265,23 @@ pub(crate) enum Waiting {
     Acks(BroadcastAckFn),
     /// For the socket that asked, if it is still there.
     Sockets(SocketKey, FetchFn),
+    #[cfg(feature = "redis")]
+    Replies(SocketKey, RepliesFn),
 }
+
+/// What a server-side event with acknowledgement made in a callback calls with the other
+/// nodes' answers: the socket it was made from, and them.
+#[cfg(feature = "redis")]
+pub(crate) type RepliesFn =
+    Box<dyn FnOnce(&mut Socket<'_>, Result<Vec<serde_json::Value>, super::ServerSideEmitError>)>;
 
 impl fmt::Debug for Waiting {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Waiting::Acks(_) => f.write_str("Waiting::Acks"),
             Waiting::Sockets(k, _) => write!(f, "Waiting::Sockets({k:?})"),
+            #[cfg(feature = "redis")]
+            Waiting::Replies(k, _) => write!(f, "Waiting::Replies({k:?})"),
         }
     }
 }
@@ -307,8 +320,8 @@ impl Sio {
     /// Sends an operation that answers (made by `make` with the gather its parts go to)
     /// to the other reactors' endpoints, all or none; the whole answer comes back to this
     /// endpoint for `waiting`. The gather, and how many other reactors took it; `None`
-    /// with one reactor (`waiting` comes back: the caller finishes it here). On an error
-    /// `waiting` is dropped unrun.
+    /// with one reactor and no cluster (`waiting` comes back: the caller finishes it
+    /// here). On an error `waiting` is dropped unrun.
     pub(crate) fn wait_for_others(
         &mut self,
         ns: usize,
@@ -316,13 +329,10 @@ impl Sio {
         waiting: Waiting,
         make: impl Fn(Arc<Gather>) -> Remote,
     ) -> Result<Result<(Arc<Gather>, usize), Waiting>, SendError> {
-        let Some(team) = &self.team else {
-            return Ok(Err(waiting));
+        let (gather, key) = match self.wait_here(waiting)? {
+            Ok(waited) => waited,
+            Err(waiting) => return Ok(Err(waiting)),
         };
-        let place = team.own.ticket().ok_or(SendError::Full)?;
-        let to = team.own.clone();
-        let key = self.waiting.insert(waiting);
-        let gather = Gather::new(Answer::Origin { to, place, key });
         match self.tell_others(ns, sel, || make(Arc::clone(&gather))) {
             Ok(sent) => Ok(Ok((gather, sent))),
             Err(e) => {
@@ -333,6 +343,33 @@ impl Sio {
         }
     }
 
+    /// A gather whose whole answer comes back to this endpoint for `waiting` (its parts
+    /// from other reactors or other nodes), and its key; `waiting` back if nothing but
+    /// this reactor could answer (one reactor, no cluster).
+    pub(crate) fn wait_here(
+        &mut self,
+        waiting: Waiting,
+    ) -> Result<Result<(Arc<Gather>, WaitKey), Waiting>, SendError> {
+        let own = match &self.team {
+            Some(team) => team.own.clone(),
+            #[cfg(feature = "redis")]
+            None if self.redis.is_some() => {
+                // One reactor, but other nodes answer too: the answer comes through this
+                // endpoint's own queue (out only while it runs, when no callback asks).
+                (self.inbox.as_ref().map(|i| i.handle())).ok_or(SendError::Full)?
+            }
+            None => return Ok(Err(waiting)),
+        };
+        let place = own.ticket().ok_or(SendError::Full)?;
+        let key = self.waiting.insert(waiting);
+        let gather = Gather::new(Answer::Origin {
+            to: own,
+            place,
+            key,
+        });
+        Ok(Ok((gather, key)))
+    }
+
     /// The whole answer for what a callback of this endpoint waits for has come.
     pub(crate) fn answered(&mut self, eng: &mut Engine<Client>, key: WaitKey, part: Part) {
         match (self.waiting.remove(key), part) {
@@ -340,6 +377,12 @@ impl Sio {
             (Some(Waiting::Sockets(origin, callback)), Part::Sockets(sockets)) => {
                 if self.sockets.get(origin).is_some_and(|s| s.connected) {
                     callback(&mut Socket::new(eng, self, origin), sockets);
+                }
+            }
+            #[cfg(feature = "redis")]
+            (Some(Waiting::Replies(origin, callback)), Part::Replies(replies)) => {
+                if self.sockets.get(origin).is_some_and(|s| s.connected) {
+                    callback(&mut Socket::new(eng, self, origin), replies);
                 }
             }
             (waiting, part) => warn!("an answer for {waiting:?} was {part:?}"),

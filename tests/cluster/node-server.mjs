@@ -1,5 +1,6 @@
 // The Node twin of examples/socketio_cluster.rs: socket.io 4.8 with @socket.io/redis-adapter
-// 8 on `redis`. `node node-server.mjs PORT` (0: any free port), Redis at WSREACTOR_REDIS.
+// 8 on `redis` (`broadcast`, `broadcast_except`, `count`, `ask_others`, and `ping` from other
+// nodes, as there). `node node-server.mjs PORT` (0: any free port), Redis at WSREACTOR_REDIS.
 // Prints its URL once the adapter's subscriptions are in place.
 import { createServer } from "node:http";
 import { Server } from "socket.io";
@@ -17,11 +18,16 @@ await Promise.all([pub.connect(), sub.connect()]);
 const http = createServer();
 const io = new Server(http);
 io.adapter(createAdapter(pub, sub));
+// Every node answers `ping` from another node with its own address.
+io.of("/").on("ping", (cb) => cb(`http://127.0.0.1:${http.address().port}/`));
 io.on("connection", (socket) => {
   socket.join("all");
   if (socket.handshake.auth?.quiet === true) socket.join("quiet");
   socket.on("broadcast", (...args) => io.to("all").emit("broadcast", ...args));
   socket.on("broadcast_except", (...args) => io.to("all").except("quiet").emit("broadcast", ...args));
+  socket.on("count", async (cb) => cb((await io.fetchSockets()).length));
+  // After a timeout: the replies that came.
+  socket.on("ask_others", (cb) => io.serverSideEmit("ping", (err, replies) => cb(replies)));
 });
 // The adapter subscribes without waiting; a PING on the subscriber connection is answered
 // after its (p)subscribe commands, so once it returns they are in place.

@@ -134,6 +134,9 @@ pub(crate) trait App {
     }
     /// Another thread left work for the app ([`Handle::notify`](crate::Handle::notify)).
     fn on_notify(&mut self, _eng: &mut Engine<Self::Client>) {}
+    /// A timer set with [`Engine::set_app_timer`] is due.
+    #[cfg(feature = "redis")]
+    fn on_app_timer(&mut self, _eng: &mut Engine<Self::Client>, _token: u64) {}
 }
 
 /// The close frame a WebSocket of the engine is closed with.
@@ -248,6 +251,9 @@ enum Effect {
     Respond(ConnId, Response),
     Close(ConnId, WsClose),
     Timer(Duration, SessKey),
+    /// A timer of the app's own ([`App::on_app_timer`]), with its token.
+    #[cfg(feature = "redis")]
+    AppTimer(Duration, u64),
 }
 
 /// All Engine.IO sessions of one endpoint.
@@ -264,6 +270,9 @@ pub(crate) struct Engine<C> {
     effects: Vec<Effect>,
     /// The reactor timers armed for sessions.
     timers: IdMap<TimerId, SessKey>,
+    /// The reactor timers armed for the app, with their tokens.
+    #[cfg(feature = "redis")]
+    app_timers: IdMap<TimerId, u64>,
     /// The time the running entry point was given (the engine never reads a clock).
     /// `None` only before the first entry point; every session is opened by one, so
     /// wherever a session exists this is `Some`.
@@ -284,6 +293,8 @@ impl<C: Default> Engine<C> {
             overflowed: Vec::new(),
             effects: Vec::new(),
             timers: IdMap::default(),
+            #[cfg(feature = "redis")]
+            app_timers: IdMap::default(),
             now: None,
             reactor: None,
         }
@@ -404,7 +415,17 @@ impl<C: Default> Engine<C> {
 
     /// Whether this timer is one of the engine's.
     pub(crate) fn owns_timer(&self, timer: TimerId) -> bool {
+        #[cfg(feature = "redis")]
+        if self.app_timers.contains_key(&timer) {
+            return true;
+        }
         self.timers.contains_key(&timer)
+    }
+
+    /// Calls [`App::on_app_timer`] with `token` after `delay` (reactor time).
+    #[cfg(feature = "redis")]
+    pub(crate) fn set_app_timer(&mut self, delay: Duration, token: u64) {
+        self.effects.push(Effect::AppTimer(delay, token));
     }
 
     // ---- entry points ----
@@ -693,6 +714,10 @@ impl<C: Default> Engine<C> {
         now: Instant,
     ) {
         self.now = Some(now);
+        #[cfg(feature = "redis")]
+        if let Some(token) = self.app_timers.remove(&timer) {
+            return app.on_app_timer(self, token);
+        }
         let Some(s) = self.timers.remove(&timer) else {
             return;
         };
@@ -742,6 +767,10 @@ impl<C: Default> Engine<C> {
                 Effect::Close(conn, (code, reason)) => wire.close(conn, code, reason),
                 Effect::Timer(delay, s) => {
                     self.timers.insert(wire.set_timer(delay), s);
+                }
+                #[cfg(feature = "redis")]
+                Effect::AppTimer(delay, token) => {
+                    self.app_timers.insert(wire.set_timer(delay), token);
                 }
             }
         }

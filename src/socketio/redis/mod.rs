@@ -10,6 +10,7 @@
 //! here) and counted ([`RedisAdapter::dropped`]).
 
 mod answer;
+mod ask;
 mod requests;
 mod wire;
 
@@ -24,6 +25,7 @@ use super::namespace::Sio;
 use super::payload::Payload;
 use super::IoHandle;
 use crate::redis::{Link, Message, RedisError, Topic};
+pub use ask::{RequestError, ServerSideEmitError};
 
 /// How a [`RedisAdapter`] joins the cluster. Every node of a cluster must use the same
 /// [`key`](Self::key).
@@ -80,6 +82,19 @@ impl RedisOptions {
 /// other nodes; theirs are delivered to the sockets here, `to` and `except` rooms
 /// honoured, text and binary arguments alike.
 ///
+/// The server-side utilities reach every node too, as with the Node adapter:
+/// [`Broadcast::fetch_sockets_then`](super::Broadcast::fetch_sockets_then) and
+/// [`Operator::fetch_sockets`](super::Operator::fetch_sockets) gather every node's sockets;
+/// `sockets_join`, `sockets_leave` and `disconnect_sockets` run on every node;
+/// `emit_with_ack` collects every node's acknowledgements; `server_side_emit` and
+/// `server_side_emit_with_ack` send to the other nodes' listeners
+/// ([`Namespace::on_server_side`](super::Namespace::on_server_side)). A request waits for
+/// as many answers as `PUBLISH` says nodes got it, at most
+/// [`RedisOptions::requests_timeout`] (reactor time); then it ends with what came
+/// ([`RequestError::Timeout`]; `fetch_sockets` logs it and gives the sockets of the nodes
+/// that answered). [`Broadcast::fetch_sockets`](super::Broadcast::fetch_sockets) answers at
+/// once, so for this reactor only.
+///
 /// It answers every request of the Node adapter (`fetchSockets`, `allRooms`,
 /// `socketsJoin`, `socketsLeave`, `disconnectSockets`, `serverSideEmit` with and without
 /// acknowledgement, broadcasts with acknowledgements) for the namespaces of this node, so
@@ -112,6 +127,8 @@ pub struct RedisAdapter {
 
 struct Inner {
     link: Link,
+    /// This node's requests waiting for answers.
+    asked: ask::Asked,
     key: String,
     requests_timeout: Duration,
     /// Where the other nodes' broadcasts go: the first attached server's handle.
@@ -150,6 +167,7 @@ impl RedisAdapter {
         let link = Link::connect(url, topics, options.queue, deliver)?;
         let inner = Arc::new(Inner {
             link,
+            asked: ask::Asked::default(),
             key: options.key,
             requests_timeout: options.requests_timeout,
             io: OnceLock::new(),
@@ -239,7 +257,7 @@ impl Inner {
             // `<key>-request#<nsp>#`
             self.on_request(nsp.strip_suffix('#').unwrap_or(nsp), bytes);
         } else if rest.starts_with("-response#") {
-            // Answers to this node's requests: it makes none yet.
+            self.on_response(bytes);
         } else {
             self.on_broadcast(bytes);
         }

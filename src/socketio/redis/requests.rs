@@ -12,10 +12,11 @@
 use std::time::Duration;
 
 use rmpv::Value as Mp;
-use serde_json::{json, Value};
+use serde_json::{json, Map, Value};
 
 use super::wire::{to_json, to_msgpack};
 use crate::socketio::adapter::{Selection, SocketInfo};
+use crate::socketio::handshake::Handshake;
 use crate::socketio::json;
 use crate::socketio::payload::Payload;
 
@@ -205,6 +206,80 @@ pub(super) fn broadcast_ack(id: &str, ack: &Payload) -> Vec<u8> {
     out
 }
 
+/// A request from node `uid`: `requestId` `id` if it expects answers, the `fields` of
+/// its type.
+pub(super) fn request(uid: &str, id: Option<&str>, kind: u64, fields: Value) -> Vec<u8> {
+    let mut body = Map::new();
+    body.insert("uid".into(), uid.into());
+    if let Some(id) = id {
+        body.insert("requestId".into(), id.into());
+    }
+    body.insert("type".into(), kind.into());
+    if let Value::Object(fields) = fields {
+        body.extend(fields);
+    }
+    to_bytes(&Value::Object(body))
+}
+
+/// The `opts` of a request for the sockets `sel` names.
+pub(super) fn opts(sel: &Selection) -> Value {
+    json!({ "rooms": sel.rooms, "except": sel.except, "flags": {} })
+}
+
+/// A broadcast with acknowledgements to the sockets `sel` names (msgpack: its arguments
+/// may be binary), each socket waiting `timeout` for its answer.
+pub(super) fn broadcast(
+    uid: &str,
+    id: &str,
+    nsp: &str,
+    sel: &Selection,
+    (event, payload): (&str, &Payload),
+    timeout: Duration,
+) -> Vec<u8> {
+    let rooms = |r: &[String]| Mp::Array(r.iter().map(|s| Mp::from(s.as_str())).collect());
+    let mut data = vec![Mp::from(event)];
+    data.extend(payload.args.iter().map(|a| to_msgpack(a, &payload.bins)));
+    let packet = Mp::Map(vec![
+        (Mp::from("type"), Mp::from(2)),
+        (Mp::from("data"), Mp::Array(data)),
+        (Mp::from("nsp"), Mp::from(nsp)),
+    ]);
+    let ms = u64::try_from(timeout.as_millis()).unwrap_or(u64::MAX);
+    let flags = Mp::Map(vec![(Mp::from("timeout"), Mp::from(ms))]);
+    let opts = Mp::Map(vec![
+        (Mp::from("rooms"), rooms(&sel.rooms)),
+        (Mp::from("except"), rooms(&sel.except)),
+        (Mp::from("flags"), flags),
+    ]);
+    let msg = Mp::Map(vec![
+        (Mp::from("uid"), Mp::from(uid)),
+        (Mp::from("requestId"), Mp::from(id)),
+        (Mp::from("type"), Mp::from(kind::BROADCAST)),
+        (Mp::from("packet"), packet),
+        (Mp::from("opts"), opts),
+    ]);
+    let mut out = Vec::new();
+    // Writing into a Vec cannot fail.
+    let _ = rmpv::encode::write_value(&mut out, &msg);
+    out
+}
+
+/// The sockets of a `REMOTE_FETCH` answer, of namespace `nsp`.
+pub(super) fn sockets_of(nsp: &str, answer: &Message) -> Vec<SocketInfo> {
+    let Some(Value::Array(sockets)) = answer.body.get("sockets") else {
+        return Vec::new();
+    };
+    (sockets.iter())
+        .filter_map(|s| {
+            let id = s.get("id")?.as_str()?.to_owned();
+            let handshake = Handshake::from_json(s.get("handshake")?);
+            let rooms = names(s.get("rooms"));
+            let data = s.get("data").cloned().unwrap_or(Value::Null);
+            Some(SocketInfo::remote(id, nsp, handshake, rooms, data))
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -262,6 +337,20 @@ mod tests {
         assert_eq!(event, "e");
         assert_eq!(payload, Payload::new().bin(vec![1u8]));
         assert!(decode(b"{nope").is_none());
+        // What we write, we read back.
+        let sel = Selection {
+            rooms: vec!["a".into()],
+            ..Selection::default()
+        };
+        let pay = Payload::new().arg(1).bin(vec![2u8]);
+        let ours = broadcast("me", "q", "/", &sel, ("e", &pay), Duration::from_secs(2));
+        let r = decode(&ours).unwrap();
+        assert_eq!(
+            (r.text("uid"), r.id(), r.timeout()),
+            (Some("me"), Some("q"), Some(Duration::from_secs(2)))
+        );
+        assert_eq!(r.selection().unwrap().rooms, ["a"]);
+        assert_eq!(r.event("/packet/data").unwrap(), ("e".to_owned(), pay));
         assert!(decode(b"").is_none());
     }
 
@@ -280,6 +369,15 @@ mod tests {
         assert_eq!(
             parse(&server_side_ack("r", &json!("pong"))),
             json!({"type": 6, "requestId": "r", "data": "pong"})
+        );
+        assert_eq!(
+            parse(&request(
+                "me",
+                Some("q"),
+                kind::REMOTE_FETCH,
+                json!({"opts": opts(&Selection::default())})
+            )),
+            json!({"uid": "me", "requestId": "q", "type": 5, "opts": {"rooms": [], "except": [], "flags": {}}})
         );
         let ack = decode(&broadcast_ack("r", &Payload::new().bin(vec![7u8]).arg(1))).unwrap();
         assert_eq!(ack.kind(), Some(kind::BROADCAST_ACK));
