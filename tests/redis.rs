@@ -293,6 +293,20 @@ fn a_node_node_gets_an_answer_to_every_request() {
     assert_eq!(field("requestId"), Some("b".into()));
     assert_eq!(field("packet"), Some("yes".into()));
 
+    // By socket id (older callers): answered by the node that has it only, so the next
+    // answer is the second request's.
+    node.request(br#"{"uid":"n","requestId":"gone","type":3,"sid":"nobody","room":"new"}"#);
+    let leave = json!({"uid": "n", "requestId": "l", "type": 3, "sid": sid, "room": "new"});
+    node.request(leave.to_string().as_bytes());
+    assert_eq!(node.json_answer(), json!({"requestId": "l"}));
+    node.request(br#"{"uid":"n","requestId":"r2","type":1}"#);
+    let mut rooms = vec!["all".to_owned(), sid.clone()];
+    rooms.sort();
+    assert_eq!(
+        node.json_answer(),
+        json!({"requestId": "r2", "rooms": rooms})
+    );
+
     // A disconnection for a selection: the socket is gone.
     let bye =
         json!({"uid": "n", "type": 4, "opts": {"rooms": ["all"], "except": []}, "close": false});
