@@ -323,7 +323,7 @@ fn requests_to_other_nodes_gather_their_answers_or_end_at_the_timeout() {
     let (clock, config) = manual_clock();
     let (tx, rx) = std::sync::mpsc::channel();
     let shared = adapter.clone();
-    spawn_built(config, move || {
+    let addr = spawn_built(config, move || {
         let mut io = SocketIo::new(Options::default());
         io.adapter(&shared);
         io.of("/");
@@ -399,6 +399,20 @@ fn requests_to_other_nodes_gather_their_answers_or_end_at_the_timeout() {
         (Some("1"), 5)
     );
     assert_eq!(s.handshake().auth(), &json!({"t": 2}));
+
+    // The rooms of every node: the socket here is in its own.
+    let _ws = ws_session(addr);
+    let rooms = io.all_rooms("/").unwrap();
+    let request = answer(&mut a, json!({"rooms": ["x", "remote-1"]}));
+    assert_eq!(request["type"], 1);
+    let rooms = rooms.recv().unwrap();
+    assert_eq!(
+        rooms.len(),
+        3,
+        "the other node's two and the socket's: {rooms:?}"
+    );
+    assert!(rooms.contains(&"remote-1".to_owned()) && rooms.contains(&"x".to_owned()));
+    assert!(rooms.windows(2).all(|w| w[0] < w[1]), "sorted: {rooms:?}");
 
     // Joins, leaves and disconnections reach the other nodes, unanswered.
     io.of("/").to("all").sockets_join(&["x"]).unwrap();

@@ -174,8 +174,8 @@
 //! - `perMessageDeflate` and HTTP compression of polling responses.
 //! - Adapters across processes other than the Redis one (feature `redis`: `RedisAdapter`,
 //!   the classic pub/sub mode of `@socket.io/redis-adapter`, with `serverSideEmit` and
-//!   `serverCount`): not its sharded mode, nor the cluster, Postgres or MongoDB adapters;
-//!   `allRooms` is answered for other nodes but is not an API of ours. Every operation on
+//!   `serverCount`): not its sharded mode, nor the cluster, Postgres or MongoDB adapters.
+//!   Every operation on
 //!   sockets selected by rooms goes through one query and one place that answers it
 //!   (`adapter.rs`), where another adapter would plug in.
 //! - Of the `cors` package's options, `preflightContinue` and `optionsSuccessStatus`

@@ -253,6 +253,26 @@ impl RedisAdapter {
         self.inner.ask(nsp, encode, finish)
     }
 
+    /// Asks the other nodes for their rooms with members (`ALL_ROOMS`); `then` gets them,
+    /// or those of the nodes that answered by the timeout (logged). Returns the request's
+    /// token.
+    pub(crate) fn all_rooms(
+        &self,
+        nsp: &str,
+        then: impl FnOnce(Vec<String>) + Send + 'static,
+    ) -> u64 {
+        let uid = self.uid();
+        let encode = |id: &str| requests::request(uid, Some(id), kind::ALL_ROOMS, json!({}));
+        let name = nsp.to_owned();
+        let finish = Box::new(move |answers: Vec<Message>, result| {
+            if let Err(e) = result {
+                warn!("all_rooms on {name}: {e}; the rooms of the nodes that answered");
+            }
+            then(answers.iter().flat_map(|a| a.rooms("rooms")).collect());
+        });
+        self.inner.ask(nsp, encode, finish)
+    }
+
     /// Makes the other nodes' sockets that `sel` names join or leave rooms, or
     /// disconnects them (`REMOTE_JOIN`, `REMOTE_LEAVE`, `REMOTE_DISCONNECT`; no answer).
     pub(crate) fn on_sockets(&self, nsp: &str, sel: &Selection, op: &Remote) {
