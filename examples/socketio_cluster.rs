@@ -16,9 +16,14 @@
 //! - `ask_others` with an ack → sends the server-side event `ping` to the other nodes with
 //!   an ack (`io.serverSideEmit("ping", (err, replies) => ..)`) and answers the list of
 //!   their replies (those that came, after a timeout);
+//! - `ask_all` → sends `question` with an ack to the room `all` on every node (5 s
+//!   timeout: `io.to("all").timeout(5000).emitWithAck("question")`) and sends the asking
+//!   socket the event `answers` with the list of answers (each socket's first argument);
 //! - the server-side event `ping` from another node → answers this node's address.
 
 mod common;
+
+use std::time::Duration;
 
 use log::{info, warn};
 use wsreactor::serde_json::Value;
@@ -59,7 +64,8 @@ fn socket_io(redis: &RedisAdapter, me: &str) -> SocketIo {
             ack.send(me.as_str());
         }
     });
-    io.of("/").on_connection(|socket| {
+    let handle = io.handle();
+    io.of("/").on_connection(move |socket| {
         socket.join("all").ok();
         let quiet = socket
             .handshake()
@@ -85,6 +91,28 @@ fn socket_io(redis: &RedisAdapter, me: &str) -> SocketIo {
             });
             if let Err(e) = answered {
                 warn!("count: {e}");
+            }
+        });
+        let handle = handle.clone();
+        socket.on("ask_all", move |socket, _args, _ack| {
+            // The answers go back as an event: this callback has no socket to ack with.
+            let (to, handle) = (socket.id().to_owned(), handle.clone());
+            let asked = socket.nsp().to("all").emit_with_ack(
+                "question",
+                (),
+                Duration::from_secs(5),
+                move |answers| {
+                    let answers = answers.unwrap_or_else(|e| e.responses);
+                    let answers: Vec<Value> =
+                        answers.into_iter().flat_map(|a| a.into_args()).collect();
+                    handle
+                        .socket("/", &to)
+                        .emit("answers", Value::from(answers))
+                        .ok();
+                },
+            );
+            if let Err(e) = asked {
+                warn!("ask_all: {e}");
             }
         });
         socket.on("ask_others", |socket, _args, ack| {

@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # The Redis adapter and plain rooms across nodes (feature `redis`) against a real
 # redis-server (tests/redis.rs: two servers in one process, clients on both), then a
-# Socket.IO cluster on one Redis: examples/socketio_cluster.rs and its Node twin
-# (tests/cluster/node-server.mjs: socket.io + @socket.io/redis-adapter + redis, pinned in
-# tests/cluster/package-lock.json), official clients on both (tests/cluster/cluster.test.mjs),
+# Socket.IO cluster on one Redis: two nodes of examples/socketio_cluster.rs and two of its
+# Node twin (tests/cluster/node-server.mjs: socket.io + @socket.io/redis-adapter + redis,
+# pinned in tests/cluster/package-lock.json), official clients on all four
+# (tests/cluster/cluster.test.mjs),
 # which starts (and restarts) its own redis-server on a free port. Installs redis-server
 # (Debian) if missing.
 set -euo pipefail

@@ -298,6 +298,20 @@ fn a_node_node_gets_an_answer_to_every_request() {
     assert_eq!(field("requestId"), Some("b".into()));
     assert_eq!(field("packet"), Some("yes".into()));
 
+    // By socket id (older callers): answered by the node that has it only, so the next
+    // answer is the second request's.
+    node.request(br#"{"uid":"n","requestId":"gone","type":3,"sid":"nobody","room":"new"}"#);
+    let leave = json!({"uid": "n", "requestId": "l", "type": 3, "sid": sid, "room": "new"});
+    node.request(leave.to_string().as_bytes());
+    assert_eq!(node.json_answer(), json!({"requestId": "l"}));
+    node.request(br#"{"uid":"n","requestId":"r2","type":1}"#);
+    let mut rooms = vec!["all".to_owned(), sid.clone()];
+    rooms.sort();
+    assert_eq!(
+        node.json_answer(),
+        json!({"requestId": "r2", "rooms": rooms})
+    );
+
     // A disconnection for a selection: the socket is gone.
     let bye =
         json!({"uid": "n", "type": 4, "opts": {"rooms": ["all"], "except": []}, "close": false});
@@ -488,7 +502,7 @@ fn requests_to_other_nodes_gather_their_answers_or_end_at_the_timeout() {
     let (clock, config) = manual_clock();
     let (tx, rx) = std::sync::mpsc::channel();
     let shared = adapter.clone();
-    spawn_built(config, move || {
+    let addr = spawn_built(config, move || {
         let mut io = SocketIo::new(Options::default());
         io.adapter(&shared);
         io.of("/");
@@ -501,9 +515,15 @@ fn requests_to_other_nodes_gather_their_answers_or_end_at_the_timeout() {
     let mut a = NodeNode::listening(&redis.url, "k-request#/#");
     let b = NodeNode::listening(&redis.url, "k-request#/#");
     wait_for_nodes(&adapter, 3);
-    let answer = |a: &mut NodeNode, data: Value| {
+    // The next request from the Rust node (skipping the test's own).
+    let next = |a: &mut NodeNode| loop {
         let request: Value = serde_json::from_slice(&a.answer()).unwrap();
-        assert_eq!(request["uid"], adapter.uid());
+        if request["uid"] == adapter.uid() {
+            break request;
+        }
+    };
+    let answer = |a: &mut NodeNode, data: Value| {
+        let request = next(a);
         let mut reply = data;
         reply["requestId"] = request["requestId"].clone();
         a.publish("k-response#/#", reply.to_string().as_bytes());
@@ -516,6 +536,11 @@ fn requests_to_other_nodes_gather_their_answers_or_end_at_the_timeout() {
         (request["type"].as_u64(), &request["data"]),
         (Some(6), &json!(["ping", 1]))
     );
+    // The answer is taken on the adapter's subscriber thread: a request published after
+    // it, answered, means it was.
+    let mut sync = NodeNode::new(&redis.url);
+    sync.request(br#"{"uid":"test","requestId":"sync","type":1}"#);
+    while sync.json_answer()["requestId"] != "sync" {}
     // The request's timer is armed on the reactor by an operation in its queue: one queued
     // after it (a broadcast with acks on a namespace nobody has, so nobody to wait for)
     // coming back means it ran.
@@ -565,9 +590,23 @@ fn requests_to_other_nodes_gather_their_answers_or_end_at_the_timeout() {
     );
     assert_eq!(s.handshake().auth(), &json!({"t": 2}));
 
+    // The rooms of every node: the socket here is in its own.
+    let _ws = ws_session(addr);
+    let rooms = io.all_rooms("/").unwrap();
+    let request = answer(&mut a, json!({"rooms": ["x", "remote-1"]}));
+    assert_eq!(request["type"], 1);
+    let rooms = rooms.recv().unwrap();
+    assert_eq!(
+        rooms.len(),
+        3,
+        "the other node's two and the socket's: {rooms:?}"
+    );
+    assert!(rooms.contains(&"remote-1".to_owned()) && rooms.contains(&"x".to_owned()));
+    assert!(rooms.windows(2).all(|w| w[0] < w[1]), "sorted: {rooms:?}");
+
     // Joins, leaves and disconnections reach the other nodes, unanswered.
     io.of("/").to("all").sockets_join(&["x"]).unwrap();
-    let join: Value = serde_json::from_slice(&a.answer()).unwrap();
+    let join = next(&mut a);
     assert_eq!(join["type"], 2);
     assert_eq!(
         (&join["rooms"], &join["opts"]["rooms"]),
@@ -575,7 +614,7 @@ fn requests_to_other_nodes_gather_their_answers_or_end_at_the_timeout() {
     );
     assert!(join.get("requestId").is_none());
     io.of("/").disconnect_sockets(true).unwrap();
-    let bye: Value = serde_json::from_slice(&a.answer()).unwrap();
+    let bye = next(&mut a);
     assert_eq!(
         (bye["type"].as_u64(), &bye["close"]),
         (Some(4), &json!(true))

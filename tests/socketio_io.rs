@@ -78,6 +78,25 @@ fn text(ws: &mut common::Client) -> String {
 }
 
 #[test]
+fn all_rooms_names_every_room_with_members_sorted() {
+    let (addr, io) = spawn_rooms(wsreactor::Config::default());
+    let _a = ws_with(addr, json!({ "rooms": ["b", "a"] }));
+    let _b = ws_with(addr, json!({ "rooms": ["b"] }));
+    let rooms = io.all_rooms("/").unwrap().recv().unwrap();
+    // Each socket's own room, "a" and "b" once.
+    assert_eq!(rooms.len(), 4, "{rooms:?}");
+    assert!(
+        rooms.windows(2).all(|w| w[0] < w[1]),
+        "sorted, once each: {rooms:?}"
+    );
+    assert!(["a", "b"].iter().all(|r| rooms.iter().any(|n| n == r)));
+    assert_eq!(
+        io.all_rooms("/none").unwrap().recv().unwrap(),
+        Vec::<String>::new()
+    );
+}
+
+#[test]
 fn the_io_handle_emits_to_rooms_from_another_thread_on_both_transports() {
     let (addr, io) = spawn_rooms(wsreactor::Config::default());
     let mut red = ws_with(addr, json!({ "rooms": ["red"], "name": "r" }));

@@ -9,10 +9,11 @@
 //! On a server with several reactors every reactor has an endpoint and a queue: an
 //! operation goes into all of them (all or none), and the answers meet (`peers.rs`).
 
+use std::collections::BTreeSet;
 use std::fmt;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, Receiver};
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 use std::time::Duration;
 
 use log::{debug, warn};
@@ -150,6 +151,27 @@ pub(crate) enum Remote {
     Part(WaitKey, Arc<PartCell>),
 }
 
+/// The rooms of [`IoHandle::all_rooms`], from this node's reactors and the other nodes:
+/// the names so far, and the parts still to come.
+struct RoomsAnswer {
+    state: Mutex<(BTreeSet<String>, usize)>,
+    tx: std::sync::mpsc::SyncSender<Vec<String>>,
+}
+
+impl RoomsAnswer {
+    fn add(&self, rooms: impl Iterator<Item = String>) {
+        let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+        state.0.extend(rooms);
+        state.1 -= 1;
+        if state.1 == 0 {
+            // A caller that stopped waiting dropped its end: nobody to tell.
+            let _ = self
+                .tx
+                .send(std::mem::take(&mut state.0).into_iter().collect());
+        }
+    }
+}
+
 /// A part handed over once (a [`Remote`] is cloned for each reactor; a part goes to one).
 pub(crate) struct PartCell(std::sync::Mutex<Option<Part>>);
 
@@ -248,6 +270,45 @@ impl IoHandle {
         }
         self.notify();
         Ok(())
+    }
+
+    /// The rooms of namespace `nsp` that have members, on every reactor and, in a
+    /// cluster, every node (the reference's `io.of(nsp).adapter.allRooms()`), sorted, on
+    /// the returned channel. A socket's own room (its id) is one of them. Nodes that have
+    /// not answered by
+    /// [`RedisOptions::requests_timeout`](super::RedisOptions::requests_timeout) are left
+    /// out (logged).
+    ///
+    /// # Errors
+    /// The operation was not accepted (queue full, server stopped).
+    pub fn all_rooms(&self, nsp: &str) -> Result<Receiver<Vec<String>>, SendError> {
+        let (tx, rx) = mpsc::sync_channel(1);
+        #[cfg(feature = "redis")]
+        let cluster = self.redis().cloned();
+        #[cfg(feature = "redis")]
+        let parts = 1 + usize::from(cluster.is_some());
+        #[cfg(not(feature = "redis"))]
+        let parts = 1;
+        let rooms = Arc::new(RoomsAnswer {
+            state: Mutex::new((BTreeSet::new(), parts)),
+            tx,
+        });
+        let here = Arc::clone(&rooms);
+        let gather = Gather::new(Answer::Then(Box::new(move |part| {
+            let sockets = match part {
+                Some(Part::Sockets(sockets)) => sockets,
+                _ => Vec::new(),
+            };
+            here.add(sockets.iter().flat_map(|s| s.rooms().iter().cloned()));
+        })));
+        let fetch = || Remote::Fetch(gather.clone());
+        self.push(nsp, &Selection::default(), fetch, Some(&gather))?;
+        #[cfg(feature = "redis")]
+        if let Some(redis) = cluster {
+            let token = redis.all_rooms(nsp, move |names| rooms.add(names.into_iter()));
+            redis.arm(token, redis.requests_timeout());
+        }
+        Ok(rx)
     }
 
     /// Broadcasts made through this handle (and its clones) are published to `redis`.

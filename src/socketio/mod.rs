@@ -172,9 +172,12 @@
 //!   stock client speaks.
 //! - Engine.IO v3 (`allowEIO3`, Socket.IO 2 clients) and WebTransport.
 //! - `perMessageDeflate` and HTTP compression of polling responses.
-//! - `serverSideEmit`, `serverCount` and adapters across processes (Redis): this is one
-//!   process's state (across its reactors, see above). Every operation on sockets selected by rooms already goes through one
-//!   query and one place that answers it (`adapter.rs`), where another adapter would plug in.
+//! - Adapters across processes other than the Redis one (feature `redis`: `RedisAdapter`,
+//!   the classic pub/sub mode of `@socket.io/redis-adapter`, with `serverSideEmit` and
+//!   `serverCount`): not its sharded mode, nor the cluster, Postgres or MongoDB adapters.
+//!   Every operation on
+//!   sockets selected by rooms goes through one query and one place that answers it
+//!   (`adapter.rs`), where another adapter would plug in.
 //! - Of the `cors` package's options, `preflightContinue` and `optionsSuccessStatus`
 //!   (preflights are always answered `204`), and options computed per request (a
 //!   [`Cors::predicate`] decides per origin); of the `cookie` option, leaving `Path` out

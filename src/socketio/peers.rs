@@ -159,8 +159,7 @@ pub(crate) enum Answer {
     Acks(SyncSender<Result<Vec<Payload>, BroadcastAckError>>),
     Sockets(SyncSender<Vec<SocketInfo>>),
     /// To a function, on the thread that adds the last part (the Redis adapter's answer
-    /// to another node); `None` if no part came.
-    #[cfg(feature = "redis")]
+    /// to another node, `all_rooms`); `None` if no part came.
     Then(Box<dyn FnOnce(Option<Part>) + Send>),
     /// To the reactor whose callback asked, in the place held for it in its queue; it
     /// finishes what [`Waiting`] entry `key` says.
@@ -245,7 +244,6 @@ impl State {
             (Answer::Acks(tx), _) => drop(tx.send(Ok(Vec::new()))),
             (Answer::Sockets(tx), Some(Part::Sockets(all))) => drop(tx.send(all)),
             (Answer::Sockets(tx), _) => drop(tx.send(Vec::new())),
-            #[cfg(feature = "redis")]
             (Answer::Then(then), merged) => then(merged),
             (Answer::Origin { to, place, key }, merged) => {
                 let part = PartCell::new(merged.unwrap_or(Part::Sockets(Vec::new())));

@@ -1,11 +1,14 @@
-// A cluster on one Redis: examples/socketio_cluster.rs (wsreactor, on two reactors that
-// share one adapter and are dealt connections in turn) and its Node twin node-server.mjs
-// (socket.io + @socket.io/redis-adapter), official clients on both. A broadcast made on
-// either node reaches the room's members on both exactly once, text and binary, and
-// `except` is honoured across nodes. Redis restarted: local delivery goes on meanwhile,
-// then the nodes reconnect and broadcasts cross again. The test runs its own redis-server
-// on the port scripts/redis-cluster-test.sh picks (REDIS_PORT); the script builds the
-// example first.
+// A cluster of four nodes on one Redis: two of examples/socketio_cluster.rs (wsreactor; the
+// first on two reactors that share one adapter and are dealt connections in turn) and two
+// of its Node twin node-server.mjs (socket.io + @socket.io/redis-adapter), official clients
+// on all four. A broadcast made on any node reaches the room's members on all exactly once,
+// text and binary, and `except` is honoured across nodes. `count` (fetchSockets),
+// `ask_others` (serverSideEmit with ack) and `ask_all` (a broadcast with acks) see every
+// node, asked from a Rust node or a Node node. Redis restarted: local delivery goes on
+// meanwhile, then the nodes reconnect and broadcasts cross again. A node that stops
+// answering: a request from the others ends at its timeout with the answers that came;
+// killed: the others carry on. The test runs its own redis-server on the port
+// scripts/redis-cluster-test.sh picks (REDIS_PORT); the script builds the example first.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
@@ -37,7 +40,7 @@ function start(cmd, args, cwd) {
   });
 }
 
-let rust, node, redis;
+let rust, rust2, node, node2, redis;
 const clients = [];
 const redisPort = Number(process.env.REDIS_PORT);
 process.env.WSREACTOR_REDIS = `redis://127.0.0.1:${redisPort}`;
@@ -67,13 +70,17 @@ function stop(proc) {
 
 before(async () => {
   redis = await startRedis();
-  rust = await start(path.join(root, "target/debug/examples/socketio_cluster"), ["127.0.0.1:0", "--reactors", "2"], root);
+  const example = path.join(root, "target/debug/examples/socketio_cluster");
+  rust = await start(example, ["127.0.0.1:0", "--reactors", "2"], root);
+  rust2 = await start(example, ["127.0.0.1:0"], root);
   node = await start(process.execPath, [path.join(here, "node-server.mjs"), "0"], here);
+  node2 = await start(process.execPath, [path.join(here, "node-server.mjs"), "0"], here);
 });
 
 after(async () => {
   for (const c of clients) c.disconnect();
-  for (const p of [rust?.proc, node?.proc, redis]) if (p) await stop(p);
+  for (const n of [rust, rust2, node, node2]) if (n?.proc.signalCode === "SIGSTOP") n.proc.kill("SIGCONT");
+  for (const p of [rust?.proc, rust2?.proc, node?.proc, node2?.proc, redis]) if (p) await stop(p);
 });
 
 /** A connected client of `server`; every `broadcast` it gets is recorded in `got`. */
@@ -115,6 +122,8 @@ test("broadcasts cross nodes both ways, exactly once, text and binary, except ho
     await connect(rust, "rust-quiet", true),
     await connect(node, "node-a"),
     await connect(node, "node-quiet", true),
+    await connect(rust2, "rust2-a"),
+    await connect(node2, "node2-a"),
   ];
   const [rustA, , nodeA] = sockets;
   const loud = sockets.filter((s) => !s.name.endsWith("quiet"));
@@ -154,17 +163,38 @@ test("broadcasts cross nodes both ways, exactly once, text and binary, except ho
     assert.deepEqual([...Buffer.from(buf2)], [4, 5], `${s.name}: bin-node's buffer`);
     assert.deepEqual([...Buffer.from(inner2)], [0, 255]);
   }
-  assert.equal(loud.length, 2);
+  assert.equal(loud.length, 4);
+});
+
+/** The answer to `event` with an ack. */
+const ask = (socket, event) => socket.timeout(20_000).emitWithAck(event);
+
+test("fetchSockets, serverSideEmit with ack and broadcast acks see every node, asked from either side", LIMIT, async () => {
+  const urls = [rust, rust2, node, node2].map((n) => `${n.url}/`);
+  for (const s of sockets) s.on("question", (cb) => cb(s.name));
+  for (const s of sockets) {
+    const home = urls.find((u) => u.startsWith(s.io.uri));
+    assert.equal(await ask(s, "count"), sockets.length, `${s.name}: count`);
+    const others = await ask(s, "ask_others");
+    assert.deepEqual([...others].sort(), urls.filter((u) => u !== home).sort(), `${s.name}: ask_others`);
+    const answers = new Promise((resolve) => s.once("answers", resolve));
+    s.emit("ask_all");
+    assert.deepEqual([...(await answers)].sort(), sockets.map((x) => x.name).sort(), `${s.name}: ask_all`);
+  }
 });
 
 test("Redis restarted: local delivery goes on, then the nodes reconnect", LIMIT, async () => {
-  const [rustA, rustQuiet, nodeA, nodeQuiet] = sockets;
+  const [rustA, rustQuiet, nodeA, nodeQuiet, rust2A, node2A] = sockets;
   await stop(redis);
   // Each node still delivers its own broadcasts to its own sockets.
   rustA.emit("broadcast", "outage-rust");
   nodeA.emit("broadcast", "outage-node");
+  rust2A.emit("broadcast", "outage-rust2");
+  node2A.emit("broadcast", "outage-node2");
   await allHeard([rustA, rustQuiet], "outage-rust");
   await allHeard([nodeA, nodeQuiet], "outage-node");
+  await allHeard([rust2A], "outage-rust2");
+  await allHeard([node2A], "outage-node2");
   redis = await startRedis();
   // Both nodes reconnect on their own (ours with backoff); what is published before they
   // have is lost (pub/sub keeps nothing), so each side repeats until the other side
@@ -176,7 +206,29 @@ test("Redis restarted: local delivery goes on, then the nodes reconnect", LIMIT,
     for (let i = 0; !done; i++) {
       from.emit("broadcast", `back-${origin}-${i}`);
       await Promise.race([heard, new Promise((r) => setTimeout(r, 100))]);
+      if (i === 200) {
+        // 20 s: say who has not heard, with the nodes' logs, before the test's timeout.
+        const deaf = sockets.filter((s) => !s.got.some((a) => String(a[0]).startsWith(`back-${origin}-`)));
+        const logs = [rust, rust2, node, node2].map((n) => n.log().slice(-2000)).join("\n----\n");
+        throw new Error(`not heard by ${deaf.map((s) => s.name)}\n${logs}`);
+      }
     }
   }
   for (const s of sockets) assert.equal(s.connected, true, `${s.name} stayed connected`);
+});
+
+test("a node that stops answering: requests end at their timeout; killed: the others carry on", LIMIT, async () => {
+  const [rustA, , nodeA, , rust2A] = sockets;
+  // Stopped, its connections to Redis stay: it is still counted, and never answers.
+  node2.proc.kill("SIGSTOP");
+  const others = await ask(rustA, "ask_others");
+  assert.deepEqual([...others].sort(), [rust2, node].map((n) => `${n.url}/`).sort(), "the answers that came");
+  await stop(node2.proc);
+  const alive = sockets.filter((s) => s.name !== "node2-a");
+  // Gone, it is not counted any more: no waiting for it.
+  assert.equal(await ask(rust2A, "count"), alive.length);
+  assert.deepEqual([...(await ask(nodeA, "ask_others"))].sort(), [rust, rust2].map((n) => `${n.url}/`).sort());
+  rustA.emit("broadcast", "after-kill");
+  await allHeard(alive, "after-kill");
+  for (const s of alive) assert.equal(count(s, "after-kill"), 1, `${s.name} got after-kill once`);
 });

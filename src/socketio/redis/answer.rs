@@ -193,10 +193,10 @@ impl Inner {
             rooms: vec![sid.to_owned()],
             ..Selection::default()
         };
-        let (io, nsp, to) = (io.clone(), nsp.to_owned(), sel.clone());
-        self.fetch_then(&io.clone(), &nsp.clone(), &sel, move |inner, sockets| {
-            if !sockets.is_empty() && io.push(&nsp, &to, || op.clone(), None).is_ok() {
-                let channel = inner.response_channel(&nsp);
+        let (way, name, to) = (io.clone(), nsp.to_owned(), sel.clone());
+        self.fetch_then(io, nsp, &sel, move |inner, sockets| {
+            if !sockets.is_empty() && way.push(&name, &to, || op.clone(), None).is_ok() {
+                let channel = inner.response_channel(&name);
                 inner.link.publish((channel, requests::done(&id)));
             }
         })

@@ -86,7 +86,58 @@ impl Asked {
         self.pending.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Ends request `token` if it is done (`force`: now, with `result`).
+    /// A new request, whose answers go to `finish`; its token.
+    fn open(&self, finish: Finish) -> u64 {
+        let token = self.next.fetch_add(1, Ordering::Relaxed);
+        let pending = Pending {
+            nodes: None,
+            answered: 0,
+            acks_announced: 0,
+            acks: 0,
+            answers: Vec::new(),
+            finish,
+        };
+        self.lock().insert(token, pending);
+        token
+    }
+
+    /// How many subscribers `PUBLISH` says got request `token` (this node among them), or
+    /// `None`: not published.
+    fn published(&self, token: u64, receivers: Option<usize>) {
+        let Some(receivers) = receivers else {
+            return self.settle(token, Some(RequestError::Unpublished));
+        };
+        if let Some(p) = self.lock().get_mut(&token) {
+            // This node is subscribed too; it does not answer itself.
+            p.nodes = Some(receivers.saturating_sub(1));
+        }
+        self.settle(token, None);
+    }
+
+    /// An answer to request `token`: a node's (for a broadcast, its count of sockets), or
+    /// one socket's acknowledgement of a broadcast.
+    fn answer(&self, token: u64, answer: Message) {
+        if let Some(p) = self.lock().get_mut(&token) {
+            match answer.kind() {
+                Some(kind::BROADCAST_CLIENT_COUNT) => {
+                    p.answered += 1;
+                    let count = answer.body.get("clientCount").and_then(|c| c.as_u64());
+                    p.acks_announced += usize::try_from(count.unwrap_or(0)).unwrap_or(0);
+                }
+                Some(kind::BROADCAST_ACK) => {
+                    p.acks += 1;
+                    p.answers.push(answer);
+                }
+                _ => {
+                    p.answered += 1;
+                    p.answers.push(answer);
+                }
+            }
+        }
+        self.settle(token, None);
+    }
+
+    /// Ends request `token` if it is done, or now with `force`.
     fn settle(&self, token: u64, force: Option<RequestError>) {
         let mut pending = self.lock();
         let done = match pending.get(&token) {
@@ -111,28 +162,10 @@ impl Inner {
         encode: impl FnOnce(&str) -> Vec<u8>,
         finish: Finish,
     ) -> u64 {
-        let token = self.asked.next.fetch_add(1, Ordering::Relaxed);
+        let token = self.asked.open(finish);
         let id = format!("{}-{token}", self.link.uid());
-        let pending = Pending {
-            nodes: None,
-            answered: 0,
-            acks_announced: 0,
-            acks: 0,
-            answers: Vec::new(),
-            finish,
-        };
-        self.asked.lock().insert(token, pending);
         let inner = Arc::clone(self);
-        let then = Box::new(move |receivers: Option<usize>| {
-            let Some(receivers) = receivers else {
-                return inner.asked.settle(token, Some(RequestError::Unpublished));
-            };
-            if let Some(p) = inner.asked.lock().get_mut(&token) {
-                // This node is subscribed too; it does not answer itself.
-                p.nodes = Some(receivers.saturating_sub(1));
-            }
-            inner.asked.settle(token, None);
-        });
+        let then = Box::new(move |receivers| inner.asked.published(token, receivers));
         let channel = requests::request_channel(&self.key, nsp);
         self.link.publish_counted((channel, encode(&id)), then);
         token
@@ -152,31 +185,10 @@ impl Inner {
             .and_then(|id| id.strip_prefix(self.link.uid()))
             .and_then(|rest| rest.strip_prefix('-'))
             .and_then(|token| token.parse().ok());
-        let Some(token) = token else {
-            return; // another node's
-        };
-        {
-            let mut pending = self.asked.lock();
-            let Some(p) = pending.get_mut(&token) else {
-                return; // ended already
-            };
-            match answer.kind() {
-                Some(kind::BROADCAST_CLIENT_COUNT) => {
-                    p.answered += 1;
-                    let count = answer.body.get("clientCount").and_then(|c| c.as_u64());
-                    p.acks_announced += usize::try_from(count.unwrap_or(0)).unwrap_or(0);
-                }
-                Some(kind::BROADCAST_ACK) => {
-                    p.acks += 1;
-                    p.answers.push(answer);
-                }
-                _ => {
-                    p.answered += 1;
-                    p.answers.push(answer);
-                }
-            }
+        // Another node's, or one that ended already: ignored.
+        if let Some(token) = token {
+            self.asked.answer(token, answer);
         }
-        self.asked.settle(token, None);
     }
 }
 
@@ -237,6 +249,26 @@ impl RedisAdapter {
             }
             let of = |a: &Message| requests::sockets_of(&name, a);
             then(answers.iter().flat_map(of).collect());
+        });
+        self.inner.ask(nsp, encode, finish)
+    }
+
+    /// Asks the other nodes for their rooms with members (`ALL_ROOMS`); `then` gets them,
+    /// or those of the nodes that answered by the timeout (logged). Returns the request's
+    /// token.
+    pub(crate) fn all_rooms(
+        &self,
+        nsp: &str,
+        then: impl FnOnce(Vec<String>) + Send + 'static,
+    ) -> u64 {
+        let uid = self.uid();
+        let encode = |id: &str| requests::request(uid, Some(id), kind::ALL_ROOMS, json!({}));
+        let name = nsp.to_owned();
+        let finish = Box::new(move |answers: Vec<Message>, result| {
+            if let Err(e) = result {
+                warn!("all_rooms on {name}: {e}; the rooms of the nodes that answered");
+            }
+            then(answers.iter().flat_map(|a| a.rooms("rooms")).collect());
         });
         self.inner.ask(nsp, encode, finish)
     }
@@ -354,4 +386,82 @@ fn server_side_data(event: &str, payload: &Payload) -> Value {
     let mut data = vec![Value::from(event)];
     data.extend(payload.args.iter().map(|a| unplace(a, payload)));
     Value::Array(data)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::mpsc;
+
+    use super::*;
+
+    fn msg(json: &str) -> Message {
+        requests::decode(json.as_bytes()).unwrap()
+    }
+
+    /// How a request ended: the answers' bodies, and whether all came.
+    type End = (Vec<Value>, Result<(), RequestError>);
+
+    /// A request whose end is sent on the returned channel.
+    fn open(asked: &Asked) -> (u64, mpsc::Receiver<End>) {
+        let (tx, rx) = mpsc::channel();
+        let finish = Box::new(move |answers: Vec<Message>, result| {
+            let bodies = answers.into_iter().map(|a| a.body).collect();
+            tx.send((bodies, result)).unwrap();
+        });
+        (asked.open(finish), rx)
+    }
+
+    #[test]
+    fn a_request_ends_once_every_other_node_answered_whenever_the_count_comes() {
+        let asked = Asked::default();
+        let (t, rx) = open(&asked);
+        asked.answer(t, msg(r#"{"requestId":"x","n":1}"#)); // before PUBLISH's count
+        asked.published(t, Some(3)); // this node and two others
+        assert!(rx.try_recv().is_err(), "one of two");
+        asked.answer(t, msg(r#"{"requestId":"x","n":2}"#));
+        let (answers, result) = rx.try_recv().unwrap();
+        assert_eq!((answers.len(), result), (2, Ok(())));
+        asked.answer(t, msg(r#"{"requestId":"x","n":3}"#)); // late: nobody waits
+        assert!(rx.try_recv().is_err());
+    }
+
+    #[test]
+    fn alone_it_ends_at_once_and_unpublished_it_fails() {
+        let asked = Asked::default();
+        let (t, rx) = open(&asked);
+        asked.published(t, Some(1));
+        assert_eq!(rx.try_recv().unwrap(), (vec![], Ok(())));
+        let (t, rx) = open(&asked);
+        asked.published(t, None);
+        assert_eq!(
+            rx.try_recv().unwrap(),
+            (vec![], Err(RequestError::Unpublished))
+        );
+    }
+
+    #[test]
+    fn a_broadcast_waits_for_each_nodes_count_then_as_many_acks() {
+        let asked = Asked::default();
+        let (t, rx) = open(&asked);
+        asked.published(t, Some(3));
+        asked.answer(t, msg(r#"{"type":8,"requestId":"x","clientCount":2}"#));
+        asked.answer(t, msg(r#"{"type":9,"requestId":"x","packet":"a"}"#));
+        asked.answer(t, msg(r#"{"type":8,"requestId":"x","clientCount":0}"#));
+        assert!(rx.try_recv().is_err(), "one ack of two");
+        asked.answer(t, msg(r#"{"type":9,"requestId":"x","packet":"b"}"#));
+        let (answers, result) = rx.try_recv().unwrap();
+        let packets: Vec<&Value> = answers.iter().map(|a| &a["packet"]).collect();
+        assert_eq!((packets, result), (vec![&json!("a"), &json!("b")], Ok(())));
+    }
+
+    #[test]
+    fn at_the_timeout_it_ends_with_what_came() {
+        let asked = Asked::default();
+        let (t, rx) = open(&asked);
+        asked.published(t, Some(4));
+        asked.answer(t, msg(r#"{"requestId":"x","n":1}"#));
+        asked.settle(t, Some(RequestError::Timeout));
+        let (answers, result) = rx.try_recv().unwrap();
+        assert_eq!((answers.len(), result), (1, Err(RequestError::Timeout)));
+    }
 }

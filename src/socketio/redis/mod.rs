@@ -8,6 +8,9 @@
 //! bounded queue and the reactor's waker, and publishes this node's broadcasts. When the
 //! publisher's queue is full a broadcast is dropped for the other nodes (still delivered
 //! here) and counted ([`RedisAdapter::dropped`]).
+//!
+//! The adapter's requests and responses: `requests.rs` (their messages and channels),
+//! `answer.rs` (answering the other nodes'), `ask.rs` (this node's, and their answers).
 
 mod answer;
 mod ask;
