@@ -150,8 +150,10 @@ impl fmt::Debug for RedisAdapter {
 
 impl RedisAdapter {
     /// Connects to Redis at `url` (`redis://127.0.0.1:6379`) and subscribes to the
-    /// cluster's broadcasts; when it returns `Ok`, broadcasts of other nodes are being
-    /// received.
+    /// cluster's broadcasts and to the main namespace's requests; when it returns `Ok`,
+    /// broadcasts of other nodes are being received, and other nodes count this one
+    /// ([`server_count`](Self::server_count)) for `/`. Other namespaces take part as they
+    /// are made (their subscriptions are taken within 50 ms).
     ///
     /// # Errors
     /// [`RedisError::Url`] for a malformed URL, [`RedisError::Redis`] if Redis cannot be
@@ -166,7 +168,15 @@ impl RedisAdapter {
                 inner.deliver(channel, bytes);
             }
         };
-        let topics = vec![Topic::Pattern(wire::broadcast_pattern(&options.key))];
+        // The main namespace's requests from the start, so that other nodes count this
+        // one once `connect` returns (every server has it, as Node's does); the others'
+        // as they are made ([`serve`](Self::serve)).
+        let key = &options.key;
+        let topics = vec![
+            Topic::Pattern(wire::broadcast_pattern(key)),
+            Topic::Channel(requests::request_channel(key, "/")),
+            Topic::Channel(requests::response_channel(key, "/")),
+        ];
         let link = Link::connect(url, topics, options.queue, deliver)?;
         let inner = Arc::new(Inner {
             link,
