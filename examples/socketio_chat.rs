@@ -63,7 +63,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use log::{debug, info, warn};
 use serde_json::{json, Value};
 use wsreactor::socketio::{
-    ConnectError, IoHandle, Options, Payload, Recovery, Socket, SocketInfo, SocketIo,
+    ConnectError, IoHandle, Options, Payload, QueryResult, Recovery, Socket, SocketInfo, SocketIo,
 };
 use wsreactor::{Accept, Config, Ctx, Handler, Request, Response, Server};
 
@@ -218,7 +218,9 @@ fn on_connection(online: &Arc<AtomicUsize>, socket: &mut Socket<'_>) {
             Some(room) => everyone.to(room),
             None => everyone,
         };
-        let answer = move |socket: &mut Socket<'_>, sockets: Vec<SocketInfo>| {
+        let answer = move |socket: &mut Socket<'_>, sockets: QueryResult<SocketInfo>| {
+            // Only a cluster (another node that does not answer) leaves some out.
+            let sockets = sockets.unwrap_or_else(|partial| partial.found);
             let mut names: Vec<String> = (sockets.iter())
                 .map(|s| name_or_id(s.data().get(), s.id()))
                 .collect();

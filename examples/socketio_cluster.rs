@@ -85,6 +85,11 @@ fn socket_io(redis: &RedisAdapter, me: &str) -> SocketIo {
         socket.on("count", |socket, _args, ack| {
             // The sockets of every reactor and every node.
             let answered = socket.nsp().fetch_sockets_then(move |socket, sockets| {
+                // A node that did not answer in time: the count of those that did.
+                let sockets = sockets.unwrap_or_else(|partial| {
+                    warn!("count: {partial}");
+                    partial.found
+                });
                 if let Some(ack) = ack {
                     ack.send(socket, sockets.len() as u64);
                 }

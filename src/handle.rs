@@ -417,8 +417,8 @@ impl Handle {
     }
 
     /// Sends a message to every member of a room, on every reactor (encoded once per
-    /// reactor, shared by its members), and with a [`Cluster`](crate::cluster::Cluster)
-    /// attached (feature `redis`), on every node: published to the others once it is
+    /// reactor, shared by its members), and with a `cluster::Cluster` attached (feature
+    /// `redis`), on every node: published to the others once it is
     /// accepted here.
     pub fn publish(&self, room: &str, msg: impl Into<Message>) -> Result<(), SendError> {
         let msg = msg.into();

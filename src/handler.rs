@@ -53,7 +53,7 @@ pub trait Handler {
     /// For sessions that span several requests, such as long-polling: the reactor that
     /// holds a session names itself in the session's id, and every request naming that id
     /// is routed there (what `@socket.io/sticky` does between processes; the
-    /// [`socketio`](crate::socketio) endpoints do this). Called only with several reactors,
+    /// `socketio` endpoints (feature `socketio`) do this). Called only with several reactors,
     /// for each upgrade and plain HTTP request, before anything else sees it; a request
     /// that was handed over is not routed again. A number past the last reactor is
     /// ignored. If that reactor's queue is full the request is answered `503` here. Moving a

@@ -532,25 +532,30 @@ fn requests_to_other_nodes_gather_their_answers_or_end_at_the_timeout() {
         request
     };
 
+    let mut sync = NodeNode::new(&redis.url);
+    // Before time passes: the answers taken and the request's timer armed.
+    let settle = |sync: &mut NodeNode| {
+        // The answer is taken on the adapter's subscriber thread: a request published
+        // after it, answered, means it was.
+        sync.request(br#"{"uid":"test","requestId":"sync","type":1}"#);
+        while sync.json_answer()["requestId"] != "sync" {}
+        // The request's timer is armed on the reactor by an operation in its queue: one
+        // queued after it (a broadcast with acks on a namespace nobody has, so nobody to
+        // wait for) coming back means it ran.
+        let flushed = io
+            .of("/none")
+            .emit_with_ack("x", (), Duration::from_secs(1))
+            .unwrap();
+        assert_eq!(flushed.recv().unwrap(), Ok(Vec::new()));
+    };
+
     let replies = io.of("/").server_side_emit_with_ack("ping", 1).unwrap();
     let request = answer(&mut a, json!({"type": 6, "data": "pong"}));
     assert_eq!(
         (request["type"].as_u64(), &request["data"]),
         (Some(6), &json!(["ping", 1]))
     );
-    // The answer is taken on the adapter's subscriber thread: a request published after
-    // it, answered, means it was.
-    let mut sync = NodeNode::new(&redis.url);
-    sync.request(br#"{"uid":"test","requestId":"sync","type":1}"#);
-    while sync.json_answer()["requestId"] != "sync" {}
-    // The request's timer is armed on the reactor by an operation in its queue: one queued
-    // after it (a broadcast with acks on a namespace nobody has, so nobody to wait for)
-    // coming back means it ran.
-    let flushed = io
-        .of("/none")
-        .emit_with_ack("x", (), Duration::from_secs(1))
-        .unwrap();
-    assert_eq!(flushed.recv().unwrap(), Ok(Vec::new()));
+    settle(&mut sync);
     clock.advance(Duration::from_secs(5));
     let err = replies.recv().unwrap().unwrap_err();
     assert_eq!(
@@ -559,6 +564,25 @@ fn requests_to_other_nodes_gather_their_answers_or_end_at_the_timeout() {
             kind: RequestError::Timeout,
             responses: vec![json!("pong")],
         }
+    );
+
+    // A query ends at the timeout too, with a typed error and what came.
+    let fetched = io.of("/").fetch_sockets().unwrap();
+    let request = answer(&mut a, json!({"sockets": []}));
+    assert_eq!(request["type"], 5);
+    settle(&mut sync);
+    clock.advance(Duration::from_secs(5));
+    let err = fetched.recv().unwrap().unwrap_err();
+    assert_eq!((err.kind, err.found.len()), (RequestError::Timeout, 0));
+    let rooms = io.all_rooms("/").unwrap();
+    let request = answer(&mut a, json!({"rooms": ["from-a"]}));
+    assert_eq!(request["type"], 1);
+    settle(&mut sync);
+    clock.advance(Duration::from_secs(5));
+    let err = rooms.recv().unwrap().unwrap_err();
+    assert_eq!(
+        (err.kind, err.found),
+        (RequestError::Timeout, vec!["from-a".to_owned()])
     );
 
     // Without requests_timeout passing: both answer, the sockets of both come.
@@ -574,7 +598,7 @@ fn requests_to_other_nodes_gather_their_answers_or_end_at_the_timeout() {
     let request = answer(&mut a, json!({"sockets": [socket]}));
     assert_eq!(request["type"], 5);
     assert_eq!(request["opts"]["rooms"], json!(["all"]));
-    let sockets = fetched.recv().unwrap();
+    let sockets = fetched.recv().unwrap().unwrap();
     assert_eq!(sockets.len(), 1);
     let s = &sockets[0];
     assert_eq!(
@@ -597,7 +621,7 @@ fn requests_to_other_nodes_gather_their_answers_or_end_at_the_timeout() {
     let rooms = io.all_rooms("/").unwrap();
     let request = answer(&mut a, json!({"rooms": ["x", "remote-1"]}));
     assert_eq!(request["type"], 1);
-    let rooms = rooms.recv().unwrap();
+    let rooms = rooms.recv().unwrap().unwrap();
     assert_eq!(
         rooms.len(),
         3,

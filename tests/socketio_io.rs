@@ -82,7 +82,7 @@ fn all_rooms_names_every_room_with_members_sorted() {
     let (addr, io) = spawn_rooms(wsreactor::Config::default());
     let _a = ws_with(addr, json!({ "rooms": ["b", "a"] }));
     let _b = ws_with(addr, json!({ "rooms": ["b"] }));
-    let rooms = io.all_rooms("/").unwrap().recv().unwrap();
+    let rooms = io.all_rooms("/").unwrap().recv().unwrap().unwrap();
     // Each socket's own room, "a" and "b" once.
     assert_eq!(rooms.len(), 4, "{rooms:?}");
     assert!(
@@ -91,7 +91,7 @@ fn all_rooms_names_every_room_with_members_sorted() {
     );
     assert!(["a", "b"].iter().all(|r| rooms.iter().any(|n| n == r)));
     assert_eq!(
-        io.all_rooms("/none").unwrap().recv().unwrap(),
+        io.all_rooms("/none").unwrap().recv().unwrap().unwrap(),
         Vec::<String>::new()
     );
 }
@@ -135,7 +135,7 @@ fn fetch_join_leave_and_disconnect_act_on_a_selection() {
     let mut c = ws_with(addr, json!({ "name": "cy" }));
 
     let names = |op: wsreactor::socketio::Operator| {
-        let mut names: Vec<String> = (op.fetch_sockets().unwrap().recv().unwrap())
+        let mut names: Vec<String> = (op.fetch_sockets().unwrap().recv().unwrap().unwrap())
             .iter()
             .map(|s| s.data().get::<Name>().unwrap().0.clone())
             .collect();
@@ -143,7 +143,7 @@ fn fetch_join_leave_and_disconnect_act_on_a_selection() {
         names
     };
     assert_eq!(names(io.of("/")), ["ada", "bob", "cy"]);
-    let in_order: Vec<String> = (io.of("/").fetch_sockets().unwrap().recv().unwrap())
+    let in_order: Vec<String> = (io.of("/").fetch_sockets().unwrap().recv().unwrap().unwrap())
         .iter()
         .map(|s| s.data().get::<Name>().unwrap().0.clone())
         .collect();
@@ -159,6 +159,7 @@ fn fetch_join_leave_and_disconnect_act_on_a_selection() {
         .fetch_sockets()
         .unwrap()
         .recv()
+        .unwrap()
         .unwrap();
     let bob = lobby
         .iter()
@@ -298,7 +299,7 @@ fn operations_queued_before_the_server_starts_run_when_it_does() {
     let handle = handle_rx.recv().unwrap();
     let fetched = handle.of("/").fetch_sockets().unwrap();
     go_tx.send(()).unwrap();
-    assert_eq!(fetched.recv_timeout(PATIENCE).unwrap().len(), 0);
+    assert_eq!(fetched.recv_timeout(PATIENCE).unwrap().unwrap().len(), 0);
     stop.shutdown().unwrap();
     thread.join().unwrap().unwrap();
     assert_eq!(

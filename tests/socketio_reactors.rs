@@ -164,7 +164,7 @@ fn spawn_rooms() -> (
                 socket
                     .nsp()
                     .fetch_sockets_then(move |socket, all| {
-                        ack.send(socket, json!(all.len()));
+                        ack.send(socket, json!(all.unwrap().len()));
                     })
                     .unwrap();
             });
@@ -260,11 +260,18 @@ fn rooms_broadcasts_and_fetches_reach_the_sockets_of_every_reactor() {
         assert_eq!(packet(ws), r#"42["news",1]"#);
     }
     let everyone = io.of("/").fetch_sockets().unwrap();
-    assert_eq!(everyone.recv_timeout(common::PATIENCE).unwrap().len(), 3);
+    assert_eq!(
+        everyone
+            .recv_timeout(common::PATIENCE)
+            .unwrap()
+            .unwrap()
+            .len(),
+        3
+    );
     io.of("/").except("lobby").sockets_join(&["late"]).unwrap();
     let late = io.to("late").fetch_sockets().unwrap();
     assert_eq!(
-        late.recv_timeout(common::PATIENCE).unwrap().len(),
+        late.recv_timeout(common::PATIENCE).unwrap().unwrap().len(),
         1,
         "c alone"
     );

@@ -81,7 +81,7 @@ fn connect(addr: SocketAddr, clock: &ManualClock, auth: Value) -> (Client, Value
 /// Until the server has seen the socket `sid` go.
 fn wait_gone(io: &IoHandle, sid: &str) {
     let patience = std::time::Instant::now() + common::PATIENCE;
-    while (io.of("/").fetch_sockets().unwrap().recv().unwrap())
+    while (io.of("/").fetch_sockets().unwrap().recv().unwrap().unwrap())
         .iter()
         .any(|s| s.id() == sid)
     {

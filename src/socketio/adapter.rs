@@ -83,6 +83,67 @@ impl Outcome {
     }
 }
 
+/// Why a request to the other nodes of a cluster (feature `redis`: the Redis adapter) did
+/// not get every answer. Without another node to ask, never.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum RequestError {
+    /// Some nodes had not answered when the timeout passed (`RedisOptions::requests_timeout`,
+    /// or the emit's own): a node gone, or Redis lost meanwhile.
+    Timeout,
+    /// The request was not published: Redis unreachable, or the publisher's queue full
+    /// (`RedisOptions::queue`).
+    Unpublished,
+    /// This node's reactor could not take the request's timer (its queue full): it was
+    /// not sent.
+    Queue,
+}
+
+impl fmt::Display for RequestError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            RequestError::Timeout => "timeout reached before every node answered",
+            RequestError::Unpublished => "the request could not be published to Redis",
+            RequestError::Queue => "the reactor's queue is full",
+        })
+    }
+}
+
+impl std::error::Error for RequestError {}
+
+/// What a query of every node ([`IoHandle::all_rooms`](super::IoHandle::all_rooms),
+/// [`Operator::fetch_sockets`](super::Operator::fetch_sockets),
+/// [`Broadcast::fetch_sockets_then`](super::Broadcast::fetch_sockets_then)) found when some
+/// node did not answer: why, and what this node and the nodes that answered hold (the
+/// reference rejects `fetchSockets` with "timeout reached" and drops those).
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct QueryError<T> {
+    /// Why.
+    pub kind: RequestError,
+    /// What came: this node's, and the answers of the nodes that answered.
+    pub found: Vec<T>,
+}
+
+impl<T> fmt::Display for QueryError<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} ({} found)", self.kind, self.found.len())
+    }
+}
+
+impl<T: fmt::Debug> std::error::Error for QueryError<T> {}
+
+/// What a query of every node answers: everything, or what came and why not everything.
+pub type QueryResult<T> = Result<Vec<T>, QueryError<T>>;
+
+/// What a query of every node answers: everything, or what came ([`QueryError`]).
+pub(crate) fn queried<T>(found: Vec<T>, failed: Option<RequestError>) -> QueryResult<T> {
+    match failed {
+        None => Ok(found),
+        Some(kind) => Err(QueryError { kind, found }),
+    }
+}
+
 /// A socket as [`fetch_sockets`](super::Broadcast::fetch_sockets) reports it (the
 /// reference's `RemoteSocket` details: `id`, `handshake`, `rooms`, `data`): a snapshot,
 /// which can cross threads. To act on it, select it by its id, which is also a room:

@@ -8,7 +8,7 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::adapter::{BroadcastAckError, Operation, Selection, SocketInfo};
+use super::adapter::{BroadcastAckError, Operation, QueryResult, Selection, SocketInfo};
 use super::engine::Engine;
 use super::io_handle::Remote;
 use super::namespace::{Client, Sio, SocketKey};
@@ -197,7 +197,9 @@ impl<'a> Broadcast<'a> {
     /// thread; with one reactor, at once), with the socket this was made from, to answer
     /// it (an [`Ack`](super::Ack)). Not called if that socket is gone by then. This
     /// reactor's sockets come first, in the order they connected, then each other
-    /// reactor's.
+    /// reactor's. In a cluster (feature `redis`), every node's too: if some node has not
+    /// answered by `RedisOptions::requests_timeout`, a [`QueryError`](super::QueryError)
+    /// with the sockets that came.
     ///
     /// ```
     /// # use wsreactor::socketio::{Options, SocketIo};
@@ -205,6 +207,8 @@ impl<'a> Broadcast<'a> {
     /// io.of("/").on_connection(|socket| {
     ///     socket.on("who", |socket, _args, ack| {
     ///         socket.nsp().fetch_sockets_then(move |socket, sockets| {
+    ///             // Only a cluster's node that does not answer leaves some out.
+    ///             let sockets = sockets.unwrap_or_else(|partial| partial.found);
     ///             let ids: Vec<&str> = sockets.iter().map(|s| s.id()).collect();
     ///             if let Some(ack) = ack {
     ///                 ack.send(socket, wsreactor::serde_json::json!(ids));
@@ -219,7 +223,7 @@ impl<'a> Broadcast<'a> {
     /// full; the callback is dropped unrun.
     pub fn fetch_sockets_then(
         self,
-        callback: impl FnOnce(&mut Socket<'_>, Vec<SocketInfo>) + 'static,
+        callback: impl FnOnce(&mut Socket<'_>, QueryResult<SocketInfo>) + 'static,
     ) -> Result<(), SendError> {
         let (origin, ns) = (self.origin, self.ns);
         let waiting = Waiting::Sockets(origin, Box::new(callback));
@@ -228,7 +232,7 @@ impl<'a> Broadcast<'a> {
         let here = sio.apply(eng, ns, &sel, Operation::Fetch).sockets();
         match waited {
             Ok((gather, others)) => {
-                gather.add(Part::Sockets(here));
+                gather.add(Part::Sockets(here, None));
                 #[allow(unused_mut)] // without the `redis` feature
                 let mut parts = others + 1;
                 #[cfg(feature = "redis")]
@@ -236,16 +240,17 @@ impl<'a> Broadcast<'a> {
                     // The other nodes' sockets are one more.
                     parts += 1;
                     let g = Arc::clone(&gather);
-                    let token = redis.fetch(&sio.namespaces[ns].name, &sel, move |sockets| {
-                        g.add(Part::Sockets(sockets));
-                    });
+                    let token =
+                        redis.fetch(&sio.namespaces[ns].name, &sel, move |sockets, failed| {
+                            g.add(Part::Sockets(sockets, failed));
+                        });
                     eng.set_app_timer(redis.requests_timeout(), token);
                 }
                 gather.expect(parts, true);
             }
             Err(Waiting::Sockets(origin, callback)) => {
                 if sio.sockets.get(origin).is_some_and(|s| s.connected) {
-                    callback(&mut Socket::new(eng, sio, origin), here);
+                    callback(&mut Socket::new(eng, sio, origin), Ok(here));
                 }
             }
             Err(_) => {}

@@ -18,7 +18,9 @@ use std::time::Duration;
 
 use log::{debug, warn};
 
-use super::adapter::{BroadcastAckError, Operation, Selection, SocketInfo};
+use super::adapter::{
+    queried, BroadcastAckError, Operation, QueryResult, RequestError, Selection, SocketInfo,
+};
 use super::engine::Engine;
 use super::namespace::{Client, Sio};
 use super::payload::Payload;
@@ -152,22 +154,22 @@ pub(crate) enum Remote {
 }
 
 /// The rooms of [`IoHandle::all_rooms`], from this node's reactors and the other nodes:
-/// the names so far, and the parts still to come.
+/// the names so far, why some node's are missing, and the parts still to come.
 struct RoomsAnswer {
-    state: Mutex<(BTreeSet<String>, usize)>,
-    tx: std::sync::mpsc::SyncSender<Vec<String>>,
+    state: Mutex<(BTreeSet<String>, Option<RequestError>, usize)>,
+    tx: std::sync::mpsc::SyncSender<QueryResult<String>>,
 }
 
 impl RoomsAnswer {
-    fn add(&self, rooms: impl Iterator<Item = String>) {
+    fn add(&self, rooms: impl Iterator<Item = String>, failed: Option<RequestError>) {
         let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
         state.0.extend(rooms);
-        state.1 -= 1;
-        if state.1 == 0 {
+        state.1 = state.1.or(failed);
+        state.2 -= 1;
+        if state.2 == 0 {
+            let rooms = std::mem::take(&mut state.0).into_iter().collect();
             // A caller that stopped waiting dropped its end: nobody to tell.
-            let _ = self
-                .tx
-                .send(std::mem::take(&mut state.0).into_iter().collect());
+            let _ = self.tx.send(queried(rooms, state.1));
         }
     }
 }
@@ -274,14 +276,14 @@ impl IoHandle {
 
     /// The rooms of namespace `nsp` that have members, on every reactor and, in a
     /// cluster, every node (the reference's `io.of(nsp).adapter.allRooms()`), sorted, on
-    /// the returned channel. A socket's own room (its id) is one of them. Nodes that have
-    /// not answered by
-    /// [`RedisOptions::requests_timeout`](super::RedisOptions::requests_timeout) are left
-    /// out (logged).
+    /// the returned channel. A socket's own room (its id) is one of them. If some node has
+    /// not answered by `RedisOptions::requests_timeout` (feature `redis`), a
+    /// [`QueryError`](super::QueryError) with the rooms of this node and of the nodes
+    /// that answered.
     ///
     /// # Errors
     /// The operation was not accepted (queue full, server stopped).
-    pub fn all_rooms(&self, nsp: &str) -> Result<Receiver<Vec<String>>, SendError> {
+    pub fn all_rooms(&self, nsp: &str) -> Result<Receiver<QueryResult<String>>, SendError> {
         let (tx, rx) = mpsc::sync_channel(1);
         #[cfg(feature = "redis")]
         let cluster = self.redis().cloned();
@@ -290,22 +292,24 @@ impl IoHandle {
         #[cfg(not(feature = "redis"))]
         let parts = 1;
         let rooms = Arc::new(RoomsAnswer {
-            state: Mutex::new((BTreeSet::new(), parts)),
+            state: Mutex::new((BTreeSet::new(), None, parts)),
             tx,
         });
         let here = Arc::clone(&rooms);
         let gather = Gather::new(Answer::Then(Box::new(move |part| {
             let sockets = match part {
-                Some(Part::Sockets(sockets)) => sockets,
+                Some(Part::Sockets(sockets, _)) => sockets,
                 _ => Vec::new(),
             };
-            here.add(sockets.iter().flat_map(|s| s.rooms().iter().cloned()));
+            here.add(sockets.iter().flat_map(|s| s.rooms().iter().cloned()), None);
         })));
         let fetch = || Remote::Fetch(gather.clone());
         self.push(nsp, &Selection::default(), fetch, Some(&gather))?;
         #[cfg(feature = "redis")]
         if let Some(redis) = cluster {
-            let token = redis.all_rooms(nsp, move |names| rooms.add(names.into_iter()));
+            let token = redis.all_rooms(nsp, move |names, failed| {
+                rooms.add(names.into_iter(), failed);
+            });
             redis.arm(token, redis.requests_timeout());
         }
         Ok(rx)
@@ -498,19 +502,25 @@ impl Operator {
     }
 
     /// The selected sockets, as [`Broadcast::fetch_sockets`](super::Broadcast::fetch_sockets)
-    /// reports them, on the returned channel.
+    /// reports them, on the returned channel: every reactor's and, in a cluster, every
+    /// node's; if some node has not answered by `RedisOptions::requests_timeout` (feature
+    /// `redis`), a [`QueryError`](super::QueryError) with the sockets that came.
     ///
     /// ```no_run
     /// # let io = wsreactor::socketio::SocketIo::new(Default::default());
     /// # let handle = io.handle();
-    /// let online = handle.of("/").fetch_sockets()?.recv().unwrap_or_default();
+    /// let online = match handle.of("/").fetch_sockets()?.recv() {
+    ///     Ok(Ok(sockets)) => sockets,
+    ///     Ok(Err(partial)) => partial.found, // a node of the cluster did not answer
+    ///     Err(_) => Vec::new(),              // the server stopped
+    /// };
     /// println!("{} online", online.len());
     /// # Ok::<(), wsreactor::SendError>(())
     /// ```
     ///
     /// # Errors
     /// The operation was not accepted (queue full, server stopped).
-    pub fn fetch_sockets(self) -> Result<Receiver<Vec<SocketInfo>>, SendError> {
+    pub fn fetch_sockets(self) -> Result<Receiver<QueryResult<SocketInfo>>, SendError> {
         let (tx, rx) = mpsc::sync_channel(1);
         let gather = Gather::new(Answer::Sockets(tx));
         #[cfg(feature = "redis")]
@@ -519,8 +529,8 @@ impl Operator {
             .queue(Remote::Fetch(gather.clone()), Some(&gather))?;
         #[cfg(feature = "redis")]
         if let Some(redis) = cluster {
-            let token = redis.fetch(&self.nsp, &self.sel, move |sockets| {
-                gather.add(Part::Sockets(sockets));
+            let token = redis.fetch(&self.nsp, &self.sel, move |sockets, failed| {
+                gather.add(Part::Sockets(sockets, failed));
             });
             redis.arm(token, redis.requests_timeout());
         }
@@ -738,7 +748,7 @@ fn run_one(sio: &mut Sio, eng: &mut Engine<Client>, queued: Queued) {
         // Whoever waits for an answer gets this reactor's empty one.
         match op {
             Remote::EmitWithAck(.., gather) => gather.add(Part::Acks(Ok(Vec::new()))),
-            Remote::Fetch(gather) => gather.add(Part::Sockets(Vec::new())),
+            Remote::Fetch(gather) => gather.add(Part::Sockets(Vec::new(), None)),
             _ => {}
         }
         return;
@@ -756,7 +766,7 @@ fn run_one(sio: &mut Sio, eng: &mut Engine<Client>, queued: Queued) {
         },
         Remote::Fetch(gather) => {
             let sockets = sio.apply(eng, ns, &sel, Operation::Fetch).sockets();
-            gather.add(Part::Sockets(sockets));
+            gather.add(Part::Sockets(sockets, None));
             return;
         }
         Remote::Join(rooms) => Operation::Join(rooms),

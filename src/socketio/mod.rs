@@ -222,7 +222,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-pub use self::adapter::{BroadcastAckError, SocketInfo};
+pub use self::adapter::{BroadcastAckError, QueryError, QueryResult, RequestError, SocketInfo};
 pub use self::broadcast::Broadcast;
 pub use self::eio::{Data, EngineIo, EngineSocket};
 pub use self::engine::cookie::{SameSite, SessionCookie};
@@ -238,7 +238,7 @@ pub use self::payload::Payload;
 pub use self::reason::DisconnectReason;
 pub use self::recovery::Recovery;
 #[cfg(feature = "redis")]
-pub use self::redis::{RedisAdapter, RedisOptions, RequestError, ServerSideEmitError};
+pub use self::redis::{RedisAdapter, RedisOptions, ServerSideEmitError};
 #[cfg(feature = "redis")]
 pub use self::server_side::ServerSideAck;
 pub use self::socket::{Ack, AckError, EmitError, Socket};

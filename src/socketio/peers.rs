@@ -18,7 +18,9 @@ use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 
 use log::warn;
 
-use super::adapter::{BroadcastAckError, BroadcastAckFn, Selection, SocketInfo};
+use super::adapter::{
+    queried, BroadcastAckError, BroadcastAckFn, QueryResult, RequestError, Selection, SocketInfo,
+};
 use super::engine::Engine;
 use super::io_handle::{IoHandle, PartCell, Queued, Remote};
 use super::namespace::{Client, Sio, SocketKey};
@@ -94,7 +96,8 @@ impl Peers {
 #[derive(Debug)]
 pub(crate) enum Part {
     Acks(Result<Vec<Payload>, BroadcastAckError>),
-    Sockets(Vec<SocketInfo>),
+    /// Sockets, and why some node's are missing, if they are.
+    Sockets(Vec<SocketInfo>, Option<RequestError>),
     /// The other nodes' answers to a server-side event (one part: they come together).
     #[cfg(feature = "redis")]
     Replies(Result<Vec<serde_json::Value>, super::ServerSideEmitError>),
@@ -105,9 +108,9 @@ impl Part {
     /// (a timeout before a disconnection, as one socket's answer reports it).
     fn merge(self, more: Part) -> Part {
         match (self, more) {
-            (Part::Sockets(mut all), Part::Sockets(more)) => {
+            (Part::Sockets(mut all, failed), Part::Sockets(more, also)) => {
                 all.extend(more);
-                Part::Sockets(all)
+                Part::Sockets(all, failed.or(also))
             }
             (Part::Acks(a), Part::Acks(b)) => {
                 let (kind_a, mut all) = split(a);
@@ -157,7 +160,7 @@ fn split(acks: Result<Vec<Payload>, BroadcastAckError>) -> (Option<Failure>, Vec
 pub(crate) enum Answer {
     /// To a thread, on the channel it waits on.
     Acks(SyncSender<Result<Vec<Payload>, BroadcastAckError>>),
-    Sockets(SyncSender<Vec<SocketInfo>>),
+    Sockets(SyncSender<QueryResult<SocketInfo>>),
     /// To a function, on the thread that adds the last part (the Redis adapter's answer
     /// to another node, `all_rooms`); `None` if no part came.
     Then(Box<dyn FnOnce(Option<Part>) + Send>),
@@ -242,11 +245,13 @@ impl State {
         match (answer, merged) {
             (Answer::Acks(tx), Some(Part::Acks(acks))) => drop(tx.send(acks)),
             (Answer::Acks(tx), _) => drop(tx.send(Ok(Vec::new()))),
-            (Answer::Sockets(tx), Some(Part::Sockets(all))) => drop(tx.send(all)),
-            (Answer::Sockets(tx), _) => drop(tx.send(Vec::new())),
+            (Answer::Sockets(tx), Some(Part::Sockets(all, failed))) => {
+                drop(tx.send(queried(all, failed)))
+            }
+            (Answer::Sockets(tx), _) => drop(tx.send(Ok(Vec::new()))),
             (Answer::Then(then), merged) => then(merged),
             (Answer::Origin { to, place, key }, merged) => {
-                let part = PartCell::new(merged.unwrap_or(Part::Sockets(Vec::new())));
+                let part = PartCell::new(merged.unwrap_or(Part::Sockets(Vec::new(), None)));
                 let op = Queued::here("", &Selection::default(), Remote::Part(key, part));
                 to.deliver(place, op);
             }
@@ -254,9 +259,9 @@ impl State {
     }
 }
 
-/// What a fetch made in a callback calls with every reactor's sockets: the socket it was
-/// made from, and them.
-pub(crate) type FetchFn = Box<dyn FnOnce(&mut Socket<'_>, Vec<SocketInfo>)>;
+/// What a fetch made in a callback calls with every reactor's (and node's) sockets: the
+/// socket it was made from, and them.
+pub(crate) type FetchFn = Box<dyn FnOnce(&mut Socket<'_>, QueryResult<SocketInfo>)>;
 
 /// What a callback waits for, on its reactor, until every reactor's part has come.
 pub(crate) enum Waiting {
@@ -372,9 +377,12 @@ impl Sio {
     pub(crate) fn answered(&mut self, eng: &mut Engine<Client>, key: WaitKey, part: Part) {
         match (self.waiting.remove(key), part) {
             (Some(Waiting::Acks(callback)), Part::Acks(acks)) => callback(acks),
-            (Some(Waiting::Sockets(origin, callback)), Part::Sockets(sockets)) => {
+            (Some(Waiting::Sockets(origin, callback)), Part::Sockets(sockets, failed)) => {
                 if self.sockets.get(origin).is_some_and(|s| s.connected) {
-                    callback(&mut Socket::new(eng, self, origin), sockets);
+                    callback(
+                        &mut Socket::new(eng, self, origin),
+                        queried(sockets, failed),
+                    );
                 }
             }
             #[cfg(feature = "redis")]
@@ -433,6 +441,9 @@ mod tests {
         );
         let (tx, rx) = mpsc::sync_channel(1);
         Gather::new(Answer::Sockets(tx)).expect(0, true);
-        assert!(rx.try_recv().unwrap().is_empty(), "no reactor: nobody");
+        assert!(
+            rx.try_recv().unwrap().unwrap().is_empty(),
+            "no reactor: nobody"
+        );
     }
 }

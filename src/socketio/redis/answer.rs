@@ -172,7 +172,7 @@ impl Inner {
         let inner = Arc::clone(self);
         let gather = Gather::new(Answer::Then(Box::new(move |part| {
             let sockets = match part {
-                Some(Part::Sockets(sockets)) => sockets,
+                Some(Part::Sockets(sockets, _)) => sockets,
                 _ => Vec::new(),
             };
             then(&inner, sockets);

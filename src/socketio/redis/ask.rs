@@ -14,43 +14,15 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
-use log::{debug, warn};
+use log::debug;
 use serde_json::{json, Value};
 
 use super::requests::{self, kind, Message};
 use super::{Inner, RedisAdapter};
-use crate::socketio::adapter::{BroadcastAckError, Selection, SocketInfo};
+use crate::socketio::adapter::{BroadcastAckError, RequestError, Selection, SocketInfo};
 use crate::socketio::io_handle::Remote;
 use crate::socketio::payload::Payload;
 use crate::socketio::AckError;
-
-/// Why a request to the other nodes of a cluster did not get every answer.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum RequestError {
-    /// Some nodes had not answered when the timeout passed
-    /// ([`RedisOptions::requests_timeout`](super::RedisOptions::requests_timeout), or the
-    /// emit's own): a node gone, or Redis lost meanwhile.
-    Timeout,
-    /// The request was not published: Redis unreachable, or the publisher's queue full
-    /// ([`RedisOptions::queue`](super::RedisOptions::queue)).
-    Unpublished,
-    /// This node's reactor could not take the request's timer (its queue full): it was
-    /// not sent.
-    Queue,
-}
-
-impl fmt::Display for RequestError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            RequestError::Timeout => "timeout reached before every node answered",
-            RequestError::Unpublished => "the request could not be published to Redis",
-            RequestError::Queue => "the reactor's queue is full",
-        })
-    }
-}
-
-impl std::error::Error for RequestError {}
 
 /// Gets the answers that came, and whether every node answered.
 pub(super) type Finish = Box<dyn FnOnce(Vec<Message>, Result<(), RequestError>) + Send>;
@@ -233,43 +205,44 @@ impl RedisAdapter {
     }
 
     /// Asks the other nodes for their sockets that `sel` names (`REMOTE_FETCH`); `then`
-    /// gets them, or those that came by the timeout (logged). Returns the request's token.
+    /// gets them, or those that came by the timeout and why the others did not. Returns
+    /// the request's token.
     pub(crate) fn fetch(
         &self,
         nsp: &str,
         sel: &Selection,
-        then: impl FnOnce(Vec<SocketInfo>) + Send + 'static,
+        then: impl FnOnce(Vec<SocketInfo>, Option<RequestError>) + Send + 'static,
     ) -> u64 {
         let (uid, fields) = (self.uid(), json!({ "opts": requests::opts(sel) }));
         let encode = |id: &str| requests::request(uid, Some(id), kind::REMOTE_FETCH, fields);
         let name = nsp.to_owned();
-        let finish = Box::new(move |answers: Vec<Message>, result| {
-            if let Err(e) = result {
-                warn!("fetch_sockets on {name}: {e}; the sockets of the nodes that answered");
-            }
-            let of = |a: &Message| requests::sockets_of(&name, a);
-            then(answers.iter().flat_map(of).collect());
-        });
+        let finish = Box::new(
+            move |answers: Vec<Message>, result: Result<(), RequestError>| {
+                let of = |a: &Message| requests::sockets_of(&name, a);
+                then(answers.iter().flat_map(of).collect(), result.err());
+            },
+        );
         self.inner.ask(nsp, encode, finish)
     }
 
     /// Asks the other nodes for their rooms with members (`ALL_ROOMS`); `then` gets them,
-    /// or those of the nodes that answered by the timeout (logged). Returns the request's
-    /// token.
+    /// or those of the nodes that answered by the timeout and why the others did not.
+    /// Returns the request's token.
     pub(crate) fn all_rooms(
         &self,
         nsp: &str,
-        then: impl FnOnce(Vec<String>) + Send + 'static,
+        then: impl FnOnce(Vec<String>, Option<RequestError>) + Send + 'static,
     ) -> u64 {
         let uid = self.uid();
         let encode = |id: &str| requests::request(uid, Some(id), kind::ALL_ROOMS, json!({}));
-        let name = nsp.to_owned();
-        let finish = Box::new(move |answers: Vec<Message>, result| {
-            if let Err(e) = result {
-                warn!("all_rooms on {name}: {e}; the rooms of the nodes that answered");
-            }
-            then(answers.iter().flat_map(|a| a.rooms("rooms")).collect());
-        });
+        let finish = Box::new(
+            move |answers: Vec<Message>, result: Result<(), RequestError>| {
+                then(
+                    answers.iter().flat_map(|a| a.rooms("rooms")).collect(),
+                    result.err(),
+                );
+            },
+        );
         self.inner.ask(nsp, encode, finish)
     }
 

@@ -28,7 +28,7 @@ use super::namespace::Sio;
 use super::payload::Payload;
 use super::IoHandle;
 use crate::redis::{Link, Message, RedisError, Topic};
-pub use ask::{RequestError, ServerSideEmitError};
+pub use ask::ServerSideEmitError;
 
 /// How a [`RedisAdapter`] joins the cluster. Every node of a cluster must use the same
 /// [`key`](Self::key).
@@ -94,8 +94,9 @@ impl RedisOptions {
 /// ([`Namespace::on_server_side`](super::Namespace::on_server_side)). A request waits for
 /// as many answers as `PUBLISH` says nodes got it, at most
 /// [`RedisOptions::requests_timeout`] (reactor time); then it ends with what came
-/// ([`RequestError::Timeout`]; `fetch_sockets` logs it and gives the sockets of the nodes
-/// that answered). [`Broadcast::fetch_sockets`](super::Broadcast::fetch_sockets) answers at
+/// ([`RequestError::Timeout`](super::RequestError::Timeout) in a
+/// [`ServerSideEmitError`], a [`BroadcastAckError`](super::BroadcastAckError) or a
+/// [`QueryError`](super::QueryError)). [`Broadcast::fetch_sockets`](super::Broadcast::fetch_sockets) answers at
 /// once, so for this reactor only.
 ///
 /// It answers every request of the Node adapter (`fetchSockets`, `allRooms`,
