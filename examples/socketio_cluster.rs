@@ -34,16 +34,20 @@ fn main() -> std::io::Result<()> {
     common::init_logging()?;
     let url = std::env::var("WSREACTOR_REDIS").unwrap_or_else(|_| "redis://127.0.0.1:6379".into());
     // One adapter for the process (one node of the cluster), shared by every reactor.
-    let redis =
-        RedisAdapter::connect(&url, RedisOptions::default()).map_err(std::io::Error::other)?;
+    let redis = RedisAdapter::connect(&url, RedisOptions::default()).map_err(|e| {
+        std::io::Error::other(format!(
+            "cannot join the cluster through Redis at {url}: {e}"
+        ))
+    })?;
     let config = common::with_reactors(Config::default())?;
     let (config, tls) = common::with_tls(config)?;
     let server = Server::bind_with(common::listen_addr("127.0.0.1:3000"), config)?;
     let http = if tls { "https" } else { "http" };
     let addr = server.local_addr()?;
     info!(
-        "socket.io cluster node {} on {http}://{addr}/ (Redis {url})",
-        redis.uid()
+        "socket.io cluster node {} on {http}://{addr}/ ({} reactor(s), Redis {url})",
+        redis.uid(),
+        server.reactors()
     );
     common::shutdown_on_signal(server.handle())?;
     let me = format!("{http}://{addr}/");

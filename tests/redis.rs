@@ -484,6 +484,51 @@ fn with_redis_gone_publishes_stay_local_and_are_counted_then_cross_again() {
 
 #[test]
 #[ignore = "needs redis-server; scripts/redis-cluster-test.sh runs it"]
+fn the_first_publish_after_a_redis_restart_crosses() {
+    let redis = Redis::start();
+    let port: u16 = redis.url.rsplit(':').next().unwrap().parse().unwrap();
+    let (one, two) = (
+        Cluster::connect(&redis.url, ClusterOptions::default()).unwrap(),
+        Cluster::connect(&redis.url, ClusterOptions::default()).unwrap(),
+    );
+    let ((_, handle_a), (b, _)) = (node(&one, 1), node(&two, 1));
+    let mut b1 = member(b);
+    handle_a.publish("r", "before").unwrap();
+    assert_eq!(read_data(&mut b1), Message::text("before"));
+
+    // Restarted with nothing published meanwhile: the publisher's connection is dead and
+    // it does not know yet.
+    drop(redis);
+    let redis = Redis::start_on(port);
+    // Both subscribers back (they reconnect with backoff on their own threads; the
+    // deadline bounds a failure only).
+    let mut con = redis::Client::open(redis.url.as_str())
+        .unwrap()
+        .get_connection()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let subscribers = |con: &mut redis::Connection| {
+        let clients: String = redis::cmd("CLIENT").arg("LIST").query(con).unwrap();
+        clients.lines().filter(|c| c.contains(" psub=1 ")).count()
+    };
+    while subscribers(&mut con) < 2 {
+        assert!(
+            Instant::now() < deadline,
+            "the subscribers did not come back"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    handle_a.publish("r", "first after").unwrap();
+    assert_eq!(read_data(&mut b1), Message::text("first after"));
+    assert_eq!(
+        one.dropped(),
+        0,
+        "sent again on a new connection, not dropped"
+    );
+}
+
+#[test]
+#[ignore = "needs redis-server; scripts/redis-cluster-test.sh runs it"]
 fn a_cluster_serves_one_server_at_a_time() {
     let redis = Redis::start();
     let cluster = Cluster::connect(&redis.url, ClusterOptions::default()).unwrap();

@@ -25,7 +25,7 @@ use std::sync::{Arc, Weak};
 use std::thread;
 use std::time::Duration;
 
-use log::warn;
+use log::{info, warn};
 
 pub(crate) use outbound::{Message, Receivers};
 use outbound::{Outbound, Outgoing};
@@ -229,6 +229,8 @@ impl Subscriber {
                 if first {
                     let _ = ready.send(Ok(()));
                     first = false;
+                } else {
+                    info!("Redis subscriber: subscribed again");
                 }
                 backoff = FIRST_BACKOFF;
                 loop {
@@ -257,7 +259,7 @@ impl Subscriber {
                     let _ = ready.send(Err(e));
                     return;
                 }
-                Err(e) => warn!("Redis subscriber: {e}; reconnecting in {backoff:?}"),
+                Err(e) => warn!("Redis subscriber: {e}; next try in {backoff:?}"),
             }
             if self.link.strong_count() == 0 {
                 return;
@@ -275,9 +277,10 @@ fn add(pubsub: &mut ::redis::PubSub<'_>, topic: &Topic) -> ::redis::RedisResult<
     }
 }
 
-/// The publisher thread: publishes what the queue holds until the link is gone; a
-/// message that fails (Redis lost) is dropped and counted, then the connection is made
-/// again with backoff.
+/// The publisher thread: publishes what the queue holds until the link is gone. A
+/// connection Redis dropped (a restart) shows only when it is used, so a message that
+/// fails on it is sent again on a new one; one that fails on a new one too (Redis still
+/// away) is dropped and counted, and the next waits out a backoff.
 fn publish(
     link: &Weak<Shared>,
     client: &::redis::Client,
@@ -286,39 +289,43 @@ fn publish(
 ) {
     let mut con = Some(con);
     let mut backoff = FIRST_BACKOFF;
+    let mut lost = false;
     // Ends when every sender (the link's) is gone.
     while let Ok(out) = queue.recv() {
         let Some(link) = link.upgrade() else {
             return;
         };
-        if con.is_none() {
-            match connect(client) {
-                Ok(c) => con = Some(c),
-                Err(e) => {
-                    warn!("Redis publisher: {e}; retrying in {backoff:?}");
-                    out.drop_counted(&link.outbound);
-                    drop(link);
-                    thread::sleep(backoff);
-                    backoff = (backoff * 2).min(MAX_BACKOFF);
-                    continue;
-                }
-            }
-        }
-        let Some(c) = con.as_mut() else { continue };
         let (channel, bytes) = &out.msg;
-        let sent: ::redis::RedisResult<usize> =
-            ::redis::cmd("PUBLISH").arg(channel).arg(bytes).query(c);
+        let mut attempt = || -> ::redis::RedisResult<usize> {
+            let c = match con.as_mut() {
+                Some(c) => c,
+                None => con.insert(connect(client)?),
+            };
+            let sent = ::redis::cmd("PUBLISH").arg(channel).arg(bytes).query(c);
+            if sent.is_err() {
+                con = None;
+            }
+            sent
+        };
+        let sent = attempt().or_else(|_| attempt());
         match sent {
             Ok(receivers) => {
+                if lost {
+                    info!("Redis publisher: connected again");
+                    lost = false;
+                }
                 backoff = FIRST_BACKOFF;
                 if let Some(then) = out.then {
                     then(Some(receivers));
                 }
             }
             Err(e) => {
-                warn!("Redis publisher: {e}; reconnecting");
+                warn!("Redis publisher: {e}; a message dropped, next try in {backoff:?}");
+                lost = true;
                 out.drop_counted(&link.outbound);
-                con = None;
+                drop(link);
+                thread::sleep(backoff);
+                backoff = (backoff * 2).min(MAX_BACKOFF);
             }
         }
     }

@@ -171,7 +171,8 @@
 //! - Parsers other than the default one (msgpack, custom): the default parser is what the
 //!   stock client speaks.
 //! - Engine.IO v3 (`allowEIO3`, Socket.IO 2 clients) and WebTransport.
-//! - `perMessageDeflate` and HTTP compression of polling responses.
+//! - HTTP compression of polling responses (`perMessageDeflate` is
+//!   [`Options::per_message_deflate`]).
 //! - Adapters across processes other than the Redis one (feature `redis`: `RedisAdapter`,
 //!   the classic pub/sub mode of `@socket.io/redis-adapter`, with `serverSideEmit` and
 //!   `serverCount`): not its sharded mode, nor the cluster, Postgres or MongoDB adapters.
