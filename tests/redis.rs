@@ -55,6 +55,17 @@ impl Redis {
     }
 }
 
+impl Redis {
+    fn port(&self) -> u16 {
+        self.url.rsplit(':').next().unwrap().parse().unwrap()
+    }
+
+    /// A node of a plain cluster on this Redis.
+    fn cluster(&self) -> Cluster {
+        Cluster::connect(&self.url, ClusterOptions::default()).unwrap()
+    }
+}
+
 impl Drop for Redis {
     fn drop(&mut self) {
         let _ = self.child.kill();
@@ -393,10 +404,7 @@ fn a_cluster_unreachable_at_the_start_is_an_error() {
 #[ignore = "needs redis-server; scripts/redis-cluster-test.sh runs it"]
 fn a_room_across_nodes_gets_each_publish_once_on_every_node() {
     let redis = Redis::start();
-    let (one, two) = (
-        Cluster::connect(&redis.url, ClusterOptions::default()).unwrap(),
-        Cluster::connect(&redis.url, ClusterOptions::default()).unwrap(),
-    );
+    let (one, two) = (redis.cluster(), redis.cluster());
     assert_ne!(one.uid(), two.uid());
     // The second node on two reactors: its members may be on either.
     let ((a, handle_a), (b, handle_b)) = (node(&one, 1), node(&two, 2));
@@ -432,11 +440,8 @@ fn a_room_across_nodes_gets_each_publish_once_on_every_node() {
 #[ignore = "needs redis-server; scripts/redis-cluster-test.sh runs it"]
 fn with_redis_gone_publishes_stay_local_and_are_counted_then_cross_again() {
     let redis = Redis::start();
-    let port: u16 = redis.url.rsplit(':').next().unwrap().parse().unwrap();
-    let (one, two) = (
-        Cluster::connect(&redis.url, ClusterOptions::default()).unwrap(),
-        Cluster::connect(&redis.url, ClusterOptions::default()).unwrap(),
-    );
+    let port = redis.port();
+    let (one, two) = (redis.cluster(), redis.cluster());
     let ((a, handle_a), (b, _)) = (node(&one, 1), node(&two, 1));
     let (mut a1, mut b1) = (member(a), member(b));
 
@@ -486,11 +491,8 @@ fn with_redis_gone_publishes_stay_local_and_are_counted_then_cross_again() {
 #[ignore = "needs redis-server; scripts/redis-cluster-test.sh runs it"]
 fn the_first_publish_after_a_redis_restart_crosses() {
     let redis = Redis::start();
-    let port: u16 = redis.url.rsplit(':').next().unwrap().parse().unwrap();
-    let (one, two) = (
-        Cluster::connect(&redis.url, ClusterOptions::default()).unwrap(),
-        Cluster::connect(&redis.url, ClusterOptions::default()).unwrap(),
-    );
+    let port = redis.port();
+    let (one, two) = (redis.cluster(), redis.cluster());
     let ((_, handle_a), (b, _)) = (node(&one, 1), node(&two, 1));
     let mut b1 = member(b);
     handle_a.publish("r", "before").unwrap();
