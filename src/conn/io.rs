@@ -111,12 +111,12 @@ impl ReadBuf {
         Ok(&mut self.buf[self.start..self.end])
     }
 
-    /// `len` bytes already consumed, starting `back` bytes before the first unconsumed
-    /// one: a message the decoder left in place, and where it lies in the buffer. It stays
-    /// there until the pass moves to another connection (the next [`begin`](Self::begin)).
-    pub(crate) fn lent(&self, back: usize, len: usize) -> (&[u8], usize) {
-        let at = self.start.saturating_sub(back);
-        (self.buf.get(at..at + len).unwrap_or_default(), at)
+    /// The `len` bytes at `at`, already consumed: a message the decoder left in place. It
+    /// stays there until the pass moves to another connection (the next
+    /// [`begin`](Self::begin)).
+    #[inline]
+    pub(crate) fn lent(&self, at: usize, len: usize) -> &[u8] {
+        self.buf.get(at..at + len).unwrap_or_default()
     }
 
     /// The bytes this pass has read so far, where lent messages lie: what a connection's
@@ -125,9 +125,12 @@ impl ReadBuf {
         &self.buf[..self.end]
     }
 
-    /// Takes the first `n` buffered bytes.
-    pub(crate) fn consume(&mut self, n: usize) {
-        self.start = (self.start + n).min(self.end);
+    /// Takes the first `n` buffered bytes; returns where they start in the buffer.
+    #[inline]
+    pub(crate) fn consume(&mut self, n: usize) -> usize {
+        let at = self.start;
+        self.start = (at + n).min(self.end);
+        at
     }
 
     /// Puts `bytes` back before the buffered ones; `false` (and nothing changed) if they
@@ -652,9 +655,8 @@ mod tests {
         let (lent, at) = {
             let bytes = rbuf.chunk(&mut Quiet).unwrap();
             assert_eq!(&bytes[..], b"carried");
-            rbuf.consume(7);
-            let (lent, at) = rbuf.lent(7, 7);
-            (lent.to_vec(), at)
+            let at = rbuf.consume(7);
+            (rbuf.lent(at, 7).to_vec(), at)
         };
         let mut sock = Feed {
             bytes: b"read".to_vec(),

@@ -148,13 +148,14 @@ impl Event<'_> {
     }
 }
 
-/// A whole message the decoder left in place in the read buffer: `len` bytes starting
-/// `back` bytes before the read position, its text not yet validated.
+/// A whole message the decoder left in place in the read buffer: `len` bytes from byte
+/// `at`; `ascii`: all of them are (a text that is not is still to be validated).
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Lent {
-    back: usize,
+    at: usize,
     len: usize,
     text: bool,
+    ascii: bool,
 }
 
 /// What became of a frame handed to [`Connection::send`].
@@ -337,7 +338,8 @@ impl Connection {
         config: &Config,
         now: Instant,
     ) -> Option<Event<'r>> {
-        match decode::message_in(rbuf.lent(lent.back, lent.len), lent.text) {
+        let payload = rbuf.lent(lent.at, lent.len);
+        match decode::message_in((payload, lent.at), lent.text, lent.ascii) {
             Ok(msg) => Some(Event::Message(msg)),
             Err((_, fail)) => self.on_item(fail, config, now),
         }

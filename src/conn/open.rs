@@ -53,14 +53,15 @@ impl Connection {
                 }
             };
             if let Some(whole) = open.decoder.whole_message(bytes, limits) {
-                input.rbuf.consume(whole.used);
+                let start = input.rbuf.consume(whole.used);
                 input.pass.handled += 1;
                 // After a close has started, data is drained but not delivered.
                 if open.closing.is_none() {
                     return Some(Err(Lent {
-                        back: whole.used - whole.at,
+                        at: start + whole.at,
                         len: whole.len,
                         text: whole.text,
+                        ascii: whole.ascii,
                     }));
                 }
                 continue;
