@@ -860,7 +860,7 @@ mod tests {
             assert!(unmask(&mut all, mask), "{len} ASCII bytes");
             for at in 0..len {
                 let mut one = plain.clone();
-                one[at] = 0x80 | one[at];
+                one[at] |= 0x80;
                 let mut got = masked(&one);
                 assert!(!unmask(&mut got, mask), "{len} bytes, 0x80 at {at}");
                 assert_eq!(got, one);
