@@ -84,7 +84,7 @@ fn decode_all(stream: &[u8]) -> usize {
             if let Some(whole) = decoder.whole_message(&mut buf[at..], LIMITS) {
                 let from = at + whole.at;
                 let payload = &buf[from..from + whole.len];
-                black_box(message_in((payload, from), whole.text).ok());
+                black_box(message_in((payload, from), whole.text, whole.ascii).ok());
                 messages += 1;
                 at += whole.used;
                 continue;
