@@ -316,7 +316,19 @@ impl Connection {
         }
         let event = match &mut self.state {
             State::Open(_) => match self.read_frames(&mut input, config, now) {
-                Some(Err(lent)) => self.lend(input.rbuf, lent, config, now),
+                // The message the decoder left in place, lent from the read buffer once
+                // its text is validated; the pass goes on. A text that is not UTF-8 fails
+                // the connection (RFC 6455 §8.1).
+                Some(Err(lent)) => {
+                    let payload = input.rbuf.lent(lent.at, lent.len);
+                    match decode::message_in((payload, lent.at), lent.text, lent.ascii) {
+                        Ok(msg) => {
+                            input.pass.started = true;
+                            return Some(Event::Message(msg));
+                        }
+                        Err((_, fail)) => self.on_item(fail, config, now),
+                    }
+                }
                 Some(Ok(event)) => Some(event),
                 None => None,
             },
@@ -326,23 +338,6 @@ impl Connection {
         // A message or an accepted upgrade lets the pass go on; anything else ends it.
         input.pass.over = !matches!(event, Some(Event::Message(_) | Event::Upgrade(_)));
         event
-    }
-
-    /// The message the decoder left in place, lent from the read buffer once its text is
-    /// validated; a text that is not UTF-8 fails the connection (RFC 6455 §8.1).
-    #[inline]
-    fn lend<'r>(
-        &mut self,
-        rbuf: &'r ReadBuf,
-        lent: Lent,
-        config: &Config,
-        now: Instant,
-    ) -> Option<Event<'r>> {
-        let payload = rbuf.lent(lent.at, lent.len);
-        match decode::message_in((payload, lent.at), lent.text, lent.ascii) {
-            Ok(msg) => Some(Event::Message(msg)),
-            Err((_, fail)) => self.on_item(fail, config, now),
-        }
     }
 
     /// [`read`](Self::read) in the states that are not an open WebSocket.
