@@ -104,7 +104,7 @@ pub struct ServerCtx<'a> {
 pub struct Ctx<'a> {
     server: ServerCtx<'a>,
     id: ConnId,
-    peer: SocketAddr,
+    peer: &'a SocketAddr,
 }
 
 impl<'a> ServerCtx<'a> {
@@ -318,7 +318,7 @@ impl<'a> ServerCtx<'a> {
 
 impl<'a> Ctx<'a> {
     #[inline]
-    pub(crate) fn new(core: &'a mut Core, id: ConnId, peer: SocketAddr) -> Self {
+    pub(crate) fn new(core: &'a mut Core, id: ConnId, peer: &'a SocketAddr) -> Self {
         Ctx {
             server: ServerCtx::new(core),
             id,
@@ -329,7 +329,7 @@ impl<'a> Ctx<'a> {
     /// Logs that this connection's request was refused with `status` (rate-limited, at
     /// `info`), as the library's own refusals are.
     pub(crate) fn rejected(&mut self, status: u16, why: &dyn std::fmt::Display) {
-        let peer = self.peer;
+        let peer = *self.peer;
         (self.server.core).rejected(log::Level::Info, peer, status, why);
     }
 
@@ -340,7 +340,7 @@ impl<'a> Ctx<'a> {
 
     /// The peer's address.
     pub fn peer_addr(&self) -> SocketAddr {
-        self.peer
+        *self.peer
     }
 
     /// Queues a message to this connection and says what became of it ([`SendStatus`];

@@ -22,7 +22,7 @@ use crate::{CloseCode, MessageRef};
 pub(super) fn dispatch<H: Handler>(
     core: &mut Core,
     handler: &mut H,
-    (id, peer): (ConnId, SocketAddr),
+    (id, peer): (ConnId, &SocketAddr),
     event: Event<'_>,
 ) {
     // Messages are the hot path; everything else happens a few times per connection.
@@ -38,7 +38,7 @@ pub(super) fn dispatch<H: Handler>(
 pub(super) fn taken<H: Handler>(
     core: &mut Core,
     handler: &mut H,
-    at: (ConnId, SocketAddr),
+    at: (ConnId, &SocketAddr),
     event: Event<'_>,
 ) {
     dispatch_other(core, handler, at, event, Route::Here);
@@ -64,7 +64,7 @@ fn elsewhere<H: Handler>(core: &Core, handler: &mut H, event: &Event<'_>) -> Opt
 }
 
 /// A request its reactor could not take (its queue is full): answered here, `503`.
-fn busy(core: &mut Core, (id, peer): (ConnId, SocketAddr), event: Event<'_>) {
+fn busy(core: &mut Core, (id, peer): (ConnId, &SocketAddr), event: Event<'_>) {
     let unavailable = Response::status_text(503);
     match event {
         Event::Upgrade(_) => {
@@ -76,14 +76,14 @@ fn busy(core: &mut Core, (id, peer): (ConnId, SocketAddr), event: Event<'_>) {
         _ => drop(core.respond(id, &unavailable)),
     }
     let why = "its reactor's queue is full (Handler::route)";
-    core.rejected(Level::Warn, peer, 503, &why);
+    core.rejected(Level::Warn, *peer, 503, &why);
 }
 
 #[inline]
 fn on_message<H: Handler>(
     core: &mut Core,
     handler: &mut H,
-    at: (ConnId, SocketAddr),
+    at: (ConnId, &SocketAddr),
     msg: MessageRef<'_>,
 ) {
     if call(core, handler, at, |h, ctx| h.on_message_ref(ctx, msg)).is_none() {
@@ -95,7 +95,7 @@ fn on_message<H: Handler>(
 fn dispatch_other<H: Handler>(
     core: &mut Core,
     handler: &mut H,
-    (id, peer): (ConnId, SocketAddr),
+    (id, peer): (ConnId, &SocketAddr),
     event: Event<'_>,
     route: Route,
 ) {
@@ -126,13 +126,13 @@ fn dispatch_other<H: Handler>(
                     Err(e) => {
                         entry.conn.refuse(&Response::status_text(500), config, now);
                         let why = format_args!("{id}: on_upgrade {e}");
-                        core.rejects.log(now, Level::Error, peer, 500, &why);
+                        core.rejects.log(now, Level::Error, *peer, 500, &why);
                     }
                 },
                 Some(Err(response)) => {
                     entry.conn.refuse(&response, config, now);
                     let why = format_args!("refused by on_upgrade ({})", clip(request.path()));
-                    (core.rejects).log(now, Level::Info, peer, response.status(), &why);
+                    (core.rejects).log(now, Level::Info, *peer, response.status(), &why);
                 }
                 // The panic hook has logged it.
                 None => entry.conn.refuse(&Response::status_text(500), config, now),
@@ -159,7 +159,7 @@ fn dispatch_other<H: Handler>(
         }
         Event::Message(msg) => on_message(core, handler, (id, peer), msg),
         Event::Closed(why) => core.owe(id, Some(why)),
-        Event::Rejected { status, reason } => core.rejected(Level::Info, peer, status, &reason),
+        Event::Rejected { status, reason } => core.rejected(Level::Info, *peer, status, &reason),
     }
 }
 
@@ -169,7 +169,7 @@ fn dispatch_other<H: Handler>(
 fn call<H: Handler, T>(
     core: &mut Core,
     handler: &mut H,
-    (id, peer): (ConnId, SocketAddr),
+    (id, peer): (ConnId, &SocketAddr),
     f: impl FnOnce(&mut H, &mut Ctx<'_>) -> T,
 ) -> Option<T> {
     guard(|| f(handler, &mut Ctx::new(core, id, peer)))
@@ -204,7 +204,7 @@ fn run_owed<H: Handler>(core: &mut Core, handler: &mut H) {
     loop {
         if let Some((id, peer)) = core.held_closed.pop() {
             debug!("{id}: held request's connection closed");
-            let ctx = &mut Ctx::new(core, id, peer);
+            let ctx = &mut Ctx::new(core, id, &peer);
             if guard(|| handler.on_http_closed(ctx)).is_none() {
                 warn!("on_http_closed panicked for {id}");
             }
@@ -214,7 +214,7 @@ fn run_owed<H: Handler>(core: &mut Core, handler: &mut H) {
             break;
         };
         debug!("{id} closed: {why}");
-        if guard(|| handler.on_close(&mut Ctx::new(core, id, peer), &why)).is_none() {
+        if guard(|| handler.on_close(&mut Ctx::new(core, id, &peer), &why)).is_none() {
             warn!("on_close panicked for {id}");
         }
         // After `on_close`, so it can still see the rooms it is leaving.

@@ -366,7 +366,7 @@ impl Reactor {
                 // A request another reactor read, for this one (`Handler::route`).
                 Command::Take(moved) if self.state == State::Running => {
                     if let Some((id, peer, event)) = core.take_in(*moved) {
-                        taken(core, handler, (id, peer), event);
+                        taken(core, handler, (id, &peer), event);
                     }
                 }
                 Command::Take(..) => {}

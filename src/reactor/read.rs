@@ -33,7 +33,7 @@ pub(super) fn read<H: Handler>(core: &mut Core, rbuf: &mut ReadBuf, handler: &mu
         let Some(event) = entry.conn.read(input, &core.config, core.now) else {
             break;
         };
-        dispatch(core, handler, (id, peer), event);
+        dispatch(core, handler, (id, &peer), event);
     }
     core.reading = None;
     core.write_batch();
