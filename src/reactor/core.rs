@@ -247,28 +247,28 @@ impl Core {
     #[inline]
     pub(crate) fn send_ref(&mut self, id: ConnId, msg: MessageRef<'_>) -> SendStatus {
         let opcode = |text| if text { OpCode::Text } else { OpCode::Binary };
-        match msg.into_repr() {
-            // With permessage-deflate on the server, through `send_frame`, which compresses
-            // it for a connection that negotiated the extension.
-            Repr::Lent { text, payload, .. } if self.deflating => {
-                self.send_frame(id, opcode(text), Bytes::copy_from_slice(payload))
-            }
-            // A large payload back to the connection it came from: queued where it lies,
-            // and written before the read buffer goes to another connection (`read`).
-            Repr::Lent { text, payload, at }
-                if payload.len() >= SHARE_MIN && self.reading == Some(id) =>
-            {
-                let range = at..at + payload.len();
-                self.queue(id, |conn, config, now| {
-                    conn.send_lent(opcode(text), range, config, now)
-                })
-            }
-            Repr::Lent { text, payload, .. } => self.queue(id, |conn, config, now| {
-                conn.send_slice(opcode(text), payload, config, now)
-            }),
-            Repr::Payload { text, payload } => self.send_frame(id, opcode(text), payload),
-            Repr::Owned(msg) => self.send(id, msg),
+        let (opcode, payload, at) = match msg.into_repr() {
+            Repr::LentText { payload, at } => (OpCode::Text, payload, at),
+            Repr::LentBinary { payload, at } => (OpCode::Binary, payload, at),
+            Repr::Payload { text, payload } => return self.send_frame(id, opcode(text), payload),
+            Repr::Owned(msg) => return self.send(id, msg),
+        };
+        // With permessage-deflate on the server, through `send_frame`, which compresses it
+        // for a connection that negotiated the extension.
+        if self.deflating {
+            return self.send_frame(id, opcode, Bytes::copy_from_slice(payload));
         }
+        // A large payload back to the connection it came from: queued where it lies, and
+        // written before the read buffer goes to another connection (`read`).
+        if payload.len() >= SHARE_MIN && self.reading == Some(id) {
+            let range = at..at + payload.len();
+            return self.queue(id, |conn, config, now| {
+                conn.send_lent(opcode, range, config, now)
+            });
+        }
+        self.queue(id, |conn, config, now| {
+            conn.send_slice(opcode, payload, config, now)
+        })
     }
 
     /// Whether the connection is open and within its soft backpressure limit.

@@ -79,7 +79,19 @@ fn busy(core: &mut Core, (id, peer): (ConnId, &SocketAddr), event: Event<'_>) {
     core.rejected(Level::Warn, *peer, 503, &why);
 }
 
+/// [`dispatch`] of a message: the hot path.
 #[inline]
+pub(super) fn message<H: Handler>(
+    core: &mut Core,
+    handler: &mut H,
+    at: (ConnId, &SocketAddr),
+    msg: MessageRef<'_>,
+) {
+    on_message(core, handler, at, msg);
+    run_on_close(core, handler);
+}
+
+#[inline(always)]
 fn on_message<H: Handler>(
     core: &mut Core,
     handler: &mut H,

@@ -3,9 +3,9 @@
 //! backpressure before the next frame is decoded.
 
 use super::core::Core;
-use super::dispatch::dispatch;
+use super::dispatch::{self, dispatch};
 use crate::conn::io::ReadBuf;
-use crate::conn::{Input, Pass};
+use crate::conn::{Event, Input, Pass};
 use crate::handler::Handler;
 use crate::id::ConnId;
 
@@ -30,10 +30,13 @@ pub(super) fn read<H: Handler>(core: &mut Core, rbuf: &mut ReadBuf, handler: &mu
             src: &mut entry.sock,
             pass: &mut pass,
         };
-        let Some(event) = entry.conn.read(input, &core.config, core.now) else {
-            break;
-        };
-        dispatch(core, handler, (id, &peer), event);
+        match entry.conn.read(input, &core.config, core.now) {
+            Some(Event::Message(msg)) => {
+                dispatch::message(core, handler, (id, &peer), msg.rebuilt())
+            }
+            Some(event) => dispatch(core, handler, (id, &peer), event),
+            None => break,
+        }
     }
     core.reading = None;
     core.write_batch();
