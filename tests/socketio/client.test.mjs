@@ -216,26 +216,44 @@ test("recovery: a dropped client reconnects with its id, name and rooms, and get
 });
 
 test("the server restarts: the client reconnects by itself and works again", LIMIT, async () => {
-  const first = await startServer();
+  // Each step waits at most 8 s and then says which step hung, with what both servers
+  // printed and what the client saw (a run in CI once timed out here without a word).
+  const seen = [];
+  let first, second;
+  const step = (what, promise) => {
+    let timer;
+    const late = new Promise((_, reject) => {
+      timer = setTimeout(() => {
+        const logs = `first server:\n${first?.log()}\nsecond server:\n${second?.log() ?? "(not started)"}`;
+        reject(new Error(`${what}: not within 8 s; the client saw [${seen.slice(-12).join(", ")}] (last 12 of ${seen.length})\n${logs}`));
+      }, 8_000);
+    });
+    return Promise.race([promise, late]).finally(() => clearTimeout(timer));
+  };
+  first = await startServer();
   const socket = await connect(first.url, {
     reconnection: true,
     reconnectionDelay: 100,
     reconnectionDelayMax: 300,
   });
+  for (const event of ["reconnect_attempt", "reconnect_error", "reconnect", "error"]) {
+    socket.io.on(event, (detail) => seen.push(`${event}${detail instanceof Error ? ` (${detail.message})` : ""}`));
+  }
+  socket.on("disconnect", (reason) => seen.push(`disconnect (${reason})`));
   const oldId = socket.id;
   const gone = once(socket, "disconnect");
-  await first.stop();
-  const [reason] = await gone;
+  await step("the first server stops", first.stop());
+  const [reason] = await step("the client notices", gone);
   assert.match(reason, /transport (close|error)/);
   const back = new Promise((resolve) => socket.once("connect", resolve));
-  const second = await startServer(`127.0.0.1:${first.port}`);
+  second = await step("the second server starts", startServer(`127.0.0.1:${first.port}`));
   try {
-    await back;
+    await step("the client reconnects", back);
     assert.notEqual(socket.id, oldId, "a new session: the new server kept nothing to recover");
     assert.equal(socket.recovered, false);
     const reply = next(socket, "message");
     socket.send("again");
-    assert.deepEqual(await reply, ["Reply to: again"]);
+    assert.deepEqual(await step("the reply comes", reply), ["Reply to: again"]);
   } finally {
     socket.disconnect();
     await second.stop();
