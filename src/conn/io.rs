@@ -580,6 +580,64 @@ impl OutBuf {
 mod tests {
     use super::*;
 
+    /// Queues `n` echoes of `size` bytes on `out` (borrowing a spare buffer, as the
+    /// reactor does) and writes them out; returns the buffer's capacity before it went
+    /// back.
+    fn a_pass(out: &mut OutBuf, spares: &mut Spares, n: usize, size: usize) -> usize {
+        out.lend(spares);
+        for _ in 0..n {
+            out.push_slice(OpCode::Text, &vec![b'x'; size]);
+        }
+        let capacity = out.buf.capacity();
+        assert!(out.write_to(&mut Vec::new(), &[]).unwrap());
+        out.give_back(spares);
+        capacity
+    }
+
+    #[test]
+    fn a_drained_buffer_as_large_as_a_pass_of_echoes_is_kept_and_lent_again() {
+        let mut spares = Spares::default();
+        let mut out = OutBuf::default();
+        // Sixteen 1 KiB echoes: past the 4 KiB the pool once kept, within one pass's read.
+        let grown = a_pass(&mut out, &mut spares, 16, 1024);
+        assert!(grown > 16 * 1024);
+        assert_eq!(out.buf.capacity(), 0, "an idle queue holds no buffer");
+        spares.end_pass();
+        out.lend(&mut spares);
+        assert_eq!(out.buf.capacity(), grown, "the next pass reuses it");
+        out.give_back(&mut spares);
+        // One larger than a pass's read is freed (frames below `SHARE_MIN` are copied in).
+        let huge = a_pass(&mut out, &mut spares, 40, SHARE_MIN - 48);
+        assert!(huge > SPARE_MAX);
+        assert!(spares.bufs.iter().all(|b| b.capacity() <= SPARE_MAX));
+    }
+
+    #[test]
+    fn the_spare_pool_follows_the_busiest_recent_pass_then_shrinks_to_its_floor() {
+        let mut spares = Spares::default();
+        // As in a pass: every queue fills (while the others hold their buffers), then all
+        // are written.
+        let mut outs: Vec<OutBuf> = (0..100).map(|_| OutBuf::default()).collect();
+        for out in &mut outs {
+            out.lend(&mut spares);
+            out.push_slice(OpCode::Text, b"echo");
+        }
+        for out in &mut outs {
+            assert!(out.write_to(&mut Vec::new(), &[]).unwrap());
+            out.give_back(&mut spares);
+        }
+        spares.end_pass();
+        assert_eq!(spares.bufs.len(), 100, "a busy pass's buffers are all kept");
+        for _ in 0..40 {
+            spares.end_pass();
+        }
+        assert_eq!(spares.bufs.len(), SPARES, "idle passes shrink it back");
+        assert!(
+            SPARES * SPARE_MAX <= 1 << 20,
+            "at most 1 MiB held when idle"
+        );
+    }
+
     #[test]
     fn a_large_lent_payload_is_queued_as_its_own_allocation_and_written_in_order() {
         let mut out = OutBuf::default();
