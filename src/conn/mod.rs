@@ -193,6 +193,36 @@ pub(crate) struct Pass {
     over: bool,
     /// Input is left for another pass (budget or backpressure): schedule one.
     pub(crate) more: bool,
+    /// The reactor may write the queue once during this pass, when it passes the soft
+    /// backpressure limit, and read on ([`with_early_flush`](Self::with_early_flush)).
+    early_flush: bool,
+    /// The queue passed the soft limit: write it now, then read again
+    /// ([`take_flush`](Self::take_flush)).
+    flush: bool,
+}
+
+impl Pass {
+    /// A pass in which, once, a queue that passes `Config::backpressure_soft_limit` is
+    /// written out before reading stops: if the socket takes it, the rest of the input is
+    /// decoded in place rather than copied aside for the next pass and back (a 64 KiB
+    /// echo passes the default 64 KiB limit on its own). The reactor does the write
+    /// ([`take_flush`](Self::take_flush)); without this a pass stops at the limit.
+    pub(crate) fn with_early_flush() -> Self {
+        Pass {
+            early_flush: true,
+            ..Pass::default()
+        }
+    }
+
+    /// Whether the connection asked for its queue to be written now (and the pass to go
+    /// on); the pass is open again after it.
+    pub(crate) fn take_flush(&mut self) -> bool {
+        let flush = std::mem::take(&mut self.flush);
+        if flush {
+            self.over = false;
+        }
+        flush
+    }
 }
 
 /// The input of one read pass: the reactor's read buffer and the reader behind it. A

@@ -30,10 +30,15 @@ impl Connection {
             let State::Open(open) = &mut self.state else {
                 return None;
             };
-            // Fairness, then backpressure: what was read but not decoded waits in `carry`.
-            if input.pass.handled == config.messages_per_pass
-                || self.out.pending() > config.backpressure_soft_limit
-            {
+            // Fairness, then backpressure: what was read but not decoded waits in `carry`
+            // (past the soft limit, after the reactor has written the queue once, if it
+            // offered to).
+            let over = self.out.pending() > config.backpressure_soft_limit;
+            if input.pass.handled == config.messages_per_pass || over {
+                if over && std::mem::take(&mut input.pass.early_flush) {
+                    input.pass.flush = true;
+                    return None;
+                }
                 self.carry = input.rbuf.take_rest();
                 input.pass.more = true;
                 self.traffic(input, config, now);

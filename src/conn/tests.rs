@@ -546,6 +546,49 @@ fn open_paused_above_the_soft_limit_and_resumed_when_drained() {
 }
 
 #[test]
+fn open_a_pass_that_may_write_early_reads_on_once_its_queue_is_out() {
+    let mut h = Harness::open(Config::default().backpressure_soft_limit(100));
+    let burst: Vec<u8> = (["one", "two", "three"].iter())
+        .flat_map(|t| client_frame(0x1, t.as_bytes()))
+        .collect();
+    h.peer.chunks.push_back(burst);
+    h.rbuf.begin(Vec::new(), false);
+    let mut pass = Pass::with_early_flush();
+    let next = |h: &mut Harness, pass: &mut Pass| {
+        let input = Input {
+            rbuf: &mut h.rbuf,
+            src: &mut h.peer,
+            pass,
+        };
+        let event = h.conn.read(input, &h.config, h.now);
+        event.map(|e| match e {
+            Event::Message(m) => m.as_text().unwrap_or_default().to_string(),
+            other => panic!("{other:?}"),
+        })
+    };
+    assert_eq!(next(&mut h, &mut pass).as_deref(), Some("one"));
+    // A reply that takes the queue past the soft limit: the pass asks to be written.
+    assert_eq!(h.send_text(&"x".repeat(200)), Sent::Queued);
+    assert_eq!(next(&mut h, &mut pass), None);
+    assert!(pass.take_flush(), "write the queue now");
+    assert!(h.conn.carry.is_empty(), "the rest stays where it was read");
+    assert_eq!(h.frames().len(), 1, "the reply goes out");
+    assert_eq!(
+        next(&mut h, &mut pass).as_deref(),
+        Some("two"),
+        "and reading goes on"
+    );
+    // Once per pass: past the limit again, the rest waits for the next pass.
+    assert_eq!(h.send_text(&"x".repeat(200)), Sent::Queued);
+    assert_eq!(next(&mut h, &mut pass), None);
+    assert!(!pass.take_flush());
+    assert!(pass.more && !h.conn.carry.is_empty());
+    h.frames();
+    let (rest, _) = h.pass();
+    assert!(matches!(&rest[..], [Event::Message(m)] if m.as_text() == Some("three")));
+}
+
+#[test]
 fn open_paused_for_a_whole_idle_period_is_closed_1008() {
     let mut h = Harness::open(Config::default().backpressure_soft_limit(10));
     h.send_text(&"x".repeat(50));

@@ -2,6 +2,8 @@
 //! handler as it comes, so the handler's replies count against the connection's
 //! backpressure before the next frame is decoded.
 
+use std::net::SocketAddr;
+
 use super::core::Core;
 use super::dispatch::{self, dispatch};
 use crate::conn::io::ReadBuf;
@@ -20,23 +22,18 @@ pub(super) fn read<H: Handler>(core: &mut Core, rbuf: &mut ReadBuf, handler: &mu
     }
     let peer = entry.conn.peer();
     rbuf.begin(std::mem::take(&mut entry.conn.carry), entry.peer_closed);
-    let mut pass = Pass::default();
+    let mut pass = Pass::with_early_flush();
     core.reading = Some(id);
     // Until the input is used up, or a callback ended the connection (what it published
-    // is still written below).
-    while let Some(entry) = core.conns.get_mut(id) {
-        let input = Input {
-            rbuf,
-            src: &mut entry.sock,
-            pass: &mut pass,
-        };
-        match entry.conn.read(input, &core.config, core.now) {
-            Some(Event::Message(msg)) => {
-                dispatch::message(core, handler, (id, &peer), msg.rebuilt())
-            }
-            Some(event) => dispatch(core, handler, (id, &peer), event),
-            None => break,
+    // is still written below); once, when its queue passes the soft limit, the connection
+    // is written and read on.
+    loop {
+        read_on(core, rbuf, handler, (id, peer), &mut pass);
+        if !pass.take_flush() {
+            break;
         }
+        core.write_batch();
+        core.flush_lent(id, rbuf.filled());
     }
     core.reading = None;
     core.write_batch();
@@ -50,4 +47,29 @@ pub(super) fn read<H: Handler>(core: &mut Core, rbuf: &mut ReadBuf, handler: &mu
         core.schedule(id);
     }
     core.settle(id);
+}
+
+/// Hands the handler each event the connection yields until it yields none.
+#[inline(always)]
+fn read_on<H: Handler>(
+    core: &mut Core,
+    rbuf: &mut ReadBuf,
+    handler: &mut H,
+    (id, peer): (ConnId, SocketAddr),
+    pass: &mut Pass,
+) {
+    while let Some(entry) = core.conns.get_mut(id) {
+        let input = Input {
+            rbuf,
+            src: &mut entry.sock,
+            pass,
+        };
+        match entry.conn.read(input, &core.config, core.now) {
+            Some(Event::Message(msg)) => {
+                dispatch::message(core, handler, (id, &peer), msg.rebuilt())
+            }
+            Some(event) => dispatch(core, handler, (id, &peer), event),
+            None => break,
+        }
+    }
 }
