@@ -397,18 +397,26 @@ impl Driver {
             let peer_closed = self.peer.eof || self.peer.reset;
             self.rbuf
                 .begin(std::mem::take(&mut self.conn.carry), peer_closed);
-            let mut pass = Pass::default();
+            let mut pass = Pass::with_early_flush();
             loop {
-                let input = Input {
-                    rbuf: &mut self.rbuf,
-                    src: &mut self.peer,
-                    pass: &mut pass,
-                };
-                let event = self.conn.read(input, &self.config, self.now);
-                let Some(event) = event.map(Event::into_owned) else {
+                loop {
+                    let input = Input {
+                        rbuf: &mut self.rbuf,
+                        src: &mut self.peer,
+                        pass: &mut pass,
+                    };
+                    let event = self.conn.read(input, &self.config, self.now);
+                    let Some(event) = event.map(Event::into_owned) else {
+                        break;
+                    };
+                    self.handle(event);
+                }
+                // As the reactor does once a pass: the queue passed the soft limit, so it
+                // is written now (to a socket that takes 4 KiB of it) and reading goes on.
+                if !pass.take_flush() {
                     break;
-                };
-                self.handle(event);
+                }
+                self.flush(4096);
             }
             let more = pass.more || self.rbuf.more_pending();
             if !more && self.peer.chunks.is_empty() {
