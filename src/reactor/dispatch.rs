@@ -17,19 +17,27 @@ use crate::id::ConnId;
 use crate::{CloseCode, MessageRef};
 
 /// Hands one event of connection `id` (whose peer is `peer`) to the handler, then runs the
-/// `on_close` callbacks owed.
-#[inline]
+/// `on_close` callbacks owed. A message goes through [`message`], the hot path; everything
+/// else happens a few times per connection.
 pub(super) fn dispatch<H: Handler>(
     core: &mut Core,
     handler: &mut H,
-    (id, peer): (ConnId, &SocketAddr),
+    at: (ConnId, &SocketAddr),
     event: Event<'_>,
 ) {
-    // Messages are the hot path; everything else happens a few times per connection.
-    match event {
-        Event::Message(msg) => on_message(core, handler, (id, peer), msg),
-        event => dispatch_other(core, handler, (id, peer), event, Route::Ask),
-    }
+    dispatch_other(core, handler, at, event, Route::Ask);
+    run_on_close(core, handler);
+}
+
+/// [`dispatch`] of a message.
+#[inline]
+pub(super) fn message<H: Handler>(
+    core: &mut Core,
+    handler: &mut H,
+    at: (ConnId, &SocketAddr),
+    msg: MessageRef<'_>,
+) {
+    on_message(core, handler, at, msg);
     run_on_close(core, handler);
 }
 
@@ -77,18 +85,6 @@ fn busy(core: &mut Core, (id, peer): (ConnId, &SocketAddr), event: Event<'_>) {
     }
     let why = "its reactor's queue is full (Handler::route)";
     core.rejected(Level::Warn, *peer, 503, &why);
-}
-
-/// [`dispatch`] of a message: the hot path.
-#[inline]
-pub(super) fn message<H: Handler>(
-    core: &mut Core,
-    handler: &mut H,
-    at: (ConnId, &SocketAddr),
-    msg: MessageRef<'_>,
-) {
-    on_message(core, handler, at, msg);
-    run_on_close(core, handler);
 }
 
 #[inline(always)]
