@@ -172,10 +172,12 @@ impl Config {
         /// response to drain) before dropping the socket. Default 5 s.
         close_timeout / get_close_timeout: Duration,
         /// Outbound bytes queued for a peer above which the server stops reading from it
-        /// until they drain. Default 64 KiB. Checked before each frame is decoded, so the
-        /// queue passes it by at most what one message's callback sends. The first time
-        /// in a reactor pass, the queue is written at once and reading goes on if the
-        /// socket took it below the limit (so echoing large messages does not stall).
+        /// until the queue drains below this again. Default 64 KiB. Checked before each
+        /// frame is decoded, so the queue passes it by at most what one message's callback
+        /// sends. The first time in a reactor pass that it is passed, the queue is written
+        /// at once, and reading goes on if the write brings it back below the limit (so
+        /// echoing large messages does not stall); a second time in the same pass, reading
+        /// stops until a later pass.
         backpressure_soft_limit / get_backpressure_soft_limit: usize,
         /// Outbound bytes queued for a peer that a new message may not take the queue past.
         /// Default 1 MiB. What happens to a message that would is
