@@ -44,10 +44,8 @@ pub struct MessageRef<'a> {
 /// What a [`MessageRef`] holds. A text payload is valid UTF-8, checked once as it
 /// arrived.
 ///
-/// A lent message's kind is its variant, not a `bool` field: a `bool` was stored as one
-/// byte and read back inside a wider load as the message moved on its way to the handler,
-/// and a load that spans several stores waits for them (store forwarding fails; `perf
-/// annotate`: 2.4 % of the echo server's CPU).
+/// A lent message's kind is its variant, not a `bool` field: all its fields are words, so
+/// [`MessageRef::rebuilt`] can move it without a stall.
 #[derive(Debug)]
 pub(crate) enum Repr<'a> {
     /// A text in the reactor's read buffer, from its byte `at`.

@@ -32,7 +32,7 @@ pub(super) fn read<H: Handler>(core: &mut Core, rbuf: &mut ReadBuf, handler: &mu
         if !pass.take_flush() {
             break;
         }
-        core.write_batch();
+        // (The batch holds nothing for it: the reader gets its copy of a publish at once.)
         core.flush_lent(id, rbuf.filled());
     }
     core.reading = None;
